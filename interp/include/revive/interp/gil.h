@@ -1,0 +1,69 @@
+// gil.h: each fake interpreter's global interpreter lock.
+//
+// Defines:
+//   Gil        a mutex that the owning thread may take again (like PyGILState_Ensure,
+//              which is what C++ code calls when it needs the GIL and may already
+//              hold it).
+//   GilGuard   the scoped way to hold it.
+//
+// Example (compiled in test/interp_gil_test.cpp):
+//   Gil gil;
+//   { GilGuard a(gil); GilGuard b(gil); assert(gil.held_by_this_thread()); }
+//   assert(!gil.held_by_this_thread());
+//
+// Why re-entrant: dropping the last C++ reference to a tensor can happen while this
+// thread already holds the GIL (a wrapper's dict releases another tensor, whose zombie
+// wrapper must then be decref'd: T6 inside T4).  CPython's PyGILState_Ensure handles
+// that case by counting; so do we.
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+namespace revive::interp {
+
+class Gil {
+ public:
+  void acquire() {
+    const std::thread::id me = std::this_thread::get_id();
+    // Only this thread ever stores its own id, so a relaxed load tells us reliably
+    // whether we are the owner.
+    if (owner_.load(std::memory_order_relaxed) == me) {
+      ++depth_;
+      return;
+    }
+    mutex_.lock();
+    owner_.store(me, std::memory_order_relaxed);
+    depth_ = 1;
+  }
+
+  void release() {
+    if (--depth_ == 0) {
+      owner_.store(std::thread::id(), std::memory_order_relaxed);
+      mutex_.unlock();
+    }
+  }
+
+  [[nodiscard]] bool held_by_this_thread() const noexcept {
+    return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::atomic<std::thread::id> owner_{};
+  int depth_ = 0;  // written only by the owner, under mutex_
+};
+
+class GilGuard {
+ public:
+  explicit GilGuard(Gil& gil) : gil_(gil) { gil_.acquire(); }
+  ~GilGuard() { gil_.release(); }
+  GilGuard(const GilGuard&) = delete;
+  GilGuard& operator=(const GilGuard&) = delete;
+
+ private:
+  Gil& gil_;
+};
+
+}  // namespace revive::interp

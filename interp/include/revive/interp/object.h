@@ -1,0 +1,180 @@
+// object.h: what a fake Python object is made of.
+//
+// Defines:
+//   revive::PyObject   the definition the core only declares (python_stub.h): a
+//                      refcount, a type, an optional __dict__, __slots__ values, a
+//                      weak-reference list, and the links of its interpreter's registry.
+//   TensorObject       THPVariable: a PyObject with a maybe-owned `cdata` Tensor.
+//   StorageObject      THPStorage: a maybe-owned Storage and the is_hermetic flag.
+//   WeakrefObject      weakref.ref: a borrowed pointer to its referent and a callback.
+//   PyType             a class: name, base, kind, __dict__ or not, own __slots__,
+//                      and an optional finalizer (__del__).
+//   Ref                an owning reference (like pybind11's py::object); an empty Ref
+//                      plays None.
+//   Value              what a dict entry, slot or global holds: None, int, str, object.
+//
+// Example (compiled in test/interp_object_test.cpp):
+//   auto I = Interpreter::create("I0");
+//   Ref o = I->new_object(I->new_class("Point", I->object_type()));
+//   I->setattr(o, "x", 1);
+//   assert(std::get<std::int64_t>(I->getattr(o, "x")) == 1);
+//
+// Model simplifications: types are not objects (they live as long as their
+// interpreter); only the kinds this design touches exist.
+#pragma once
+
+#include <boost/intrusive/list.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "revive/pyslot/python_stub.h"
+#include "revive/tensor/maybe_owned.h"
+#include "revive/tensor/storage_impl.h"
+#include "revive/tensor/tensor_impl.h"
+
+namespace revive::interp {
+
+class Interpreter;
+
+// An owning reference to an object.  Copying increfs, destruction decrefs; both take
+// the object's interpreter's GIL.  An empty Ref is None.
+class Ref {
+ public:
+  Ref() noexcept = default;
+  // Adopt one reference the caller already owns.
+  [[nodiscard]] static Ref steal(PyObject* o) noexcept { return Ref(o); }
+  // Take a new reference (incref).
+  [[nodiscard]] static Ref borrow(PyObject* o);
+
+  Ref(const Ref& o);
+  Ref(Ref&& o) noexcept : obj_(std::exchange(o.obj_, nullptr)) {}
+  Ref& operator=(Ref o) noexcept {
+    std::swap(obj_, o.obj_);
+    return *this;
+  }
+  ~Ref() { reset(); }
+
+  void reset() noexcept;
+  [[nodiscard]] PyObject* get() const noexcept { return obj_; }
+  PyObject* operator->() const noexcept { return obj_; }
+  [[nodiscard]] bool is_none() const noexcept { return obj_ == nullptr; }
+  explicit operator bool() const noexcept { return obj_ != nullptr; }
+  // Hand the reference out; the caller now owns it.
+  [[nodiscard]] PyObject* release() noexcept { return std::exchange(obj_, nullptr); }
+
+  // Python's `is`.
+  friend bool operator==(const Ref& a, const Ref& b) noexcept { return a.obj_ == b.obj_; }
+
+ private:
+  explicit Ref(PyObject* o) noexcept : obj_(o) {}
+  PyObject* obj_ = nullptr;
+};
+
+// None, an int, a str, or a reference to another object of the same interpreter.
+struct None {
+  friend bool operator==(None, None) noexcept { return true; }
+};
+using Value = std::variant<None, std::int64_t, std::string, Ref>;
+
+// Which C-level struct an instance is (its "tp_basicsize" family).
+enum class Kind {
+  Object,   // plain instances of user classes (trackers, containers)
+  Tensor,   // TensorObject: torch.Tensor and its subclasses
+  Storage,  // StorageObject: torch.UntypedStorage and its subclasses
+  Weakref,  // WeakrefObject: weakref.ref
+};
+
+// __del__: receives a new reference to the object; may store it somewhere to
+// resurrect the object (PEP 442), or throw (the exception is reported and ignored).
+using Finalizer = std::function<void(Interpreter&, const Ref& self)>;
+// A weakref callback: receives the (now dead) weakref object.
+using WeakCallback = std::function<void(Interpreter&, const Ref& weakref)>;
+
+struct PyType {
+  std::string name;
+  const PyType* base = nullptr;  // nullptr only for `object`
+  Kind kind = Kind::Object;
+  bool has_dict = false;                  // instances have a __dict__
+  std::vector<std::string> own_slots;     // __slots__ declared by this class itself
+  std::size_t slot_offset = 0;            // index of own_slots[0] in PyObject::slots
+  Finalizer finalizer;                    // this class's own __del__, if any
+
+  [[nodiscard]] std::size_t total_slots() const noexcept { return slot_offset + own_slots.size(); }
+  [[nodiscard]] bool is_subtype_of(const PyType* other) const noexcept;
+  // __del__ as attribute lookup finds it: this class or the nearest base.
+  [[nodiscard]] const Finalizer* find_finalizer() const noexcept;
+  // Index into PyObject::slots of the __slots__ entry `attr`, if any level declares it.
+  [[nodiscard]] std::optional<std::size_t> find_slot(const std::string& attr) const;
+};
+
+// Hook types: one list per role, so an object can be in its interpreter's registry
+// and (for a weakref) in its referent's weakref list at the same time.
+struct RegistryTag;
+struct WeakrefListTag;
+using RegistryHook = boost::intrusive::list_base_hook<boost::intrusive::tag<RegistryTag>>;
+using WeakrefHook = boost::intrusive::list_base_hook<boost::intrusive::tag<WeakrefListTag>>;
+
+// The part of a weakref that its referent's list links; see WeakrefObject.
+struct WeakrefLink : WeakrefHook {};
+using WeakrefList =
+    boost::intrusive::list<WeakrefLink, boost::intrusive::base_hook<WeakrefHook>,
+                           boost::intrusive::constant_time_size<false>>;
+
+}  // namespace revive::interp
+
+namespace revive {
+
+// The fake interpreter's object header.  Every field is protected by the owning
+// interpreter's GIL.
+struct alignas(8) PyObject : interp::RegistryHook {
+  PyObject(interp::Interpreter* owner, const interp::PyType* type);
+  virtual ~PyObject();
+  PyObject(const PyObject&) = delete;
+  PyObject& operator=(const PyObject&) = delete;
+
+  std::ptrdiff_t ob_refcnt = 1;             // owned references, from Ref/Value/C++ slots
+  const interp::PyType* const ob_type;      // fixed at creation
+  interp::Interpreter* const interp;        // the interpreter that made it
+  const std::uint64_t id;                   // for printing; unique per process
+  std::optional<std::map<std::string, interp::Value>> dict;  // __dict__, made on first use
+  std::vector<interp::Value> slots;         // __slots__ of every class level, flattened
+  interp::WeakrefList weakrefs;             // weakrefs pointing here (borrowed links)
+  bool finalized = false;                   // __del__ has run (PEP 442: at most once)
+};
+
+}  // namespace revive
+
+namespace revive::interp {
+
+// PyObjectSlot keeps its owns bit in bit 0 of the wrapper pointer.
+static_assert(alignof(PyObject) >= 2, "bit 0 of a PyObject* must be free for the owns bit");
+
+struct TensorObject final : PyObject {
+  using PyObject::PyObject;
+  // Owned while Python owns the tensor (L), borrowed while the tensor owns this
+  // wrapper (Z), undefined once stubbed (T6 with the weakref hole) or cleared.
+  // See Note [PyObject preservation].
+  MaybeOwned<Tensor> cdata;
+};
+
+struct StorageObject final : PyObject {
+  using PyObject::PyObject;
+  MaybeOwned<Storage> cdata;  // as TensorObject::cdata
+  // Made in hermetic mode: never recorded in the slot, never preserved.
+  bool is_hermetic = false;
+};
+
+struct WeakrefObject final : PyObject, WeakrefLink {
+  using PyObject::PyObject;
+  PyObject* referent = nullptr;  // borrowed; null once the referent died (reads None)
+  WeakCallback callback;
+};
+
+}  // namespace revive::interp

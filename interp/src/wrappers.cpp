@@ -1,0 +1,438 @@
+// Tensor and storage wrappers: PyTorch's THPVariable and THPStorage, era E2.
+//
+// Read this file next to torch/csrc/autograd/python_variable.cpp (THPVariable_Wrap,
+// THPVariable_NewWithVar, THPVariable_subclass_dealloc, isResurrectable,
+// THPVariable_tryResurrect, THPVariable_clear) and torch/csrc/Storage.cpp
+// (THPStorage_Wrap, THPStorage_NewWithStorage, THPStorage_isPreservable,
+// THPStorage_tryPreserve), and concrete_decref_fn in torch/csrc/PyInterpreter.cpp.
+#include "revive/interp/interpreter.h"
+
+namespace revive::interp {
+
+using impl::HermeticPyObjectTLS;
+using impl::PyInterpreterStatus;
+using impl::PyObjectSlot;
+
+// ---- wrap ------------------------------------------------------------------------------
+
+// Note [Flipping ownership back on wrap]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPVariable_Wrap, THPStorage_Wrap).  When C++ hands a tensor to Python and
+// the slot records a wrapper P of this interpreter:
+//   - owns bit clear (L): P is live in Python; return it with one more reference (T2).
+//   - owns bit set (Z): C++ holds P's only reference.  Clear the bit and make P.cdata
+//     owning again (the strong count goes up by one), then return P *without* an
+//     incref: the caller takes over the reference the slot was holding (T5).  An
+//     incref here would leave r == 2 with one owner: a leak.
+// After either, owns == 0 and P.cdata is owned: Note [PyObject preservation] holds.
+// The status for a brand-new wrapper comes from check_pyobj and the strong count:
+//   tagged by us, no wrapper       -> TAGGED_BY_US            (T1')
+//   untagged, strong count <= 1    -> DEFINITELY_UNINITIALIZED (no other thread can
+//                                     see the tensor: every sharing bumps the count)
+//   untagged, strong count > 1     -> MAYBE_UNINITIALIZED      (tag with a CAS)
+PyInterpreterStatus Interpreter::status_for_new_wrapper(PyObjectSlot* slot,
+                                                        std::uint32_t use_count) {
+  if (slot->check_interpreter(&pyinterpreter_)) return PyInterpreterStatus::TAGGED_BY_US;
+  return use_count <= 1 ? PyInterpreterStatus::DEFINITELY_UNINITIALIZED
+                        : PyInterpreterStatus::MAYBE_UNINITIALIZED;
+}
+
+Ref Interpreter::wrap(const Tensor& var) {
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  GilGuard gil(gil_);
+  if (!var.defined()) return {};  // None
+  if (HermeticPyObjectTLS::get_state()) {
+    // T10.  See Note [Hermetic PyObject mode].
+    return tensor_new_with_var(tensor_type_, var, PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  }
+  TensorImpl* impl = var.unsafeGetTensorImpl();
+  PyObjectSlot* slot = impl->pyobj_slot();
+  const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);  // T11 throws
+  if (mb_obj.has_value() && *mb_obj != nullptr) {
+    auto* self = static_cast<TensorObject*>(*mb_obj);
+    REVIVE_INTERNAL_ASSERT(self->ob_type->kind == Kind::Tensor,
+                           "a tensor's slot records a non-tensor object");
+    if (slot->owns_pyobj()) {
+      // T5.  See Note [Flipping ownership back on wrap].
+      slot->set_owns_pyobj(false);
+      self->cdata = MaybeOwned<Tensor>::owned(var);
+      emit(EventKind::FlippedBack, self, impl);
+      return Ref::steal(self);
+    }
+    ++self->ob_refcnt;  // T2
+    emit(EventKind::Rewrapped, self, impl);
+    return Ref::steal(self);
+  }
+  return tensor_new_with_var(tensor_type_, var, status_for_new_wrapper(slot, var.use_count()));
+}
+
+Ref Interpreter::tensor_new_with_var(const PyType* type, const Tensor& var,
+                                     PyInterpreterStatus status) {
+  if (!type->is_subtype_of(tensor_type_)) {
+    throw PythonError("TypeError",
+                      "Creating a Tensor subclass from a class that does not inherit from "
+                      "Tensor is not possible. Make sure your class inherits from Tensor.");
+  }
+  TensorImpl* impl = var.unsafeGetTensorImpl();
+  PyObjectSlot* slot = impl->pyobj_slot();
+  // This overwrites the slot without further checks, so it must be empty for us.
+  const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);
+  if (mb_obj.has_value() && *mb_obj != nullptr) {
+    throw Error(detail::str_cat("Creating a new Tensor subclass ", type->name,
+                                " but the raw Tensor object is already associated to a "
+                                "python object of type ",
+                                (*mb_obj)->ob_type->name));
+  }
+  const bool was_tagged = slot->pyobj_interpreter() != nullptr;
+  auto* self = allocate<TensorObject>(type);
+  self->cdata = MaybeOwned<Tensor>::owned(var);
+  if (HermeticPyObjectTLS::get_state()) {
+    // Not recorded: the slot is not touched at all.  See Note [Hermetic PyObject mode].
+    emit(EventKind::HermeticWrap, self, impl, type->name);
+    return Ref::steal(self);
+  }
+  try {
+    slot->init_pyobj(&pyinterpreter_, self, status);
+  } catch (...) {
+    discard_half_built(self);  // HAZARD: see PyObjectSlot::init_pyobj
+    throw;
+  }
+  if (!was_tagged) emit(EventKind::Tagged, nullptr, impl, name_);
+  emit(EventKind::NewWrapper, self, impl, type->name);
+  return Ref::steal(self);
+}
+
+// Note [Storage wrap across interpreters]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPStorage_Wrap, "only supposed to happen in MultiPy").  A tensor tagged by
+// another interpreter cannot be wrapped here: that raises.  A storage can: since a
+// storage is just bytes, wrapping one that another interpreter already tagged makes a
+// *new* StorageImpl sharing the same data (refcounted data pointer) and wraps that.
+// The two interpreters then see the same bytes through two C++ objects, each with its
+// own slot, and Note [Python interpreter tag] holds for each of them.
+Ref Interpreter::wrap(const Storage& storage) {
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  GilGuard gil(gil_);
+  if (!storage.defined()) return {};
+  if (HermeticPyObjectTLS::get_state()) {
+    return storage_new_with_storage(storage_type_, storage,
+                                    PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  }
+  StorageImpl* impl = storage.unsafeGetStorageImpl();
+  PyObjectSlot* slot = impl->pyobj_slot();
+  if (slot->has_pyobj_nonhermetic() && !slot->check_interpreter(&pyinterpreter_)) {
+    return storage_new_with_storage(storage_type_, storage.share_data(),
+                                    PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  }
+  const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);
+  if (mb_obj.has_value() && *mb_obj != nullptr) {
+    auto* self = static_cast<StorageObject*>(*mb_obj);
+    REVIVE_INTERNAL_ASSERT(self->ob_type->kind == Kind::Storage,
+                           "a storage's slot records a non-storage object");
+    if (slot->owns_pyobj()) {
+      // T5.  See Note [Flipping ownership back on wrap].
+      slot->set_owns_pyobj(false);
+      self->cdata = MaybeOwned<Storage>::owned(storage);
+      emit(EventKind::FlippedBack, self, impl);
+      return Ref::steal(self);
+    }
+    ++self->ob_refcnt;
+    emit(EventKind::Rewrapped, self, impl);
+    return Ref::steal(self);
+  }
+  return storage_new_with_storage(storage_type_, storage,
+                                  status_for_new_wrapper(slot, storage.use_count()));
+}
+
+Ref Interpreter::storage_new_with_storage(const PyType* type, const Storage& storage,
+                                          PyInterpreterStatus status) {
+  if (!type->is_subtype_of(storage_type_)) {
+    throw PythonError("TypeError", detail::str_cat("Creating a Storage subclass from class ",
+                                                   type->name,
+                                                   " that does not inherit from "
+                                                   "UntypedStorage is not possible"));
+  }
+  StorageImpl* impl = storage.unsafeGetStorageImpl();
+  auto* self = allocate<StorageObject>(type);
+  self->cdata = MaybeOwned<Storage>::owned(storage);
+  if (HermeticPyObjectTLS::get_state()) {
+    self->is_hermetic = true;  // never preserved, whatever the TLS says at its death
+    emit(EventKind::HermeticWrap, self, impl, type->name);
+    return Ref::steal(self);
+  }
+  const bool was_tagged = impl->pyobj_slot()->pyobj_interpreter() != nullptr;
+  try {
+    impl->pyobj_slot()->init_pyobj(&pyinterpreter_, self, status);
+  } catch (...) {
+    discard_half_built(self);
+    throw;
+  }
+  if (!was_tagged) emit(EventKind::Tagged, nullptr, impl, name_);
+  emit(EventKind::NewWrapper, self, impl, type->name);
+  return Ref::steal(self);
+}
+
+// ---- dealloc -----------------------------------------------------------------------------
+
+// isResurrectable (E2).  A wrapper is resurrected only if all of these hold:
+//   - its cdata is owned (a borrowed cdata means C++ is already releasing it: T6);
+//   - its tensor is defined and someone else holds it too (strong count > 1);
+//   - the slot records exactly this wrapper for this interpreter; this excludes
+//     hermetic wrappers, which are never recorded, and, because hermetic mode makes
+//     check_pyobj answer "no object", any wrapper dying while this thread is
+//     hermetic (see Note [A recorded wrapper that really dies]).
+// Model difference: we compare the tag before calling check_pyobj.  A hermetic wrapper
+// can outlive the moment another interpreter tags its tensor, and check_pyobj would
+// then throw inside a dealloc.
+bool Interpreter::tensor_is_resurrectable(TensorObject* self) {
+  if (self->cdata.unsafeIsBorrowed()) return false;
+  TensorImpl* impl = self->cdata.get();
+  if (impl == nullptr || impl->refcount() <= 1) return false;
+  PyObjectSlot* slot = impl->pyobj_slot();
+  if (!slot->check_interpreter(&pyinterpreter_)) return false;
+  return slot->check_pyobj(&pyinterpreter_, /*ignore_hermetic_tls=*/false) ==
+         std::optional<PyObject*>(self);
+}
+
+// THPStorage_isPreservable (E2): as above, but a storage wrapper remembers whether it
+// was made in hermetic mode (is_hermetic) and the decision ignores the *current* TLS.
+// A non-hermetic storage wrapper may die inside hermetic code (an operator running in
+// hermetic mode drops the last Python reference to a storage made outside it); it must
+// still be preserved (test_storage_preserve_nonhermetic_in_hermetic_context).
+bool Interpreter::storage_is_preservable(StorageObject* self) {
+  if (self->cdata.unsafeIsBorrowed()) return false;
+  if (self->is_hermetic) return false;
+  StorageImpl* impl = self->cdata.get();
+  if (impl == nullptr || impl->refcount() <= 1) return false;
+  PyObjectSlot* slot = impl->pyobj_slot();
+  if (!slot->check_interpreter(&pyinterpreter_)) return false;
+  return slot->check_pyobj(&pyinterpreter_, /*ignore_hermetic_tls=*/true) ==
+         std::optional<PyObject*>(self);
+}
+
+// Note [Ownership flip on resurrection]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPVariable_tryResurrect, THPStorage_tryPreserve).  P's refcount reached 0
+// and its dealloc decided P is resurrectable.  This runs *first* in the dealloc: no
+// finalizer, no weakref clearing, no dict clearing has happened, so P is intact.
+//   1. assert owns == 0 (P owned C++ until now);
+//   2. set the owns bit: the slot now holds P's one reference;
+//   3. r = 1 (CPython's own resurrection pattern; the reference is the slot's);
+//   4. make P.cdata borrowed, keeping the old owning handle in a local;
+//   5. drop that local (n -= 1).
+// Invariants after step 4: owns == 1, cdata borrowed, r == 1 (state Z).
+// HAZARD: step 5 may drop the *last* strong reference: another C++ owner may have let
+// go between the decision and the flip (another thread, or set_resurrection_hook in
+// tests).  Then the tensor dies right here, T6 runs nested inside this dealloc, and P
+// is freed before we return.  So nothing may touch P after step 5, and steps 2-4 must
+// be complete before it.  (PyTorch assigns the borrowed MaybeOwned over the owned one,
+// which releases the old value inside the assignment: the same hazard, which its
+// comment calls a "near use-after-free miss".)
+template <class Obj>
+void Interpreter::resurrect(Obj* self) noexcept {
+  auto* impl = self->cdata.get();
+  PyObjectSlot* slot = impl->pyobj_slot();
+  REVIVE_INTERNAL_ASSERT(slot->_unchecked_untagged_pyobj() == self,
+                         "Trying to preserve a Python tensor whose PyObjectSlot does not have "
+                         "a PyObject");
+  REVIVE_INTERNAL_ASSERT(!slot->owns_pyobj(),
+                         "resurrecting a wrapper the slot already owns: owns == 1 must mean "
+                         "cdata is borrowed");
+  if (resurrection_hook_) resurrection_hook_();
+  slot->set_owns_pyobj(true);
+  self->ob_refcnt = 1;
+  auto owned = self->cdata.take_owned();
+  self->cdata = decltype(self->cdata)::borrowed(impl);
+  emit(EventKind::Resurrected, self, impl);
+  owned.reset();  // may free `self`: see the HAZARD above
+}
+
+// Note [A recorded wrapper that really dies]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 with a model addition.  When P dies for real while its cdata is owned, the
+// slot usually dies with it (n == 1).  But P can die for real while the C++ object
+// lives on: P died while this thread was in hermetic mode (tensors: the preservation
+// test sees "no object"), or a C++ weak reference was locked between the decision and
+// the release.  The slot would then keep pointing at freed memory and the next wrap
+// would use it.  So, before releasing an owned cdata, a wrapper that the slot records
+// clears the slot (unchecked_clear_pyobj: we hold the tag's GIL).  The tensor then
+// goes back to T0 (tagged, no wrapper) and the next wrap makes a fresh wrapper
+// (TAGGED_BY_US): P's state is lost, but nothing dangles.
+template <class Obj>
+void Interpreter::release_cdata(Obj* self) noexcept {
+  auto* impl = self->cdata.get();
+  if (impl != nullptr && !self->cdata.unsafeIsBorrowed()) {
+    PyObjectSlot* slot = impl->pyobj_slot();
+    if (slot->check_interpreter(&pyinterpreter_) && slot->_unchecked_untagged_pyobj() == self) {
+      slot->unchecked_clear_pyobj(&pyinterpreter_);
+    }
+  }
+  // Move out, then drop: the release may run arbitrary code (the C++ object's death).
+  auto dropped = std::move(self->cdata);
+}
+
+void Interpreter::tensor_dealloc(TensorObject* self) noexcept {
+  if (tensor_is_resurrectable(self)) {  // T3
+    resurrect(self);
+    return;
+  }
+  if (finalize_and_clear(self)) return;  // T4; __del__ may resurrect (then stop)
+  release_cdata(self);
+  free_object(self);
+}
+
+void Interpreter::storage_dealloc(StorageObject* self) noexcept {
+  if (storage_is_preservable(self)) {
+    resurrect(self);
+    return;
+  }
+  if (finalize_and_clear(self)) return;
+  release_cdata(self);
+  free_object(self);
+}
+
+// Note [The weakref hole]
+// ~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (concrete_decref_fn); one reason PyTorch left resurrection in 2025.  In Z the
+// slot holds P's only reference.  A Python weakref to P still works, and dereferencing
+// it is a plain incref: r becomes 2 with no flip, so P.cdata stays borrowed and the
+// C++ side does not know Python holds P.  When C++ then drops the tensor (T6), the
+// slot gives back its reference and finds r > 1: P will outlive the tensor it borrows.
+// Too late to rescue it, so warn and stub P.cdata to an undefined tensor; later uses
+// of P raise.  `_fix_weakref()` (wrap, then decref) closes the hole by hand: wrap sees
+// the owns bit and flips P back to L.
+void Interpreter::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
+  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
+  GilGuard gil(gil_);
+  emit(EventKind::DecrefFromCpp, o);
+  if (has_pyobj_slot && o->ob_refcnt > 1) {
+    if (o->ob_type->kind == Kind::Tensor) {
+      warn(
+          "Deallocating Tensor that still has live PyObject references.  This probably "
+          "happened because you took out a weak reference to Tensor and didn't call "
+          "_fix_weakref() after dereferencing it.  Subsequent accesses to this tensor via "
+          "the PyObject will now fail.");
+      static_cast<TensorObject*>(o)->cdata = MaybeOwned<Tensor>();
+      emit(EventKind::Stubbed, o);
+    } else if (o->ob_type->kind == Kind::Storage) {
+      warn(
+          "Deallocating UntypedStorage that still has live PyObject references.  This "
+          "probably happened because you took out a weak reference to UntypedStorage and "
+          "didn't call _fix_weakref() after dereferencing it.  Subsequent accesses to this "
+          "storage via the PyObject will now fail.");
+      static_cast<StorageObject*>(o)->cdata = MaybeOwned<Storage>();
+      emit(EventKind::Stubbed, o);
+    }
+  }
+  decref_locked(o);
+}
+
+// ---- Python-level tensor API -------------------------------------------------------------
+
+TensorObject* Interpreter::as_tensor(const Ref& o, const char* what) const {
+  check_usable(o, what);
+  if (o->ob_type->kind != Kind::Tensor) {
+    throw PythonError("TypeError", detail::str_cat(what, "(): expected Tensor but got ",
+                                                   o->ob_type->name));
+  }
+  return static_cast<TensorObject*>(o.get());
+}
+
+StorageObject* Interpreter::as_storage(const Ref& o, const char* what) const {
+  check_usable(o, what);
+  if (o->ob_type->kind != Kind::Storage) {
+    throw PythonError("TypeError", detail::str_cat(what, "(): expected UntypedStorage but got ",
+                                                   o->ob_type->name));
+  }
+  return static_cast<StorageObject*>(o.get());
+}
+
+namespace {
+[[noreturn]] void undefined_self() {
+  throw Error(
+      "Expected a proper Tensor but got None (or an undefined Tensor in C++) for argument "
+      "#0 'self'");
+}
+}  // namespace
+
+Tensor Interpreter::unpack(const Ref& t) {
+  TensorObject* self = as_tensor(t, "unpack");
+  GilGuard gil(gil_);
+  return self->cdata.to_owned();
+}
+
+Storage Interpreter::unpack_storage(const Ref& s) {
+  StorageObject* self = as_storage(s, "unpack_storage");
+  GilGuard gil(gil_);
+  return self->cdata.to_owned();
+}
+
+Ref Interpreter::empty(std::int64_t numel, const PyType* cls) {
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  GilGuard gil(gil_);
+  Tensor t = Tensor::empty(numel);
+  if (cls == nullptr || cls == tensor_type_) return wrap(t);
+  return tensor_new_with_var(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
+                                                            t.use_count()));
+}
+
+Ref Interpreter::make_subclass(const PyType* cls, const Tensor& t) {
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  REVIVE_CHECK(cls != nullptr, "make_subclass() needs a class");
+  GilGuard gil(gil_);
+  if (!t.defined()) undefined_self();
+  return tensor_new_with_var(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
+                                                            t.use_count()));
+}
+
+Ref Interpreter::new_storage(std::size_t nbytes, const PyType* cls) {
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  GilGuard gil(gil_);
+  Storage s = Storage::create(nbytes);
+  return storage_new_with_storage(cls != nullptr ? cls : storage_type_, s,
+                                  PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+}
+
+Ref Interpreter::tensor_from_storage(const Ref& storage) {
+  Storage s = unpack_storage(storage);
+  REVIVE_CHECK(s.defined(), "torch.tensor(): the storage was stubbed (see the warning above)");
+  GilGuard gil(gil_);
+  const auto numel = static_cast<std::int64_t>(s.nbytes() / sizeof(float));
+  return wrap(Tensor::from_storage(std::move(s), numel));
+}
+
+Ref Interpreter::untyped_storage(const Ref& t) {
+  Tensor x = unpack(t);
+  if (!x.defined()) undefined_self();
+  return wrap(x.storage());
+}
+
+void Interpreter::set_grad(const Ref& t, const Ref& grad) {
+  Tensor x = unpack(t);
+  if (!x.defined()) undefined_self();
+  Tensor g = grad.is_none() ? Tensor() : unpack(grad);
+  GilGuard gil(gil_);
+  x.set_grad(std::move(g));
+}
+
+Ref Interpreter::grad(const Ref& t) {
+  Tensor x = unpack(t);
+  if (!x.defined()) undefined_self();
+  return wrap(x.grad());
+}
+
+Ref Interpreter::sigmoid(const Ref& t) {
+  Tensor x = unpack(t);
+  if (!x.defined()) undefined_self();
+  return wrap(Tensor::empty(x.numel()));
+}
+
+void Interpreter::fix_weakref(const Ref& t) {
+  // THPVariable_fix_weakref: wrap, then drop the result.  On a zombie revived through a
+  // weakref (r == 2, owns == 1) the wrap flips ownership back and the drop returns r to
+  // 1: Note [The weakref hole], closed by hand.
+  Tensor var = unpack(t);
+  Ref again = wrap(var);
+}
+
+}  // namespace revive::interp

@@ -1,0 +1,39 @@
+#include "revive/pyslot/py_interpreter.h"
+
+#include "revive/pyslot/error.h"
+
+namespace revive::impl {
+namespace {
+
+// See Note [Disarming a dead interpreter].
+struct NoopPyInterpreterVTable final : PyInterpreterVTable {
+  std::string name() const override { return "<unloaded interpreter>"; }
+
+  // The interpreter that owned `pyobj` is gone; its memory is leaked on purpose.
+  void decref(PyObject* /*pyobj*/, bool /*has_pyobj_slot*/) const override {}
+
+  std::string type_name(const PyObject* /*pyobj*/) const override { died("type_name"); }
+
+ private:
+  [[noreturn]] static void died(const char* method) {
+    throw Error(detail::str_cat("attempted to call ", method,
+                                " on a Tensor with nontrivial PyObject after corresponding "
+                                "interpreter died"));
+  }
+};
+
+const NoopPyInterpreterVTable kNoopVTable;
+
+}  // namespace
+
+const PyInterpreterVTable& noop_vtable() noexcept { return kNoopVTable; }
+
+void PyInterpreter::disarm() noexcept {
+  vtable_.store(&kNoopVTable, std::memory_order_release);
+}
+
+bool PyInterpreter::is_disarmed() const noexcept {
+  return vtable_.load(std::memory_order_acquire) == &kNoopVTable;
+}
+
+}  // namespace revive::impl

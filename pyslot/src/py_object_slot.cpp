@@ -1,0 +1,106 @@
+#include "revive/pyslot/py_object_slot.h"
+
+namespace revive::impl {
+namespace {
+
+[[noreturn]] void throw_tagged_by_other_on_alloc(PyInterpreter* self, PyInterpreter* other) {
+  // Verbatim from PyTorch; `<I>`/`<J>` are the interpreter pointers there too.
+  throw Error(detail::str_cat("cannot allocate PyObject for Tensor on interpreter ",
+                              static_cast<const void*>(self),
+                              " that has already been used by another torch deploy "
+                              "interpreter ",
+                              static_cast<const void*>(other)));
+}
+
+}  // namespace
+
+PyObjectSlot::~PyObjectSlot() { maybe_destroy_pyobj(); }
+
+void PyObjectSlot::init_pyobj(PyInterpreter* self_interpreter, PyObject* pyobj,
+                              PyInterpreterStatus status) {
+  REVIVE_INTERNAL_ASSERT(self_interpreter != nullptr, "init_pyobj needs an interpreter");
+  REVIVE_INTERNAL_ASSERT(
+      (reinterpret_cast<std::uintptr_t>(pyobj) & kOwnsBit) == 0,
+      "wrappers must be 2-aligned: bit 0 of pyobj_ is the owns bit");
+  switch (status) {
+    case PyInterpreterStatus::DEFINITELY_UNINITIALIZED:
+      // See Note [Memory ordering on Python interpreter tag]: nobody else can see the
+      // object, so a relaxed store suffices.
+      pyobj_interpreter_.store(self_interpreter, std::memory_order_relaxed);
+      break;
+    case PyInterpreterStatus::MAYBE_UNINITIALIZED: {
+      PyInterpreter* expected = nullptr;
+      if (!pyobj_interpreter_.compare_exchange_strong(expected, self_interpreter,
+                                                      std::memory_order_acq_rel)) {
+        // A conservative caller may pass MAYBE for a slot already tagged by itself.
+        if (expected != self_interpreter) {
+          throw_tagged_by_other_on_alloc(self_interpreter, expected);
+        }
+      }
+      break;
+    }
+    case PyInterpreterStatus::TAGGED_BY_US:
+      REVIVE_INTERNAL_ASSERT(
+          pyobj_interpreter_.load(std::memory_order_relaxed) == self_interpreter,
+          "TAGGED_BY_US for a slot that is not tagged by this interpreter");
+      break;
+    case PyInterpreterStatus::TAGGED_BY_OTHER:
+      throw_tagged_by_other_on_alloc(self_interpreter,
+                                     pyobj_interpreter_.load(std::memory_order_acquire));
+  }
+  // Owns bit clear: the wrapper owns us.  See Note [PyObject preservation].
+  pyobj_ = pyobj;
+}
+
+std::optional<PyObject*> PyObjectSlot::check_pyobj(PyInterpreter* self_interpreter,
+                                                   bool ignore_hermetic_tls) const {
+  PyInterpreter* interpreter = pyobj_interpreter_.load(std::memory_order_acquire);
+  if (interpreter == nullptr) {
+    // Not "definitely uninitialized": another thread may tag it right after this load.
+    return std::nullopt;
+  }
+  if (interpreter == self_interpreter) {
+    // See Note [Hermetic PyObject mode].
+    if (!ignore_hermetic_tls && HermeticPyObjectTLS::get_state()) {
+      return std::nullopt;
+    }
+    return _unchecked_untagged_pyobj();  // may be null: tagged, no wrapper (T0)
+  }
+  throw Error(detail::str_cat("cannot access PyObject for Tensor on interpreter ",
+                              (*self_interpreter)->name(),
+                              " that has already been used by another torch deploy "
+                              "interpreter ",
+                              (*interpreter)->name()));
+}
+
+void PyObjectSlot::maybe_destroy_pyobj() {
+  if (!owns_pyobj()) {
+    return;
+  }
+  PyInterpreter* interpreter = pyobj_interpreter_.load(std::memory_order_acquire);
+  REVIVE_INTERNAL_ASSERT(interpreter != nullptr, "the slot owns a wrapper but has no tag");
+  PyObject* pyobj = _unchecked_untagged_pyobj();
+  REVIVE_INTERNAL_ASSERT(pyobj != nullptr, "the owns bit is set on a null wrapper");
+  // HAZARD: the tempting order is "decref, then clear".  decref can run the wrapper's
+  // finalizer, which can reach this object again (through a borrowed cdata) and call
+  // maybe_destroy_pyobj() a second time: it would see the bit still set and decref
+  // twice.  So forget the wrapper first, then give the reference back.  Nothing else
+  // can race: the enclosing object's strong count is zero.
+  pyobj_ = nullptr;
+  (*interpreter)->decref(pyobj, /*has_pyobj_slot=*/true);
+}
+
+PyInterpreter& PyObjectSlot::load_pyobj_interpreter() const {
+  PyInterpreter* interpreter = pyobj_interpreter_.load(std::memory_order_acquire);
+  // PyTorch once formatted this message by dereferencing the (null) tag; we don't.
+  REVIVE_CHECK(interpreter != nullptr, "cannot access PyObject for Tensor - no interpreter set");
+  return *interpreter;
+}
+
+void PyObjectSlot::unchecked_clear_pyobj(PyInterpreter* interpreter) {
+  REVIVE_INTERNAL_ASSERT(interpreter == pyobj_interpreter_.load(std::memory_order_acquire),
+                         "unchecked_clear_pyobj from an interpreter that is not the tag");
+  pyobj_ = nullptr;
+}
+
+}  // namespace revive::impl

@@ -1,0 +1,220 @@
+// intrusive_ptr.h: c10's intrusive reference counting, strong and weak.
+//
+// Defines:
+//   intrusive_ptr_target    base class holding a strong and a weak count.
+//   intrusive_ptr<T>        an owning (strong) reference.
+//   weak_intrusive_ptr<T>   a weak reference; lock() upgrades it if the object lives.
+//   make_intrusive<T>(...)  allocate with strong = 1.
+//
+// Example (compiled in test/tensor_intrusive_ptr_test.cpp):
+//   auto p = make_intrusive<Thing>();          // strong 1
+//   weak_intrusive_ptr<Thing> w(p);            // weak 2 (1 for the strong refs as a group)
+//   p.reset();                                 // strong 0: release_resources() runs now
+//   assert(!w.lock());                         // too late to revive it
+//                                              // ~w: weak 0, the Thing is deleted
+//
+// Owns: Note [Two counts and release_resources].
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+#include "revive/pyslot/error.h"
+
+namespace revive {
+
+template <class T>
+class intrusive_ptr;
+template <class T>
+class weak_intrusive_ptr;
+
+// Note [Two counts and release_resources]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (c10/util/intrusive_ptr.h).  An object carries a strong count n and a weak
+// count w, where w = (number of weak references) + (n > 0 ? 1 : 0).
+//   - When n drops to 0 and no weak reference exists (w == 1), the object is deleted
+//     at once: its destructor releases everything.
+//   - When n drops to 0 while weak references exist, release_resources() runs now
+//     (the object must give up what it owns: storage, its Python wrapper) and the
+//     memory is deleted when the last weak reference goes.
+//   - A count that reached 0 never rises again: lock() refuses, and reclaiming a new
+//     strong reference from a raw pointer throws.
+// This is why PyObjectSlot::maybe_destroy_pyobj() is called from both
+// release_resources() and the slot's destructor and must be idempotent: which of the
+// two runs first depends on whether a weak reference existed.  We follow c10 exactly
+// here (no "always release_resources() first" simplification), so both paths are
+// exercised by the tests.
+class intrusive_ptr_target {
+ public:
+  intrusive_ptr_target(const intrusive_ptr_target&) = delete;
+  intrusive_ptr_target& operator=(const intrusive_ptr_target&) = delete;
+
+  [[nodiscard]] std::uint32_t refcount() const noexcept {
+    return refcount_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] std::uint32_t weakcount() const noexcept {
+    return weakcount_.load(std::memory_order_acquire);
+  }
+
+ protected:
+  intrusive_ptr_target() noexcept = default;
+  virtual ~intrusive_ptr_target();
+
+  // Called when the strong count reaches 0 while weak references remain.  Must be
+  // safe to follow with the destructor (which runs later, at weak count 0).
+  virtual void release_resources() {}
+
+ private:
+  template <class T>
+  friend class intrusive_ptr;
+  template <class T>
+  friend class weak_intrusive_ptr;
+  template <class T, class... Args>
+  friend intrusive_ptr<T> make_intrusive(Args&&...);
+
+  // Both counts are written only by intrusive_ptr and weak_intrusive_ptr.
+  mutable std::atomic<std::uint32_t> refcount_{0};
+  mutable std::atomic<std::uint32_t> weakcount_{0};
+
+  // +1 on the strong count unless it already reached 0.  Returns success.
+  bool try_incref() const noexcept {
+    std::uint32_t n = refcount_.load(std::memory_order_relaxed);
+    while (n != 0) {
+      if (refcount_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Drop one strong reference; runs release_resources and deletes as c10 does.
+  void decref_strong() noexcept;
+  void decref_weak() noexcept {
+    if (weakcount_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete this;
+    }
+  }
+};
+
+struct dont_incref_t {
+  explicit dont_incref_t() = default;
+};
+// Tag for "the pointer already carries the +1 this intrusive_ptr takes over" (adopt).
+inline constexpr dont_incref_t dont_incref{};
+
+template <class T>
+class intrusive_ptr {
+ public:
+  intrusive_ptr() noexcept = default;
+  intrusive_ptr(std::nullptr_t) noexcept {}  // NOLINT: implicit, like a raw pointer
+
+  intrusive_ptr(const intrusive_ptr& o) noexcept : target_(o.target_) {
+    // We hold a reference through `o`, so the count cannot be 0: a plain increment.
+    if (target_ != nullptr) target_->refcount_.fetch_add(1, std::memory_order_relaxed);
+  }
+  intrusive_ptr(intrusive_ptr&& o) noexcept : target_(std::exchange(o.target_, nullptr)) {}
+  template <class U>
+    requires std::is_convertible_v<U*, T*>
+  intrusive_ptr(intrusive_ptr<U>&& o) noexcept  // NOLINT: upcast like a raw pointer
+      : target_(o.release()) {}
+
+  intrusive_ptr& operator=(intrusive_ptr o) noexcept {
+    std::swap(target_, o.target_);
+    return *this;
+  }
+  ~intrusive_ptr() { reset(); }
+
+  void reset() noexcept {
+    if (T* t = std::exchange(target_, nullptr)) t->decref_strong();
+  }
+
+  [[nodiscard]] T* get() const noexcept { return target_; }
+  T* operator->() const noexcept { return target_; }
+  T& operator*() const noexcept { return *target_; }
+  explicit operator bool() const noexcept { return target_ != nullptr; }
+  [[nodiscard]] bool defined() const noexcept { return target_ != nullptr; }
+
+  // The strong count (0 for a null pointer).
+  [[nodiscard]] std::uint32_t use_count() const noexcept {
+    return target_ == nullptr ? 0 : target_->refcount();
+  }
+
+  // Hand the owned reference out as a raw pointer; reclaim() takes it back.
+  [[nodiscard]] T* release() noexcept { return std::exchange(target_, nullptr); }
+  [[nodiscard]] static intrusive_ptr reclaim(T* owning) noexcept {
+    return intrusive_ptr(owning, dont_incref);
+  }
+
+  // A new strong reference from a pointer that does not own one (a borrowed cdata,
+  // a slot's back pointer).  unsafe_: the caller proves the memory is still
+  // allocated.  Throws if the strong count already reached zero: the object is being
+  // destroyed and may not be revived (Note [Two counts and release_resources]).
+  [[nodiscard]] static intrusive_ptr unsafe_reclaim_from_nonowning(T* raw) {
+    if (raw == nullptr) return {};
+    REVIVE_CHECK(raw->try_incref(),
+                 "intrusive_ptr: Cannot increase refcount after it reached zero.");
+    return intrusive_ptr(raw, dont_incref);
+  }
+
+  intrusive_ptr(T* owning, dont_incref_t) noexcept : target_(owning) {}
+
+  friend bool operator==(const intrusive_ptr& a, const intrusive_ptr& b) noexcept {
+    return a.target_ == b.target_;
+  }
+
+ private:
+  T* target_ = nullptr;  // owns one strong reference, or null
+};
+
+template <class T, class... Args>
+[[nodiscard]] intrusive_ptr<T> make_intrusive(Args&&... args) {
+  T* t = new T(std::forward<Args>(args)...);
+  // Born with strong 1 and weak 1 (the strong references' share); adopted below.
+  t->refcount_.store(1, std::memory_order_relaxed);
+  t->weakcount_.store(1, std::memory_order_relaxed);
+  return intrusive_ptr<T>(t, dont_incref);
+}
+
+template <class T>
+class weak_intrusive_ptr {
+ public:
+  weak_intrusive_ptr() noexcept = default;
+  explicit weak_intrusive_ptr(const intrusive_ptr<T>& p) noexcept : target_(p.get()) {
+    if (target_ != nullptr) target_->weakcount_.fetch_add(1, std::memory_order_relaxed);
+  }
+  weak_intrusive_ptr(const weak_intrusive_ptr& o) noexcept : target_(o.target_) {
+    if (target_ != nullptr) target_->weakcount_.fetch_add(1, std::memory_order_relaxed);
+  }
+  weak_intrusive_ptr(weak_intrusive_ptr&& o) noexcept
+      : target_(std::exchange(o.target_, nullptr)) {}
+  weak_intrusive_ptr& operator=(weak_intrusive_ptr o) noexcept {
+    std::swap(target_, o.target_);
+    return *this;
+  }
+  ~weak_intrusive_ptr() { reset(); }
+
+  void reset() noexcept {
+    if (T* t = std::exchange(target_, nullptr)) t->decref_weak();
+  }
+
+  // A strong reference if the object is still alive (strong count > 0), else null.
+  [[nodiscard]] intrusive_ptr<T> lock() const noexcept {
+    if (target_ == nullptr || !target_->try_incref()) return {};
+    return intrusive_ptr<T>(target_, dont_incref);
+  }
+  [[nodiscard]] bool expired() const noexcept {
+    return target_ == nullptr || target_->refcount() == 0;
+  }
+  [[nodiscard]] std::uint32_t use_count() const noexcept {
+    return target_ == nullptr ? 0 : target_->refcount();
+  }
+
+ private:
+  T* target_ = nullptr;  // owns one weak reference, or null
+};
+
+}  // namespace revive

@@ -1,0 +1,46 @@
+#include "revive/tensor/storage_impl.h"
+
+namespace revive {
+namespace {
+std::atomic<std::int64_t> liveStorages{0};
+std::atomic<std::uint64_t> nextStorageId{1};
+}  // namespace
+
+StorageImpl::StorageImpl(std::shared_ptr<DataBlock> data)
+    : id_(nextStorageId.fetch_add(1, std::memory_order_relaxed)), data_(std::move(data)) {
+  REVIVE_CHECK(data_ != nullptr, "a StorageImpl needs a data block");
+  liveStorages.fetch_add(1, std::memory_order_relaxed);
+}
+
+StorageImpl::~StorageImpl() {
+  liveStorages.fetch_sub(1, std::memory_order_relaxed);
+  // pyobj_slot_ is destroyed next and releases an owned wrapper, if release_resources()
+  // did not already (Note [Two counts and release_resources]).
+}
+
+std::int64_t StorageImpl::live_count() noexcept {
+  return liveStorages.load(std::memory_order_relaxed);
+}
+
+void StorageImpl::release_resources() { pyobj_slot_.maybe_destroy_pyobj(); }
+
+Storage Storage::create(std::size_t nbytes) {
+  return Storage(make_intrusive<StorageImpl>(std::make_shared<StorageImpl::DataBlock>(nbytes)));
+}
+
+Storage Storage::share_data() const {
+  REVIVE_CHECK(defined(), "share_data() on an undefined storage");
+  return Storage(make_intrusive<StorageImpl>(impl_->data()));
+}
+
+const std::byte* Storage::data() const {
+  REVIVE_CHECK(defined(), "data() on an undefined storage");
+  return impl_->data()->data();
+}
+
+std::size_t Storage::nbytes() const {
+  REVIVE_CHECK(defined(), "nbytes() on an undefined storage");
+  return impl_->nbytes();
+}
+
+}  // namespace revive

@@ -1,0 +1,72 @@
+#include "revive/tensor/tensor_impl.h"
+
+namespace revive {
+namespace {
+std::atomic<std::int64_t> liveTensors{0};
+std::atomic<std::uint64_t> nextTensorId{1};
+
+[[noreturn]] void undefined_use(const char* what) {
+  throw Error(detail::str_cat(what, "() called on an undefined Tensor"));
+}
+}  // namespace
+
+TensorImpl::TensorImpl(Storage storage, std::int64_t numel)
+    : id_(nextTensorId.fetch_add(1, std::memory_order_relaxed)),
+      numel_(numel),
+      storage_(std::move(storage)) {
+  REVIVE_CHECK(numel >= 0, "a tensor cannot have ", numel, " elements");
+  liveTensors.fetch_add(1, std::memory_order_relaxed);
+}
+
+TensorImpl::~TensorImpl() { liveTensors.fetch_sub(1, std::memory_order_relaxed); }
+
+std::int64_t TensorImpl::live_count() noexcept {
+  return liveTensors.load(std::memory_order_relaxed);
+}
+
+void TensorImpl::set_grad(intrusive_ptr<TensorImpl> g) noexcept {
+  // Swap first, release after: dropping the old grad may run arbitrary code (its
+  // zombie wrapper's finalizer) that must see a consistent `this`.
+  intrusive_ptr<TensorImpl> old = std::exchange(grad_, std::move(g));
+  old.reset();
+}
+
+void TensorImpl::release_resources() {
+  // The wrapper first: its finalizer may still look at storage and grad.
+  pyobj_slot_.maybe_destroy_pyobj();
+  grad_.reset();
+  storage_.reset();
+}
+
+Tensor Tensor::empty(std::int64_t numel) {
+  REVIVE_CHECK(numel >= 0, "a tensor cannot have ", numel, " elements");
+  return from_storage(Storage::create(static_cast<std::size_t>(numel) * sizeof(float)), numel);
+}
+
+Tensor Tensor::from_storage(Storage storage, std::int64_t numel) {
+  REVIVE_CHECK(storage.defined(), "a tensor needs a defined storage");
+  return Tensor(make_intrusive<TensorImpl>(std::move(storage), numel));
+}
+
+std::int64_t Tensor::numel() const {
+  if (!defined()) undefined_use("numel");
+  return impl_->numel();
+}
+
+Storage Tensor::storage() const {
+  if (!defined()) undefined_use("storage");
+  return impl_->storage();
+}
+
+Tensor Tensor::grad() const {
+  if (!defined()) undefined_use("grad");
+  return Tensor(impl_->grad());
+}
+
+void Tensor::set_grad(Tensor g) const {
+  if (!defined()) undefined_use("set_grad");
+  REVIVE_CHECK(g.unsafeGetTensorImpl() != impl_.get(), "a tensor cannot be its own grad");
+  impl_->set_grad(intrusive_ptr<TensorImpl>(g.getIntrusivePtr()));
+}
+
+}  // namespace revive
