@@ -1,0 +1,5 @@
+#include "revive_test.h"
+
+BOOST_AUTO_TEST_SUITE(placeholder_object_test)
+BOOST_AUTO_TEST_CASE(placeholder) { BOOST_TEST(true); }
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,70 @@
+// revive_test.h: what every suite shares.
+//
+//   LeakCheck            the root fixture of every suite: saves and restores the global
+//                        state tests may touch (hermetic TLS and its global flag), and
+//                        checks at the end of each case that no TensorImpl, StorageImpl
+//                        or wrapper created by the case is left alive.
+//   message_is(text)     a predicate for BOOST_CHECK_EXCEPTION: what() == text.
+//   message_has(text)    the same, for a substring (messages with pointers in them).
+#pragma once
+
+#include <boost/test/unit_test.hpp>
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include "revive/interp/interpreter.h"
+#include "revive/pyslot/hermetic_tls.h"
+#include "revive/tensor/storage_impl.h"
+#include "revive/tensor/tensor_impl.h"
+
+namespace utf = boost::unit_test;
+
+namespace revive::testing {
+
+struct LeakCheck {
+  LeakCheck()
+      : hermetic_(impl::HermeticPyObjectTLS::get_state_slow()),
+        have_state_(impl::HermeticPyObjectTLS::have_state()),
+        tensors_(TensorImpl::live_count()),
+        storages_(StorageImpl::live_count()),
+        objects_(interp::Interpreter::live_object_count()) {}
+
+  ~LeakCheck() {
+    BOOST_TEST(TensorImpl::live_count() == tensors_, "a TensorImpl leaked");
+    BOOST_TEST(StorageImpl::live_count() == storages_, "a StorageImpl leaked");
+    BOOST_TEST(interp::Interpreter::live_object_count() == objects_, "a Python object leaked");
+    BOOST_TEST(impl::HermeticPyObjectTLS::get_state_slow() == hermetic_,
+               "hermetic mode was left changed");
+    impl::HermeticPyObjectTLS::set_state(hermetic_);
+    if (!have_state_) impl::HermeticPyObjectTLS::unsafe_reset_have_state_for_testing();
+  }
+
+  LeakCheck(const LeakCheck&) = delete;
+  LeakCheck& operator=(const LeakCheck&) = delete;
+
+ private:
+  bool hermetic_;
+  bool have_state_;
+  std::int64_t tensors_;
+  std::int64_t storages_;
+  std::int64_t objects_;
+};
+
+inline auto message_is(std::string expected) {
+  return [expected = std::move(expected)](const std::exception& e) {
+    const bool ok = std::string(e.what()) == expected;
+    if (!ok) BOOST_TEST_MESSAGE("message was: " << e.what());
+    return ok;
+  };
+}
+
+inline auto message_has(std::string part) {
+  return [part = std::move(part)](const std::exception& e) {
+    const bool ok = std::string(e.what()).find(part) != std::string::npos;
+    if (!ok) BOOST_TEST_MESSAGE("message was: " << e.what());
+    return ok;
+  };
+}
+
+}  // namespace revive::testing
