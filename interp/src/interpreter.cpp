@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <ostream>
 
 namespace revive {
 namespace {
@@ -560,6 +561,13 @@ std::string_view to_string(EventKind kind) noexcept {
     case EventKind::Disarmed: return "disarmed";
   }
   return "?";
+}
+
+std::ostream& operator<<(std::ostream& os, EventKind kind) { return os << to_string(kind); }
+
+std::ostream& operator<<(std::ostream& os, const Ref& r) {
+  if (r.is_none()) return os << "None";
+  return os << "<" << r->ob_type->name << " object #" << r->id << ">";
 }
 
 void EventLog::on_event(const Interpreter& /*interp*/, const Event& event) {

@@ -16,6 +16,7 @@
 //                                     EventKind::Freed});
 #pragma once
 
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,7 @@ enum class EventKind {
 };
 
 [[nodiscard]] std::string_view to_string(EventKind kind) noexcept;
+std::ostream& operator<<(std::ostream& os, EventKind kind);
 
 struct Event {
   EventKind kind;

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
@@ -76,6 +77,9 @@ class Ref {
   explicit Ref(PyObject* o) noexcept : obj_(o) {}
   PyObject* obj_ = nullptr;
 };
+
+// Prints "None" or "<Type object #id>".
+std::ostream& operator<<(std::ostream& os, const Ref& r);
 
 // None, an int, a str, or a reference to another object of the same interpreter.
 struct None {
