@@ -22,8 +22,8 @@ namespace revive::impl {
 
 // Note [Hermetic PyObject mode]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
-// Era E2.  In torchdeploy only one interpreter (the trampoline's "main", see
-// Note [Python op registration trampoline]) registers Python-implemented operators.
+// Era E2.  In torchdeploy only one interpreter (the first to register with
+// PythonOpRegistrationTrampoline, "main") registers Python-implemented operators.
 // When another interpreter runs such an operator, the operator's Python code must
 // not leave any trace on the tensors it touches: it must not tag them (that would
 // lock them to the wrong interpreter) and must not record a wrapper in their slots.
