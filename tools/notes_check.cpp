@@ -14,7 +14,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -43,6 +42,34 @@ std::string strip_comment(const std::string& line) {
   return s;
 }
 
+// Every `Note [title]` on a line.  (std::regex is avoided: g++ 12 warns inside it under
+// sanitizers, and this is simple enough by hand.)
+std::vector<std::string> mentions(const std::string& line) {
+  std::vector<std::string> out;
+  const std::string open = "Note [";
+  for (std::size_t pos = line.find(open); pos != std::string::npos; pos = line.find(open, pos + 1)) {
+    const std::size_t start = pos + open.size();
+    const std::size_t end = line.find(']', start);
+    if (end == std::string::npos || end == start) break;
+    out.push_back(line.substr(start, end - start));
+  }
+  return out;
+}
+
+// A line like `// ~~~~~~~~` (at least five tildes and nothing else).
+bool is_tilde_line(const std::string& line) {
+  const std::string s = strip_comment(line);
+  std::size_t tildes = 0;
+  for (char c : s) {
+    if (c == '~') {
+      ++tildes;
+    } else if (c != ' ' && c != '\t') {
+      return false;
+    }
+  }
+  return tildes >= 5;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,8 +87,6 @@ int main(int argc, char** argv) {
   }
   if (fs::exists(root / "README.md")) files.push_back(root / "README.md");
 
-  const std::regex mention(R"(Note \[([^\]]+)\])");
-  const std::regex tildes(R"(^\s*(//)?\s*~{5,}\s*$)");
   std::map<std::string, std::vector<Place>> defined, referenced;
   std::vector<std::string> problems;
 
@@ -71,13 +96,11 @@ int main(int argc, char** argv) {
     for (std::string l; std::getline(in, l);) lines.push_back(l);
     const std::string rel = fs::relative(path, root).string();
     for (std::size_t i = 0; i < lines.size(); ++i) {
-      for (auto it = std::sregex_iterator(lines[i].begin(), lines[i].end(), mention);
-           it != std::sregex_iterator(); ++it) {
-        const std::string title = (*it)[1];
+      for (const std::string& title : mentions(lines[i])) {
         const Place here{rel, static_cast<int>(i + 1)};
         const bool is_definition = strip_comment(lines[i]) == "Note [" + title + "]" &&
                                    i + 1 < lines.size() &&
-                                   std::regex_match(lines[i + 1], tildes);
+                                   is_tilde_line(lines[i + 1]);
         if (!is_definition) {
           referenced[title].push_back(here);
           continue;

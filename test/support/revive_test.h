@@ -1,7 +1,8 @@
 // revive_test.h: what every suite shares.
 //
 //   LeakCheck            the root fixture of every suite: saves and restores the global
-//                        state tests may touch (hermetic TLS and its global flag), and
+//                        state tests may touch (hermetic TLS and its global flag, the
+//                        trampoline's main interpreter), and
 //                        checks at the end of each case that no TensorImpl, StorageImpl
 //                        or wrapper created by the case is left alive.
 //   message_is(text)     a predicate for BOOST_CHECK_EXCEPTION: what() == text.
@@ -15,6 +16,7 @@
 
 #include "revive/interp/interpreter.h"
 #include "revive/pyslot/hermetic_tls.h"
+#include "revive/pyslot/python_op_registration_trampoline.h"
 #include "revive/tensor/storage_impl.h"
 #include "revive/tensor/tensor_impl.h"
 
@@ -26,6 +28,7 @@ struct LeakCheck {
   LeakCheck()
       : hermetic_(impl::HermeticPyObjectTLS::get_state_slow()),
         have_state_(impl::HermeticPyObjectTLS::have_state()),
+        main_(impl::PythonOpRegistrationTrampoline::getInterpreter()),
         tensors_(TensorImpl::live_count()),
         storages_(StorageImpl::live_count()),
         objects_(interp::Interpreter::live_object_count()) {}
@@ -38,6 +41,7 @@ struct LeakCheck {
                "hermetic mode was left changed");
     impl::HermeticPyObjectTLS::set_state(hermetic_);
     if (!have_state_) impl::HermeticPyObjectTLS::unsafe_reset_have_state_for_testing();
+    if (main_ == nullptr) impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
   }
 
   LeakCheck(const LeakCheck&) = delete;
@@ -46,6 +50,7 @@ struct LeakCheck {
  private:
   bool hermetic_;
   bool have_state_;
+  impl::PyInterpreter* main_;
   std::int64_t tensors_;
   std::int64_t storages_;
   std::int64_t objects_;

@@ -1,0 +1,21 @@
+#include "revive/pyslot/python_op_registration_trampoline.h"
+
+#include "revive/pyslot/hermetic_tls.h"
+
+namespace revive::impl {
+
+std::atomic<PyInterpreter*> PythonOpRegistrationTrampoline::interpreter_{nullptr};
+
+bool PythonOpRegistrationTrampoline::registerInterpreter(PyInterpreter* interp) {
+  PyInterpreter* expected = nullptr;
+  if (interpreter_.compare_exchange_strong(expected, interp, std::memory_order_acq_rel)) {
+    return true;
+  }
+  if (expected == interp) return true;  // registering twice is harmless
+  // See Note [Python op registration trampoline]: from now on, some thread may run
+  // operators in hermetic mode.
+  HermeticPyObjectTLS::init_state();
+  return false;
+}
+
+}  // namespace revive::impl
