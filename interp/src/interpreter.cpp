@@ -99,6 +99,9 @@ class Interpreter::VTable final : public impl::PyInterpreterVTable {
     owner_->decref_from_cpp(pyobj, has_pyobj_slot);
   }
   std::string type_name(const PyObject* pyobj) const override { return pyobj->ob_type->name; }
+  void python_op_registration_trampoline(const OperatorHandle& op, Stack* stack) const override {
+    owner_->run_python_op(op, stack, /*hermetic=*/false);
+  }
 
  private:
   Interpreter* owner_;
@@ -227,6 +230,7 @@ const PyType* Interpreter::new_class(std::string name, const PyType* base, Class
   t.own_slots = spec.slots.value_or(std::vector<std::string>{});
   t.slot_offset = base->total_slots();
   t.finalizer = std::move(spec.finalizer);
+  t.torch_dispatch = base->torch_dispatch || spec.torch_dispatch;
   return &t;
 }
 
@@ -559,6 +563,7 @@ std::string_view to_string(EventKind kind) noexcept {
     case EventKind::Freed: return "freed";
     case EventKind::Warning: return "warning";
     case EventKind::Disarmed: return "disarmed";
+    case EventKind::RoutedOp: return "routed op";
   }
   return "?";
 }

@@ -97,6 +97,7 @@ Ref Interpreter::tensor_new_with_var(const PyType* type, const Tensor& var,
     discard_half_built(self);  // HAZARD: see PyObjectSlot::init_pyobj
     throw;
   }
+  if (type->torch_dispatch) impl->set_python_dispatch();
   if (!was_tagged) emit(EventKind::Tagged, nullptr, impl, name_);
   emit(EventKind::NewWrapper, self, impl, type->name);
   return Ref::steal(self);

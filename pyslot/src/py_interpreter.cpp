@@ -14,6 +14,11 @@ struct NoopPyInterpreterVTable final : PyInterpreterVTable {
 
   std::string type_name(const PyObject* /*pyobj*/) const override { died("type_name"); }
 
+  void python_op_registration_trampoline(const OperatorHandle& /*op*/,
+                                         Stack* /*stack*/) const override {
+    died("python_op_registration_trampoline");
+  }
+
  private:
   [[noreturn]] static void died(const char* method) {
     throw Error(detail::str_cat("attempted to call ", method,
@@ -25,6 +30,11 @@ struct NoopPyInterpreterVTable final : PyInterpreterVTable {
 const NoopPyInterpreterVTable kNoopVTable;
 
 }  // namespace
+
+void PyInterpreterVTable::python_op_registration_trampoline(const OperatorHandle& /*op*/,
+                                                            Stack* /*stack*/) const {
+  throw Error(detail::str_cat("interpreter ", name(), " cannot run Python operators"));
+}
 
 const PyInterpreterVTable& noop_vtable() noexcept { return kNoopVTable; }
 

@@ -42,6 +42,7 @@ enum class EventKind {
   Freed,            // the object's memory was released (T4 / T6 end)
   Warning,          // a Python warning was issued (detail holds its text)
   Disarmed,         // the interpreter was torn down and its vtable disarmed (T9)
+  RoutedOp,         // a Python operator ran here (detail: name, hermetic or trampoline)
 };
 
 [[nodiscard]] std::string_view to_string(EventKind kind) noexcept;

@@ -36,6 +36,7 @@
 #include "revive/interp/object.h"
 #include "revive/pyslot/py_interpreter.h"
 #include "revive/pyslot/py_object_slot.h"
+#include "revive/tensor/dispatcher.h"
 
 namespace revive::interp {
 
@@ -50,7 +51,13 @@ struct ClassSpec {
   // __slots__; nullopt means "not declared", which (as in Python) gives a __dict__.
   std::optional<std::vector<std::string>> slots;
   Finalizer finalizer;  // __del__
+  // Defines __torch_dispatch__: its tensors carry Python behaviour, so Python operators
+  // on them are routed to this interpreter (Note [Python op registration trampoline]).
+  bool torch_dispatch = false;
 };
+
+// A Python implementation of an operator (the function given to torch.library).
+using PythonOpImpl = std::function<Ref(Interpreter&, const std::vector<Ref>& args)>;
 
 class Interpreter {
  public:
@@ -121,6 +128,18 @@ class Interpreter {
   [[nodiscard]] Ref sigmoid(const Ref& t);          // any op: raises on an undefined tensor
   void fix_weakref(const Ref& t);                   // `t._fix_weakref()`
 
+  // ---- Python operators (torch.library), see src/python_ops.cpp ---------------------
+  // Define operator `name` with a Python implementation.  Every interpreter runs this;
+  // the first (the trampoline's main) installs the dispatcher kernel and gets true,
+  // later ones only verify that the operator exists and get false.
+  bool register_python_op(const std::string& name, PythonOpImpl impl);
+  // `torch.ops.<name>(*args)`: through the C++ dispatcher, which routes the call.
+  [[nodiscard]] Ref call_op(const std::string& name, const std::vector<Ref>& args);
+  // `torch.ops.<name>`: the operator's Python twin, found through its PyHandleCache.
+  [[nodiscard]] Ref op_object(const std::string& name);
+  // How many times this interpreter took the slow path to find an operator's twin.
+  [[nodiscard]] int twin_slow_lookups() const noexcept { return twin_slow_lookups_.load(); }
+
   // ---- weak references ---------------------------------------------------------
   [[nodiscard]] Ref weakref(const Ref& obj, WeakCallback callback = {});  // weakref.ref
   [[nodiscard]] Ref deref(const Ref& weakref);  // `w()`: the referent, or None
@@ -186,6 +205,10 @@ class Interpreter {
   impl::PyInterpreterStatus status_for_new_wrapper(impl::PyObjectSlot* slot,
                                                    std::uint32_t use_count);
   TensorObject* as_tensor(const Ref& o, const char* what) const;
+  // Run operator `op` in this interpreter (hermetic: as main for untagged inputs; not
+  // hermetic: forwarded here by the trampoline).
+  void run_python_op(const OperatorHandle& op, Stack* stack, bool hermetic);
+  PyObject* twin_of(const OperatorHandle& op);
   StorageObject* as_storage(const Ref& o, const char* what) const;
 
   const std::string name_;
@@ -207,6 +230,12 @@ class Interpreter {
   std::vector<std::string> warnings_;
   Observer* observer_ = nullptr;
   std::function<void()> resurrection_hook_;
+  struct PythonOp {
+    Ref twin;  // the OpOverload object; static lifetime within this interpreter
+    PythonOpImpl impl;
+  };
+  std::map<std::string, PythonOp> python_ops_;
+  std::atomic<int> twin_slow_lookups_{0};
 };
 
 }  // namespace revive::interp

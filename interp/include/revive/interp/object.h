@@ -109,6 +109,7 @@ struct PyType {
   std::vector<std::string> own_slots;     // __slots__ declared by this class itself
   std::size_t slot_offset = 0;            // index of own_slots[0] in PyObject::slots
   Finalizer finalizer;                    // this class's own __del__, if any
+  bool torch_dispatch = false;            // defines (or inherits) __torch_dispatch__
 
   [[nodiscard]] std::size_t total_slots() const noexcept { return slot_offset + own_slots.size(); }
   [[nodiscard]] bool is_subtype_of(const PyType* other) const noexcept;

@@ -42,6 +42,12 @@ struct PyInterpreterVTable {
 
   // The Python type name of `pyobj` (used in diagnostics and by the tour).
   virtual std::string type_name(const PyObject* pyobj) const = 0;
+
+  // Run a Python-implemented operator in this interpreter, because an input tensor
+  // tagged by it carries Python behaviour.  See Note [Python op registration trampoline].
+  // The default refuses: an interpreter without Python operators (a test double) has
+  // nothing to run.
+  virtual void python_op_registration_trampoline(const OperatorHandle& op, Stack* stack) const;
 };
 
 // Note [Disarming a dead interpreter]

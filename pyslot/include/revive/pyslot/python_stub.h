@@ -13,4 +13,10 @@ namespace revive {
 
 struct PyObject;
 
+// The C++ dispatcher's operator handle and argument stack (defined in tensor/, see
+// revive/tensor/dispatcher.h), named here only so the interpreter vtable can forward
+// a call to the interpreter that must run it (Note [Python op registration trampoline]).
+class OperatorHandle;
+struct Stack;
+
 }  // namespace revive

@@ -13,6 +13,7 @@
 //   assert(y.grad().unsafeGetTensorImpl() == x.unsafeGetTensorImpl());
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "revive/pyslot/py_object_slot.h"
@@ -37,6 +38,14 @@ class TensorImpl final : public intrusive_ptr_target {
   [[nodiscard]] const intrusive_ptr<TensorImpl>& grad() const noexcept { return grad_; }
   void set_grad(intrusive_ptr<TensorImpl> g) noexcept;
 
+  // "Carries Python behaviour" (PyTorch: DispatchKey::Python in the key set): its
+  // wrapper's class overrides __torch_dispatch__, so Python-implemented operators on it
+  // must run in the interpreter that tagged it.  Set once, by that interpreter's wrap.
+  [[nodiscard]] bool is_python_dispatch() const noexcept {
+    return python_dispatch_.load(std::memory_order_acquire);
+  }
+  void set_python_dispatch() noexcept { python_dispatch_.store(true, std::memory_order_release); }
+
   // Instances constructed and not yet destroyed, process-wide (leak checks).
   [[nodiscard]] static std::int64_t live_count() noexcept;
 
@@ -50,6 +59,7 @@ class TensorImpl final : public intrusive_ptr_target {
   std::int64_t numel_;
   Storage storage_;                 // owned; released by release_resources or ~
   intrusive_ptr<TensorImpl> grad_;  // owned; released by release_resources or ~
+  std::atomic<bool> python_dispatch_{false};
   // Declared last so it is destroyed first: see StorageImpl::pyobj_slot_.
   impl::PyObjectSlot pyobj_slot_;
 };
