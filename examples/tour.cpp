@@ -19,6 +19,7 @@
 
 #include "revive/interp/inspect.h"
 #include "revive/interp/interpreter.h"
+#include "revive/pyslot/python_op_registration_trampoline.h"
 
 using namespace revive;
 using namespace revive::interp;
@@ -200,6 +201,56 @@ void disarm() {
             "The slot calls decref through the disarmed vtable: nothing runs, nothing crashes.");
 }
 
+void interpreters() {
+  Narrator tour("two interpreters: tags, hermetic wraps, routed operators (T10, T11)");
+  impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
+  Interpreter::Owner I0 = Interpreter::create("I0");
+  Interpreter::Owner I1 = Interpreter::create("I1");
+  I0->set_observer(&tour);
+  I1->set_observer(&tour);
+  std::optional<Tensor> t = Tensor::empty(2);
+  tour.watch(*I0, *t);
+  Ref p;
+  tour.step("I0: p = wrap(t)", [&] { p = I0->wrap(*t); }, "I0 tags t (first wrap).");
+  tour.step("I1: wrap(t)", [&] {
+    try {
+      (void)I1->wrap(*t);
+    } catch (const Error& e) {
+      tour.say(std::string("RuntimeError: ") + e.what());
+    }
+  }, "TensorSharingNotAllowed: the tag is I0's for good; I1 is refused and nothing changes.");
+  tour.step("I0, hermetic: h = wrap(t)", [&] {
+    impl::EnableHermeticPyObject hermetic;
+    Ref h = I0->wrap(*t);
+    tour.say(std::string("h is p: ") + (h == p ? "yes" : "no") + "; h dies at the end of the scope");
+  }, "Hermetic mode skips the slot: a fresh wrapper, never recorded, never resurrected (T10).");
+  auto twice = [&tour](Interpreter& interp, const std::vector<Ref>& args) {
+    tour.say("twice() runs in " + interp.name());
+    return interp.empty(2 * interp.unpack(args.at(0)).numel());
+  };
+  tour.step("I0, I1: torch.library define tour::twice", [&] {
+    tour.say(std::string("I0 is main: ") + (I0->register_python_op("tour::twice", twice) ? "yes" : "no"));
+    tour.say(std::string("I1 is main: ") + (I1->register_python_op("tour::twice", twice) ? "yes" : "no"));
+  }, "The first to register wins the trampoline's CAS; I1 only verifies (and hermetic state turns on).");
+  tour.step("C++: twice(fresh tensor)", [&] {
+    Stack stack{{Tensor::empty(3)}};
+    Dispatcher::singleton().call(*Dispatcher::singleton().findOp("tour::twice"), &stack);
+    tour.say("result has " + std::to_string(stack.values.at(0).numel()) + " elements, tag: " +
+             (stack.values[0].unsafeGetTensorImpl()->pyobj_slot()->pyobj_interpreter() ? "set" : "none"));
+  }, "No input carries Python behaviour: main (I0) runs it in hermetic mode; nothing gets tagged.");
+  tour.step("I1: twice(x) with x a __torch_dispatch__ subclass", [&] {
+    const PyType* sub = I1->new_class("Sub", I1->tensor_type(), ClassSpec{std::nullopt, {}, true});
+    Ref x = I1->empty(2, sub);
+    Ref y = I1->call_op("tour::twice", {x});
+  }, "x is tagged by I1 and carries Python behaviour: the kernel forwards to I1's vtable.");
+  p.reset();
+  t.reset();
+  I0->set_observer(nullptr);
+  I1->set_observer(nullptr);
+  Dispatcher::singleton().unsafe_reset_kernels_for_testing("tour::");
+  impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
+}
+
 struct Scenario {
   std::string_view name;
   std::string_view summary;
@@ -212,6 +263,8 @@ constexpr Scenario kScenarios[] = {
     {"weakref-hole", "T8: a weakref revives a zombie, C++ dies, the wrapper is stubbed",
      weakref_hole},
     {"disarm", "T9: teardown disarms the interpreter; a new one is refused", disarm},
+    {"interpreters", "T10, T11: a second interpreter refused, a hermetic wrap, routed operators",
+     interpreters},
 };
 
 }  // namespace
