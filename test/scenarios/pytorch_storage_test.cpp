@@ -2,6 +2,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "revive_test.h"
+#include "tracker.h"
 
 using namespace revive;
 using namespace revive::interp;
@@ -10,17 +11,7 @@ namespace {
 
 struct Fixture : revive::testing::LeakCheck {
   Interpreter::Owner I = Interpreter::create("main");
-  struct Tracked {
-    std::shared_ptr<bool> marker;
-    Ref tracker;
-  };
-  Tracked make_tracker() {
-    auto marker = std::make_shared<bool>(false);
-    const PyType* cls = I->new_class(
-        "Tracker", I->object_type(),
-        ClassSpec{std::nullopt, [marker](Interpreter&, const Ref&) { *marker = true; }});
-    return {marker, I->new_object(cls)};
-  }
+  revive::testing::Tracked make_tracker() { return revive::testing::make_tracker(*I); }
   // class MyStorage(torch.UntypedStorage): def __del__(self): MyStorage.finalized_count += 1
   const PyType* my_storage(int* finalized_count) {
     return I->new_class("MyStorage", I->storage_type(),

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "revive_test.h"
+#include "tracker.h"
 
 using namespace revive;
 using namespace revive::interp;
@@ -13,18 +14,7 @@ namespace {
 struct Fixture : revive::testing::LeakCheck {
   Interpreter::Owner I = Interpreter::create("main");
 
-  // class Tracker: `m, t = Tracker.make()`; m[0] becomes True when t is finalized.
-  struct Tracked {
-    std::shared_ptr<bool> marker;
-    Ref tracker;
-  };
-  Tracked make_tracker() {
-    auto marker = std::make_shared<bool>(false);
-    const PyType* cls = I->new_class(
-        "Tracker", I->object_type(),
-        ClassSpec{std::nullopt, [marker](Interpreter&, const Ref&) { *marker = true; }});
-    return {marker, I->new_object(cls)};
-  }
+  revive::testing::Tracked make_tracker() { return revive::testing::make_tracker(*I); }
   std::int64_t int_attr(const Ref& o, const std::string& name) {
     return std::get<std::int64_t>(I->getattr(o, name));
   }
