@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -40,6 +42,10 @@ ChildOutcome run_in_child(F body) {
   if (::pipe(fds) != 0) {
     BOOST_FAIL("pipe() failed");
   }
+  // Flush first, or the child would inherit and repeat whatever the log has buffered.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) {
     BOOST_FAIL("fork() failed");
@@ -93,10 +99,9 @@ BOOST_AUTO_TEST_CASE(check_that_holds_throws_nothing_and_evaluates_the_condition
 BOOST_AUTO_TEST_CASE(failed_check_throws_revive_error_with_the_concatenated_text) {
   const std::string who = "interp-0";
   const int numel = -1;
-  BOOST_CHECK_EXCEPTION(REVIVE_CHECK(numel >= 0, "a tensor on ", who, " cannot have ", numel,
-                                     " elements", '!'),
-                        revive::Error,
-                        revive::testing::message_is("a tensor on interp-0 cannot have -1 elements!"));
+  BOOST_CHECK_EXCEPTION(
+      REVIVE_CHECK(numel >= 0, "a tensor on ", who, " cannot have ", numel, " elements", '!'),
+      revive::Error, revive::testing::message_is("a tensor on interp-0 cannot have -1 elements!"));
 }
 
 // The message arguments are only evaluated when the check fails: checks on hot paths

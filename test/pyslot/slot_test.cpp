@@ -281,7 +281,8 @@ BOOST_AUTO_TEST_CASE(hermetic_mode_hides_our_wrapper_unless_ignored, *utf::label
   {
     revive::impl::EnableHermeticPyObject hermetic;
     BOOST_TEST(!slot.check_pyobj(&i.interp).has_value());
-    const std::optional<PyObject*> ignored = slot.check_pyobj(&i.interp, /*ignore_hermetic_tls=*/true);
+    const std::optional<PyObject*> ignored =
+        slot.check_pyobj(&i.interp, /*ignore_hermetic_tls=*/true);
     BOOST_TEST(ignored.has_value());
     BOOST_TEST(*ignored == w.get());
     BOOST_TEST(slot.pyobj_interpreter() == &i.interp);  // nothing was changed
