@@ -24,6 +24,10 @@ void PyObjectSlot::init_pyobj(PyInterpreter* self_interpreter, PyObject* pyobj,
       "wrappers must be 2-aligned: bit 0 of pyobj_ is the owns bit");
   switch (status) {
     case PyInterpreterStatus::DEFINITELY_UNINITIALIZED:
+      REVIVE_INTERNAL_ASSERT(
+          pyobj_interpreter_.load(std::memory_order_relaxed) == nullptr ||
+              pyobj_interpreter_.load(std::memory_order_relaxed) == self_interpreter,
+          "DEFINITELY_UNINITIALIZED for a slot another interpreter already tagged");
       // See Note [Memory ordering on Python interpreter tag]: nobody else can see the
       // object, so a relaxed store suffices.
       pyobj_interpreter_.store(self_interpreter, std::memory_order_relaxed);
@@ -54,6 +58,7 @@ void PyObjectSlot::init_pyobj(PyInterpreter* self_interpreter, PyObject* pyobj,
 
 std::optional<PyObject*> PyObjectSlot::check_pyobj(PyInterpreter* self_interpreter,
                                                    bool ignore_hermetic_tls) const {
+  REVIVE_INTERNAL_ASSERT(self_interpreter != nullptr, "check_pyobj needs an interpreter");
   PyInterpreter* interpreter = pyobj_interpreter_.load(std::memory_order_acquire);
   if (interpreter == nullptr) {
     // Not "definitely uninitialized": another thread may tag it right after this load.

@@ -19,7 +19,8 @@ SafePyObject& SafePyObject::operator=(SafePyObject&& other) noexcept {
 PyObject* SafePyObject::ptr(const PyInterpreter* interpreter) const {
   REVIVE_CHECK(interpreter == pyinterpreter_,
                "SafePyObject created on interpreter ", (*pyinterpreter_)->name(),
-               " cannot be used from interpreter ", (*interpreter)->name());
+               " cannot be used from interpreter ",
+               interpreter != nullptr ? (*interpreter)->name() : std::string("<none>"));
   return data_;
 }
 

@@ -24,7 +24,9 @@ std::int64_t TensorImpl::live_count() noexcept {
   return liveTensors.load(std::memory_order_relaxed);
 }
 
-void TensorImpl::set_grad(intrusive_ptr<TensorImpl> g) noexcept {
+void TensorImpl::set_grad(intrusive_ptr<TensorImpl> g) {
+  // A tensor owning itself would never die: refuse the cycle here, not only in Tensor.
+  REVIVE_CHECK(g.get() != this, "a tensor cannot be its own grad");
   // Swap first, release after: dropping the old grad may run arbitrary code (its
   // zombie wrapper's finalizer) that must see a consistent `this`.
   intrusive_ptr<TensorImpl> old = std::exchange(grad_, std::move(g));

@@ -40,8 +40,15 @@ struct LeakCheck {
     BOOST_TEST(impl::HermeticPyObjectTLS::get_state_slow() == hermetic_,
                "hermetic mode was left changed");
     impl::HermeticPyObjectTLS::set_state(hermetic_);
-    if (!have_state_) impl::HermeticPyObjectTLS::unsafe_reset_have_state_for_testing();
-    if (main_ == nullptr) impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
+    if (have_state_) {
+      impl::HermeticPyObjectTLS::init_state();
+    } else {
+      impl::HermeticPyObjectTLS::unsafe_reset_have_state_for_testing();
+    }
+    if (impl::PythonOpRegistrationTrampoline::getInterpreter() != main_) {
+      impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
+      if (main_ != nullptr) (void)impl::PythonOpRegistrationTrampoline::registerInterpreter(main_);
+    }
   }
 
   LeakCheck(const LeakCheck&) = delete;

@@ -8,7 +8,7 @@
 //
 // With no observer attached, emitting an event is one pointer test.
 //
-// Example (compiled in test/interp_events_test.cpp):
+// Example (the same sequence is asserted in test/interp/lifecycle_test.cpp):
 //   EventLog log;
 //   I->set_observer(&log);
 //   { Ref t = I->empty(2); }

@@ -6,7 +6,7 @@
 //              hold it).
 //   GilGuard   the scoped way to hold it.
 //
-// Example (compiled in test/interp_gil_test.cpp):
+// Example (compiled in test/interp/gil_test.cpp):
 //   Gil gil;
 //   { GilGuard a(gil); GilGuard b(gil); assert(gil.held_by_this_thread()); }
 //   assert(!gil.held_by_this_thread());

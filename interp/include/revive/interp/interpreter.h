@@ -5,7 +5,7 @@
 // and takes this interpreter's GIL itself.  Python references are Refs; `del x` is
 // `x.reset()`.
 //
-// Example (compiled in test/interp_interpreter_test.cpp):
+// Example (test_pyobj_preserved in test/scenarios/pytorch_tensor_test.cpp):
 //   auto I = Interpreter::create("I0");
 //   Ref x = I->empty(2);            // x = torch.empty(2)        U -> L
 //   I->setattr(x, "foo", 2);        // x.foo = 2

@@ -13,7 +13,7 @@
 //                      plays None.
 //   Value              what a dict entry, slot or global holds: None, int, str, object.
 //
-// Example (compiled in test/interp_object_test.cpp):
+// Example (compiled in test/interp/object_test.cpp):
 //   auto I = Interpreter::create("I0");
 //   Ref o = I->new_object(I->new_class("Point", I->object_type()));
 //   I->setattr(o, "x", 1);

@@ -9,7 +9,7 @@
 //                                 in words, and abort.  Never thrown: once an ownership
 //                                 invariant is broken there is nothing safe to unwind to.
 //
-// Example (compiled in test/pyslot_error_test.cpp):
+// Example (compiled in test/pyslot/error_test.cpp):
 //   try { REVIVE_CHECK(1 + 1 == 3, "arithmetic is ", "broken"); }
 //   catch (const revive::Error& e) { assert(std::string(e.what()) == "arithmetic is broken"); }
 #pragma once
@@ -33,7 +33,9 @@ namespace detail {
 template <class... Args>
 std::string str_cat(Args&&... args) {
   std::ostringstream os;
-  (os << ... << std::forward<Args>(args));
+  if constexpr (sizeof...(Args) > 0) {
+    (os << ... << std::forward<Args>(args));
+  }
   return os.str();
 }
 

@@ -6,7 +6,7 @@
 //   EnableHermeticPyObject   RAII guard: hermetic mode on for a scope, previous value
 //                            restored at its end.
 //
-// Example (compiled in test/pyslot_hermetic_test.cpp):
+// Example (compiled in test/pyslot/hermetic_test.cpp):
 //   {
 //     revive::impl::EnableHermeticPyObject g;
 //     assert(revive::impl::HermeticPyObjectTLS::get_state());

@@ -8,7 +8,7 @@
 //                        vtable, plus disarm().
 //   noop_vtable()        the static vtable a disarmed interpreter points at.
 //
-// Example (compiled in test/pyslot_interpreter_test.cpp):
+// Example (compiled in test/pyslot/interpreter_test.cpp):
 //   struct Named final : revive::impl::PyInterpreterVTable { ... };
 //   static Named vt;
 //   revive::impl::PyInterpreter i(&vt);

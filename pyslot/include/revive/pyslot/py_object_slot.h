@@ -6,7 +6,7 @@
 //                        bit 0 says "C++ owns the wrapper".  Embedded in TensorImpl and
 //                        StorageImpl (tensor/); knows nothing about them.
 //
-// Example (compiled in test/pyslot_slot_test.cpp):
+// Example (compiled in test/pyslot/slot_test.cpp):
 //   PyObjectSlot slot;                                   // U: untagged
 //   slot.init_pyobj(&interp, wrapper, PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
 //   assert(*slot.check_pyobj(&interp) == wrapper);        // L: live, owns bit clear

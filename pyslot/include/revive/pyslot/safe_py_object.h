@@ -9,9 +9,9 @@
 // to the pointer and releases through its vtable, which takes the right GIL and is a
 // no-op once the interpreter is disarmed (Note [Disarming a dead interpreter]).
 //
-// Example (compiled in test/pyslot_safe_py_object_test.cpp):
+// Example (compiled in test/pyslot/safe_py_object_test.cpp):
 //   SafePyObject h(obj, &interp);   // steals one reference to obj
-//   h.ptr(&interp);                  // borrow it back (only from its own interpreter)
+//   PyObject* p = h.ptr(&interp);    // borrow it back (only from its own interpreter)
 //   // ~SafePyObject: interp->decref(obj, /*has_pyobj_slot=*/false)
 #pragma once
 

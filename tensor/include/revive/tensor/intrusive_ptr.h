@@ -6,7 +6,7 @@
 //   weak_intrusive_ptr<T>   a weak reference; lock() upgrades it if the object lives.
 //   make_intrusive<T>(...)  allocate with strong = 1.
 //
-// Example (compiled in test/tensor_intrusive_ptr_test.cpp):
+// Example (compiled in test/tensor/intrusive_ptr_test.cpp):
 //   auto p = make_intrusive<Thing>();          // strong 1
 //   weak_intrusive_ptr<Thing> w(p);            // weak 2 (1 for the strong refs as a group)
 //   p.reset();                                 // strong 0: release_resources() runs now

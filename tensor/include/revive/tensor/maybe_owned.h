@@ -8,7 +8,7 @@
 // touches no count; turning it into an owning handle re-checks that the object is
 // still alive.
 //
-// Example (compiled in test/tensor_maybe_owned_test.cpp):
+// Example (compiled in test/tensor/maybe_owned_test.cpp):
 //   Tensor t = Tensor::empty(1);
 //   auto b = MaybeOwned<Tensor>::borrowed(t.unsafeGetTensorImpl());
 //   assert(t.use_count() == 1 && b.unsafeIsBorrowed());
@@ -16,6 +16,8 @@
 #pragma once
 
 #include <utility>
+
+#include "revive/pyslot/error.h"
 
 namespace revive {
 
@@ -69,7 +71,10 @@ class MaybeOwned {
   }
 
   // Move the owned handle out, leaving this undefined.  Requires !unsafeIsBorrowed().
-  [[nodiscard]] H take_owned() noexcept { return std::move(owned_); }
+  [[nodiscard]] H take_owned() noexcept {
+    REVIVE_INTERNAL_ASSERT(!is_borrowed_, "take_owned() on a borrowed cdata: it owns nothing");
+    return std::move(owned_);
+  }
 
  private:
   H owned_;                   // the owned handle (undefined when borrowed)

@@ -4,10 +4,10 @@
 //   StorageImpl   intrusively refcounted; holds a shared data block and a PyObjectSlot.
 //   Storage       the owning handle (c10::Storage); may be undefined.
 //
-// Example (compiled in test/tensor_storage_test.cpp):
+// Example (compiled in test/tensor/tensor_test.cpp):
 //   Storage s = Storage::create(16);          // StorageImpl::live_count() == 1
 //   Storage alias = s.share_data();           // a new StorageImpl over the same bytes
-//   assert(alias.data() == s.data() && alias.get() != s.get());
+//   assert(alias.data() == s.data() && alias.unsafeGetStorageImpl() != s.unsafeGetStorageImpl());
 //
 // Storages are preserved like tensors (E2, PyTorch 2.1+), with two differences that
 // interp/ implements: the wrapper's is_hermetic flag, and the cross-interpreter wrap

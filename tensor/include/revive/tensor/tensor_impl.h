@@ -7,7 +7,7 @@
 //   Tensor       the owning handle (at::Tensor); may be undefined, and every use of
 //                an undefined tensor raises.
 //
-// Example (compiled in test/tensor_tensor_test.cpp):
+// Example (compiled in test/tensor/tensor_test.cpp):
 //   Tensor y = Tensor::empty(2), x = Tensor::empty(2);
 //   y.set_grad(x);                 // C++ now co-owns x: x.use_count() == 2
 //   assert(y.grad().unsafeGetTensorImpl() == x.unsafeGetTensorImpl());
@@ -36,7 +36,7 @@ class TensorImpl final : public intrusive_ptr_target {
   // The grad: an owning C++ reference to another tensor.  Not synchronised, like
   // autograd meta: callers serialise (the fake interpreter holds its GIL).
   [[nodiscard]] const intrusive_ptr<TensorImpl>& grad() const noexcept { return grad_; }
-  void set_grad(intrusive_ptr<TensorImpl> g) noexcept;
+  void set_grad(intrusive_ptr<TensorImpl> g);
 
   // "Carries Python behaviour" (PyTorch: DispatchKey::Python in the key set): its
   // wrapper's class overrides __torch_dispatch__, so Python-implemented operators on it
