@@ -10,9 +10,14 @@
 
 #include "revive/pyslot/py_interpreter.h"
 #include "revive/pyslot/py_object_slot.h"
+#include "fake_interpreter.h"
 #include "revive_test.h"
 
 namespace {
+
+using revive::testing::DecrefCall;
+using revive::testing::RecordingVTable;
+using revive::testing::FakeWrapper;
 
 using revive::PyObject;
 using revive::impl::PyInterpreter;
@@ -34,50 +39,6 @@ struct Named final : PyInterpreterVTable {
   std::string name() const override { return "named"; }
   void decref(PyObject* /*pyobj*/, bool /*has_pyobj_slot*/) const override {}
   std::string type_name(const PyObject* /*pyobj*/) const override { return "Named"; }
-};
-
-struct DecrefCall {
-  PyObject* pyobj;
-  bool has_pyobj_slot;
-};
-
-// A vtable that records every call made through it.  Only one thread calls it at a time
-// in these tests, except where noted.
-class RecordingVTable final : public PyInterpreterVTable {
- public:
-  explicit RecordingVTable(std::string name) : name_(std::move(name)) {}
-
-  std::string name() const override {
-    ++name_calls_;
-    return name_;
-  }
-  void decref(PyObject* pyobj, bool has_pyobj_slot) const override {
-    decrefs_.push_back({pyobj, has_pyobj_slot});
-  }
-  std::string type_name(const PyObject* pyobj) const override {
-    type_name_args_.push_back(pyobj);
-    return "FakeTensor";
-  }
-
-  [[nodiscard]] const std::vector<DecrefCall>& decrefs() const noexcept { return decrefs_; }
-  [[nodiscard]] const std::vector<const PyObject*>& type_name_args() const noexcept {
-    return type_name_args_;
-  }
-  [[nodiscard]] int name_calls() const noexcept { return name_calls_; }
-  [[nodiscard]] std::size_t total_calls() const noexcept {
-    return static_cast<std::size_t>(name_calls_) + decrefs_.size() + type_name_args_.size();
-  }
-
- private:
-  std::string name_;
-  mutable int name_calls_ = 0;
-  mutable std::vector<DecrefCall> decrefs_;
-  mutable std::vector<const PyObject*> type_name_args_;
-};
-
-struct FakeWrapper {
-  alignas(16) unsigned char bytes[16]{};
-  [[nodiscard]] PyObject* get() noexcept { return reinterpret_cast<PyObject*>(bytes); }
 };
 
 const std::string kDiedTypeName =

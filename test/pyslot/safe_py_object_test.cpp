@@ -7,9 +7,14 @@
 
 #include "revive/pyslot/py_interpreter.h"
 #include "revive/pyslot/safe_py_object.h"
+#include "fake_interpreter.h"
 #include "revive_test.h"
 
 namespace {
+
+using revive::testing::DecrefCall;
+using revive::testing::RecordingVTable;
+using revive::testing::FakeInterpreter;
 
 using revive::PyObject;
 using revive::impl::PyInterpreter;
@@ -24,37 +29,6 @@ static_assert(!std::is_copy_constructible_v<SafePyObject> &&
 static_assert(std::is_nothrow_move_constructible_v<SafePyObject> &&
                   std::is_nothrow_move_assignable_v<SafePyObject>);
 static_assert(std::is_nothrow_destructible_v<SafePyObject>);
-
-struct DecrefCall {
-  PyObject* pyobj;
-  bool has_pyobj_slot;
-};
-
-class RecordingVTable final : public PyInterpreterVTable {
- public:
-  explicit RecordingVTable(std::string name) : name_(std::move(name)) {}
-
-  std::string name() const override { return name_; }
-  void decref(PyObject* pyobj, bool has_pyobj_slot) const override {
-    decrefs_.push_back({pyobj, has_pyobj_slot});
-  }
-  std::string type_name(const PyObject* /*pyobj*/) const override { return "FakeObject"; }
-
-  [[nodiscard]] const std::vector<DecrefCall>& decrefs() const noexcept { return decrefs_; }
-
- private:
-  std::string name_;
-  mutable std::vector<DecrefCall> decrefs_;
-};
-
-struct FakeInterpreter {
-  explicit FakeInterpreter(std::string name) : vtable(std::move(name)), interp(&vtable) {}
-  FakeInterpreter(const FakeInterpreter&) = delete;
-  FakeInterpreter& operator=(const FakeInterpreter&) = delete;
-
-  RecordingVTable vtable;
-  PyInterpreter interp;
-};
 
 struct FakeObject {
   alignas(16) unsigned char bytes[16]{};

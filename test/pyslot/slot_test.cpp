@@ -17,9 +17,15 @@
 #include "revive/pyslot/hermetic_tls.h"
 #include "revive/pyslot/py_interpreter.h"
 #include "revive/pyslot/py_object_slot.h"
+#include "fake_interpreter.h"
 #include "revive_test.h"
 
 namespace {
+
+using revive::testing::DecrefCall;
+using revive::testing::RecordingVTable;
+using revive::testing::FakeInterpreter;
+using revive::testing::FakeWrapper;
 
 using revive::PyObject;
 using revive::impl::PyInterpreter;
@@ -37,46 +43,6 @@ static_assert(sizeof(PyObjectSlot) == 2 * sizeof(void*), "a slot costs two words
 static_assert(std::is_same_v<decltype(std::declval<const PyObjectSlot&>().check_pyobj(nullptr)),
                              std::optional<PyObject*>>,
               "check_pyobj distinguishes 'no answer' (nullopt) from 'tagged, null' (T0)");
-
-// One decref the slot asked of an interpreter.
-struct DecrefCall {
-  PyObject* pyobj;
-  bool has_pyobj_slot;
-};
-
-// A vtable that records every decref and answers a fixed name.
-class RecordingVTable final : public PyInterpreterVTable {
- public:
-  explicit RecordingVTable(std::string name) : name_(std::move(name)) {}
-
-  std::string name() const override { return name_; }
-  void decref(PyObject* pyobj, bool has_pyobj_slot) const override {
-    decrefs_.push_back({pyobj, has_pyobj_slot});
-  }
-  std::string type_name(const PyObject* /*pyobj*/) const override { return "FakeTensor"; }
-
-  [[nodiscard]] const std::vector<DecrefCall>& decrefs() const noexcept { return decrefs_; }
-
- private:
-  std::string name_;
-  mutable std::vector<DecrefCall> decrefs_;
-};
-
-// A fake interpreter: a recording vtable and the PyInterpreter that points at it.
-struct FakeInterpreter {
-  explicit FakeInterpreter(std::string name) : vtable(std::move(name)), interp(&vtable) {}
-  FakeInterpreter(const FakeInterpreter&) = delete;
-  FakeInterpreter& operator=(const FakeInterpreter&) = delete;
-
-  RecordingVTable vtable;
-  PyInterpreter interp;
-};
-
-// A fake wrapper: aligned bytes the slot stores and compares but never dereferences.
-struct FakeWrapper {
-  alignas(16) unsigned char bytes[16]{};
-  [[nodiscard]] PyObject* get() noexcept { return reinterpret_cast<PyObject*>(bytes); }
-};
 
 // The pointer as the library streams it into its messages.
 std::string pointer_text(const void* p) {

@@ -19,9 +19,15 @@
 #include "revive/tensor/intrusive_ptr.h"
 #include "revive/tensor/storage_impl.h"
 #include "revive/tensor/tensor_impl.h"
+#include "fake_interpreter.h"
 #include "revive_test.h"
 
 namespace {
+
+using revive::testing::DecrefCall;
+using revive::testing::RecordingVTable;
+using revive::testing::FakeInterpreter;
+using revive::testing::FakeWrapper;
 
 using revive::PyObject;
 using revive::Storage;
@@ -41,47 +47,6 @@ static_assert(!std::is_convertible_v<revive::intrusive_ptr<TensorImpl>, Tensor>,
 static_assert(!std::is_copy_constructible_v<TensorImpl> &&
                   !std::is_copy_constructible_v<StorageImpl>,
               "targets are identity; handles are the values");
-
-struct DecrefCall {
-  PyObject* pyobj;
-  bool has_pyobj_slot;
-};
-
-// A vtable that records decrefs and can run a hook at each one (to look at the dying
-// object at the moment its wrapper is given back).
-class RecordingVTable final : public PyInterpreterVTable {
- public:
-  explicit RecordingVTable(std::string name) : name_(std::move(name)) {}
-
-  std::string name() const override { return name_; }
-  void decref(PyObject* pyobj, bool has_pyobj_slot) const override {
-    decrefs_.push_back({pyobj, has_pyobj_slot});
-    if (on_decref) on_decref();
-  }
-  std::string type_name(const PyObject* /*pyobj*/) const override { return "FakeTensor"; }
-
-  [[nodiscard]] const std::vector<DecrefCall>& decrefs() const noexcept { return decrefs_; }
-
-  std::function<void()> on_decref;
-
- private:
-  std::string name_;
-  mutable std::vector<DecrefCall> decrefs_;
-};
-
-struct FakeInterpreter {
-  explicit FakeInterpreter(std::string name) : vtable(std::move(name)), interp(&vtable) {}
-  FakeInterpreter(const FakeInterpreter&) = delete;
-  FakeInterpreter& operator=(const FakeInterpreter&) = delete;
-
-  RecordingVTable vtable;
-  PyInterpreter interp;
-};
-
-struct FakeWrapper {
-  alignas(16) unsigned char bytes[16]{};
-  [[nodiscard]] PyObject* get() noexcept { return reinterpret_cast<PyObject*>(bytes); }
-};
 
 // Puts `slot` in state Z: tagged by `i`, recording `w`, owning it.
 void make_zombie(revive::impl::PyObjectSlot* slot, FakeInterpreter& i, FakeWrapper& w) {
