@@ -45,7 +45,7 @@ class Narrator final : public Observer {
   // Output of the current step, printed under its row.
   void say(std::string line) { notes_.push_back(std::move(line)); }
 
-  void on_event(const Interpreter& /*interp*/, const Event& e) override {
+  void on_event(const Interpreter& /*interp*/, const Event& e) noexcept override {
     if (e.kind == EventKind::Warning) {
       notes_.push_back("warning: " + e.detail);
       events_.push_back("warning");

@@ -211,8 +211,8 @@ void Interpreter::set_resurrection_hook(std::function<void()> hook) {
 // ---- classes -----------------------------------------------------------------------
 
 const PyType* Interpreter::new_class(std::string name, const PyType* base, ClassSpec spec) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   REVIVE_CHECK(base != nullptr, "class ", name, " needs a base class");
   const bool ours = std::any_of(types_.begin(), types_.end(),
                                 [base](const PyType& t) { return &t == base; });
@@ -248,25 +248,27 @@ template TensorObject* Interpreter::allocate<TensorObject>(const PyType*);
 template StorageObject* Interpreter::allocate<StorageObject>(const PyType*);
 
 Ref Interpreter::new_object(const PyType* cls) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   REVIVE_CHECK(cls != nullptr && cls->kind == Kind::Object,
                "new_object() makes plain objects; use empty() or new_storage() for ",
                cls != nullptr ? cls->name : std::string("null"));
   return Ref::steal(allocate<PyObject>(cls));
 }
 
+// Teardown sets finalized_ under the GIL, so every check of it that matters is made
+// after taking the GIL: a thread that was waiting for it sees the teardown.
 void Interpreter::incref(PyObject* o) {
-  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   GilGuard gil(gil_);
+  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   REVIVE_INTERNAL_ASSERT(o->ob_refcnt > 0, "incref of object ", o->id,
                          " whose refcount already reached 0 (use after free)");
   ++o->ob_refcnt;
 }
 
 void Interpreter::decref(PyObject* o) noexcept {
-  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   GilGuard gil(gil_);
+  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   decref_locked(o);
 }
 
@@ -471,8 +473,8 @@ void Interpreter::set_global(const std::string& name, Value value) {
 }
 
 Value Interpreter::get_global(const std::string& name) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   auto it = globals_.find(name);
   if (it == globals_.end()) {
     throw PythonError("NameError", detail::str_cat("name '", name, "' is not defined"));
@@ -481,8 +483,8 @@ Value Interpreter::get_global(const std::string& name) {
 }
 
 void Interpreter::del_global(const std::string& name) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   auto node = globals_.extract(name);
   if (!node) throw PythonError("NameError", detail::str_cat("name '", name, "' is not defined"));
 }
@@ -575,7 +577,7 @@ std::ostream& operator<<(std::ostream& os, const Ref& r) {
   return os << "<" << r->ob_type->name << " object #" << r->id << ">";
 }
 
-void EventLog::on_event(const Interpreter& /*interp*/, const Event& event) {
+void EventLog::on_event(const Interpreter& /*interp*/, const Event& event) noexcept {
   events_.push_back(event);
 }
 

@@ -72,9 +72,9 @@ Ref Interpreter::op_object(const std::string& name) {
 }
 
 void Interpreter::run_python_op(const OperatorHandle& op, Stack* stack, bool hermetic) {
+  GilGuard gil(gil_);
   REVIVE_CHECK(!is_finalized(), "operator ", op.name(), ": interpreter ", name_,
                " has been torn down");
-  GilGuard gil(gil_);
   std::optional<impl::EnableHermeticPyObject> hermetic_scope;
   if (hermetic) hermetic_scope.emplace();
   PyObject* twin = twin_of(op);

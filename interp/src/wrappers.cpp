@@ -38,8 +38,8 @@ PyInterpreterStatus Interpreter::status_for_new_wrapper(PyObjectSlot* slot,
 }
 
 Ref Interpreter::wrap(const Tensor& var) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   if (!var.defined()) return {};  // None
   if (HermeticPyObjectTLS::get_state()) {
     // T10.  See Note [Hermetic PyObject mode].
@@ -112,8 +112,8 @@ Ref Interpreter::tensor_new_with_var(const PyType* type, const Tensor& var,
 // The two interpreters then see the same bytes through two C++ objects, each with its
 // own slot, and Note [Python interpreter tag] holds for each of them.
 Ref Interpreter::wrap(const Storage& storage) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   if (!storage.defined()) return {};
   if (HermeticPyObjectTLS::get_state()) {
     return storage_new_with_storage(storage_type_, storage,
@@ -272,12 +272,31 @@ void Interpreter::release_cdata(Obj* self) noexcept {
   auto dropped = std::move(self->cdata);
 }
 
+// Note [A finalizer that keeps a dying zombie]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 with a model fix.  In T6 the C++ object is being destroyed and P's dealloc
+// runs P's finalizer for the first time.  __del__ may store `self` somewhere (PEP 442
+// resurrection), and then the dealloc stops with P alive, its cdata *borrowed* from a
+// C++ object that is about to be freed: a dangling pointer for the next use of P.
+// Nothing can rescue the C++ object at that point (its strong count is 0), so, as in
+// Note [The weakref hole], P.cdata is stubbed to undefined and later uses of P raise.
+template <class Obj>
+void Interpreter::stub_if_borrowed(Obj* self) noexcept {
+  if (self->cdata.unsafeIsBorrowed()) {
+    self->cdata = {};
+    emit(EventKind::Stubbed, self);
+  }
+}
+
 void Interpreter::tensor_dealloc(TensorObject* self) noexcept {
   if (tensor_is_resurrectable(self)) {  // T3
     resurrect(self);
     return;
   }
-  if (finalize_and_clear(self)) return;  // T4; __del__ may resurrect (then stop)
+  if (finalize_and_clear(self)) {  // T4; __del__ may resurrect (then stop)
+    stub_if_borrowed(self);        // See Note [A finalizer that keeps a dying zombie]
+    return;
+  }
   release_cdata(self);
   free_object(self);
 }
@@ -287,7 +306,10 @@ void Interpreter::storage_dealloc(StorageObject* self) noexcept {
     resurrect(self);
     return;
   }
-  if (finalize_and_clear(self)) return;
+  if (finalize_and_clear(self)) {
+    stub_if_borrowed(self);  // See Note [A finalizer that keeps a dying zombie]
+    return;
+  }
   release_cdata(self);
   free_object(self);
 }
@@ -303,8 +325,8 @@ void Interpreter::storage_dealloc(StorageObject* self) noexcept {
 // of P raise.  `_fix_weakref()` (wrap, then decref) closes the hole by hand: wrap sees
 // the owns bit and flips P back to L.
 void Interpreter::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
-  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   GilGuard gil(gil_);
+  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   emit(EventKind::DecrefFromCpp, o);
   if (has_pyobj_slot && o->ob_refcnt > 1) {
     if (o->ob_type->kind == Kind::Tensor) {
@@ -369,8 +391,8 @@ Storage Interpreter::unpack_storage(const Ref& s) {
 }
 
 Ref Interpreter::empty(std::int64_t numel, const PyType* cls) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   Tensor t = Tensor::empty(numel);
   if (cls == nullptr || cls == tensor_type_) return wrap(t);
   return tensor_new_with_var(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
@@ -387,8 +409,8 @@ Ref Interpreter::make_subclass(const PyType* cls, const Tensor& t) {
 }
 
 Ref Interpreter::new_storage(std::size_t nbytes, const PyType* cls) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   Storage s = Storage::create(nbytes);
   return storage_new_with_storage(cls != nullptr ? cls : storage_type_, s,
                                   PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
@@ -419,6 +441,7 @@ void Interpreter::set_grad(const Ref& t, const Ref& grad) {
 Ref Interpreter::grad(const Ref& t) {
   Tensor x = unpack(t);
   if (!x.defined()) undefined_self();
+  GilGuard gil(gil_);  // grad_ is protected by the GIL (set_grad holds it too)
   return wrap(x.grad());
 }
 

@@ -100,3 +100,29 @@ BOOST_AUTO_TEST_CASE(finalizer_cannot_revive_a_dying_tensor, *utf::label("resurr
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(finalizer_keeps_zombie, Fixture, *utf::label("resurrection") *utf::label("errors"))
+
+// See Note [A finalizer that keeps a dying zombie]: __del__ of a zombie whose tensor
+// is being destroyed stores `self`; the wrapper survives with a stubbed cdata, and
+// using it raises instead of touching the freed tensor.
+BOOST_AUTO_TEST_CASE(zombie_kept_alive_by_its_finalizer_is_stubbed) {
+  const PyType* keeper = I->new_class(
+      "Keeper", I->tensor_type(), ClassSpec{std::nullopt, [](Interpreter& interp, const Ref& self) {
+        interp.set_global("saved", self);
+      }});
+  Ref y = I->empty(2);
+  Ref x = I->empty(2, keeper);
+  I->set_grad(y, x);
+  x.reset();              // Z: no finalizer yet
+  I->set_grad(y, Ref());  // T6: the tensor dies, __del__ keeps the wrapper
+  BOOST_TEST(TensorImpl::live_count() == 1);  // only y's tensor
+  Ref saved = std::get<Ref>(I->get_global("saved"));
+  BOOST_TEST(!I->unpack(saved).defined());
+  BOOST_CHECK_EXCEPTION((void)I->sigmoid(saved), Error,
+                        message_has("Expected a proper Tensor but got None"));
+  saved.reset();
+  I->del_global("saved");  // dies now; its __del__ already ran, so it does not run again
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -58,13 +58,14 @@ struct Event {
 class Observer {
  public:
   virtual ~Observer() = default;
-  // Called with the interpreter's GIL held.  Must not call back into the interpreter.
-  virtual void on_event(const Interpreter& interp, const Event& event) = 0;
+  // Called with the interpreter's GIL held, often from inside a dealloc.  Must not call
+  // back into the interpreter, and must not throw (it is noexcept: a throw terminates).
+  virtual void on_event(const Interpreter& interp, const Event& event) noexcept = 0;
 };
 
 class EventLog final : public Observer {
  public:
-  void on_event(const Interpreter& interp, const Event& event) override;
+  void on_event(const Interpreter& interp, const Event& event) noexcept override;
   [[nodiscard]] const std::vector<Event>& events() const noexcept { return events_; }
   [[nodiscard]] std::vector<EventKind> kinds() const;
   void clear() noexcept { events_.clear(); }

@@ -196,6 +196,8 @@ class Interpreter {
   void resurrect(Obj* self) noexcept;
   template <class Obj>
   void release_cdata(Obj* self) noexcept;
+  template <class Obj>
+  void stub_if_borrowed(Obj* self) noexcept;
   void tensor_dealloc(TensorObject* self) noexcept;
   void storage_dealloc(StorageObject* self) noexcept;
   Ref tensor_new_with_var(const PyType* type, const Tensor& var,

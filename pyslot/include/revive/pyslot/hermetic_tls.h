@@ -78,9 +78,10 @@ struct HermeticPyObjectTLS {
   // Note [The hermetic fast path]
   // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
   // get_state() runs on every wrap.  A thread_local read in a shared library goes
-  // through __tls_get_addr, which costs more than the rest of check_pyobj.  Until
-  // some interpreter other than the trampoline's main one exists, nobody can be in
-  // hermetic mode, so a process-wide flag can answer "false" first.
+  // through __tls_get_addr, which costs more than the rest of check_pyobj.  Until some
+  // thread has entered hermetic mode (in torchdeploy: until a second interpreter
+  // registers with the trampoline), nobody can be in it, so a process-wide flag can
+  // answer "false" first.
   //   - haveState_ only goes false -> true (init_state), so a relaxed load is enough:
   //     a stale `false` can only be seen by a thread that has not itself entered
   //     hermetic mode, and a thread always sees its own earlier store.
