@@ -1,6 +1,9 @@
 // T9: interpreter teardown disarms it and abandons what is left, on purpose.
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "revive/interp/inspect.h"
 #include "revive_test.h"
 
@@ -79,6 +82,30 @@ BOOST_AUTO_TEST_CASE(disarmed_vtable_refuses_calls_into_dead_code) {
   BOOST_CHECK_EXCEPTION((void)(*dead)->type_name(kept.get()), Error,
                         message_is("attempted to call type_name on a Tensor with nontrivial "
                                    "PyObject after corresponding interpreter died"));
+}
+
+// Teardown racing a C++ release on another thread: the releasing thread waits for the
+// GIL while the interpreter is torn down under it; once it gets the GIL it must see the
+// teardown and run nothing (no __del__, no free of an abandoned object).
+BOOST_AUTO_TEST_CASE(release_waiting_for_the_gil_during_teardown_runs_nothing,
+                     *utf::timeout(60) *utf::label("threads")) {
+  const auto abandoned_before = Interpreter::abandoned_object_count();
+  int runs = 0;
+  auto t = std::make_unique<Tensor>(Tensor::empty(2));
+  std::thread releaser;
+  {
+    Interpreter::Owner I = Interpreter::create("I0");
+    const PyType* fin = I->new_class("Fin", I->tensor_type(),
+                                     ClassSpec{std::nullopt, [&runs](Interpreter&, const Ref&) { ++runs; }});
+    { Ref p = I->make_subclass(fin, *t); }  // Z
+    GilGuard hold(I->gil());                // keep the releaser waiting
+    releaser = std::thread([&t] { t.reset(); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    I.reset();  // teardown under our GIL (re-entrant), while the releaser may wait
+  }
+  releaser.join();
+  BOOST_TEST(runs == 0);
+  BOOST_TEST(Interpreter::abandoned_object_count() == abandoned_before + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
