@@ -247,6 +247,12 @@ Obj* Interpreter::allocate(const PyType* type) {
 template TensorObject* Interpreter::allocate<TensorObject>(const PyType*);
 template StorageObject* Interpreter::allocate<StorageObject>(const PyType*);
 
+// Leaves the registry: the object is about to be deleted.
+void Interpreter::unregister(PyObject* o) noexcept {
+  objects_.erase(objects_.iterator_to(*o));
+  liveObjects.fetch_sub(1, std::memory_order_relaxed);
+}
+
 Ref Interpreter::new_object(const PyType* cls) {
   GilGuard gil(gil_);
   REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
@@ -283,20 +289,23 @@ void Interpreter::decref_locked(PyObject* o) noexcept {
 
 void Interpreter::dealloc(PyObject* o) noexcept {
   switch (o->ob_type->kind) {
-    case Kind::Tensor:
-      tensor_dealloc(static_cast<TensorObject*>(o));
+    case Kind::Tensor: {
+      auto* t = static_cast<TensorObject*>(o);
+      dealloc_wrapper(t, tensor_is_resurrectable(t));
       return;
-    case Kind::Storage:
-      storage_dealloc(static_cast<StorageObject*>(o));
+    }
+    case Kind::Storage: {
+      auto* s = static_cast<StorageObject*>(o);
+      dealloc_wrapper(s, storage_is_preservable(s));
       return;
+    }
     case Kind::Weakref: {
       auto* w = static_cast<WeakrefObject*>(o);
       if (w->referent != nullptr) {
         w->referent->weakrefs.erase(w->referent->weakrefs.iterator_to(*w));
         w->referent = nullptr;
       }
-      WeakCallback callback = std::move(w->callback);  // may own references
-      callback = nullptr;
+      w->callback = nullptr;  // may own references: drop them before the free
       free_object(w);
       return;
     }
@@ -377,8 +386,7 @@ void Interpreter::free_object(PyObject* o) noexcept {
   REVIVE_INTERNAL_ASSERT(o->ob_refcnt == 0, "freeing object ", o->id, " with references left");
   REVIVE_INTERNAL_ASSERT(o->weakrefs.empty(), "freeing object ", o->id,
                          " while weakrefs still point at it");
-  objects_.erase(objects_.iterator_to(*o));
-  liveObjects.fetch_sub(1, std::memory_order_relaxed);
+  unregister(o);
   emit(EventKind::Freed, o, nullptr, o->ob_type->name);
   delete o;
 }
@@ -387,8 +395,7 @@ void Interpreter::free_object(PyObject* o) noexcept {
 // Python, so no dealloc protocol applies (running it would consult the slot, which
 // belongs to someone else).  Deleting it releases its owned cdata.
 void Interpreter::discard_half_built(PyObject* o) noexcept {
-  objects_.erase(objects_.iterator_to(*o));
-  liveObjects.fetch_sub(1, std::memory_order_relaxed);
+  unregister(o);
   o->ob_refcnt = 0;
   delete o;
 }
@@ -497,9 +504,7 @@ Ref Interpreter::weakref(const Ref& obj, WeakCallback callback) {
   if (obj->ob_type->kind == Kind::Weakref) {
     throw PythonError("TypeError", "cannot create weak reference to 'weakref' object");
   }
-  auto* w = new WeakrefObject(this, weakref_type_);
-  objects_.push_back(*w);
-  liveObjects.fetch_add(1, std::memory_order_relaxed);
+  auto* w = allocate<WeakrefObject>(weakref_type_);
   w->referent = obj.get();
   w->callback = std::move(callback);
   obj->weakrefs.push_back(*w);
@@ -536,9 +541,7 @@ bool Interpreter::is_alive(const PyObject* o) const {
 
 std::ptrdiff_t Interpreter::refcnt(const PyObject* o) const {
   GilGuard gil(gil_);
-  REVIVE_CHECK(std::any_of(objects_.begin(), objects_.end(),
-                           [o](const PyObject& p) { return &p == o; }),
-               "refcnt(): object is not alive in interpreter ", name_);
+  REVIVE_CHECK(is_alive(o), "refcnt(): object is not alive in interpreter ", name_);
   return o->ob_refcnt;
 }
 

@@ -77,12 +77,11 @@ void Interpreter::run_python_op(const OperatorHandle& op, Stack* stack, bool her
                " has been torn down");
   std::optional<impl::EnableHermeticPyObject> hermetic_scope;
   if (hermetic) hermetic_scope.emplace();
+  // The operator's Python object, found as PyTorch's trampoline finds it: through the
+  // handle cache (the slow path also checks that this interpreter registered it).
   PyObject* twin = twin_of(op);
-  const PythonOp* entry = nullptr;
-  for (const auto& [n, e] : python_ops_) {
-    if (e.twin.get() == twin) entry = &e;
-  }
-  REVIVE_INTERNAL_ASSERT(entry != nullptr, "an operator twin without an implementation");
+  const PythonOp* entry = &python_ops_.at(op.name());
+  REVIVE_INTERNAL_ASSERT(entry->twin.get() == twin, "an operator twin without an implementation");
   emit(EventKind::RoutedOp, nullptr, nullptr,
        detail::str_cat(op.name(), hermetic ? " (hermetic)" : " (trampoline)"));
   Stack out;

@@ -37,6 +37,21 @@ PyInterpreterStatus Interpreter::status_for_new_wrapper(PyObjectSlot* slot,
                         : PyInterpreterStatus::MAYBE_UNINITIALIZED;
 }
 
+// T2 / T5 on the wrapper `self` the slot records; shared by tensors and storages (only
+// the handle type differs).  See Note [Flipping ownership back on wrap].
+template <class Obj, class H>
+Ref Interpreter::rewrap_recorded(Obj* self, const H& handle, PyObjectSlot* slot) {
+  if (slot->owns_pyobj()) {  // T5: Z -> L, the caller steals the slot's reference
+    slot->set_owns_pyobj(false);
+    self->cdata = MaybeOwned<H>::owned(handle);
+    emit(EventKind::FlippedBack, self, handle.unsafe_get_impl());
+    return Ref::steal(self);
+  }
+  ++self->ob_refcnt;  // T2: L -> L
+  emit(EventKind::Rewrapped, self, handle.unsafe_get_impl());
+  return Ref::steal(self);
+}
+
 Ref Interpreter::wrap(const Tensor& var) {
   GilGuard gil(gil_);
   REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
@@ -49,19 +64,9 @@ Ref Interpreter::wrap(const Tensor& var) {
   PyObjectSlot* slot = impl->pyobj_slot();
   const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);  // T11 throws
   if (mb_obj.has_value() && *mb_obj != nullptr) {
-    auto* self = static_cast<TensorObject*>(*mb_obj);
-    REVIVE_INTERNAL_ASSERT(self->ob_type->kind == Kind::Tensor,
+    REVIVE_INTERNAL_ASSERT((*mb_obj)->ob_type->kind == Kind::Tensor,
                            "a tensor's slot records a non-tensor object");
-    if (slot->owns_pyobj()) {
-      // T5.  See Note [Flipping ownership back on wrap].
-      slot->set_owns_pyobj(false);
-      self->cdata = MaybeOwned<Tensor>::owned(var);
-      emit(EventKind::FlippedBack, self, impl);
-      return Ref::steal(self);
-    }
-    ++self->ob_refcnt;  // T2
-    emit(EventKind::Rewrapped, self, impl);
-    return Ref::steal(self);
+    return rewrap_recorded(static_cast<TensorObject*>(*mb_obj), var, slot);
   }
   return tensor_new_with_var(tensor_type_, var, status_for_new_wrapper(slot, var.use_count()));
 }
@@ -127,19 +132,9 @@ Ref Interpreter::wrap(const Storage& storage) {
   }
   const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);
   if (mb_obj.has_value() && *mb_obj != nullptr) {
-    auto* self = static_cast<StorageObject*>(*mb_obj);
-    REVIVE_INTERNAL_ASSERT(self->ob_type->kind == Kind::Storage,
+    REVIVE_INTERNAL_ASSERT((*mb_obj)->ob_type->kind == Kind::Storage,
                            "a storage's slot records a non-storage object");
-    if (slot->owns_pyobj()) {
-      // T5.  See Note [Flipping ownership back on wrap].
-      slot->set_owns_pyobj(false);
-      self->cdata = MaybeOwned<Storage>::owned(storage);
-      emit(EventKind::FlippedBack, self, impl);
-      return Ref::steal(self);
-    }
-    ++self->ob_refcnt;
-    emit(EventKind::Rewrapped, self, impl);
-    return Ref::steal(self);
+    return rewrap_recorded(static_cast<StorageObject*>(*mb_obj), storage, slot);
   }
   return storage_new_with_storage(storage_type_, storage,
                                   status_for_new_wrapper(slot, storage.use_count()));
@@ -181,7 +176,7 @@ Ref Interpreter::storage_new_with_storage(const PyType* type, const Storage& sto
 //   - the slot records exactly this wrapper for this interpreter; this excludes
 //     hermetic wrappers, which are never recorded, and, because hermetic mode makes
 //     check_pyobj answer "no object", any wrapper dying while this thread is
-//     hermetic (see Note [A recorded wrapper that really dies]).
+//     hermetic.  See Note [A recorded wrapper that really dies].
 // Model difference: we compare the tag before calling check_pyobj.  A hermetic wrapper
 // can outlive the moment another interpreter tags its tensor, and check_pyobj would
 // then throw inside a dealloc.
@@ -279,6 +274,9 @@ void Interpreter::release_cdata(Obj* self) noexcept {
 // resurrection), and then the dealloc stops with P alive, its cdata *borrowed* from a
 // C++ object that is about to be freed: a dangling pointer for the next use of P.
 // Nothing can rescue the C++ object at that point (its strong count is 0), so, as in
+template void Interpreter::dealloc_wrapper<TensorObject>(TensorObject*, bool) noexcept;
+template void Interpreter::dealloc_wrapper<StorageObject>(StorageObject*, bool) noexcept;
+
 // Note [The weakref hole], P.cdata is stubbed to undefined and later uses of P raise.
 template <class Obj>
 void Interpreter::stub_if_borrowed(Obj* self) noexcept {
@@ -288,8 +286,11 @@ void Interpreter::stub_if_borrowed(Obj* self) noexcept {
   }
 }
 
-void Interpreter::tensor_dealloc(TensorObject* self) noexcept {
-  if (tensor_is_resurrectable(self)) {  // T3
+// THPVariable_subclass_dealloc / THPStorage_subclass_dealloc: the same protocol, with
+// each kind's own preservation test (`preservable`).
+template <class Obj>
+void Interpreter::dealloc_wrapper(Obj* self, bool preservable) noexcept {
+  if (preservable) {  // T3.  See Note [Ownership flip on resurrection].
     resurrect(self);
     return;
   }
@@ -297,20 +298,7 @@ void Interpreter::tensor_dealloc(TensorObject* self) noexcept {
     stub_if_borrowed(self);        // See Note [A finalizer that keeps a dying zombie]
     return;
   }
-  release_cdata(self);
-  free_object(self);
-}
-
-void Interpreter::storage_dealloc(StorageObject* self) noexcept {
-  if (storage_is_preservable(self)) {
-    resurrect(self);
-    return;
-  }
-  if (finalize_and_clear(self)) {
-    stub_if_borrowed(self);  // See Note [A finalizer that keeps a dying zombie]
-    return;
-  }
-  release_cdata(self);
+  release_cdata(self);  // See Note [A recorded wrapper that really dies]
   free_object(self);
 }
 
@@ -328,7 +316,7 @@ void Interpreter::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
   GilGuard gil(gil_);
   if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   emit(EventKind::DecrefFromCpp, o);
-  if (has_pyobj_slot && o->ob_refcnt > 1) {
+  if (has_pyobj_slot && o->ob_refcnt > 1) {  // See Note [The weakref hole]
     if (o->ob_type->kind == Kind::Tensor) {
       warn(
           "Deallocating Tensor that still has live PyObject references.  This probably "
@@ -391,12 +379,8 @@ Storage Interpreter::unpack_storage(const Ref& s) {
 }
 
 Ref Interpreter::empty(std::int64_t numel, const PyType* cls) {
-  GilGuard gil(gil_);
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   Tensor t = Tensor::empty(numel);
-  if (cls == nullptr || cls == tensor_type_) return wrap(t);
-  return tensor_new_with_var(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
-                                                            t.use_count()));
+  return cls == nullptr || cls == tensor_type_ ? wrap(t) : make_subclass(cls, t);
 }
 
 Ref Interpreter::make_subclass(const PyType* cls, const Tensor& t) {
@@ -454,7 +438,7 @@ Ref Interpreter::sigmoid(const Ref& t) {
 void Interpreter::fix_weakref(const Ref& t) {
   // THPVariable_fix_weakref: wrap, then drop the result.  On a zombie revived through a
   // weakref (r == 2, owns == 1) the wrap flips ownership back and the drop returns r to
-  // 1: Note [The weakref hole], closed by hand.
+  // 1.  See Note [The weakref hole].
   Tensor var = unpack(t);
   Ref again = wrap(var);
 }

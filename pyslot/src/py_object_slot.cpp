@@ -37,6 +37,7 @@ void PyObjectSlot::init_pyobj(PyInterpreter* self_interpreter, PyObject* pyobj,
       if (!pyobj_interpreter_.compare_exchange_strong(expected, self_interpreter,
                                                       std::memory_order_acq_rel)) {
         // A conservative caller may pass MAYBE for a slot already tagged by itself.
+        // Anyone else lost the race.  See Note [Python interpreter tag].
         if (expected != self_interpreter) {
           throw_tagged_by_other_on_alloc(self_interpreter, expected);
         }
@@ -71,6 +72,7 @@ std::optional<PyObject*> PyObjectSlot::check_pyobj(PyInterpreter* self_interpret
     }
     return _unchecked_untagged_pyobj();  // may be null: tagged, no wrapper (T0)
   }
+  // Tagged by another interpreter.  See Note [Python interpreter tag].
   throw Error(detail::str_cat("cannot access PyObject for Tensor on interpreter ",
                               (*self_interpreter)->name(),
                               " that has already been used by another torch deploy "

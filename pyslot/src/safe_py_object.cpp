@@ -1,6 +1,5 @@
 #include "revive/pyslot/safe_py_object.h"
 
-#include <exception>
 
 #include "revive/pyslot/error.h"
 

@@ -10,11 +10,7 @@ using namespace revive::interp;
 using revive::testing::message_has;
 using revive::testing::message_is;
 
-namespace {
-struct Fixture : revive::testing::LeakCheck {
-  Interpreter::Owner I = Interpreter::create("I0");
-};
-}  // namespace
+using Fixture = revive::testing::WithInterpreter;
 
 BOOST_FIXTURE_TEST_SUITE(misuse, Fixture, *utf::label("errors"))
 

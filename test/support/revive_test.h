@@ -5,6 +5,7 @@
 //                        trampoline's main interpreter), and
 //                        checks at the end of each case that no TensorImpl, StorageImpl
 //                        or wrapper created by the case is left alive.
+//   WithInterpreter      LeakCheck with one interpreter `I` named "I0".
 //   message_is(text)     a predicate for BOOST_CHECK_EXCEPTION: what() == text.
 //   message_has(text)    the same, for a substring (messages with pointers in them).
 #pragma once
@@ -61,6 +62,11 @@ struct LeakCheck {
   std::int64_t tensors_;
   std::int64_t storages_;
   std::int64_t objects_;
+};
+
+// LeakCheck plus one interpreter, "I0", torn down before the leak checks run.
+struct WithInterpreter : LeakCheck {
+  interp::Interpreter::Owner I = interp::Interpreter::create("I0");
 };
 
 inline auto message_is(std::string expected) {

@@ -18,7 +18,7 @@
 // What lives where: wrap/dealloc of tensors and storages (PyTorch's
 // torch/csrc/autograd/python_variable.cpp and torch/csrc/Storage.cpp) are in
 // src/wrappers.cpp; the generic object machinery (refcounts, subtype_dealloc, weakrefs)
-// in src/interpreter.cpp.  Owns Note [Interpreter teardown leaks on purpose].
+// in src/interpreter.cpp; Python operators (torch.library) in src/python_ops.cpp.  Owns Note [Interpreter teardown leaks on purpose].
 #pragma once
 
 #include <atomic>
@@ -188,6 +188,7 @@ class Interpreter {
   void clear_weakrefs(PyObject* o, bool run_callbacks) noexcept;
   void free_object(PyObject* o) noexcept;
   void discard_half_built(PyObject* o) noexcept;
+  void unregister(PyObject* o) noexcept;
 
   // Tensors and storages: src/wrappers.cpp.
   bool tensor_is_resurrectable(TensorObject* self);
@@ -198,8 +199,10 @@ class Interpreter {
   void release_cdata(Obj* self) noexcept;
   template <class Obj>
   void stub_if_borrowed(Obj* self) noexcept;
-  void tensor_dealloc(TensorObject* self) noexcept;
-  void storage_dealloc(StorageObject* self) noexcept;
+  template <class Obj>
+  void dealloc_wrapper(Obj* self, bool preservable) noexcept;
+  template <class Obj, class H>
+  Ref rewrap_recorded(Obj* self, const H& handle, impl::PyObjectSlot* slot);
   Ref tensor_new_with_var(const PyType* type, const Tensor& var,
                           impl::PyInterpreterStatus status);
   Ref storage_new_with_storage(const PyType* type, const Storage& storage,
