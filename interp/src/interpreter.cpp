@@ -109,16 +109,18 @@ class Interpreter::VTable final : public impl::PyInterpreterVTable {
 
 // ---- life of an interpreter ----------------------------------------------------------
 
-Interpreter::Interpreter(std::string name)
+Interpreter::Interpreter(std::string name, GcBugs bugs)
     : name_(std::move(name)),
       vtable_(std::make_unique<VTable>(this)),
-      pyinterpreter_(vtable_.get()) {
+      pyinterpreter_(vtable_.get()),
+      bugs_(bugs) {
   auto add = [this](std::string n, const PyType* base, Kind kind, bool has_dict) {
     PyType& t = types_.emplace_back();
     t.name = std::move(n);
     t.base = base;
     t.kind = kind;
     t.has_dict = has_dict;
+    install_type_slots(t);
     return &t;
   };
   object_type_ = add("object", nullptr, Kind::Object, false);
@@ -127,8 +129,8 @@ Interpreter::Interpreter(std::string name)
   weakref_type_ = add("weakref", object_type_, Kind::Weakref, false);
 }
 
-Interpreter::Owner Interpreter::create(std::string name) {
-  return Owner(new Interpreter(std::move(name)));
+Interpreter::Owner Interpreter::create(std::string name, GcBugs bugs) {
+  return Owner(new Interpreter(std::move(name), bugs));
 }
 
 void Interpreter::Teardown::operator()(Interpreter* interp) const noexcept {
@@ -146,6 +148,9 @@ void Interpreter::finalize() noexcept {
     auto node = globals_.extract(globals_.begin());
     (void)node;  // the value's references are dropped here
   }
+  // Then, like Py_Finalize, one last full collection (even with the collector
+  // disabled): cycles that only the globals reached are freed normally.
+  (void)collect_locked(kGenerations - 1);
   finalized_.store(true, std::memory_order_release);
   pyinterpreter_.disarm();  // See Note [Disarming a dead interpreter].
   const auto abandoned = static_cast<std::int64_t>(objects_.size());
@@ -231,6 +236,7 @@ const PyType* Interpreter::new_class(std::string name, const PyType* base, Class
   t.slot_offset = base->total_slots();
   t.finalizer = std::move(spec.finalizer);
   t.torch_dispatch = base->torch_dispatch || spec.torch_dispatch;
+  install_type_slots(t);
   return &t;
 }
 
@@ -241,6 +247,10 @@ Obj* Interpreter::allocate(const PyType* type) {
   auto* o = new Obj(this, type);
   objects_.push_back(*o);
   liveObjects.fetch_add(1, std::memory_order_relaxed);
+  if (type->traverse != nullptr) {
+    gc_track(o);
+    ++gc_count_[0];
+  }
   return o;
 }
 
@@ -251,6 +261,8 @@ template StorageObject* Interpreter::allocate<StorageObject>(const PyType*);
 void Interpreter::unregister(PyObject* o) noexcept {
   objects_.erase(objects_.iterator_to(*o));
   liveObjects.fetch_sub(1, std::memory_order_relaxed);
+  gc_untrack(o);
+  if (o->ob_type->traverse != nullptr && gc_count_[0] > 0) --gc_count_[0];
 }
 
 Ref Interpreter::new_object(const PyType* cls) {
@@ -259,6 +271,7 @@ Ref Interpreter::new_object(const PyType* cls) {
   REVIVE_CHECK(cls != nullptr && cls->kind == Kind::Object,
                "new_object() makes plain objects; use empty() or new_storage() for ",
                cls != nullptr ? cls->name : std::string("null"));
+  gc_safe_point();
   return Ref::steal(allocate<PyObject>(cls));
 }
 
@@ -287,66 +300,51 @@ void Interpreter::decref_locked(PyObject* o) noexcept {
   }
 }
 
-void Interpreter::dealloc(PyObject* o) noexcept {
-  switch (o->ob_type->kind) {
-    case Kind::Tensor: {
-      auto* t = static_cast<TensorObject*>(o);
-      dealloc_wrapper(t, tensor_is_resurrectable(t));
-      return;
-    }
-    case Kind::Storage: {
-      auto* s = static_cast<StorageObject*>(o);
-      dealloc_wrapper(s, storage_is_preservable(s));
-      return;
-    }
-    case Kind::Weakref: {
-      auto* w = static_cast<WeakrefObject*>(o);
-      if (w->referent != nullptr) {
-        w->referent->weakrefs.erase(w->referent->weakrefs.iterator_to(*w));
-        w->referent = nullptr;
-      }
-      w->callback = nullptr;  // may own references: drop them before the free
-      free_object(w);
-      return;
-    }
-    case Kind::Object:
-      if (finalize_and_clear(o)) return;
-      free_object(o);
-      return;
-  }
-}
+// tp_dealloc, through the type: see install_type_slots in src/gc.cpp.
+void Interpreter::dealloc(PyObject* o) noexcept { o->ob_type->dealloc(o); }
 
 // CPython's subtype_dealloc, in its order.  PyTorch's THPVariable_subclass_dealloc
 // copies it (after trying resurrection first), which is why tensors share it.
 bool Interpreter::finalize_and_clear(PyObject* o) noexcept {
+  gc_untrack(o);
   const Finalizer* finalizer = o->ob_type->find_finalizer();
   const bool has_finalizer = finalizer != nullptr;
   if (has_finalizer && !o->finalized) {
-    // PyObject_CallFinalizerFromDealloc: revive the object for the call, then check
-    // whether the finalizer kept a reference (PEP 442: it may, and then the object
-    // lives on; its __del__ never runs again).
-    o->finalized = true;
+    // PyObject_CallFinalizerFromDealloc: revive the object for the call (tracked
+    // again, as CPython does), then check whether the finalizer kept a reference
+    // (PEP 442: it may, and then the object lives on; its __del__ never runs again).
     o->ob_refcnt = 1;
-    {
-      Ref self = Ref::borrow(o);
-      emit(EventKind::Finalized, o, nullptr, o->ob_type->name);
-      try {
-        (*finalizer)(*this, self);
-      } catch (const std::exception& e) {
-        warn(detail::str_cat("Exception ignored in: <function ", o->ob_type->name,
-                             ".__del__>: ", e.what()));
-      }
-    }
+    if (o->ob_type->traverse != nullptr) gc_track(o);
+    call_finalizer(o, *finalizer);
     if (--o->ob_refcnt != 0) {
-      return true;  // resurrected by __del__
+      return true;  // resurrected by __del__; stays tracked
     }
+    gc_untrack(o);
   }
   clear_weakrefs(o, /*run_callbacks=*/true);
   if (has_finalizer) {
     clear_weakrefs(o, /*run_callbacks=*/false);  // ones the finalizer made
   }
-  // __slots__ of every class level, most derived first.
-  for (const PyType* t = o->ob_type; t != nullptr; t = t->base) {
+  clear_slots_and_dict(o, nullptr);
+  return false;
+}
+
+void Interpreter::call_finalizer(PyObject* o, const Finalizer& finalizer) noexcept {
+  o->finalized = true;
+  Ref self = Ref::borrow(o);
+  emit(EventKind::Finalized, o, nullptr, o->ob_type->name);
+  try {
+    finalizer(*this, self);
+  } catch (const std::exception& e) {
+    warn(detail::str_cat("Exception ignored in: <function ", o->ob_type->name,
+                         ".__del__>: ", e.what()));
+  }
+}
+
+void Interpreter::clear_slots_and_dict(PyObject* o, const PyType* stop) noexcept {
+  // Each value is moved out before it is dropped: dropping runs arbitrary code, which
+  // must find the object consistent.
+  for (const PyType* t = o->ob_type; t != stop; t = t->base) {
     for (std::size_t i = 0; i < t->own_slots.size(); ++i) {
       Value dropped = std::exchange(o->slots[t->slot_offset + i], None{});
     }
@@ -355,22 +353,29 @@ bool Interpreter::finalize_and_clear(PyObject* o) noexcept {
     std::map<std::string, Value> dropped = std::move(*o->dict);
     o->dict.reset();
   }
-  return false;
 }
 
 // PyObject_ClearWeakRefs: every weakref reads None from now on; then the callbacks of
 // the weakrefs that are themselves alive run, once each.
 void Interpreter::clear_weakrefs(PyObject* o, bool run_callbacks) noexcept {
   std::vector<Ref> pending;
+  detach_weakrefs(o, run_callbacks ? &pending : nullptr);
+  run_weakref_callbacks(pending);
+}
+
+void Interpreter::detach_weakrefs(PyObject* o, std::vector<Ref>* callbacks) noexcept {
   while (!o->weakrefs.empty()) {
     auto* w = static_cast<WeakrefObject*>(&o->weakrefs.front());
     o->weakrefs.pop_front();
     w->referent = nullptr;
     emit(EventKind::WeakrefCleared, w, nullptr);
-    if (run_callbacks && w->callback) {
-      pending.push_back(Ref::borrow(w));
+    if (callbacks != nullptr && w->callback) {
+      callbacks->push_back(Ref::borrow(w));
     }
   }
+}
+
+void Interpreter::run_weakref_callbacks(std::vector<Ref>& pending) noexcept {
   for (Ref& ref : pending) {
     auto* w = static_cast<WeakrefObject*>(ref.get());
     WeakCallback callback = std::exchange(w->callback, nullptr);
@@ -384,6 +389,8 @@ void Interpreter::clear_weakrefs(PyObject* o, bool run_callbacks) noexcept {
 
 void Interpreter::free_object(PyObject* o) noexcept {
   REVIVE_INTERNAL_ASSERT(o->ob_refcnt == 0, "freeing object ", o->id, " with references left");
+  REVIVE_INTERNAL_ASSERT(!o->GcHook::is_linked(), "freeing object ", o->id,
+                         " that the cycle collector still tracks");
   REVIVE_INTERNAL_ASSERT(o->weakrefs.empty(), "freeing object ", o->id,
                          " while weakrefs still point at it");
   unregister(o);
@@ -504,6 +511,7 @@ Ref Interpreter::weakref(const Ref& obj, WeakCallback callback) {
   if (obj->ob_type->kind == Kind::Weakref) {
     throw PythonError("TypeError", "cannot create weak reference to 'weakref' object");
   }
+  gc_safe_point();
   auto* w = allocate<WeakrefObject>(weakref_type_);
   w->referent = obj.get();
   w->callback = std::move(callback);
@@ -569,6 +577,8 @@ std::string_view to_string(EventKind kind) noexcept {
     case EventKind::Warning: return "warning";
     case EventKind::Disarmed: return "disarmed";
     case EventKind::RoutedOp: return "routed op";
+    case EventKind::GcClear: return "gc clear";
+    case EventKind::GcCollect: return "gc collect";
   }
   return "?";
 }

@@ -55,6 +55,7 @@ Ref Interpreter::rewrap_recorded(Obj* self, const H& handle, PyObjectSlot* slot)
 Ref Interpreter::wrap(const Tensor& var) {
   GilGuard gil(gil_);
   REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  gc_safe_point();
   if (!var.defined()) return {};  // None
   if (HermeticPyObjectTLS::get_state()) {
     // T10.  See Note [Hermetic PyObject mode].
@@ -119,6 +120,7 @@ Ref Interpreter::tensor_new_with_var(const PyType* type, const Tensor& var,
 Ref Interpreter::wrap(const Storage& storage) {
   GilGuard gil(gil_);
   REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  gc_safe_point();
   if (!storage.defined()) return {};
   if (HermeticPyObjectTLS::get_state()) {
     return storage_new_with_storage(storage_type_, storage,
@@ -274,9 +276,6 @@ void Interpreter::release_cdata(Obj* self) noexcept {
 // resurrection), and then the dealloc stops with P alive, its cdata *borrowed* from a
 // C++ object that is about to be freed: a dangling pointer for the next use of P.
 // Nothing can rescue the C++ object at that point (its strong count is 0), so, as in
-template void Interpreter::dealloc_wrapper<TensorObject>(TensorObject*, bool) noexcept;
-template void Interpreter::dealloc_wrapper<StorageObject>(StorageObject*, bool) noexcept;
-
 // Note [The weakref hole], P.cdata is stubbed to undefined and later uses of P raise.
 template <class Obj>
 void Interpreter::stub_if_borrowed(Obj* self) noexcept {
@@ -301,6 +300,94 @@ void Interpreter::dealloc_wrapper(Obj* self, bool preservable) noexcept {
   release_cdata(self);  // See Note [A recorded wrapper that really dies]
   free_object(self);
 }
+
+// tp_dealloc of every tensor and storage class.
+template <class Obj>
+void Interpreter::wrapper_dealloc(PyObject* o) noexcept {
+  auto* self = static_cast<Obj*>(o);
+  Interpreter* interp = o->interp;
+  interp->dealloc_wrapper(self, interp->is_preservable(self));
+}
+
+// ---- the cycle collector's view of a wrapper -----------------------------------------------
+
+// Note [Cycle collection and preservation]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPVariable_subclass_traverse, THPVariable_clear; THPStorage's twins).  The
+// collector (Note [The cycle collector]) knows nothing of C++ owners.  If it could see
+// through a wrapper P whose tensor C++ also holds, it could find P in a "dead" cycle
+// and clear it, and the C++ owner would later get back a P with its attributes gone.
+// Preservation cannot make C++ references visible, so it makes P's look like roots:
+//   - traverse: while P is resurrectable (exactly the dealloc's test: cdata owned,
+//     n > 1, the slot records P) it reports no references at all.  Step 2 then
+//     subtracts nothing for them, so everything P holds counts as referenced from
+//     outside, and no cycle through P is ever found;
+//   - clear: while P is resurrectable it does nothing.  P can still be in the
+//     unreachable list without being in a cycle: when only garbage refers to it
+//     (B -> P with A <-> B dead).  Clearing A then drops B, B drops P, and P's dealloc
+//     resurrects it, intact.  PyTorch #75932 was a clear without this test: the
+//     collector cleared P (dict and cdata) while C++ still held the tensor;
+//   - otherwise both behave like any object's: traverse reports __slots__ and
+//     __dict__, clear drops them and then cdata (owned: the C++ object may die;
+//     borrowed, a zombie: stubbed, as PyTorch's clear resets cdata either way).
+// All three slots go on every subclass (install_type_slots): PyTorch #136358 was a
+// subclass whose clear was CPython's default subtype_clear, which wipes __dict__ and
+// then calls the base's clear, too late for the test above.
+// What no slot can prevent, PyTorch #145253 (open for the whole era): steps 4 and 5 of
+// the collection act on every unreachable object before any clear runs.  A
+// resurrectable P held only by a dead cycle has its weakrefs cleared (callbacks run)
+// and its __del__ called, and is then resurrected as usual: alive, attributes intact,
+// but every weakref to it reads None.
+// And one that depends on order (read in CPython's delete_garbage and PyTorch's clear,
+// which resets cdata even when it is borrowed): step 7 walks the unreachable list in
+// allocation order.  If the garbage B that holds P comes first, B's clear drops P, P's
+// dealloc resurrects it while it is still in the list, and then P's own turn comes:
+// now a zombie (cdata borrowed), not resurrectable, so its clear drops __dict__ and
+// stubs cdata.  The next wrap flips it back to its tensor with its attributes gone.
+// test_tensor_ressurecting_clear passes because its tensor is older than its list.
+template <class Obj>
+void Interpreter::wrapper_traverse(PyObject* o, VisitProc visit, void* arg) {
+  auto* self = static_cast<Obj*>(o);
+  if (o->interp->is_preservable(self)) return;  // C++ owners act as roots
+  subtype_traverse(o, visit, arg);
+}
+
+template <class Obj>
+void Interpreter::wrapper_clear(PyObject* o) noexcept {
+  auto* self = static_cast<Obj*>(o);
+  Interpreter* interp = o->interp;
+  if (interp->is_preservable(self)) {
+    interp->emit(EventKind::GcClear, o, self->cdata.get(), "resurrectable: nothing cleared");
+    return;
+  }
+  interp->clear_wrapper_contents(self);
+}
+
+// The clear of GcBugs::issue_75932: the same, without asking first.
+template <class Obj>
+void Interpreter::wrapper_clear_ignoring_preservation(PyObject* o) noexcept {
+  o->interp->clear_wrapper_contents(static_cast<Obj*>(o));
+}
+
+template <class Obj>
+void Interpreter::clear_wrapper_contents(Obj* self) noexcept {
+  emit(EventKind::GcClear, self, self->cdata.get(), "__slots__, __dict__ and cdata dropped");
+  clear_slots_and_dict(self, nullptr);
+  if (self->cdata.unsafeIsBorrowed()) {
+    stub_if_borrowed(self);
+  } else {
+    release_cdata(self);  // See Note [A recorded wrapper that really dies]
+  }
+}
+
+template void Interpreter::wrapper_dealloc<TensorObject>(PyObject*) noexcept;
+template void Interpreter::wrapper_dealloc<StorageObject>(PyObject*) noexcept;
+template void Interpreter::wrapper_traverse<TensorObject>(PyObject*, VisitProc, void*);
+template void Interpreter::wrapper_traverse<StorageObject>(PyObject*, VisitProc, void*);
+template void Interpreter::wrapper_clear<TensorObject>(PyObject*) noexcept;
+template void Interpreter::wrapper_clear<StorageObject>(PyObject*) noexcept;
+template void Interpreter::wrapper_clear_ignoring_preservation<TensorObject>(PyObject*) noexcept;
+template void Interpreter::wrapper_clear_ignoring_preservation<StorageObject>(PyObject*) noexcept;
 
 // Note [The weakref hole]
 // ~~~~~~~~~~~~~~~~~~~~~~~
@@ -388,6 +475,7 @@ Ref Interpreter::make_subclass(const PyType* cls, const Tensor& t) {
   REVIVE_CHECK(cls != nullptr, "make_subclass() needs a class");
   GilGuard gil(gil_);
   if (!t.defined()) undefined_self();
+  gc_safe_point();
   return tensor_new_with_var(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
                                                             t.use_count()));
 }
@@ -395,6 +483,7 @@ Ref Interpreter::make_subclass(const PyType* cls, const Tensor& t) {
 Ref Interpreter::new_storage(std::size_t nbytes, const PyType* cls) {
   GilGuard gil(gil_);
   REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  gc_safe_point();
   Storage s = Storage::create(nbytes);
   return storage_new_with_storage(cls != nullptr ? cls : storage_type_, s,
                                   PyInterpreterStatus::DEFINITELY_UNINITIALIZED);

@@ -43,6 +43,8 @@ enum class EventKind {
   Warning,          // a Python warning was issued (detail holds its text)
   Disarmed,         // the interpreter was torn down and its vtable disarmed (T9)
   RoutedOp,         // a Python operator ran here (detail: name, hermetic or trampoline)
+  GcClear,          // the cycle collector called an object's clear (detail: what it did)
+  GcCollect,        // a collection finished (detail: generation, objects found)
 };
 
 [[nodiscard]] std::string_view to_string(EventKind kind) noexcept;

@@ -21,6 +21,7 @@
 // in src/interpreter.cpp; Python operators (torch.library) in src/python_ops.cpp.  Owns Note [Interpreter teardown leaks on purpose].
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -56,6 +57,21 @@ struct ClassSpec {
   bool torch_dispatch = false;
 };
 
+// Bugs of the era's cycle-collector support that an interpreter can reproduce on
+// purpose, to show what they broke.  Each one changes which tp_clear new_class installs
+// on that interpreter's tensor and storage types.
+// See Note [Cycle collection and preservation] (src/wrappers.cpp).
+struct GcBugs {
+  // PyTorch #75932 (fixed by #75933, 2022): a wrapper's clear did not ask whether the
+  // wrapper is resurrectable, so a collection could clear a wrapper C++ still needs and
+  // unhook it from its tensor.
+  bool issue_75932 = false;
+  // PyTorch #136358 (fixed by #137267, 2024): subclasses kept CPython's default
+  // subtype_clear, which wipes __dict__ and __slots__ before the wrapper's own clear
+  // gets to say "resurrectable: leave me alone".
+  bool issue_136358 = false;
+};
+
 // A Python implementation of an operator (the function given to torch.library).
 using PythonOpImpl = std::function<Ref(Interpreter&, const std::vector<Ref>& args)>;
 
@@ -76,7 +92,7 @@ class Interpreter {
   };
   using Owner = std::unique_ptr<Interpreter, Teardown>;
 
-  [[nodiscard]] static Owner create(std::string name);
+  [[nodiscard]] static Owner create(std::string name, GcBugs bugs = {});
 
   Interpreter(const Interpreter&) = delete;
   Interpreter& operator=(const Interpreter&) = delete;
@@ -144,6 +160,20 @@ class Interpreter {
   [[nodiscard]] Ref weakref(const Ref& obj, WeakCallback callback = {});  // weakref.ref
   [[nodiscard]] Ref deref(const Ref& weakref);  // `w()`: the referent, or None
 
+  // ---- the cycle collector (Python's gc module), see src/gc.cpp -------------------------
+  // gc.collect(generation): collect that generation and every younger one; returns the
+  // number of unreachable objects found.  Does nothing (returns 0) when called from a
+  // finalizer or callback that a running collection invoked.
+  std::size_t gc_collect(int generation = 2);
+  void gc_enable();   // gc.enable(): collect automatically when allocations pile up
+  void gc_disable();  // gc.disable(): only gc_collect() collects
+  [[nodiscard]] bool gc_isenabled() const;
+  // gc.set_threshold: a generation-0 collection runs once tracked allocations minus
+  // deallocations exceed threshold0; an older one after that many younger collections.
+  void gc_set_threshold(int threshold0, int threshold1 = 10, int threshold2 = 10);
+  [[nodiscard]] bool gc_is_tracked(const Ref& o) const;  // gc.is_tracked
+  [[nodiscard]] const GcBugs& gc_bugs() const noexcept { return bugs_; }
+
   // ---- introspection (tests, tour) ------------------------------------------------
   [[nodiscard]] std::size_t live_objects() const;  // objects of this interpreter
   [[nodiscard]] bool is_alive(const PyObject* o) const;
@@ -170,7 +200,7 @@ class Interpreter {
  private:
   class VTable;
 
-  explicit Interpreter(std::string name);
+  Interpreter(std::string name, GcBugs bugs);
   void finalize() noexcept;
 
   void check_usable(const Ref& o, const char* what) const;
@@ -182,10 +212,19 @@ class Interpreter {
   Obj* allocate(const PyType* type);
   void decref_locked(PyObject* o) noexcept;
   void dealloc(PyObject* o) noexcept;
-  // subtype_dealloc's middle: finalizer, weakrefs, __slots__, __dict__.  Returns
-  // true if the finalizer resurrected the object (the dealloc must stop).
+  // subtype_dealloc's middle: untrack, finalizer, weakrefs, __slots__, __dict__.
+  // Returns true if the finalizer resurrected the object (the dealloc must stop).
   bool finalize_and_clear(PyObject* o) noexcept;
+  // Run `o`'s __del__ once in its life (PEP 442), holding a reference for the call.
+  void call_finalizer(PyObject* o, const Finalizer& finalizer) noexcept;
   void clear_weakrefs(PyObject* o, bool run_callbacks) noexcept;
+  // Every weakref to `o` reads None from now on; the live ones with a callback are
+  // appended to `callbacks` (a new reference each) for run_weakref_callbacks.
+  void detach_weakrefs(PyObject* o, std::vector<Ref>* callbacks) noexcept;
+  void run_weakref_callbacks(std::vector<Ref>& callbacks) noexcept;
+  // Drop __slots__ of the levels from `type` up to (not including) `stop`, most
+  // derived first, then __dict__.
+  static void clear_slots_and_dict(PyObject* o, const PyType* stop) noexcept;
   void free_object(PyObject* o) noexcept;
   void discard_half_built(PyObject* o) noexcept;
   void unregister(PyObject* o) noexcept;
@@ -216,6 +255,29 @@ class Interpreter {
   PyObject* twin_of(const OperatorHandle& op);
   StorageObject* as_storage(const Ref& o, const char* what) const;
 
+  // The cycle collector and the type slots: src/gc.cpp.
+  void install_type_slots(PyType& type) const;
+  void gc_track(PyObject* o) noexcept;
+  void gc_untrack(PyObject* o) noexcept;
+  void gc_safe_point() noexcept;  // an automatic collection, if one is due
+  std::size_t collect_locked(int generation) noexcept;
+  static void object_dealloc(PyObject* o) noexcept;
+  static void weakref_dealloc(PyObject* o) noexcept;
+  template <class Obj>
+  static void wrapper_dealloc(PyObject* o) noexcept;
+  static void subtype_traverse(PyObject* o, VisitProc visit, void* arg);
+  template <class Obj>
+  static void wrapper_traverse(PyObject* o, VisitProc visit, void* arg);
+  static void subtype_clear(PyObject* o) noexcept;
+  template <class Obj>
+  static void wrapper_clear(PyObject* o) noexcept;
+  template <class Obj>
+  static void wrapper_clear_ignoring_preservation(PyObject* o) noexcept;  // #75932
+  template <class Obj>
+  void clear_wrapper_contents(Obj* self) noexcept;
+  bool is_preservable(TensorObject* self) { return tensor_is_resurrectable(self); }
+  bool is_preservable(StorageObject* self) { return storage_is_preservable(self); }
+
   const std::string name_;
   std::unique_ptr<VTable> vtable_;      // this interpreter's PyInterpreterVTable
   impl::PyInterpreter pyinterpreter_;  // the tag; disarmed at teardown
@@ -241,6 +303,36 @@ class Interpreter {
   };
   std::map<std::string, PythonOp> python_ops_;
   std::atomic<int> twin_slow_lookups_{0};
+
+  // The cycle collector's state (protected by gil_).  Generation lists hold every
+  // tracked object; a collection moves them through lists of its own.
+  using GcList = boost::intrusive::list<PyObject, boost::intrusive::base_hook<GcHook>,
+                                        boost::intrusive::constant_time_size<false>>;
+  static constexpr int kGenerations = 3;
+  const GcBugs bugs_;
+  std::array<GcList, kGenerations> generations_;
+  std::array<int, kGenerations> gc_count_{};
+  std::array<int, kGenerations> gc_threshold_{700, 10, 10};  // CPython's defaults
+  bool gc_enabled_ = true;
+  bool gc_collecting_ = false;
+};
+
+// `with disable_gc():` (PyTorch's test helper): the collector only runs when asked,
+// until the guard goes out of scope; then the previous setting comes back.
+class GcDisabled {
+ public:
+  explicit GcDisabled(Interpreter& interp) : interp_(interp), was_(interp.gc_isenabled()) {
+    interp_.gc_disable();
+  }
+  ~GcDisabled() {
+    if (was_) interp_.gc_enable();
+  }
+  GcDisabled(const GcDisabled&) = delete;
+  GcDisabled& operator=(const GcDisabled&) = delete;
+
+ private:
+  Interpreter& interp_;
+  bool was_;
 };
 
 }  // namespace revive::interp

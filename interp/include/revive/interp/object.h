@@ -7,8 +7,9 @@
 //   TensorObject       THPVariable: a PyObject with a maybe-owned `cdata` Tensor.
 //   StorageObject      THPStorage: a maybe-owned Storage and the is_hermetic flag.
 //   WeakrefObject      weakref.ref: a borrowed pointer to its referent and a callback.
-//   PyType             a class: name, base, kind, __dict__ or not, own __slots__,
-//                      and an optional finalizer (__del__).
+//   PyType             a class: name, base, kind, __dict__ or not, own __slots__, an
+//                      optional finalizer (__del__), and its dealloc, traverse and
+//                      clear entry points (tp_dealloc, tp_traverse, tp_clear).
 //   Ref                an owning reference (like pybind11's py::object); an empty Ref
 //                      plays None.
 //   Value              what a dict entry, slot or global holds: None, int, str, object.
@@ -101,6 +102,15 @@ using Finalizer = std::function<void(Interpreter&, const Ref& self)>;
 // A weakref callback: receives the (now dead) weakref object.
 using WeakCallback = std::function<void(Interpreter&, const Ref& weakref)>;
 
+// The type slots the cycle collector uses, as in CPython: traverse calls `visit` once
+// per object `self` holds a reference to; clear drops those references to break a
+// cycle (the object may survive it).  dealloc runs when the refcount reaches 0.
+// new_class chooses them (see src/gc.cpp); a null traverse means "not GC-tracked".
+using VisitProc = void (*)(PyObject* referent, void* arg);
+using TraverseProc = void (*)(PyObject* self, VisitProc visit, void* arg);
+using ClearProc = void (*)(PyObject* self) noexcept;
+using DeallocProc = void (*)(PyObject* self) noexcept;
+
 struct PyType {
   std::string name;
   const PyType* base = nullptr;  // nullptr only for `object`
@@ -110,6 +120,9 @@ struct PyType {
   std::size_t slot_offset = 0;            // index of own_slots[0] in PyObject::slots
   Finalizer finalizer;                    // this class's own __del__, if any
   bool torch_dispatch = false;            // defines (or inherits) __torch_dispatch__
+  DeallocProc dealloc = nullptr;          // tp_dealloc
+  TraverseProc traverse = nullptr;        // tp_traverse; null: instances are not tracked
+  ClearProc clear = nullptr;              // tp_clear
 
   [[nodiscard]] std::size_t total_slots() const noexcept { return slot_offset + own_slots.size(); }
   [[nodiscard]] bool is_subtype_of(const PyType* other) const noexcept;
@@ -119,12 +132,17 @@ struct PyType {
   [[nodiscard]] std::optional<std::size_t> find_slot(const std::string& attr) const;
 };
 
-// Hook types: one list per role, so an object can be in its interpreter's registry
-// and (for a weakref) in its referent's weakref list at the same time.
+// Hook types: one list per role, so an object can be in its interpreter's registry,
+// in one of its collector's lists and (for a weakref) in its referent's weakref list
+// at the same time.  The collector's hook unlinks itself (CPython's gc_list_remove):
+// an object can die while it sits in a list private to a running collection.
 struct RegistryTag;
 struct WeakrefListTag;
+struct GcTag;
 using RegistryHook = boost::intrusive::list_base_hook<boost::intrusive::tag<RegistryTag>>;
 using WeakrefHook = boost::intrusive::list_base_hook<boost::intrusive::tag<WeakrefListTag>>;
+using GcHook = boost::intrusive::list_base_hook<
+    boost::intrusive::tag<GcTag>, boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 
 // The part of a weakref that its referent's list links; see WeakrefObject.
 struct WeakrefLink : WeakrefHook {};
@@ -138,7 +156,7 @@ namespace revive {
 
 // The fake interpreter's object header.  Every field is protected by the owning
 // interpreter's GIL.
-struct alignas(8) PyObject : interp::RegistryHook {
+struct alignas(8) PyObject : interp::RegistryHook, interp::GcHook {
   PyObject(interp::Interpreter* owner, const interp::PyType* type);
   virtual ~PyObject();
   PyObject(const PyObject&) = delete;
@@ -152,6 +170,11 @@ struct alignas(8) PyObject : interp::RegistryHook {
   std::vector<interp::Value> slots;         // __slots__ of every class level, flattened
   interp::WeakrefList weakrefs;             // weakrefs pointing here (borrowed links)
   bool finalized = false;                   // __del__ has run (PEP 442: at most once)
+  // The collector's scratch count (CPython's gc_refs): only meaningful during a
+  // collection.  Linked into a generation list (GcHook) while tracked.
+  std::ptrdiff_t gc_refs = 0;
+  std::uint8_t gc_phase = 0;                // 1 while its generation is being collected
+  bool gc_unreachable = false;              // in the collection's unreachable list
 };
 
 }  // namespace revive

@@ -1,0 +1,302 @@
+// The fake CPython's cycle collector (Modules/gcmodule.c, 3.9-3.12, in outline) and the
+// type slots it calls.  The tensor and storage slots are in wrappers.cpp.
+#include <utility>
+
+#include "revive/interp/interpreter.h"
+
+namespace revive::interp {
+
+// Note [The cycle collector]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~
+// CPython.  Reference counting frees everything except cycles: A -> B -> A keeps both
+// counts above zero after the last outside reference is gone.  The collector finds
+// them without knowing where the outside references are, using only each type's
+// traverse (which reports the references an object holds):
+//   1. update_refs:      gc_refs = refcount, for every object of the generations
+//                        being collected (the "young" list);
+//   2. subtract_refs:    for every reference from a young object to a young object,
+//                        gc_refs -= 1.  What is left counts references from outside:
+//                        locals, globals, C++ (a zombie's one reference is the slot's);
+//   3. move_unreachable: objects with gc_refs > 0 are roots; everything they reach is
+//                        reachable; the rest moves to the unreachable list;
+//   4. handle_weakrefs:  every weakref to an unreachable object is cleared (reads None)
+//                        before anything else happens; then the callbacks of those
+//                        weakrefs run;
+//   5. finalize_garbage: __del__ runs, once in each object's life (PEP 442);
+//   6. handle_resurrected_objects: a finalizer may have stored a reference to garbage
+//                        somewhere reachable; steps 1-3 run again over the unreachable
+//                        list, and whatever is now reachable from outside survives;
+//   7. delete_garbage:   for each object still in the list, in order, holding a
+//                        reference for the call: tp_clear, which drops the object's
+//                        references.  Some count then reaches zero and the ordinary
+//                        dealloc frees it.  An object still alive after its clear
+//                        moves to the oldest generation: it may die later.
+// Three facts matter for PyObject preservation
+// (See Note [Cycle collection and preservation] in wrappers.cpp): step 2 trusts traverse, so an object that reports no
+// references looks like a root for everything it holds; step 3 puts an object in the
+// unreachable list when only garbage refers to it, even if it is not itself in a cycle
+// (PyTorch #75932); and steps 4, 5 and 7 act on every unreachable object, before any
+// dealloc had a chance to resurrect it (PyTorch #145253).
+// Model simplifications: weakref objects are not tracked (a callback is opaque C++
+// that the collector cannot traverse), so every callback of a cleared weakref runs;
+// types are not objects, so "visit the type" visits nothing; and an automatic
+// collection runs at the start of the next allocating operation (as in CPython 3.12,
+// which defers it to the eval breaker) rather than inside the allocation.
+
+namespace {
+
+enum Phase : std::uint8_t { kIdle = 0, kYoung = 1 };
+
+// The same type as Interpreter::GcList (private there).
+using List = boost::intrusive::list<PyObject, boost::intrusive::base_hook<GcHook>,
+                                    boost::intrusive::constant_time_size<false>>;
+
+void visit_decref(PyObject* referent, void* /*arg*/) {
+  if (referent->gc_phase == kYoung) --referent->gc_refs;
+}
+
+void visit_reachable(PyObject* referent, void* arg) {
+  auto* young = static_cast<List*>(arg);
+  if (referent->gc_unreachable) {
+    // Moved to the unreachable list too early: something reachable refers to it.
+    referent->gc_unreachable = false;
+    referent->gc_phase = kYoung;
+    referent->gc_refs = 1;
+    referent->GcHook::unlink();
+    young->push_back(*referent);
+  } else if (referent->gc_phase == kYoung && referent->gc_refs == 0) {
+    referent->gc_refs = 1;  // not scanned yet: it will be, as reachable
+  }
+}
+
+}  // namespace
+
+// ---- type slots ------------------------------------------------------------------------
+
+// What new_class gives each class, as CPython's type_new and PyTorch's metaclass do:
+//   plain classes: subtype_dealloc, subtype_traverse, subtype_clear;
+//   tensors and storages, on every subclass too: the wrapper's own three, which know
+//     about preservation (PyTorch #136358 was a subclass that kept subtype_clear);
+//   weakref: its own dealloc, not tracked.
+void Interpreter::install_type_slots(PyType& type) const {
+  switch (type.kind) {
+    case Kind::Object:
+      type.dealloc = &Interpreter::object_dealloc;
+      type.traverse = &Interpreter::subtype_traverse;
+      type.clear = &Interpreter::subtype_clear;
+      return;
+    case Kind::Weakref:
+      type.dealloc = &Interpreter::weakref_dealloc;
+      type.traverse = nullptr;
+      type.clear = nullptr;
+      return;
+    case Kind::Tensor:
+    case Kind::Storage: {
+      const bool tensor = type.kind == Kind::Tensor;
+      type.dealloc = tensor ? &Interpreter::wrapper_dealloc<TensorObject>
+                            : &Interpreter::wrapper_dealloc<StorageObject>;
+      type.traverse = tensor ? &Interpreter::wrapper_traverse<TensorObject>
+                             : &Interpreter::wrapper_traverse<StorageObject>;
+      if (bugs_.issue_136358 && type.base != nullptr && type.base->kind == type.kind) {
+        type.clear = &Interpreter::subtype_clear;  // the default a subclass inherited
+      } else if (bugs_.issue_75932) {
+        type.clear = tensor ? &Interpreter::wrapper_clear_ignoring_preservation<TensorObject>
+                            : &Interpreter::wrapper_clear_ignoring_preservation<StorageObject>;
+      } else {
+        type.clear = tensor ? &Interpreter::wrapper_clear<TensorObject>
+                            : &Interpreter::wrapper_clear<StorageObject>;
+      }
+      return;
+    }
+  }
+}
+
+void Interpreter::object_dealloc(PyObject* o) noexcept {
+  Interpreter* self = o->interp;
+  if (self->finalize_and_clear(o)) return;  // resurrected by __del__
+  self->free_object(o);
+}
+
+void Interpreter::weakref_dealloc(PyObject* o) noexcept {
+  auto* w = static_cast<WeakrefObject*>(o);
+  if (w->referent != nullptr) {
+    w->referent->weakrefs.erase(w->referent->weakrefs.iterator_to(*w));
+    w->referent = nullptr;
+  }
+  w->callback = nullptr;  // may own references: drop them before the free
+  o->interp->free_object(w);
+}
+
+// subtype_traverse: the __slots__ of every level, the __dict__, the type (not an
+// object here).
+void Interpreter::subtype_traverse(PyObject* o, VisitProc visit, void* arg) {
+  auto visit_value = [&](const Value& v) {
+    if (const Ref* r = std::get_if<Ref>(&v); r != nullptr && !r->is_none()) visit(r->get(), arg);
+  };
+  for (const Value& v : o->slots) visit_value(v);
+  if (o->dict.has_value()) {
+    for (const auto& [name, v] : *o->dict) visit_value(v);
+  }
+}
+
+// subtype_clear: drop the __slots__ of the levels that use it, then the __dict__, then
+// call the nearest base's own clear.  For plain classes that is all of them.  A tensor
+// subclass gets it only under GcBugs::issue_136358; there the __dict__ belongs to the
+// Python level, as in PyTorch, whose torch.Tensor is a Python subclass of TensorBase
+// (here one type plays both).
+void Interpreter::subtype_clear(PyObject* o) noexcept {
+  const PyType* base = o->ob_type;
+  while (base != nullptr && base->clear == &Interpreter::subtype_clear) base = base->base;
+  o->interp->emit(EventKind::GcClear, o, nullptr, "subtype_clear: __slots__ and __dict__ dropped");
+  clear_slots_and_dict(o, base);
+  if (base != nullptr && base->clear != nullptr) base->clear(o);
+}
+
+// ---- tracking --------------------------------------------------------------------------
+
+void Interpreter::gc_track(PyObject* o) noexcept {
+  if (o->GcHook::is_linked()) return;
+  o->gc_phase = kIdle;
+  o->gc_unreachable = false;
+  generations_[0].push_back(*o);
+}
+
+void Interpreter::gc_untrack(PyObject* o) noexcept {
+  if (o->GcHook::is_linked()) o->GcHook::unlink();
+}
+
+bool Interpreter::gc_is_tracked(const Ref& o) const {
+  check_usable(o, "is_tracked");
+  GilGuard gil(gil_);
+  return o->GcHook::is_linked();
+}
+
+void Interpreter::gc_enable() {
+  GilGuard gil(gil_);
+  gc_enabled_ = true;
+}
+
+void Interpreter::gc_disable() {
+  GilGuard gil(gil_);
+  gc_enabled_ = false;
+}
+
+bool Interpreter::gc_isenabled() const {
+  GilGuard gil(gil_);
+  return gc_enabled_;
+}
+
+void Interpreter::gc_set_threshold(int threshold0, int threshold1, int threshold2) {
+  REVIVE_CHECK(threshold0 >= 0 && threshold1 >= 0 && threshold2 >= 0,
+               "gc.set_threshold(): thresholds must not be negative");
+  GilGuard gil(gil_);
+  gc_threshold_ = {threshold0, threshold1, threshold2};
+}
+
+std::size_t Interpreter::gc_collect(int generation) {
+  if (generation < 0 || generation >= kGenerations) {
+    throw PythonError("ValueError", "invalid generation");
+  }
+  GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  return collect_locked(generation);
+}
+
+// collect_generations: the oldest generation whose count is over its threshold.  A
+// threshold of 0 turns automatic collection off, as in CPython.
+void Interpreter::gc_safe_point() noexcept {
+  if (!gc_enabled_ || gc_collecting_ || gc_threshold_[0] == 0) return;
+  if (gc_count_[0] <= gc_threshold_[0]) return;
+  for (int g = kGenerations - 1; g >= 0; --g) {
+    if (gc_count_[g] > gc_threshold_[g]) {
+      (void)collect_locked(g);
+      return;
+    }
+  }
+}
+
+// ---- a collection ----------------------------------------------------------------------
+
+// See Note [The cycle collector] for the steps.
+std::size_t Interpreter::collect_locked(int generation) noexcept {
+  REVIVE_INTERNAL_ASSERT(gil_.held_by_this_thread(), "collection without the GIL");
+  if (gc_collecting_) return 0;  // a finalizer or callback asked: CPython ignores it too
+  gc_collecting_ = true;
+
+  if (generation + 1 < kGenerations) ++gc_count_[generation + 1];
+  for (int g = 0; g <= generation; ++g) gc_count_[g] = 0;
+  GcList& young = generations_[generation];
+  for (int g = 0; g < generation; ++g) young.splice(young.end(), generations_[g]);
+  GcList& old = generations_[generation + 1 < kGenerations ? generation + 1 : generation];
+
+  // Steps 1-3 over `list`: afterwards `list` holds the reachable objects (phase idle)
+  // and `unreachable` the rest (gc_unreachable set).
+  auto split = [](GcList& list, GcList& unreachable) {
+    for (PyObject& o : list) {
+      o.gc_phase = kYoung;
+      o.gc_refs = o.ob_refcnt;
+    }
+    for (PyObject& o : list) o.ob_type->traverse(&o, &visit_decref, nullptr);
+    for (auto it = list.begin(); it != list.end();) {
+      PyObject& o = *it;
+      if (o.gc_refs > 0) {
+        o.ob_type->traverse(&o, &visit_reachable, &list);  // may append to list
+        ++it;
+      } else {
+        it = list.erase(it);
+        o.gc_unreachable = true;
+        unreachable.push_back(o);
+      }
+    }
+    for (PyObject& o : list) o.gc_phase = kIdle;
+    for (PyObject& o : unreachable) o.gc_phase = kIdle;
+  };
+
+  GcList unreachable;
+  split(young, unreachable);
+  if (&young != &old) old.splice(old.end(), young);  // survivors get older
+  const std::size_t found = unreachable.size();
+
+  // Step 4: clear every weakref first, then run the callbacks.
+  std::vector<Ref> callbacks;
+  for (PyObject& o : unreachable) detach_weakrefs(&o, &callbacks);
+  run_weakref_callbacks(callbacks);
+
+  // Step 5: finalizers.  Each object moves to `seen` before its __del__ runs, so the
+  // loop survives objects that die during a finalizer (their hook unlinks them).
+  GcList seen;
+  while (!unreachable.empty()) {
+    PyObject& o = unreachable.front();
+    unreachable.pop_front();
+    seen.push_back(o);
+    const Finalizer* finalizer = o.ob_type->find_finalizer();
+    if (finalizer != nullptr && !o.finalized) call_finalizer(&o, *finalizer);
+  }
+  unreachable.splice(unreachable.end(), seen);
+
+  // Step 6: whatever a finalizer made reachable again survives.
+  for (PyObject& o : unreachable) o.gc_unreachable = false;
+  GcList garbage;
+  split(unreachable, garbage);
+  old.splice(old.end(), unreachable);
+
+  // Step 7: clear, one object at a time, holding it across the call.
+  while (!garbage.empty()) {
+    PyObject* o = &garbage.front();
+    Ref hold = Ref::borrow(o);
+    if (o->ob_type->clear != nullptr) o->ob_type->clear(o);
+    if (!garbage.empty() && &garbage.front() == o) {
+      garbage.pop_front();  // still alive after its clear: it may die later
+      o->gc_unreachable = false;
+      old.push_back(*o);
+    }
+    hold.reset();  // often the last reference
+  }
+
+  emit(EventKind::GcCollect, nullptr, nullptr,
+       detail::str_cat("generation ", generation, ": ", found, " unreachable"));
+  gc_collecting_ = false;
+  return found;
+}
+
+}  // namespace revive::interp
