@@ -51,6 +51,10 @@ class Narrator final : public Observer {
       events_.push_back("warning");
       return;
     }
+    if (e.kind == EventKind::GcClear || e.kind == EventKind::GcCollect) {
+      events_.push_back(std::string(to_string(e.kind)) + " (" + e.detail + ")");
+      return;
+    }
     events_.emplace_back(to_string(e.kind));
   }
 
@@ -251,6 +255,93 @@ void interpreters() {
   impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
 }
 
+void gc_cycle() {
+  Narrator tour("a cycle through a preserved wrapper (T7, test_tensor_cycle_via_dict)");
+  Interpreter::Owner I = Interpreter::create("I0");
+  I->set_observer(&tour);
+  GcDisabled manual(*I);  // collections only when the tour asks
+  Ref x, y, z;
+  tour.step("Py: x = torch.empty(2); y = torch.empty(2)", [&] {
+    x = I->empty(2);
+    y = I->empty(2);
+    tour.watch(*I, I->unpack(x));
+  }, "Two wrappers; the table follows x's tensor.");
+  tour.step("Py: x._loop = y; y._loop = x", [&] {
+    I->setattr(x, "_loop", y);
+    I->setattr(y, "_loop", x);
+  }, "A reference cycle: reference counting alone can never free it.");
+  tour.step("Py: z = torch.empty(2); z.grad = x", [&] {
+    z = I->empty(2);
+    I->set_grad(z, x);
+  }, "C++ (z's grad) now holds x's tensor too: n = 2.");
+  tour.step("Py: del x, y", [&] {
+    x.reset();
+    y.reset();
+  }, "Only the cycle holds the wrappers (r = 1: y._loop); no dealloc, so no resurrection yet.");
+  tour.step("Py: gc.collect()", [&] { (void)I->gc_collect(); },
+            "x is resurrectable, so its traverse reports no references: C++ acts as its root, "
+            "and y is reachable from it. Nothing is garbage.");
+  tour.step("Py: del z", [&] { z.reset(); },
+            "z's tensor dies and drops its grad: n = 1. x is no longer resurrectable.");
+  tour.step("Py: gc.collect()", [&] { (void)I->gc_collect(); },
+            "Now x reports its __dict__: the cycle is found, cleared, and both wrappers die (D).");
+  I->set_observer(nullptr);
+}
+
+// One run of the situation behind #75932 and #145253: `c` is held from C++ (z.grad = c)
+// and otherwise only by a dead cycle A <-> B (B.c = c).
+void held_by_dead_cycle(Narrator& tour, Interpreter& I) {
+  Ref z, c, w;
+  tour.step("Py: c = torch.empty(2); c.foo = 2", [&] {
+    c = I.empty(2);
+    I.setattr(c, "foo", std::int64_t{2});
+    tour.watch(I, I.unpack(c));
+  }, "The tensor to watch, with an attribute that must survive.");
+  tour.step("Py: z.grad = c; w = weakref.ref(c, cb)", [&] {
+    z = I.empty(2);
+    I.set_grad(z, c);
+    w = I.weakref(c, [&tour](Interpreter&, const Ref&) { tour.say("weakref callback ran"); });
+  }, "C++ holds c's tensor (n = 2); Python holds a weak reference to c.");
+  tour.step("Py: A = []; B = [A, c]; A.append(B); del c", [&] {
+    const PyType* list = I.new_class("list", I.object_type());
+    Ref a = I.new_object(list);
+    Ref b = I.new_object(list);
+    I.setattr(a, "b", b);
+    I.setattr(b, "a", a);
+    I.setattr(b, "c", c);
+    c.reset();
+  }, "A <-> B is dead already; only B refers to c, so c is unreachable without being in a cycle.");
+  tour.step("Py: gc.collect()", [&] { (void)I.gc_collect(); },
+            "c is first in the unreachable list (oldest). Its weakrefs are cleared first "
+            "(#145253, in every variant), then clear runs on c, then on A.");
+  tour.step("Py: g = z.grad; g.foo", [&] {
+    Ref g = I.grad(z);
+    tour.say(std::string("w() is ") + (I.deref(w).is_none() ? "None" : "alive") + "; g.foo: " +
+             (I.hasattr(g, "foo") ? std::to_string(std::get<std::int64_t>(I.getattr(g, "foo")))
+                                  : std::string("AttributeError")));
+  }, "What C++ hands back to Python afterwards.");
+  z.reset();
+}
+
+void gc_bugs() {
+  {
+    Narrator tour("#75932 reproduced: clear ignores preservation (GcBugs::issue_75932)");
+    Interpreter::Owner I = Interpreter::create("I0", GcBugs{.issue_75932 = true, .issue_136358 = false});
+    I->set_observer(&tour);
+    GcDisabled manual(*I);
+    held_by_dead_cycle(tour, *I);
+    I->set_observer(nullptr);
+  }
+  {
+    Narrator tour("#75932 fixed: clear leaves a resurrectable wrapper alone (#145253 remains)");
+    Interpreter::Owner I = Interpreter::create("I0");
+    I->set_observer(&tour);
+    GcDisabled manual(*I);
+    held_by_dead_cycle(tour, *I);
+    I->set_observer(nullptr);
+  }
+}
+
 struct Scenario {
   std::string_view name;
   std::string_view summary;
@@ -265,6 +356,9 @@ constexpr Scenario kScenarios[] = {
     {"disarm", "T9: teardown disarms the interpreter; a new one is refused", disarm},
     {"interpreters", "T10, T11: a second interpreter refused, a hermetic wrap, routed operators",
      interpreters},
+    {"gc-cycle", "T7: the cycle collector cannot see through a preserved wrapper", gc_cycle},
+    {"gc-bugs", "#75932 broken and fixed side by side; #145253's cleared weakref in both",
+     gc_bugs},
 };
 
 }  // namespace
