@@ -6,6 +6,7 @@
 // (THPStorage_Wrap, THPStorage_NewWithStorage, THPStorage_isPreservable,
 // THPStorage_tryPreserve), and concrete_decref_fn in torch/csrc/PyInterpreter.cpp.
 #include "revive/interp/interpreter.h"
+#include "revive/interp/planted_bug.h"
 
 namespace revive::interp {
 
@@ -36,6 +37,36 @@ PyInterpreterStatus Interpreter::status_for_new_wrapper(PyObjectSlot* slot,
   return use_count <= 1 ? PyInterpreterStatus::DEFINITELY_UNINITIALIZED
                         : PyInterpreterStatus::MAYBE_UNINITIALIZED;
 }
+
+// ---- the planted bug (planted_bug.h) ----------------------------------------------------
+
+namespace {
+#ifdef REVIVE_PLANTED_BUG
+std::atomic<bool> plantedBug{false};
+#endif
+bool planted_bug_active() noexcept {
+#ifdef REVIVE_PLANTED_BUG
+  return plantedBug.load(std::memory_order_relaxed);
+#else
+  return false;
+#endif
+}
+}  // namespace
+
+namespace testing {
+bool planted_bug_available() noexcept {
+#ifdef REVIVE_PLANTED_BUG
+  return true;
+#else
+  return false;
+#endif
+}
+void set_planted_bug([[maybe_unused]] bool on) noexcept {
+#ifdef REVIVE_PLANTED_BUG
+  plantedBug.store(on, std::memory_order_relaxed);
+#endif
+}
+}  // namespace testing
 
 // T2 / T5 on the wrapper `self` the slot records; shared by tensors and storages (only
 // the handle type differs).  See Note [Flipping ownership back on wrap].
@@ -188,7 +219,8 @@ bool Interpreter::tensor_is_resurrectable(TensorObject* self) {
   if (impl == nullptr || impl->refcount() <= 1) return false;
   PyObjectSlot* slot = impl->pyobj_slot();
   if (!slot->check_interpreter(&pyinterpreter_)) return false;
-  return slot->check_pyobj(&pyinterpreter_, /*ignore_hermetic_tls=*/false) ==
+  // The planted bug (planted_bug.h) forgets that hermetic mode hides the wrapper.
+  return slot->check_pyobj(&pyinterpreter_, /*ignore_hermetic_tls=*/planted_bug_active()) ==
          std::optional<PyObject*>(self);
 }
 

@@ -1,0 +1,71 @@
+// differential.h: run the same scenario on the real implementation and on the
+// reference model, compare after every step, check ../shared/semantics.md §7.
+//
+// Defines:
+//   run_scenario(ops)   one scenario from fresh interpreters: each op is resolved
+//                       against the model, applied to both, then every observable is
+//                       compared (per tensor: n, tag, owns bit, the recorded wrapper, its
+//                       refcount and cdata; per variable: which wrapper, its refcount,
+//                       its `foo`, its finalizer runs; per weakref: its referent; per
+//                       interpreter: live objects and warnings) and the §7 invariants
+//                       are checked.  At the end everything is dropped and collected,
+//                       and whatever is left must be explained by teardown.  Returns
+//                       the first failure, or nothing.
+//   random_scenario()   a scenario drawn from a seed.
+//   decode(bytes)       a scenario from arbitrary bytes (the fuzzer's input).
+//   shrink(ops)         the shortest failing scenario found by removing steps.
+//   campaign(...)       many random scenarios; on failure, the seed and the shrunk
+//                       sequence, printed.
+//
+// Example (test/proof/differential_test.cpp):
+//   auto report = revive::proof::campaign(/*seed=*/1, /*steps=*/100000, std::cerr);
+//   assert(!report.failure);
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "revive/proof/model.h"
+
+namespace revive::proof {
+
+struct Failure {
+  std::size_t step;     // index of the op after which it showed (ops.size(): at the end)
+  std::string message;  // what differed, or which invariant broke
+};
+
+[[nodiscard]] std::optional<Failure> run_scenario(const std::vector<Op>& ops);
+
+[[nodiscard]] std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length);
+[[nodiscard]] std::vector<Op> decode(const std::uint8_t* data, std::size_t size);
+
+// Removes steps while the scenario still fails; at most `budget` reruns.
+[[nodiscard]] std::vector<Op> shrink(std::vector<Op> ops, int budget = 4000);
+
+// The scenario as numbered lines, each op as given and (when it ran) as resolved.
+void print_scenario(std::ostream& os, const std::vector<Op>& ops);
+
+struct CampaignReport {
+  std::size_t scenarios = 0;
+  std::size_t steps = 0;      // ops applied (skipped ones not counted)
+  Coverage coverage;          // summed over the scenarios
+  std::optional<std::uint64_t> failing_seed;
+  std::optional<Failure> failure;    // of the shrunk scenario
+  std::vector<Op> reproducer;        // the shrunk scenario
+};
+
+// Scenarios of `length` ops with seeds seed, seed+1, ... until `steps` ops ran or one
+// failed.  On failure, prints the seed, the failure and the shrunk scenario to `log`.
+CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log,
+                        std::size_t length = 200);
+
+// The planted bug of the REVIVE_PLANTED_BUG build option (see interp/src/wrappers.cpp):
+// whether this build has it, and switching it on and off.
+[[nodiscard]] bool planted_bug_available() noexcept;
+void set_planted_bug(bool on) noexcept;
+
+}  // namespace revive::proof

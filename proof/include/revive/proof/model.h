@@ -1,0 +1,196 @@
+// model.h: the reference model — ../shared/semantics.md §2-§3 as a small state machine
+// with no pointers, written to be read, against which the real implementation is run.
+//
+// Defines:
+//   Op, OpKind    one step of a scenario: a Python or C++ action (wrap, del, copy a C++
+//                 reference, setattr, weakref, hermetic on/off, teardown, gc.collect...).
+//                 Arguments are small numbers resolved against what exists (see
+//                 resolve()), so every byte string decodes to a valid scenario.
+//   Model         the state: targets (n, tag, recorded wrapper, owns bit), wrappers (r,
+//                 cdata owned/borrowed/undefined, hermetic, foo, peer, finalizer runs),
+//                 Python weakrefs, interpreters, and what the scenario holds (Python
+//                 variables, C++ handles and weak handles).  apply(op) performs one step.
+//
+// Everything is an index into a vector; nothing is freed, only marked dead.  Each
+// transition is one function named after semantics.md (t1_wrap, t3_resurrect, ...), in
+// the order the real code performs its steps, because orders are observable: a
+// dealloc drops __dict__ before cdata, the collector clears in list order.
+//
+// Example (the differential runner does this for every step):
+//   Model m;
+//   m.apply({OpKind::NewTensor, 0, 0, 0});   // C++: h0 = at::empty()
+//   m.apply({OpKind::Wrap, 0, 0, 0});        // I0: v0 = wrap(h0)        U -> L
+//   m.apply({OpKind::DropVar, 0, 0, 0});     // del v0                   L -> Z (held by h0)
+//   assert(m.targets[0].owns && m.wrappers[0].cdata == Cdata::Borrowed);
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace revive::proof {
+
+enum class OpKind : std::uint8_t {
+  NewTensor,     // C++: handles += at::empty()
+  NewWrapped,    // interp a: var b = torch.empty() (c odd: of a subclass with __del__)
+  Wrap,          // interp a: var b = wrap(handle c)
+  Unpack,        // C++: handles += THPVariable_Unpack(var a)
+  CopyHandle,    // C++: handles += handles[a]
+  DropHandle,    // C++: handles[a].reset()
+  TakeWeak,      // C++: weaks += weak_intrusive_ptr(handles[a])
+  LockWeak,      // C++: handles += weaks[a].lock(), if the target lives
+  DropWeak,      // C++: weaks[a].reset()
+  DropVar,       // del var a
+  CopyVar,       // var b = var a
+  SetFoo,        // var a.foo = <next integer>
+  SetPeer,       // var a.peer = var b (None if b is empty); never a hermetic wrapper
+  MakeWeakref,   // weakref var b = weakref.ref(var a)
+  Deref,         // var b = weakref var a()
+  DropWeakref,   // del weakref var a
+  FixWeakref,    // var a._fix_weakref()
+  Hermetic,      // hermetic mode on (a odd) or off
+  Teardown,      // tear interpreter a down; a fresh one takes its place
+  Collect,       // interp a: gc.collect()
+  kCount
+};
+
+struct Op {
+  OpKind kind;
+  std::uint8_t a = 0, b = 0, c = 0;
+};
+
+// "I0: v1 = wrap(h2)", for an op resolve() returned.
+[[nodiscard]] std::string describe(const Op& op);
+
+inline constexpr int kInterpreters = 2;
+inline constexpr int kVars = 6;         // Python variables
+inline constexpr int kWeakrefVars = 3;  // variables holding Python weakref objects
+
+enum class Cdata : std::uint8_t { Owned, Borrowed, Undefined };
+
+struct Target {
+  bool alive = true;
+  int n = 0;                // strong count
+  int tag = -1;             // interpreter index that tagged it (into Model::interps)
+  int recorded = -1;        // wrapper the slot records (only meaningful when tag >= 0)
+  bool owns = false;        // the slot owns `recorded`
+};
+
+struct Wrapper {
+  int target;
+  int interp;               // index into Model::interps
+  bool alive = true;
+  int r = 1;                // Python refcount
+  Cdata cdata = Cdata::Owned;
+  bool hermetic = false;
+  bool has_finalizer = false;
+  int finalizer_runs = 0;
+  bool finalized = false;
+  std::optional<std::int64_t> foo;  // x.foo
+  int peer = -1;            // x.peer: a wrapper this one owns a reference to
+  bool revived_by_weakref = false;  // T8: r was raised through a weakref with no flip
+};
+
+struct Weakref {
+  int interp;
+  int referent = -1;        // -1: reads None
+  bool alive = true;
+};
+
+struct Interp {
+  bool alive = true;
+  int generation = 0;       // how many interpreters this slot had before
+  int warnings = 0;
+  // The collector's generation lists, as the real one keeps them (wrapper indices):
+  // with automatic collection off only full collections run, so two lists suffice;
+  // and the two lists a collection works through.
+  std::vector<int> gen0, old, unreachable, garbage;
+};
+
+// What the scenario holds; an index of -1 is None / empty.
+struct Holdings {
+  int vars[kVars] = {-1, -1, -1, -1, -1, -1};          // wrapper index
+  int weakref_vars[kWeakrefVars] = {-1, -1, -1};       // weakref index
+  std::vector<int> handles;  // target index per C++ strong reference
+  std::vector<int> weaks;    // target index per C++ weak reference
+};
+
+// What one applied step did: skipped (nothing to act on), raised (Python or C++ error,
+// nothing changed), or ran.
+enum class Outcome : std::uint8_t { Skipped, Raised, Ran };
+
+// How often a run went through the transitions that matter: a campaign that never
+// resurrects proves nothing, so the tests assert on these.
+struct Coverage {
+  long resurrections = 0;    // T3
+  long flips = 0;            // T5
+  long real_deaths = 0;      // T4 / T6
+  long hole_warnings = 0;    // T8
+  long refusals = 0;         // ops that raised (T11 and misuse)
+  long teardowns = 0;        // T9
+  long gc_clears = 0;        // clears that dropped something (T7)
+  long hermetic_wrappers = 0;  // T10
+  Coverage& operator+=(const Coverage& o);
+};
+
+class Model {
+ public:
+  Model();
+
+  // The op with its arguments resolved against the current state, or nullopt when it
+  // has nothing to act on (it is then skipped, here and in the real run).
+  [[nodiscard]] std::optional<Op> resolve(const Op& op) const;
+  // Perform a resolved op.
+  Outcome apply(const Op& resolved);
+
+  // Drop everything the scenario holds, collect in every interpreter, so that only
+  // what teardown abandoned is left.
+  void finish();
+
+  std::vector<Target> targets;
+  std::vector<Wrapper> wrappers;
+  std::vector<Weakref> weakrefs;
+  std::vector<Interp> interps;  // interps[slot_interp[i]] is slot i's current one
+  std::vector<int> slot_of;     // the slot each interpreter was made for
+  int slot_interp[kInterpreters] = {};
+  Holdings held;
+  bool hermetic = false;
+  std::int64_t next_foo = 1;
+  Coverage coverage;
+
+  [[nodiscard]] bool resurrectable(int w) const;
+  [[nodiscard]] int live_objects(int interp) const;  // wrappers and weakref objects
+  [[nodiscard]] bool abandoned(int w) const { return !interps[wrappers[w].interp].alive; }
+
+ private:
+  // Python-level primitives, in the real code's order.
+  int wrap(int target, int interp);  // returns the wrapper (new reference); may throw
+  int new_wrapper(int target, int interp, bool has_finalizer);
+  void incref(int w);
+  void decref(int w);
+  void dealloc(int w);
+  void t3_resurrect(int w);
+  void real_death(int w);
+  void release_cdata(int w);
+  void t6_decref_from_cpp(int w);
+  void drop_weakref(int k);
+  // C++-level primitives.
+  void strong_inc(int t);
+  void strong_dec(int t);
+  // The collector.
+  void collect(int interp);
+  void split(std::vector<int>& list, std::vector<int>& out);
+  void untrack(int w);
+  void gc_clear(int w);
+  [[nodiscard]] int traverse(int w) const;  // the one reference traverse reports, or -1
+  void set_var(int v, int w);  // assign a new reference, then drop the old one
+  void new_interp(int slot);
+};
+
+// Thrown by Model for an operation the real code must refuse (nothing changed).
+struct ModelError {
+  std::string what;
+};
+
+}  // namespace revive::proof

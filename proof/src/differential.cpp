@@ -1,0 +1,585 @@
+// The differential runner: see differential.h.
+#include "revive/proof/differential.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <random>
+#include <sstream>
+
+#include "revive/interp/inspect.h"
+#include "revive/interp/interpreter.h"
+#include "revive/interp/planted_bug.h"
+#include "revive/pyslot/hermetic_tls.h"
+
+namespace revive::proof {
+
+using interp::CdataKind;
+using interp::Interpreter;
+using interp::Ref;
+using interp::SlotState;
+
+namespace {
+
+std::string interp_name(const Model& m, int interp) {
+  return "I" + std::to_string(m.slot_of[interp]) + "." + std::to_string(m.interps[interp].generation);
+}
+
+// The real side of a scenario: interpreters, the scenario's variables and handles, and
+// what the comparison needs to find things again.
+class Real {
+ public:
+  explicit Real(const Model& m) : runs_(std::make_shared<std::map<std::uint64_t, int>>()) {
+    for (int slot = 0; slot < kInterpreters; ++slot) start(slot, interp_name(m, m.slot_interp[slot]));
+  }
+
+  Real(const Real&) = delete;
+  Real& operator=(const Real&) = delete;
+  ~Real() { impl::HermeticPyObjectTLS::set_state(false); }
+
+  // Perform `op` (already resolved by the model, which applies it after this).
+  Outcome apply(const Op& op, const Model& before) {
+    try {
+      switch (op.kind) {
+        case OpKind::NewTensor:
+          handles_.push_back(Tensor::empty(1));
+          track(handles_.back());
+          return Outcome::Ran;
+        case OpKind::NewWrapped: {
+          Interpreter& I = *interps_[op.a];
+          Ref w = I.empty(1, op.c ? fin_[op.a] : nullptr);
+          track(I.unpack(w));
+          vars_[op.b] = std::move(w);
+          return Outcome::Ran;
+        }
+        case OpKind::Wrap:
+          vars_[op.b] = interps_[op.a]->wrap(handles_[op.c]);
+          return Outcome::Ran;
+        case OpKind::Unpack: {
+          Tensor t = home(vars_[op.a]).unpack(vars_[op.a]);
+          if (t.defined()) handles_.push_back(std::move(t));
+          return Outcome::Ran;
+        }
+        case OpKind::CopyHandle:
+          handles_.push_back(handles_[op.a]);
+          return Outcome::Ran;
+        case OpKind::DropHandle:
+          handles_.erase(handles_.begin() + op.a);
+          return Outcome::Ran;
+        case OpKind::TakeWeak:
+          weaks_.emplace_back(handles_[op.a].getIntrusivePtr());
+          return Outcome::Ran;
+        case OpKind::LockWeak:
+          if (auto strong = weaks_[op.a].lock()) handles_.emplace_back(std::move(strong));
+          return Outcome::Ran;
+        case OpKind::DropWeak:
+          weaks_.erase(weaks_.begin() + op.a);
+          return Outcome::Ran;
+        case OpKind::DropVar:
+          vars_[op.a].reset();
+          return Outcome::Ran;
+        case OpKind::CopyVar:
+          vars_[op.b] = vars_[op.a];
+          return Outcome::Ran;
+        case OpKind::SetFoo:
+          home(vars_[op.a]).setattr(vars_[op.a], "foo", before.next_foo);
+          return Outcome::Ran;
+        case OpKind::SetPeer:
+          home(vars_[op.a]).setattr(vars_[op.a], "peer", interp::Value{vars_[op.b]});
+          return Outcome::Ran;
+        case OpKind::MakeWeakref:
+          weakref_vars_[op.b] = home(vars_[op.a]).weakref(vars_[op.a]);
+          return Outcome::Ran;
+        case OpKind::Deref:
+          vars_[op.b] = home(weakref_vars_[op.a]).deref(weakref_vars_[op.a]);
+          return Outcome::Ran;
+        case OpKind::DropWeakref:
+          weakref_vars_[op.a].reset();
+          return Outcome::Ran;
+        case OpKind::FixWeakref:
+          home(vars_[op.a]).fix_weakref(vars_[op.a]);
+          return Outcome::Ran;
+        case OpKind::Hermetic:
+          impl::HermeticPyObjectTLS::set_state(op.a != 0);
+          return Outcome::Ran;
+        case OpKind::Teardown: {
+          interps_[op.a].reset();
+          const auto generation = std::count(before.slot_of.begin(), before.slot_of.end(), op.a);
+          start(op.a, "I" + std::to_string(op.a) + "." + std::to_string(generation));
+          return Outcome::Ran;
+        }
+        case OpKind::Collect:
+          (void)interps_[op.a]->gc_collect();
+          return Outcome::Ran;
+        case OpKind::kCount: break;
+      }
+    } catch (const Error& e) {
+      last_error = e.what();
+      return Outcome::Raised;
+    }
+    return Outcome::Skipped;
+  }
+
+  std::string last_error;  // what() of the last exception apply() caught
+
+  void finish() {
+    impl::HermeticPyObjectTLS::set_state(false);
+    for (Ref& v : vars_) v.reset();
+    for (Ref& r : weakref_vars_) r.reset();
+    while (!handles_.empty()) handles_.pop_back();
+    weaks_.clear();
+    for (auto& I : interps_) (void)I->gc_collect();
+  }
+
+  // Tear everything down; then the process-wide counts can be compared.
+  void close() {
+    for (auto& I : interps_) I.reset();
+    tracked_.clear();
+    raw_.clear();
+  }
+
+  std::optional<std::string> compare(const Model& m);
+  std::optional<std::string> check_invariants(const Model& m);
+
+  std::array<Interpreter::Owner, kInterpreters> interps_;
+  std::int64_t base_tensors = TensorImpl::live_count();
+  std::int64_t base_objects = Interpreter::live_object_count();
+  std::int64_t base_abandoned = Interpreter::abandoned_object_count();
+
+ private:
+  // A fresh interpreter in `slot`; the model's interpreters are numbered in creation
+  // order, and so are real_names_.
+  void start(int slot, const std::string& name) {
+    interps_[slot] = Interpreter::create(name + "#" + std::to_string(serial()));
+    names_[slot] = interps_[slot]->name();
+    real_names_.push_back(names_[slot]);
+    interps_[slot]->gc_disable();  // collections only when the scenario asks
+    auto runs = runs_;
+    fin_[slot] = interps_[slot]->new_class(
+        "Fin", interps_[slot]->tensor_type(),
+        interp::ClassSpec{std::nullopt, [runs](Interpreter&, const Ref& self) { ++(*runs)[self->id]; }});
+  }
+  static int serial() {
+    static int n = 0;
+    return n++;
+  }
+  void track(const Tensor& t) {
+    tracked_.emplace_back(t.getIntrusivePtr());
+    raw_.push_back(t.unsafeGetTensorImpl());  // valid while tracked_ holds its memory
+  }
+  static Interpreter& home(const Ref& o) { return *o->interp; }
+
+  // Bind a model wrapper to a real object id on first sight; afterwards both must agree.
+  std::optional<std::string> same(int model_w, const PyObject* real, const char* where) {
+    if (real == nullptr) {
+      return std::string(where) + ": real has no object, model has wrapper " + std::to_string(model_w);
+    }
+    if (model_w < 0) return std::string(where) + ": real has an object, model has None";
+    auto [it, fresh] = real_to_model_.try_emplace(real->id, model_w);
+    if (it->second != model_w) {
+      return std::string(where) + ": real object #" + std::to_string(real->id) + " is model wrapper " +
+             std::to_string(it->second) + ", expected " + std::to_string(model_w);
+    }
+    if (fresh) {
+      if (model_to_real_.size() <= static_cast<std::size_t>(model_w)) model_to_real_.resize(model_w + 1, 0);
+      if (model_to_real_[model_w] != 0 && model_to_real_[model_w] != real->id) {
+        return std::string(where) + ": model wrapper " + std::to_string(model_w) + " was real #" +
+               std::to_string(model_to_real_[model_w]) + ", now #" + std::to_string(real->id);
+      }
+      model_to_real_[model_w] = real->id;
+    }
+    return std::nullopt;
+  }
+
+  std::shared_ptr<std::map<std::uint64_t, int>> runs_;  // finalizer runs by object id
+  std::array<const interp::PyType*, kInterpreters> fin_{};
+  std::array<std::string, kInterpreters> names_;
+  Ref vars_[kVars];
+  Ref weakref_vars_[kWeakrefVars];
+  std::vector<Tensor> handles_;
+  std::vector<weak_intrusive_ptr<TensorImpl>> weaks_;
+  std::vector<weak_intrusive_ptr<TensorImpl>> tracked_;  // per model target, in order
+  std::vector<const TensorImpl*> raw_;
+  std::vector<std::string> real_names_;  // per model interpreter
+  std::map<std::uint64_t, int> real_to_model_;
+  std::vector<std::uint64_t> model_to_real_;
+  std::map<std::size_t, std::string> first_tag_;  // invariant 1
+};
+
+const char* cdata_name(Cdata c) {
+  switch (c) {
+    case Cdata::Owned: return "owned";
+    case Cdata::Borrowed: return "borrowed";
+    case Cdata::Undefined: return "undefined";
+  }
+  return "?";
+}
+
+CdataKind as_kind(Cdata c) {
+  switch (c) {
+    case Cdata::Owned: return CdataKind::Owned;
+    case Cdata::Borrowed: return CdataKind::Borrowed;
+    case Cdata::Undefined: return CdataKind::Undefined;
+  }
+  return CdataKind::Undefined;
+}
+
+std::optional<std::string> Real::compare(const Model& m) {
+  std::ostringstream err;
+  if (tracked_.size() != m.targets.size()) {
+    err << "real tracks " << tracked_.size() << " tensors, model " << m.targets.size();
+    return err.str();
+  }
+  // Tensors, seen from each live interpreter.
+  for (std::size_t t = 0; t < m.targets.size(); ++t) {
+    const Target& mt = m.targets[t];
+    const bool alive = !tracked_[t].expired();
+    if (alive != mt.alive) {
+      err << "tensor " << t << ": real " << (alive ? "alive" : "dead") << ", model " << (mt.alive ? "alive" : "dead");
+      return err.str();
+    }
+    if (!alive) continue;
+    const auto n = tracked_[t].use_count();
+    if (static_cast<int>(n) != mt.n) {
+      err << "tensor " << t << ": real n = " << n << ", model n = " << mt.n;
+      return err.str();
+    }
+    const TensorImpl* impl = raw_[t];
+    for (int slot = 0; slot < kInterpreters; ++slot) {
+      const int me = m.slot_interp[slot];
+      const interp::Snapshot s = interp::inspect(*interps_[slot], impl);
+      SlotState want = SlotState::U;
+      if (mt.tag >= 0 && mt.tag != me) want = SlotState::X;
+      else if (mt.tag == me) want = mt.recorded < 0 ? SlotState::T0 : (mt.owns ? SlotState::Z : SlotState::L);
+      const std::string want_tag = mt.tag < 0                  ? std::string("-")
+                                   : m.interps[mt.tag].alive ? real_names_[mt.tag]
+                                                             : std::string("<unloaded interpreter>");
+      if (s.state != want) {
+        err << "tensor " << t << " seen from " << names_[slot] << ": real state " << to_string(s.state)
+            << ", model " << to_string(want);
+        return err.str();
+      }
+      if (s.tag != want_tag) {
+        err << "tensor " << t << ": real tag " << s.tag << ", model " << want_tag;
+        return err.str();
+      }
+      if (want == SlotState::L || want == SlotState::Z) {
+        const Wrapper& p = m.wrappers[mt.recorded];
+        if (auto e = same(mt.recorded, s.recorded, "recorded wrapper")) return "tensor " + std::to_string(t) + ": " + *e;
+        if (s.refcnt != p.r) {
+          err << "tensor " << t << ": recorded wrapper r = " << s.refcnt << ", model r = " << p.r;
+          return err.str();
+        }
+        if (s.cdata != as_kind(p.cdata)) {
+          err << "tensor " << t << ": recorded wrapper cdata " << to_string(s.cdata) << ", model "
+              << cdata_name(p.cdata);
+          return err.str();
+        }
+      }
+    }
+  }
+  // Variables.
+  for (int v = 0; v < kVars; ++v) {
+    const int w = m.held.vars[v];
+    if (vars_[v].is_none() != (w < 0)) {
+      err << "v" << v << ": real " << (vars_[v].is_none() ? "None" : "an object") << ", model "
+          << (w < 0 ? "None" : "wrapper " + std::to_string(w));
+      return err.str();
+    }
+    if (w < 0) continue;
+    if (auto e = same(w, vars_[v].get(), "variable")) return "v" + std::to_string(v) + ": " + *e;
+    if (m.abandoned(w)) continue;
+    Interpreter& I = home(vars_[v]);
+    if (I.refcnt(vars_[v].get()) != m.wrappers[w].r) {
+      err << "v" << v << ": real r = " << I.refcnt(vars_[v].get()) << ", model r = " << m.wrappers[w].r;
+      return err.str();
+    }
+    const bool has_foo = I.hasattr(vars_[v], "foo");
+    if (has_foo != m.wrappers[w].foo.has_value() ||
+        (has_foo && std::get<std::int64_t>(I.getattr(vars_[v], "foo")) != *m.wrappers[w].foo)) {
+      err << "v" << v << ": foo differs (real " << (has_foo ? "set" : "unset") << ", model "
+          << (m.wrappers[w].foo ? std::to_string(*m.wrappers[w].foo) : "unset") << ")";
+      return err.str();
+    }
+  }
+  // Weakrefs.
+  for (int k = 0; k < kWeakrefVars; ++k) {
+    const int wr = m.held.weakref_vars[k];
+    if (weakref_vars_[k].is_none() != (wr < 0)) {
+      err << "r" << k << ": real and model disagree on whether it is held";
+      return err.str();
+    }
+    if (wr < 0 || !m.interps[m.weakrefs[wr].interp].alive) continue;
+    Ref referent = home(weakref_vars_[k]).deref(weakref_vars_[k]);
+    const int want = m.weakrefs[wr].referent;
+    if (referent.is_none() != (want < 0)) {
+      err << "r" << k << "(): real " << (referent.is_none() ? "None" : "an object") << ", model "
+          << (want < 0 ? "None" : "wrapper " + std::to_string(want));
+      return err.str();
+    }
+    if (want >= 0) {
+      if (auto e = same(want, referent.get(), "weakref referent")) return "r" + std::to_string(k) + "(): " + *e;
+    }
+  }
+  // Interpreters, finalizers.
+  for (int slot = 0; slot < kInterpreters; ++slot) {
+    const int me = m.slot_interp[slot];
+    const auto live = static_cast<int>(interps_[slot]->live_objects());
+    if (live != m.live_objects(me)) {
+      err << names_[slot] << ": real " << live << " live objects, model " << m.live_objects(me);
+      return err.str();
+    }
+    const auto warnings = static_cast<int>(interps_[slot]->warnings().size());
+    if (warnings != m.interps[me].warnings) {
+      err << names_[slot] << ": real " << warnings << " warnings, model " << m.interps[me].warnings;
+      return err.str();
+    }
+  }
+  for (std::size_t w = 0; w < m.wrappers.size() && w < model_to_real_.size(); ++w) {
+    if (model_to_real_[w] == 0 || !m.wrappers[w].has_finalizer) continue;
+    const auto it = runs_->find(model_to_real_[w]);
+    const int real_runs = it == runs_->end() ? 0 : it->second;
+    if (real_runs != m.wrappers[w].finalizer_runs) {
+      err << "wrapper " << w << ": __del__ ran " << real_runs << " time(s), model "
+          << m.wrappers[w].finalizer_runs;
+      return err.str();
+    }
+  }
+  return std::nullopt;
+}
+
+// §7, checked on the real state (the model agrees with it by the time this runs).
+std::optional<std::string> Real::check_invariants(const Model& m) {
+  std::ostringstream err;
+  for (std::size_t t = 0; t < m.targets.size(); ++t) {
+    if (tracked_[t].expired()) continue;
+    const impl::PyObjectSlot* slot = raw_[t]->pyobj_slot();
+    // 1. The tag is set at most once and never changes (disarm does not clear it).
+    const impl::PyInterpreter* tag = slot->pyobj_interpreter();
+    if (tag != nullptr) {
+      std::ostringstream key;
+      key << static_cast<const void*>(tag);
+      auto [it, fresh] = first_tag_.try_emplace(t, key.str());
+      if (!fresh && it->second != key.str()) {
+        err << "invariant 1: tensor " << t << " changed its tag";
+        return err.str();
+      }
+    } else if (first_tag_.count(t) != 0) {
+      err << "invariant 1: tensor " << t << " lost its tag";
+      return err.str();
+    }
+    const Target& mt = m.targets[t];
+    if (mt.tag < 0 || !m.interps[mt.tag].alive || mt.recorded < 0) continue;
+    const Wrapper& p = m.wrappers[mt.recorded];
+    // 3. Hermetic wrappers are never recorded.
+    if (p.hermetic) {
+      err << "invariant 3: tensor " << t << " records a hermetic wrapper";
+      return err.str();
+    }
+    // 4. owns == 0 <=> cdata owned (owns == 1 with cdata undefined: a zombie the
+    //    collector cleared, see Note [Cycle collection and preservation]).
+    const bool owns = slot->owns_pyobj();
+    if (owns == (p.cdata == Cdata::Owned)) {
+      err << "invariant 4: tensor " << t << ": owns = " << owns << " with cdata " << cdata_name(p.cdata);
+      return err.str();
+    }
+    // 5. In Z, r == 1 except through the weakref hole.
+    if (owns && p.r != 1 && !p.revived_by_weakref) {
+      err << "invariant 5: zombie of tensor " << t << " has r = " << p.r;
+      return err.str();
+    }
+  }
+  // 8. A finalizer runs at most once.
+  for (const auto& [id, runs] : *runs_) {
+    if (runs > 1) {
+      err << "invariant 8: __del__ of object #" << id << " ran " << runs << " times";
+      return err.str();
+    }
+  }
+  return std::nullopt;
+}
+
+// 9. After everything is dropped and collected, what is left must be held, directly or
+// not, by an object its interpreter's teardown abandoned.
+std::optional<std::string> unexplained_leftovers(const Model& m) {
+  std::vector<char> kept_w(m.wrappers.size(), 0), kept_t(m.targets.size(), 0);
+  std::vector<int> work;
+  for (std::size_t w = 0; w < m.wrappers.size(); ++w) {
+    if (m.wrappers[w].alive && m.abandoned(static_cast<int>(w))) {
+      kept_w[w] = 1;
+      work.push_back(static_cast<int>(w));
+    }
+  }
+  while (!work.empty()) {
+    const Wrapper& p = m.wrappers[work.back()];
+    work.pop_back();
+    auto keep_wrapper = [&](int w) {
+      if (w >= 0 && !kept_w[w]) {
+        kept_w[w] = 1;
+        work.push_back(w);
+      }
+    };
+    keep_wrapper(p.peer);
+    if (p.cdata != Cdata::Undefined && !kept_t[p.target]) {
+      kept_t[p.target] = 1;
+      const Target& t = m.targets[p.target];
+      if (t.recorded >= 0) keep_wrapper(t.recorded);  // its zombie, or a resurrectable L
+    }
+  }
+  for (std::size_t t = 0; t < m.targets.size(); ++t) {
+    if (m.targets[t].alive && !kept_t[t]) return "invariant 9: tensor " + std::to_string(t) + " leaked";
+  }
+  for (std::size_t w = 0; w < m.wrappers.size(); ++w) {
+    if (m.wrappers[w].alive && !kept_w[w]) return "invariant 9: wrapper " + std::to_string(w) + " leaked";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Failure> run_scenario(const std::vector<Op>& ops) {
+  Model model;
+  Real real(model);
+  std::optional<Failure> failure;
+  for (std::size_t i = 0; i < ops.size() && !failure; ++i) {
+    const std::optional<Op> op = model.resolve(ops[i]);
+    if (!op) continue;
+    const Outcome got = real.apply(*op, model);  // the model before the step
+    const Outcome want = model.apply(*op);
+    if (want != got) {
+      failure = Failure{i, std::string("the real code ") +
+                               (got == Outcome::Raised ? "raised (" + real.last_error + ")" : "did not raise") +
+                               ", the model " + (want == Outcome::Raised ? "raised" : "did not")};
+    } else if (auto e = real.compare(model)) {
+      failure = Failure{i, *e};
+    } else if (auto inv = real.check_invariants(model)) {
+      failure = Failure{i, *inv};
+    }
+  }
+  if (!failure) {
+    model.finish();
+    real.finish();
+    if (auto e = real.compare(model)) {
+      failure = Failure{ops.size(), "after dropping everything: " + *e};
+    } else if (auto leak = unexplained_leftovers(model)) {
+      failure = Failure{ops.size(), *leak};
+    }
+  }
+  // Process-wide counts, once the interpreters are gone: every tensor still alive is
+  // one the model keeps alive (held by what teardown abandoned).
+  const auto base_tensors = real.base_tensors;
+  real.close();
+  if (!failure) {
+    std::int64_t alive = 0;
+    for (const Target& t : model.targets) alive += t.alive ? 1 : 0;
+    // Closing tears the current interpreters down too, which may abandon more; only
+    // the tensors count here, and only those the model says are alive may remain.
+    if (TensorImpl::live_count() - base_tensors != alive) {
+      failure = Failure{ops.size(), "tensors left after teardown: " +
+                                        std::to_string(TensorImpl::live_count() - base_tensors) +
+                                        ", model keeps " + std::to_string(alive)};
+    }
+  }
+  return failure;
+}
+
+std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length) {
+  // Weights per OpKind, in enum order: wraps and drops dominate; teardown is rare.
+  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3};
+  static_assert(std::size(kWeights) == static_cast<std::size_t>(OpKind::kCount));
+  std::mt19937_64 rng(seed);
+  std::discrete_distribution<int> kind(std::begin(kWeights), std::end(kWeights));
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::vector<Op> ops;
+  ops.reserve(length);
+  for (std::size_t i = 0; i < length; ++i) {
+    ops.push_back(Op{static_cast<OpKind>(kind(rng)), static_cast<std::uint8_t>(byte(rng)),
+                     static_cast<std::uint8_t>(byte(rng)), static_cast<std::uint8_t>(byte(rng))});
+  }
+  return ops;
+}
+
+std::vector<Op> decode(const std::uint8_t* data, std::size_t size) {
+  std::vector<Op> ops;
+  for (std::size_t i = 0; i + 4 <= size; i += 4) {
+    ops.push_back(Op{static_cast<OpKind>(data[i] % static_cast<int>(OpKind::kCount)), data[i + 1],
+                     data[i + 2], data[i + 3]});
+  }
+  return ops;
+}
+
+std::vector<Op> shrink(std::vector<Op> ops, int budget) {
+  std::size_t chunk = ops.size() / 2;
+  while (chunk >= 1 && budget > 0) {
+    bool progress = false;
+    for (std::size_t i = 0; i < ops.size() && budget > 0;) {
+      std::vector<Op> candidate;
+      candidate.reserve(ops.size());
+      candidate.insert(candidate.end(), ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(i));
+      candidate.insert(candidate.end(), ops.begin() + static_cast<std::ptrdiff_t>(std::min(i + chunk, ops.size())),
+                       ops.end());
+      --budget;
+      if (run_scenario(candidate)) {
+        ops = std::move(candidate);
+        progress = true;
+      } else {
+        i += chunk;
+      }
+    }
+    if (!progress) chunk /= 2;
+  }
+  return ops;
+}
+
+void print_scenario(std::ostream& os, const std::vector<Op>& ops) {
+  Model m;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const std::optional<Op> r = m.resolve(ops[i]);
+    os << "  " << i << ": {" << static_cast<int>(ops[i].kind) << ", " << int{ops[i].a} << ", "
+       << int{ops[i].b} << ", " << int{ops[i].c} << "}  ";
+    if (!r) {
+      os << "(skipped: nothing to act on)\n";
+      continue;
+    }
+    os << describe(*r);
+    if (m.apply(*r) == Outcome::Raised) os << "  (raises)";
+    os << "\n";
+  }
+}
+
+CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log, std::size_t length) {
+  CampaignReport report;
+  for (std::uint64_t s = seed; report.steps < steps; ++s) {
+    const std::vector<Op> ops = random_scenario(s, length);
+    ++report.scenarios;
+    Model counting;
+    for (const Op& op : ops) {
+      if (auto r = counting.resolve(op)) {
+        ++report.steps;
+        (void)counting.apply(*r);
+      }
+    }
+    counting.finish();
+    report.coverage += counting.coverage;
+    if (auto failure = run_scenario(ops)) {
+      report.failing_seed = s;
+      log << "differential mismatch: seed " << s << ", step " << failure->step << ": " << failure->message << "\n";
+      report.reproducer = shrink(ops);
+      report.failure = run_scenario(report.reproducer);
+      log << "reproducing sequence (" << report.reproducer.size() << " of " << ops.size() << " steps";
+      if (report.failure) log << "; fails at step " << report.failure->step << ": " << report.failure->message;
+      log << "):\n";
+      print_scenario(log, report.reproducer);
+      log << "replay: revive-campaign --replay " << s << "\n";
+      return report;
+    }
+  }
+  return report;
+}
+
+bool planted_bug_available() noexcept { return interp::testing::planted_bug_available(); }
+void set_planted_bug(bool on) noexcept { interp::testing::set_planted_bug(on); }
+
+}  // namespace revive::proof

@@ -1,0 +1,603 @@
+// The reference model: see model.h.  Read it next to ../shared/semantics.md §3; each
+// function is one transition or one primitive the transitions share.
+#include "revive/proof/model.h"
+
+#include <algorithm>
+#include <sstream>
+#include <utility>
+
+namespace revive::proof {
+
+namespace {
+
+void erase_value(std::vector<int>& v, int x) { v.erase(std::remove(v.begin(), v.end(), x), v.end()); }
+
+// The a-th non-empty entry (modulo how many there are), or -1.
+template <std::size_t N>
+int nth_held(const int (&slots)[N], std::uint8_t a) {
+  int count = 0;
+  for (int s : slots) count += s >= 0 ? 1 : 0;
+  if (count == 0) return -1;
+  int k = a % count;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (slots[i] >= 0 && k-- == 0) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string describe(const Op& op) {
+  std::ostringstream os;
+  const int a = op.a, b = op.b, c = op.c;
+  const int slot = a % kInterpreters;
+  switch (op.kind) {
+    case OpKind::NewTensor: os << "C++: h += at::empty()"; break;
+    case OpKind::NewWrapped:
+      os << "I" << slot << ": v" << b % kVars << " = " << (c % 2 ? "Fin(torch.empty())" : "torch.empty()");
+      break;
+    case OpKind::Wrap: os << "I" << slot << ": v" << b % kVars << " = wrap(h" << c << ")"; break;
+    case OpKind::Unpack: os << "C++: h += unpack(v" << a << ")"; break;
+    case OpKind::CopyHandle: os << "C++: h += h" << a; break;
+    case OpKind::DropHandle: os << "C++: h" << a << ".reset()"; break;
+    case OpKind::TakeWeak: os << "C++: w += weak(h" << a << ")"; break;
+    case OpKind::LockWeak: os << "C++: h += w" << a << ".lock()"; break;
+    case OpKind::DropWeak: os << "C++: w" << a << ".reset()"; break;
+    case OpKind::DropVar: os << "del v" << a; break;
+    case OpKind::CopyVar: os << "v" << b % kVars << " = v" << a; break;
+    case OpKind::SetFoo: os << "v" << a << ".foo = <int>"; break;
+    case OpKind::SetPeer: os << "v" << a << ".peer = v" << b % kVars; break;
+    case OpKind::MakeWeakref: os << "r" << b % kWeakrefVars << " = weakref.ref(v" << a << ")"; break;
+    case OpKind::Deref: os << "v" << b % kVars << " = r" << a << "()"; break;
+    case OpKind::DropWeakref: os << "del r" << a; break;
+    case OpKind::FixWeakref: os << "v" << a << "._fix_weakref()"; break;
+    case OpKind::Hermetic: os << "hermetic mode " << (a != 0 ? "on" : "off"); break;
+    case OpKind::Teardown: os << "tear down I" << slot; break;
+    case OpKind::Collect: os << "I" << slot << ": gc.collect()"; break;
+    case OpKind::kCount: os << "?"; break;
+  }
+  return os.str();
+}
+
+Coverage& Coverage::operator+=(const Coverage& o) {
+  resurrections += o.resurrections;
+  flips += o.flips;
+  real_deaths += o.real_deaths;
+  hole_warnings += o.hole_warnings;
+  refusals += o.refusals;
+  teardowns += o.teardowns;
+  gc_clears += o.gc_clears;
+  hermetic_wrappers += o.hermetic_wrappers;
+  return *this;
+}
+
+Model::Model() {
+  for (int i = 0; i < kInterpreters; ++i) new_interp(i);
+}
+
+void Model::new_interp(int slot) {
+  Interp fresh;
+  fresh.generation = static_cast<int>(std::count(slot_of.begin(), slot_of.end(), slot));
+  interps.push_back(fresh);
+  slot_of.push_back(slot);
+  slot_interp[slot] = static_cast<int>(interps.size()) - 1;
+}
+
+// ---- resolution ----------------------------------------------------------------------
+
+std::optional<Op> Model::resolve(const Op& op) const {
+  Op r = op;
+  const auto handles = static_cast<int>(held.handles.size());
+  const auto weaks = static_cast<int>(held.weaks.size());
+  switch (op.kind) {
+    case OpKind::NewTensor: return r;
+    case OpKind::NewWrapped:
+      r.a = static_cast<std::uint8_t>(op.a % kInterpreters);
+      r.b = static_cast<std::uint8_t>(op.b % kVars);
+      r.c = static_cast<std::uint8_t>(op.c % 2);
+      return r;
+    case OpKind::Wrap:
+      if (handles == 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(op.a % kInterpreters);
+      r.b = static_cast<std::uint8_t>(op.b % kVars);
+      r.c = static_cast<std::uint8_t>(op.c % handles);
+      return r;
+    case OpKind::CopyHandle:
+    case OpKind::DropHandle:
+    case OpKind::TakeWeak:
+      if (handles == 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(op.a % handles);
+      return r;
+    case OpKind::LockWeak:
+    case OpKind::DropWeak:
+      if (weaks == 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(op.a % weaks);
+      return r;
+    case OpKind::Unpack:
+    case OpKind::DropVar:
+    case OpKind::SetFoo:
+    case OpKind::FixWeakref: {
+      const int v = nth_held(held.vars, op.a);
+      if (v < 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(v);
+      return r;
+    }
+    case OpKind::CopyVar:
+    case OpKind::SetPeer:
+    case OpKind::MakeWeakref: {
+      const int v = nth_held(held.vars, op.a);
+      if (v < 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(v);
+      r.b = static_cast<std::uint8_t>(op.b % (op.kind == OpKind::MakeWeakref ? kWeakrefVars : kVars));
+      // A hermetic wrapper is never stored as a peer: a zombie's peer chain could
+      // then own the zombie's own tensor, a cycle through C++ that nothing can free.
+      if (op.kind == OpKind::SetPeer && held.vars[r.b] >= 0 && wrappers[held.vars[r.b]].hermetic) {
+        return std::nullopt;
+      }
+      return r;
+    }
+    case OpKind::Deref:
+    case OpKind::DropWeakref: {
+      const int k = nth_held(held.weakref_vars, op.a);
+      if (k < 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(k);
+      r.b = static_cast<std::uint8_t>(op.b % kVars);
+      return r;
+    }
+    case OpKind::Hermetic:
+      r.a = static_cast<std::uint8_t>(op.a % 4 == 0 ? 1 : 0);
+      return r;
+    case OpKind::Teardown:
+    case OpKind::Collect:
+      r.a = static_cast<std::uint8_t>(op.a % kInterpreters);
+      return r;
+    case OpKind::kCount: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// ---- one step ------------------------------------------------------------------------
+
+Outcome Model::apply(const Op& op) {
+  try {
+    switch (op.kind) {
+      case OpKind::NewTensor:
+        targets.push_back(Target{});
+        held.handles.push_back(static_cast<int>(targets.size()) - 1);
+        strong_inc(static_cast<int>(targets.size()) - 1);
+        return Outcome::Ran;
+      case OpKind::NewWrapped: {
+        // torch.empty(): a temporary C++ tensor, wrapped, then the temporary dies.
+        targets.push_back(Target{});
+        const int t = static_cast<int>(targets.size()) - 1;
+        strong_inc(t);
+        const int w = op.c ? new_wrapper(t, slot_interp[op.a], /*has_finalizer=*/true)
+                           : wrap(t, slot_interp[op.a]);
+        strong_dec(t);
+        set_var(op.b, w);
+        return Outcome::Ran;
+      }
+      case OpKind::Wrap: {
+        const int w = wrap(held.handles[op.c], slot_interp[op.a]);
+        set_var(op.b, w);
+        return Outcome::Ran;
+      }
+      case OpKind::Unpack: {
+        const Wrapper& w = wrappers[held.vars[op.a]];
+        if (abandoned(held.vars[op.a])) throw ModelError{"torn down"};
+        if (w.cdata == Cdata::Undefined) return Outcome::Ran;  // an undefined tensor: not kept
+        held.handles.push_back(w.target);
+        strong_inc(w.target);
+        return Outcome::Ran;
+      }
+      case OpKind::CopyHandle:
+        held.handles.push_back(held.handles[op.a]);
+        strong_inc(held.handles[op.a]);
+        return Outcome::Ran;
+      case OpKind::DropHandle: {
+        const int t = held.handles[op.a];
+        held.handles.erase(held.handles.begin() + op.a);
+        strong_dec(t);
+        return Outcome::Ran;
+      }
+      case OpKind::TakeWeak:
+        held.weaks.push_back(held.handles[op.a]);
+        return Outcome::Ran;
+      case OpKind::LockWeak: {
+        const int t = held.weaks[op.a];
+        if (targets[t].alive) {
+          held.handles.push_back(t);
+          strong_inc(t);
+        }
+        return Outcome::Ran;
+      }
+      case OpKind::DropWeak:
+        held.weaks.erase(held.weaks.begin() + op.a);
+        return Outcome::Ran;
+      case OpKind::DropVar: {
+        const int w = held.vars[op.a];
+        held.vars[op.a] = -1;
+        decref(w);
+        return Outcome::Ran;
+      }
+      case OpKind::CopyVar: {
+        const int w = held.vars[op.a];
+        incref(w);
+        set_var(op.b, w);
+        return Outcome::Ran;
+      }
+      case OpKind::SetFoo: {
+        const int w = held.vars[op.a];
+        if (abandoned(w)) throw ModelError{"torn down"};
+        wrappers[w].foo = next_foo++;
+        return Outcome::Ran;
+      }
+      case OpKind::SetPeer: {
+        const int w = held.vars[op.a];
+        const int value = held.vars[op.b];
+        if (abandoned(w)) throw ModelError{"torn down"};
+        if (value >= 0 && wrappers[value].interp != wrappers[w].interp) {
+          throw ModelError{"cannot store an object of another interpreter"};
+        }
+        if (value >= 0) incref(value);
+        const int old = std::exchange(wrappers[w].peer, value);
+        if (old >= 0) decref(old);
+        return Outcome::Ran;
+      }
+      case OpKind::MakeWeakref: {
+        const int w = held.vars[op.a];
+        if (abandoned(w)) throw ModelError{"torn down"};
+        weakrefs.push_back(Weakref{wrappers[w].interp, w, true});
+        const int old = std::exchange(held.weakref_vars[op.b], static_cast<int>(weakrefs.size()) - 1);
+        if (old >= 0) drop_weakref(old);
+        return Outcome::Ran;
+      }
+      case OpKind::Deref: {
+        const Weakref& wr = weakrefs[held.weakref_vars[op.a]];
+        if (!interps[wr.interp].alive) throw ModelError{"torn down"};
+        const int w = wr.referent;
+        if (w >= 0) {
+          incref(w);  // a plain incref, whatever the state: see the weakref hole
+          const Target& t = targets[wrappers[w].target];
+          if (t.recorded == w && t.owns) wrappers[w].revived_by_weakref = true;
+        }
+        set_var(op.b, w);
+        return Outcome::Ran;
+      }
+      case OpKind::DropWeakref: {
+        const int k = held.weakref_vars[op.a];
+        held.weakref_vars[op.a] = -1;
+        drop_weakref(k);
+        return Outcome::Ran;
+      }
+      case OpKind::FixWeakref: {
+        // THPVariable_fix_weakref: `var = unpack(self); again = wrap(var)`, then `again`
+        // and `var` die, in that order.
+        const int self = held.vars[op.a];
+        if (abandoned(self)) throw ModelError{"torn down"};
+        const Wrapper& w = wrappers[self];
+        if (w.cdata == Cdata::Undefined) return Outcome::Ran;  // wrap(undefined) is None
+        const int t = w.target;
+        const int interp = w.interp;
+        if (targets[t].tag >= 0 && targets[t].tag != interp) {
+          throw ModelError{"cannot access PyObject for Tensor on interpreter"};
+        }
+        strong_inc(t);
+        const int again = wrap(t, interp);
+        decref(again);
+        strong_dec(t);
+        return Outcome::Ran;
+      }
+      case OpKind::Hermetic:
+        hermetic = op.a != 0;
+        return Outcome::Ran;
+      case OpKind::Teardown: {
+        const int dying = slot_interp[op.a];
+        collect(dying);  // Py_Finalize's last collection
+        interps[dying].alive = false;
+        ++coverage.teardowns;
+        new_interp(op.a);
+        return Outcome::Ran;
+      }
+      case OpKind::Collect:
+        collect(slot_interp[op.a]);
+        return Outcome::Ran;
+      case OpKind::kCount: break;
+    }
+  } catch (const ModelError&) {
+    ++coverage.refusals;
+    return Outcome::Raised;
+  }
+  return Outcome::Skipped;
+}
+
+void Model::finish() {
+  hermetic = false;
+  for (int v = 0; v < kVars; ++v) {
+    if (held.vars[v] >= 0) apply(Op{OpKind::DropVar, static_cast<std::uint8_t>(v), 0, 0});
+  }
+  for (int k = 0; k < kWeakrefVars; ++k) {
+    if (held.weakref_vars[k] >= 0) apply(Op{OpKind::DropWeakref, static_cast<std::uint8_t>(k), 0, 0});
+  }
+  while (!held.handles.empty()) {
+    apply(Op{OpKind::DropHandle, static_cast<std::uint8_t>(held.handles.size() - 1), 0, 0});
+  }
+  held.weaks.clear();
+  for (int i = 0; i < kInterpreters; ++i) collect(slot_interp[i]);
+}
+
+// ---- Python-level primitives ---------------------------------------------------------------
+
+// T1 / T1' / T2 / T5 / T10: THPVariable_Wrap.
+int Model::wrap(int t, int interp) {
+  Target& target = targets[t];
+  // check_pyobj refuses a tensor tagged elsewhere, in hermetic mode too (its hermetic
+  // answer only covers tensors tagged by the asking interpreter).
+  if (target.tag >= 0 && target.tag != interp) {
+    throw ModelError{"cannot access PyObject for Tensor on interpreter"};  // T11
+  }
+  if (hermetic) {
+    const int h = new_wrapper(t, interp, false);
+    wrappers[h].hermetic = true;  // never recorded
+    ++coverage.hermetic_wrappers;
+    return h;
+  }
+  if (target.tag == interp && target.recorded >= 0) {
+    const int p = target.recorded;
+    if (target.owns) {  // T5: flip back; the caller takes the slot's reference
+      target.owns = false;
+      wrappers[p].cdata = Cdata::Owned;
+      wrappers[p].revived_by_weakref = false;
+      strong_inc(t);
+      ++coverage.flips;
+      return p;
+    }
+    incref(p);  // T2
+    return p;
+  }
+  return new_wrapper(t, interp, false);  // T1 / T1'
+}
+
+int Model::new_wrapper(int t, int interp, bool has_finalizer) {
+  Wrapper w;
+  w.target = t;
+  w.interp = interp;
+  w.has_finalizer = has_finalizer;
+  w.hermetic = hermetic;
+  wrappers.push_back(w);
+  const int id = static_cast<int>(wrappers.size()) - 1;
+  strong_inc(t);
+  interps[interp].gen0.push_back(id);  // tracked from birth
+  if (!hermetic) {  // callers made sure the slot is free for this interpreter
+    Target& target = targets[t];
+    target.tag = interp;
+    target.recorded = id;
+    target.owns = false;
+  }
+  return id;
+}
+
+void Model::incref(int w) {
+  if (w < 0 || abandoned(w)) return;  // teardown: references are no longer counted
+  ++wrappers[w].r;
+}
+
+void Model::decref(int w) {
+  if (w < 0 || abandoned(w)) return;
+  if (--wrappers[w].r == 0) dealloc(w);
+}
+
+void Model::set_var(int v, int w) {
+  const int old = std::exchange(held.vars[v], w);
+  decref(old);
+}
+
+void Model::drop_weakref(int k) {
+  Weakref& wr = weakrefs[k];
+  if (!interps[wr.interp].alive) return;  // abandoned with its interpreter
+  wr.alive = false;
+  wr.referent = -1;
+}
+
+// isResurrectable: owned cdata, a live tensor someone else also holds, recorded by this
+// wrapper's interpreter, and not in hermetic mode (check_pyobj answers "none" there).
+bool Model::resurrectable(int w) const {
+  const Wrapper& p = wrappers[w];
+  if (p.cdata != Cdata::Owned || p.hermetic || hermetic) return false;
+  const Target& t = targets[p.target];
+  return t.alive && t.n > 1 && t.tag == p.interp && t.recorded == w;
+}
+
+void Model::dealloc(int w) {
+  if (resurrectable(w)) {
+    t3_resurrect(w);
+  } else {
+    real_death(w);
+  }
+}
+
+// T3: the slot takes the wrapper's one reference; cdata becomes borrowed.
+void Model::t3_resurrect(int w) {
+  Wrapper& p = wrappers[w];
+  Target& t = targets[p.target];
+  t.owns = true;
+  p.r = 1;
+  p.cdata = Cdata::Borrowed;
+  ++coverage.resurrections;
+  strong_dec(p.target);  // n > 1 before, so the target lives on
+}
+
+// T4 (and the end of T6): CPython's subtype_dealloc order.
+void Model::real_death(int w) {
+  untrack(w);
+  ++coverage.real_deaths;
+  Wrapper& p = wrappers[w];
+  if (p.has_finalizer && !p.finalized) {
+    p.finalized = true;
+    ++p.finalizer_runs;
+  }
+  for (Weakref& wr : weakrefs) {
+    if (wr.alive && wr.referent == w) wr.referent = -1;
+  }
+  p.foo.reset();
+  const int peer = std::exchange(p.peer, -1);
+  decref(peer);
+  release_cdata(w);
+  wrappers[w].alive = false;
+}
+
+// A recorded wrapper releasing its owned cdata clears the slot first (model addition).
+void Model::release_cdata(int w) {
+  Wrapper& p = wrappers[w];
+  if (p.cdata == Cdata::Owned) {
+    Target& t = targets[p.target];
+    if (t.tag == p.interp && t.recorded == w) {
+      t.recorded = -1;
+      t.owns = false;
+    }
+    p.cdata = Cdata::Undefined;
+    strong_dec(p.target);
+  } else {
+    p.cdata = Cdata::Undefined;  // borrowed: no count
+  }
+}
+
+// T6: the slot hands its reference back.
+void Model::t6_decref_from_cpp(int w) {
+  Wrapper& p = wrappers[w];
+  if (!interps[p.interp].alive) return;  // disarmed: nothing runs
+  if (p.r > 1) {  // the weakref hole: warn and stub
+    ++interps[p.interp].warnings;
+    ++coverage.hole_warnings;
+    p.cdata = Cdata::Undefined;
+  }
+  decref(w);
+}
+
+// ---- C++-level primitives ------------------------------------------------------------------
+
+void Model::strong_inc(int t) { ++targets[t].n; }
+
+void Model::strong_dec(int t) {
+  Target& target = targets[t];
+  if (--target.n > 0) return;
+  // release_resources -> maybe_destroy_pyobj: clear the slot, then give the wrapper back.
+  target.alive = false;
+  const int p = target.recorded;
+  const bool owns = target.owns;
+  target.recorded = -1;
+  target.owns = false;
+  if (p >= 0 && owns) t6_decref_from_cpp(p);
+}
+
+// ---- the collector (Note [The cycle collector]) -----------------------------------------------
+
+int Model::traverse(int w) const {
+  if (resurrectable(w)) return -1;  // C++ owners act as roots
+  return wrappers[w].peer;
+}
+
+void Model::untrack(int w) {
+  Interp& i = interps[wrappers[w].interp];
+  erase_value(i.gen0, w);
+  erase_value(i.old, w);
+  erase_value(i.unreachable, w);
+  erase_value(i.garbage, w);
+}
+
+// update_refs, subtract_refs, move_unreachable over `list`, exactly as the real code
+// walks it: reachable objects stay (rescued ones re-appended), the rest go to `out`.
+void Model::split(std::vector<int>& list, std::vector<int>& out) {
+  std::vector<int> refs(wrappers.size(), 0);
+  std::vector<char> in_list(wrappers.size(), 0), in_out(wrappers.size(), 0);
+  for (int w : list) {
+    refs[w] = wrappers[w].r;
+    in_list[w] = 1;
+  }
+  for (int w : list) {
+    const int e = traverse(w);
+    if (e >= 0 && in_list[e]) --refs[e];
+  }
+  std::size_t i = 0;
+  while (i < list.size()) {
+    const int w = list[i];
+    if (refs[w] > 0) {
+      const int e = traverse(w);
+      if (e >= 0 && in_out[e]) {
+        erase_value(out, e);
+        in_out[e] = 0;
+        refs[e] = 1;
+        list.push_back(e);
+      } else if (e >= 0 && in_list[e] && refs[e] == 0) {
+        refs[e] = 1;
+      }
+      ++i;
+    } else {
+      list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+      in_out[w] = 1;
+      out.push_back(w);
+    }
+  }
+}
+
+void Model::collect(int interp) {
+  Interp& I = interps[interp];
+  I.old.insert(I.old.end(), I.gen0.begin(), I.gen0.end());
+  I.gen0.clear();
+  split(I.old, I.unreachable);
+  // Weakrefs first (no callbacks in the model's scenarios), then finalizers.
+  for (int w : I.unreachable) {
+    for (Weakref& wr : weakrefs) {
+      if (wr.alive && wr.referent == w) wr.referent = -1;
+    }
+  }
+  for (int w : I.unreachable) {
+    Wrapper& p = wrappers[w];
+    if (p.has_finalizer && !p.finalized) {
+      p.finalized = true;
+      ++p.finalizer_runs;
+    }
+  }
+  split(interps[interp].unreachable, interps[interp].garbage);
+  {
+    Interp& J = interps[interp];
+    J.old.insert(J.old.end(), J.unreachable.begin(), J.unreachable.end());
+    J.unreachable.clear();
+  }
+  while (!interps[interp].garbage.empty()) {
+    const int w = interps[interp].garbage.front();
+    incref(w);  // held across the clear
+    gc_clear(w);
+    std::vector<int>& g = interps[interp].garbage;
+    if (!g.empty() && g.front() == w) {
+      g.erase(g.begin());
+      interps[interp].old.push_back(w);
+    }
+    decref(w);
+  }
+}
+
+// The wrapper's clear: nothing while resurrectable; else __dict__ then cdata (a
+// borrowed one is stubbed).
+void Model::gc_clear(int w) {
+  if (resurrectable(w)) return;
+  ++coverage.gc_clears;
+  Wrapper& p = wrappers[w];
+  p.foo.reset();
+  const int peer = std::exchange(p.peer, -1);
+  decref(peer);
+  if (wrappers[w].cdata == Cdata::Borrowed) {
+    wrappers[w].cdata = Cdata::Undefined;
+  } else if (wrappers[w].cdata == Cdata::Owned) {
+    release_cdata(w);
+  }
+}
+
+int Model::live_objects(int interp) const {
+  int count = 0;
+  for (const Wrapper& w : wrappers) count += (w.alive && w.interp == interp) ? 1 : 0;
+  for (const Weakref& wr : weakrefs) count += (wr.alive && wr.interp == interp) ? 1 : 0;
+  return count;
+}
+
+}  // namespace revive::proof
