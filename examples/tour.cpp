@@ -563,26 +563,45 @@ void fix_weakref(Pictures* pics) {
 }
 
 void storage(Pictures* pics) {
-  Narrator tour(pics, "storage", "storages are preserved too (test_storage_from_tensor_dealloc_zombie, _resurrected)");
+  Narrator tour(pics, "storage",
+                "storages are preserved too (test_storage_dealloc_subclass_zombie, _resurrected)");
   Interpreter::Owner I = Interpreter::create("I0");
   I->set_observer(&tour);
-  Ref a, s;
-  tour.step("Py: a = torch.empty(4); s = a.untyped_storage()", [&] {
-    a = I->empty(4);
-    s = I->untyped_storage(a);
+  int finalized = 0;
+  bool tracker_finalized = false;
+  const PyType* my_storage = I->new_class(
+      "MyStorage", I->storage_type(),
+      ClassSpec{std::nullopt, [&finalized](Interpreter&, const Ref&) { ++finalized; }});
+  const PyType* tracker = I->new_class(
+      "Tracker", I->object_type(),
+      ClassSpec{std::nullopt, [&tracker_finalized](Interpreter&, const Ref&) { tracker_finalized = true; }});
+  auto report = [&] {
+    tour.say("MyStorage.__del__ ran " + std::to_string(finalized) + " time(s); Tracker finalized: " +
+             (tracker_finalized ? "yes" : "no"));
+  };
+  Ref s, a;
+  tour.step("Py: s = MyStorage(16); s._tracker = Tracker()", [&] {
+    s = I->new_storage(16, my_storage);
+    I->setattr(s, "_tracker", I->new_object(tracker));
     tour.watch(*I, I->unpack_storage(s));
-  }, "The table follows a's StorageImpl: held by a's TensorImpl and by s.cdata (n = 2).");
-  tour.step("Py: s.foo = 1; del s", [&] {
-    I->setattr(s, "foo", std::int64_t{1});
+  }, "A storage wrapper of a Python subclass with a __del__; only its dict holds the Tracker.");
+  tour.step("Py: a = torch.tensor(s)", [&] { a = I->tensor_from_storage(s); },
+            "a's TensorImpl holds the storage: a C++ owner (n = 2).");
+  tour.step("Py: del s", [&] {
     s.reset();
-  }, "The tensor still holds the storage: the storage wrapper is resurrected (T3).");
-  tour.step("Py: s = a.untyped_storage(); s.foo", [&] {
+    report();
+  }, "The storage wrapper is resurrected (T3): no __del__, the Tracker lives on.");
+  tour.step("Py: s = a.untyped_storage(); type(s)", [&] {
     s = I->untyped_storage(a);
-    tour.say("s.foo == " + std::to_string(std::get<std::int64_t>(I->getattr(s, "foo"))));
-  }, "Flip back (T5): the same storage wrapper, with its attribute.");
+    tour.say("type(s) is " + I->type_of(s)->name + ", s._tracker is a " +
+             I->type_of(std::get<Ref>(I->getattr(s, "_tracker")))->name);
+  }, "Flip back (T5): the same MyStorage, with its attribute.");
   tour.step("Py: del s", [&] { s.reset(); }, "Zombie again (T3).");
-  tour.step("Py: del a", [&] { a.reset(); },
-            "The tensor dies and drops the storage: the slot lets the zombie go (T6).");
+  tour.step("Py: del a", [&] {
+    a.reset();
+    report();
+  }, "The tensor dies and drops the storage: the slot lets the zombie go (T6); __del__ runs "
+     "once, and the dict's release finalizes the Tracker.");
   I->set_observer(nullptr);
 }
 
@@ -839,6 +858,7 @@ struct Scenario {
   std::string_view summary;
   std::string_view ports;  // the PyTorch tests (../shared/semantics.md §8) it walks through
   void (*run)(Pictures*);
+  std::string_view same_story = {};  // twins that tell the same story, not walked through
 };
 
 constexpr Scenario kScenarios[] = {
@@ -858,8 +878,10 @@ constexpr Scenario kScenarios[] = {
     {"fix-weakref", "T8 then T5: _fix_weakref() flips the revived zombie back",
      "test_tensor_resurrected_weak_ref, test_tensor_fix_weakref_no_leak", fix_weakref},
     {"storage", "storages: resurrection, flip back, release with their tensor",
-     "test_storage_from_tensor_dealloc_zombie, test_storage_from_tensor_dealloc_resurrected",
-     storage},
+     "test_storage_dealloc_subclass_zombie, test_storage_dealloc_subclass_resurrected", storage,
+     "test_storage_dealloc, test_storage_dealloc_resurrected, test_storage_from_tensor_dealloc, "
+     "test_storage_from_tensor_dealloc_zombie, test_storage_from_tensor_dealloc_resurrected "
+     "(test/scenarios/pytorch_storage_test.cpp)"},
     {"hermetic-storage", "T10: is_hermetic decides, not the mode a storage dies in",
      "test_storage_preserve_nonhermetic_in_hermetic_context", hermetic_storage},
     {"interpreters", "T10, T11: a second interpreter refused, a hermetic wrap, routed operators",
@@ -895,6 +917,7 @@ int main(int argc, char** argv) {
     if (arg == "--list" || arg == "-l") {
       for (const auto& s : kScenarios) {
         std::printf("%-19s %s\n%-19s ports %s\n", s.name.data(), s.summary.data(), "", s.ports.data());
+        if (!s.same_story.empty()) std::printf("%-19s same story: %s\n", "", s.same_story.data());
       }
       return 0;
     }

@@ -3,6 +3,7 @@
 #include "revive/interp/graph.h"
 
 #include <algorithm>
+#include <ostream>
 
 namespace revive::interp {
 namespace {
@@ -120,6 +121,9 @@ std::string_view to_string(EdgeKind k) noexcept {
   }
   return "?";
 }
+
+std::ostream& operator<<(std::ostream& os, NodeKind k) { return os << to_string(k); }
+std::ostream& operator<<(std::ostream& os, EdgeKind k) { return os << to_string(k); }
 
 const Node* Graph::node(std::string_view id) const noexcept {
   auto it = std::find_if(nodes.begin(), nodes.end(), [id](const Node& n) { return n.id == id; });

@@ -18,6 +18,7 @@
 // Built by diagram.h (one target's owners) and state_machine.h (the §2 machine).
 #pragma once
 
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -51,35 +52,37 @@ enum class EdgeKind {
 
 [[nodiscard]] std::string_view to_string(NodeKind k) noexcept;
 [[nodiscard]] std::string_view to_string(EdgeKind k) noexcept;
+std::ostream& operator<<(std::ostream& os, NodeKind k);
+std::ostream& operator<<(std::ostream& os, EdgeKind k);
 
 struct Node {
-  std::string id;           // [A-Za-z0-9_]+, stable across pictures
-  std::string label;        // lines separated by '\n'
+  std::string id{};         // [A-Za-z0-9_]+, stable across pictures
+  std::string label{};      // lines separated by '\n'
   NodeKind kind = NodeKind::Owners;
-  std::string cluster;      // id of the cluster it is drawn in, or empty
+  std::string cluster{};    // id of the cluster it is drawn in, or empty
   bool highlighted = false;
 };
 
 struct Edge {
-  std::string from;
-  std::string to;
-  std::string label;  // lines separated by '\n'
+  std::string from{};
+  std::string to{};
+  std::string label{};  // lines separated by '\n'
   EdgeKind kind = EdgeKind::Owning;
   bool highlighted = false;
 };
 
 struct Cluster {
-  std::string id;  // [A-Za-z0-9_]+; to_dot names it "cluster_<id>"
-  std::string label;
+  std::string id{};  // [A-Za-z0-9_]+; to_dot names it "cluster_<id>"
+  std::string label{};
 };
 
 struct Graph {
-  std::string name;     // the DOT graph's name
-  std::string caption;  // drawn under the picture; lines separated by '\n'
+  std::string name{};     // the DOT graph's name
+  std::string caption{};  // drawn under the picture; lines separated by '\n'
   bool left_to_right = true;
-  std::vector<Cluster> clusters;
-  std::vector<Node> nodes;
-  std::vector<Edge> edges;
+  std::vector<Cluster> clusters{};
+  std::vector<Node> nodes{};
+  std::vector<Edge> edges{};
 
   [[nodiscard]] const Node* node(std::string_view id) const noexcept;
   // The first edge from `from` to `to`, or null.

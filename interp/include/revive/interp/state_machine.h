@@ -18,7 +18,7 @@
 //   auto taken = transitions_taken(LifeState::L, {EventKind::Resurrected}, LifeState::Z);
 //   assert(taken.size() == 1 && taken[0].transition == Transition::T3);
 //   std::string text = state_machine_mermaid({{Transition::T3, LifeState::L, LifeState::Z, 6}});
-//   // "    L --> Z : T3 Python lets go, C++ holds it - resurrect (step 6)" is one line
+//   // one of its lines: "    L --> Z : T3 Python lets go, C++ holds it - resurrect, flip (step 6)"
 //
 // Self-loops (T2, T8, T9, T10) are drawn on the states where the tour meets them; T10
 // and T9 can happen in other states too, and their labels say so.  Pictures are drawn
