@@ -7,7 +7,9 @@
 #   2. `--pictures OUT/with-dot preserved` writes step-01.dot .. step-10.dot, states.dot,
 #      states.mmd and the bare machine; with Graphviz on the PATH, .svg and .png too;
 #   3. the same with an empty PATH writes the .dot and .mmd files, renders nothing and
-#      says why.
+#      says why;
+#   4. with -DDOC=docs/lifecycle.md: the ```mermaid block there is the machine the tour
+#      writes (state-machine.mmd), so the document cannot drift from the code.
 cmake_minimum_required(VERSION 3.25)
 foreach(var TOUR OUT)
   if(NOT DEFINED ${var})
@@ -88,4 +90,21 @@ file(GLOB rendered "${OUT}/without-dot/*/*.png" "${OUT}/without-dot/*/*.svg")
 if(rendered)
   message(FATAL_ERROR "without dot nothing should be rendered, found: ${rendered}")
 endif()
-message(STATUS "tour: list, pictures with and without dot: ok")
+# 4. the document's Mermaid diagram
+if(DEFINED DOC)
+  file(READ "${DOC}" doc)
+  string(FIND "${doc}" "```mermaid\n" begin)
+  if(begin EQUAL -1)
+    message(FATAL_ERROR "${DOC} has no mermaid block")
+  endif()
+  math(EXPR begin "${begin} + 11")
+  string(SUBSTRING "${doc}" ${begin} -1 rest)
+  string(FIND "${rest}" "```" end)
+  string(SUBSTRING "${rest}" 0 ${end} block)
+  file(READ "${OUT}/with-dot/state-machine.mmd" generated)
+  if(NOT block STREQUAL generated)
+    message(FATAL_ERROR "the mermaid block of ${DOC} differs from the tour's state-machine.mmd; "
+      "paste ${OUT}/with-dot/state-machine.mmd into it:\n${generated}")
+  endif()
+endif()
+message(STATUS "tour: list, pictures with and without dot, the document's diagram: ok")
