@@ -15,14 +15,15 @@
 //                      as Mermaid text, with the taken arrows highlighted.
 //
 // Example (compiled in test/interp/diagram_test.cpp):
-//   auto taken = transitions_taken(LifeState::L, {EventKind::Resurrected}, LifeState::Z);
+//   auto taken = transitions_taken(LifeState::L, std::vector{EventKind::Resurrected}, LifeState::Z);
 //   assert(taken.size() == 1 && taken[0].transition == Transition::T3);
-//   std::string text = state_machine_mermaid({{Transition::T3, LifeState::L, LifeState::Z, 6}});
+//   std::string text = state_machine_mermaid(
+//       std::vector{TakenTransition{Transition::T3, LifeState::L, LifeState::Z, 6}});
 //   // one of its lines: "    L --> Z : T3 Python lets go, C++ holds it - resurrect, flip (step 6)"
 //
-// Self-loops (T2, T8, T9, T10) are drawn on the states where the tour meets them; T10
-// and T9 can happen in other states too, and their labels say so.  Pictures are drawn
-// as Note [Ownership pictures] describes.
+// Self-loops (T2, T8, T9, T10) are drawn on the states where the scenarios meet them:
+// T10 on L and Z, T9 on Z only, although a teardown can happen in any state (its label
+// says so).  Pictures are drawn as Note [Ownership pictures] describes.
 #pragma once
 
 #include <iosfwd>
