@@ -1,0 +1,101 @@
+// 6. Reference counting: revive::intrusive_ptr (c10's, Note [Two counts and
+//    release_resources]) against std::shared_ptr.
+//
+//   copy + destroy     one atomic increment and one atomic decrement, on one hot object.
+//   make + release     allocation and the last release: make_intrusive (one block, the
+//                      counts inside the object) against std::make_shared (one block,
+//                      object and control block together).
+//   from a raw pointer what preservation needs most: a borrowed cdata or a slot's back
+//                      pointer becomes an owning reference
+//                      (intrusive_ptr::unsafe_reclaim_from_nonowning, a CAS loop on the
+//                      object's own count) against shared_from_this() (the object must
+//                      carry a weak_ptr to its own control block).
+// Both sides use atomic counts: libstdc++'s shared_ptr falls back to plain increments in
+// a process that never had a second thread, so the Suite starts one (main.cpp).
+// The two payload types are the same size; only the shared_from_this case derives from
+// std::enable_shared_from_this, which would make make_shared do more work.
+#include <memory>
+
+#include "revive/tensor/intrusive_ptr.h"
+#include "suite.h"
+
+namespace revive::bench {
+namespace {
+
+struct IntrusiveThing final : intrusive_ptr_target {
+  std::int64_t payload = 0;
+};
+
+struct SharedThing {
+  std::int64_t payload = 0;
+};
+
+struct SharedFromThisThing : std::enable_shared_from_this<SharedFromThisThing> {
+  std::int64_t payload = 0;
+};
+
+}  // namespace
+
+void register_refcount(Suite& suite) {
+  const std::string section = "6. intrusive_ptr vs std::shared_ptr";
+
+  suite.add("refcount/intrusive_ptr copy + destroy", 1, [](benchmark::State& state) {
+    const intrusive_ptr<IntrusiveThing> p = make_intrusive<IntrusiveThing>();
+    for (auto _ : state) {
+      intrusive_ptr<IntrusiveThing> q(p);
+      benchmark::DoNotOptimize(q.get());
+    }
+    if (p.use_count() != 1) state.SkipWithError("a copy leaked a reference");
+  });
+  suite.add("refcount/shared_ptr copy + destroy", 1, [](benchmark::State& state) {
+    const std::shared_ptr<SharedThing> p = std::make_shared<SharedThing>();
+    for (auto _ : state) {
+      std::shared_ptr<SharedThing> q(p);
+      benchmark::DoNotOptimize(q.get());
+    }
+    if (p.use_count() != 1) state.SkipWithError("a copy leaked a reference");
+  });
+
+  suite.add("refcount/make_intrusive + release", 1, [](benchmark::State& state) {
+    for (auto _ : state) {
+      intrusive_ptr<IntrusiveThing> p = make_intrusive<IntrusiveThing>();
+      benchmark::DoNotOptimize(p.get());
+    }
+  });
+  suite.add("refcount/make_shared + release", 1, [](benchmark::State& state) {
+    for (auto _ : state) {
+      std::shared_ptr<SharedThing> p = std::make_shared<SharedThing>();
+      benchmark::DoNotOptimize(p.get());
+    }
+  });
+
+  suite.add("refcount/intrusive reclaim from raw + destroy", 1, [](benchmark::State& state) {
+    const intrusive_ptr<IntrusiveThing> p = make_intrusive<IntrusiveThing>();
+    IntrusiveThing* raw = p.get();
+    for (auto _ : state) {
+      benchmark::DoNotOptimize(raw);
+      intrusive_ptr<IntrusiveThing> q =
+          intrusive_ptr<IntrusiveThing>::unsafe_reclaim_from_nonowning(raw);
+      benchmark::DoNotOptimize(q.get());
+    }
+  });
+  suite.add("refcount/shared_from_this + destroy", 1, [](benchmark::State& state) {
+    const std::shared_ptr<SharedFromThisThing> p = std::make_shared<SharedFromThisThing>();
+    SharedFromThisThing* raw = p.get();
+    for (auto _ : state) {
+      benchmark::DoNotOptimize(raw);
+      std::shared_ptr<SharedFromThisThing> q = raw->shared_from_this();
+      benchmark::DoNotOptimize(q.get());
+    }
+  });
+
+  suite.compare(section, "copy + destroy, one hot object",
+                "refcount/intrusive_ptr copy + destroy", "refcount/shared_ptr copy + destroy");
+  suite.compare(section, "make + last release",
+                "refcount/make_intrusive + release", "refcount/make_shared + release");
+  suite.compare(section, "owning reference from a raw pointer + destroy",
+                "refcount/intrusive reclaim from raw + destroy",
+                "refcount/shared_from_this + destroy");
+}
+
+}  // namespace revive::bench
