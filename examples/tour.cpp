@@ -200,7 +200,8 @@ class Narrator final : public Observer {
       return;
     }
     if (e.kind == EventKind::GcClear || e.kind == EventKind::GcCollect ||
-        e.kind == EventKind::RoutedOp || e.kind == EventKind::Disarmed) {
+        e.kind == EventKind::RoutedOp || e.kind == EventKind::Disarmed ||
+        e.kind == EventKind::StorageAliased) {
       events_.push_back(std::string(to_string(e.kind)) + " (" + e.detail + ")");
       return;
     }

@@ -17,8 +17,8 @@ Snapshot snapshot(Interpreter& interp, const impl::PyObjectSlot* slot, std::uint
   Snapshot s;
   s.strong = strong;
   impl::PyInterpreter* tag = slot->pyobj_interpreter();
-  if (tag == nullptr) {
-    s.tag = "-";
+  if (tag == nullptr) {  // s.tag is "-" from its initializer: assigning it here trips
+                        // g++ 12's false -Wrestrict at -O2 (GCC PR 105329)
     s.state = SlotState::U;
     return s;
   }

@@ -579,6 +579,9 @@ std::string_view to_string(EventKind kind) noexcept {
     case EventKind::RoutedOp: return "routed op";
     case EventKind::GcClear: return "gc clear";
     case EventKind::GcCollect: return "gc collect";
+    case EventKind::SlotCleared: return "slot cleared";
+    case EventKind::WrapRefused: return "wrap refused";
+    case EventKind::StorageAliased: return "storage aliased";
   }
   return "?";
 }

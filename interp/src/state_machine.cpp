@@ -188,6 +188,9 @@ std::vector<TakenTransition> transitions_taken(LifeState before,
       case EventKind::WeakrefDeref: take(Transition::T8); break;
       case EventKind::DecrefFromCpp: take(Transition::T6); break;
       case EventKind::Disarmed: take(Transition::T9); break;
+      case EventKind::SlotCleared:
+        if (at == L) take(Transition::SlotCleared);
+        break;
       case EventKind::Freed:
         if (at == L) {
           take(after == T0 ? Transition::SlotCleared
@@ -199,7 +202,9 @@ std::vector<TakenTransition> transitions_taken(LifeState before,
       case EventKind::Finalized:
       case EventKind::WeakrefCleared:
       case EventKind::Warning:
-      case EventKind::RoutedOp: break;  // part of a transition, or none
+      case EventKind::RoutedOp:
+      case EventKind::WrapRefused:
+      case EventKind::StorageAliased: break;  // part of a transition, or none
     }
   }
   if (at != after) {

@@ -94,7 +94,13 @@ Ref Interpreter::wrap(const Tensor& var) {
   }
   TensorImpl* impl = var.unsafeGetTensorImpl();
   PyObjectSlot* slot = impl->pyobj_slot();
-  const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);  // T11 throws
+  std::optional<PyObject*> mb_obj;
+  try {
+    mb_obj = slot->check_pyobj(&pyinterpreter_);  // another interpreter's tag: throws
+  } catch (const Error& e) {
+    emit(EventKind::WrapRefused, nullptr, impl, e.what());
+    throw;
+  }
   if (mb_obj.has_value() && *mb_obj != nullptr) {
     REVIVE_INTERNAL_ASSERT((*mb_obj)->ob_type->kind == Kind::Tensor,
                            "a tensor's slot records a non-tensor object");
@@ -160,8 +166,10 @@ Ref Interpreter::wrap(const Storage& storage) {
   StorageImpl* impl = storage.unsafeGetStorageImpl();
   PyObjectSlot* slot = impl->pyobj_slot();
   if (slot->has_pyobj_nonhermetic() && !slot->check_interpreter(&pyinterpreter_)) {
-    return storage_new_with_storage(storage_type_, storage.share_data(),
-                                    PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+    Storage alias = storage.share_data();
+    emit(EventKind::StorageAliased, nullptr, impl,
+         detail::str_cat("new StorageImpl ", alias.unsafeGetStorageImpl()->id(), " shares its bytes"));
+    return storage_new_with_storage(storage_type_, alias, PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
   }
   const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);
   if (mb_obj.has_value() && *mb_obj != nullptr) {
@@ -295,6 +303,8 @@ void Interpreter::release_cdata(Obj* self) noexcept {
     PyObjectSlot* slot = impl->pyobj_slot();
     if (slot->check_interpreter(&pyinterpreter_) && slot->_unchecked_untagged_pyobj() == self) {
       slot->unchecked_clear_pyobj(&pyinterpreter_);
+      // Only worth reporting when the C++ object outlives this release (L -> T0).
+      if (impl->refcount() > 1) emit(EventKind::SlotCleared, self, impl);
     }
   }
   // Move out, then drop: the release may run arbitrary code (the C++ object's death).

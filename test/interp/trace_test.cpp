@@ -190,7 +190,8 @@ BOOST_AUTO_TEST_CASE(disarm_scenario_trace, *utf::label("disarm")) {
   BOOST_CHECK_THROW((void)I->wrap(*t), Error);
   t.reset();  // decref through the disarmed vtable
   BOOST_TEST(mine.events().size() == at_teardown);
-  BOOST_TEST(log.events().empty());
+  // I's refusal is in I's trace; the dead interpreter's code never ran.
+  BOOST_TEST((log.kinds() == std::vector{EK::WrapRefused}));
 }
 
 // `gc-cycle` (test_tensor_cycle_via_dict): while C++ holds x's tensor the collector
@@ -249,6 +250,53 @@ BOOST_AUTO_TEST_CASE(routed_operator_trace, *utf::label("trampoline") *utf::labe
 
 // With no observer attached nothing is delivered (emit is one pointer test), and
 // detaching in the middle stops the trace there.
+// A recorded wrapper that dies in hermetic mode while C++ holds its tensor is not
+// resurrected: the slot forgets it (L -> T0), then it is freed.
+BOOST_AUTO_TEST_CASE(slot_cleared_trace, *utf::label("hermetic")) {
+  Tensor t = Tensor::empty(2);
+  const TensorImpl* impl = t.unsafeGetTensorImpl();
+  Ref p = I->wrap(t);
+  const PyObject* P = p.get();
+  log.clear();
+  {
+    impl::EnableHermeticPyObject hermetic;
+    p.reset();
+  }
+  check_trace(log.events(), {{EK::SlotCleared, P, impl}, {EK::Freed, P}});
+  BOOST_TEST(inspect(*I, impl).state == SlotState::T0);
+}
+
+// Another interpreter's wrap is refused, and says so in the trace (T11).
+BOOST_AUTO_TEST_CASE(wrap_refused_trace, *utf::label("interpreter-tag")) {
+  Interpreter::Owner J = Interpreter::create("I1");
+  EventLog other;
+  J->set_observer(&other);
+  Tensor t = Tensor::empty(2);
+  Ref p = I->wrap(t);
+  BOOST_CHECK_THROW((void)J->wrap(t), Error);
+  J->set_observer(nullptr);
+  check_trace(other.events(), {{EK::WrapRefused, nullptr, t.unsafeGetTensorImpl()}});
+  BOOST_TEST(other.events()[0].detail.find("already been used by another torch deploy interpreter I0") !=
+             std::string::npos);
+}
+
+// A storage tagged by another interpreter is aliased, not refused.
+BOOST_AUTO_TEST_CASE(storage_aliased_trace, *utf::label("interpreter-tag") *utf::label("storage")) {
+  Interpreter::Owner J = Interpreter::create("I1");
+  EventLog other;
+  J->set_observer(&other);
+  Storage s = Storage::create(8);
+  Ref p = I->wrap(s);
+  Ref q = J->wrap(s);
+  J->set_observer(nullptr);
+  BOOST_TEST_REQUIRE(other.events().size() == 3u);
+  BOOST_TEST(other.events()[0].kind == EK::StorageAliased);
+  BOOST_TEST(other.events()[0].target == s.unsafeGetStorageImpl());
+  BOOST_TEST(other.events()[1].kind == EK::Tagged);
+  BOOST_TEST(other.events()[2].kind == EK::NewWrapper);
+  BOOST_TEST(other.events()[2].target != s.unsafeGetStorageImpl());  // the alias
+}
+
 BOOST_AUTO_TEST_CASE(a_detached_observer_receives_nothing) {
   Tensor t = Tensor::empty(2);
   Ref p = I->wrap(t);

@@ -45,6 +45,11 @@ enum class EventKind {
   RoutedOp,         // a Python operator ran here (detail: name, hermetic or trampoline)
   GcClear,          // the cycle collector called an object's clear (detail: what it did)
   GcCollect,        // a collection finished (detail: generation, objects found)
+  SlotCleared,      // a recorded wrapper died for real while C++ holds the target: the slot
+                    // forgets it (L -> T0, Note [A recorded wrapper that really dies])
+  WrapRefused,      // wrap raised: another interpreter tagged the target (T11; detail: text)
+  StorageAliased,   // a storage tagged elsewhere was wrapped through a new StorageImpl
+                    // sharing its bytes (Note [Storage wrap across interpreters])
 };
 
 [[nodiscard]] std::string_view to_string(EventKind kind) noexcept;

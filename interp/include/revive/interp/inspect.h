@@ -43,7 +43,7 @@ enum class CdataKind {
 
 struct Snapshot {
   std::uint32_t strong = 0;           // n
-  std::string tag;                    // the tag's name(), or "-" when untagged
+  std::string tag = "-";              // the tag's name(), or "-" when untagged
   bool owns = false;                  // the owns bit
   const PyObject* recorded = nullptr; // the wrapper the slot records (X: not read)
   std::ptrdiff_t refcnt = 0;          // r of the recorded wrapper (0 when none)
