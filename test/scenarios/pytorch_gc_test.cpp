@@ -8,18 +8,14 @@
 #include <boost/test/unit_test.hpp>
 
 #include "revive/interp/inspect.h"
-#include "revive_test.h"
-#include "tracker.h"
+#include "scenario_fixture.h"
 
 using namespace revive;
 using namespace revive::interp;
 
 namespace {
 
-struct Fixture : revive::testing::LeakCheck {
-  Interpreter::Owner I = Interpreter::create("main");
-
-  revive::testing::Tracked make_tracker() { return revive::testing::make_tracker(*I); }
+struct Fixture : revive::testing::ScenarioFixture {
   // A class whose __del__ sets *flag.
   const PyType* finalized_class(const std::string& name, const PyType* base,
                                 std::vector<std::string> slots, const std::shared_ptr<bool>& flag) {
@@ -34,7 +30,8 @@ struct Fixture : revive::testing::LeakCheck {
   }
 };
 
-std::int64_t int_attr(Interpreter& I, const Ref& o, const std::string& name) {
+// o.foo in an interpreter of the test's own (the bug suite makes one per case).
+std::int64_t int_attr_in(Interpreter& I, const Ref& o, const std::string& name) {
   return std::get<std::int64_t>(I.getattr(o, name));
 }
 
@@ -122,7 +119,7 @@ BOOST_AUTO_TEST_CASE(test_tensor_ressurecting_clear) {
   l.reset();
   BOOST_TEST(I->gc_collect() == 2u);  // l and t were unreachable; t was resurrected
   BOOST_TEST(I->hasattr(I->grad(t2), "foo"));
-  BOOST_TEST(int_attr(*I, I->grad(t2), "foo") == 2);
+  BOOST_TEST(int_attr(I->grad(t2), "foo") == 2);
 }
 
 // Storage twin of test_tensor_cycle_via_dict.
@@ -189,7 +186,7 @@ BOOST_AUTO_TEST_CASE(test_storage_ressurecting_clear) {
   s.reset();
   l.reset();
   BOOST_TEST(I->gc_collect() == 2u);
-  BOOST_TEST(int_attr(*I, I->untyped_storage(z), "foo") == 2);
+  BOOST_TEST(int_attr(I->untyped_storage(z), "foo") == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -261,7 +258,7 @@ BOOST_AUTO_TEST_CASE(issue_75932_fixed_clear_keeps_the_wrapper) {
   BOOST_TEST(resurrected);
   Ref grad = I->grad(s.z);
   BOOST_TEST(grad->id == s.c);
-  BOOST_TEST(int_attr(*I, grad, "foo") == 2);
+  BOOST_TEST(int_attr_in(*I, grad, "foo") == 2);
 }
 
 // PyTorch #136358, broken: a subclass keeps CPython's subtype_clear, which wipes the
@@ -285,7 +282,7 @@ BOOST_AUTO_TEST_CASE(issue_136358_fixed_subclass_keeps_dict) {
   BOOST_TEST(I->gc_collect() == 3u);
   Ref grad = I->grad(s.z);
   BOOST_TEST(grad->id == s.c);
-  BOOST_TEST(int_attr(*I, grad, "foo") == 2);
+  BOOST_TEST(int_attr_in(*I, grad, "foo") == 2);
 }
 
 // PyTorch #145253, not fixed in this era: the collector clears the weakrefs of every
@@ -313,7 +310,7 @@ BOOST_AUTO_TEST_CASE(issue_145253_weakrefs_of_a_preserved_tensor_are_cleared) {
   BOOST_TEST(callbacks == 1);
   // Yet the tensor's wrapper was preserved, attributes and all.
   BOOST_TEST(inspect(*I, param_grad.unsafeGetTensorImpl()).state == SlotState::Z);
-  BOOST_TEST(int_attr(*I, I->wrap(param_grad), "foo") == 2);
+  BOOST_TEST(int_attr_in(*I, I->wrap(param_grad), "foo") == 2);
 }
 
 // The order-dependent twin (see the Note): when the garbage that holds c is older than

@@ -1,17 +1,14 @@
 // PyTorch's storage preservation tests (test/test_torch.py, era E2), ported.
 #include <boost/test/unit_test.hpp>
 
-#include "revive_test.h"
-#include "tracker.h"
+#include "scenario_fixture.h"
 
 using namespace revive;
 using namespace revive::interp;
 
 namespace {
 
-struct Fixture : revive::testing::LeakCheck {
-  Interpreter::Owner I = Interpreter::create("main");
-  revive::testing::Tracked make_tracker() { return revive::testing::make_tracker(*I); }
+struct Fixture : revive::testing::ScenarioFixture {
   // class MyStorage(torch.UntypedStorage): def __del__(self): MyStorage.finalized_count += 1
   const PyType* my_storage(int* finalized_count) {
     return I->new_class("MyStorage", I->storage_type(),

@@ -2,8 +2,7 @@
 // Each case quotes the Python it ports; `del x` is `x.reset()`.
 #include <boost/test/unit_test.hpp>
 
-#include "revive_test.h"
-#include "tracker.h"
+#include "scenario_fixture.h"
 
 using namespace revive;
 using namespace revive::interp;
@@ -11,14 +10,7 @@ using revive::testing::message_is;
 
 namespace {
 
-struct Fixture : revive::testing::LeakCheck {
-  Interpreter::Owner I = Interpreter::create("main");
-
-  revive::testing::Tracked make_tracker() { return revive::testing::make_tracker(*I); }
-  std::int64_t int_attr(const Ref& o, const std::string& name) {
-    return std::get<std::int64_t>(I->getattr(o, name));
-  }
-};
+using Fixture = revive::testing::ScenarioFixture;
 
 }  // namespace
 
