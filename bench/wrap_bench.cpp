@@ -8,8 +8,8 @@
 //                T3+T5 the whole round trip of a tensor that C++ keeps.
 //   alternative  E0: the same Interpreter::wrap in hermetic mode, which is exactly E0's
 //                behaviour (a fresh wrapper with an owning cdata that never touches the
-//                slot and dies like any Python object).  It pays one TLS read and one
-//                check_pyobj that E0 did not; both are a few nanoseconds.
+//                slot and dies like any Python object).  It pays two TLS reads, one
+//                check_pyobj and one tag load that E0 did not: a few nanoseconds.
 //
 // T5 and T3 alone cannot be repeated on one tensor without the other, so they run on a
 // batch of tensors: one iteration times the batch's wraps (or drops) with a steady
