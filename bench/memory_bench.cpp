@@ -107,12 +107,6 @@ std::string bytes_text(double b) {
   return buf;
 }
 
-struct IntrusiveThing final : intrusive_ptr_target {
-  std::int64_t payload = 0;
-};
-struct SharedThing {
-  std::int64_t payload = 0;
-};
 
 }  // namespace
 

@@ -22,14 +22,6 @@
 namespace revive::bench {
 namespace {
 
-struct IntrusiveThing final : intrusive_ptr_target {
-  std::int64_t payload = 0;
-};
-
-struct SharedThing {
-  std::int64_t payload = 0;
-};
-
 struct SharedFromThisThing : std::enable_shared_from_this<SharedFromThisThing> {
   std::int64_t payload = 0;
 };

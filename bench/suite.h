@@ -148,4 +148,13 @@ void register_refcount(Suite& suite);      // 6. intrusive_ptr against std::shar
 void count_memory(Suite& suite);       // 7. bytes per object: slot against map entry
 void count_wrap_cycles(Suite& suite);  // live objects after many wrap/drop cycles
 
+// The refcounted object of items 6 and 7: an 8-byte payload behind intrusive_ptr, and
+// the same behind std::shared_ptr.
+struct IntrusiveThing final : intrusive_ptr_target {
+  std::int64_t payload = 0;
+};
+struct SharedThing {
+  std::int64_t payload = 0;
+};
+
 }  // namespace revive::bench

@@ -6,7 +6,7 @@
 #      tests it walks through (or names as the same story);
 #   2. `--pictures OUT/with-dot preserved` writes step-01.dot .. step-10.dot, states.dot,
 #      states.mmd and the bare machine; with Graphviz on the PATH, .svg and .png too;
-#   3. the same with an empty PATH writes the .dot and .mmd files, renders nothing and
+#   3. `disarm` with an empty PATH writes the .dot and .mmd files, renders nothing and
 #      says why;
 #   4. with -DDOC=docs/lifecycle.md: the ```mermaid block there is the machine the tour
 #      writes (state-machine.mmd), so the document cannot drift from the code.

@@ -134,8 +134,8 @@ std::string wrap_text(std::string_view text, std::size_t width) {
 // ---- the narrator --------------------------------------------------------------------------
 
 // Prints one table per scenario, and draws each step if asked.  Watches one C++ object
-// (through a C++ weak reference, so that it can tell when the object is gone: the
-// pictures count that reference among the target's weak refs) as seen from one
+// (through a C++ weak reference, so that it can tell when the object is gone; the
+// pictures leave that reference out of the target's weak refs) as seen from one
 // interpreter, the viewpoint; other interpreters and extra wrappers can be added to the
 // pictures.  It is the interpreters' Observer and follows the target's path through
 // the state machine from their events.
@@ -264,7 +264,6 @@ class Narrator final : public Observer {
     if (raw != raw_) {
       raw_ = raw;
       filter_.emplace(raw);
-      if (!in_step_) state_ = LifeState::U;
     }
     born_in_step_ = in_step_;
   }

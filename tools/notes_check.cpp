@@ -2,15 +2,16 @@
 //
 //   revive_notes_check SOURCE_DIR
 //
-// A Note is defined by a comment line `Note [Title]` directly followed by a line of
-// tildes; any other mention of `Note [Title]` must name a defined Note, and a code site
-// that relies on the rule cites it as `See Note [Title]`.  Fails (exit 1) on:
+// A Note is defined by a comment line holding the word Note and its title in square
+// brackets, directly followed by a line of tildes.  Any other mention of a Note must
+// name a defined one, and a code site that relies on the rule cites it with "See"
+// before the mention.  Fails (exit 1) on:
 //   - a mention of a Note that is defined nowhere,
 //   - a Note defined more than once,
-//   - a Note that no `See Note [...]` cites,
+//   - a Note that no "See" mention cites,
 //   - a Note whose body is shorter than two lines of prose, or says TODO/TBD.
-// Scans *.h, *.cpp and *.md under pyslot/, tensor/, interp/, examples/, test/, bench/,
-// docs/ and README.md.
+// Scans *.h, *.cpp and *.md under pyslot/, tensor/, interp/, proof/, examples/, test/,
+// bench/, docs/ and README.md.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -46,10 +47,10 @@ std::string strip_comment(const std::string& line) {
 
 struct Mention {
   std::string title;
-  bool cited;  // written `See Note [title]` (or `see ...`)
+  bool cited;  // preceded by "See" (or "see")
 };
 
-// Every `Note [title]` on a line.  (std::regex is avoided: g++ 12 warns inside it under
+// Every Note mention on a line (the word, a space, the title in brackets).  (std::regex is avoided: g++ 12 warns inside it under
 // sanitizers, and this is simple enough by hand.)
 std::vector<Mention> mentions(const std::string& line) {
   std::vector<Mention> out;
@@ -88,7 +89,7 @@ int main(int argc, char** argv) {
   }
   const fs::path root = argv[1];
   std::vector<fs::path> files;
-  for (const char* dir : {"pyslot", "tensor", "interp", "examples", "test", "bench", "docs"}) {
+  for (const char* dir : {"pyslot", "tensor", "interp", "proof", "examples", "test", "bench", "docs"}) {
     if (!fs::exists(root / dir)) continue;
     for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
       if (e.is_regular_file() && scanned(e.path())) files.push_back(e.path());

@@ -9,18 +9,6 @@
 namespace revive::interp {
 namespace {
 
-struct CdataRead {
-  CdataKind kind = CdataKind::NoWrapper;
-  const void* target = nullptr;  // what cdata refers to
-};
-
-template <class Obj>
-CdataRead read_cdata(const PyObject* o) {
-  const auto* w = static_cast<const Obj*>(o);
-  if (!w->cdata.defined()) return {CdataKind::Undefined, nullptr};
-  return {w->cdata.unsafeIsBorrowed() ? CdataKind::Borrowed : CdataKind::Owned, w->cdata.get()};
-}
-
 // `o` as a picture shows it.  The caller holds o's interpreter's GIL.
 WrapperView view_of(const PyObject* o, const void* target, bool recorded) {
   WrapperView w;
@@ -28,9 +16,7 @@ WrapperView view_of(const PyObject* o, const void* target, bool recorded) {
   w.type = o->ob_type->name;
   w.interpreter = o->interp->name();
   w.refcnt = o->ob_refcnt;
-  CdataRead cdata;
-  if (o->ob_type->kind == Kind::Tensor) cdata = read_cdata<TensorObject>(o);
-  if (o->ob_type->kind == Kind::Storage) cdata = read_cdata<StorageObject>(o);
+  const CdataRead cdata = read_cdata(o);
   w.cdata = cdata.kind;
   if (recorded) {
     w.role = WrapperView::Role::Recorded;

@@ -47,16 +47,12 @@ namespace {
 
 enum Phase : std::uint8_t { kIdle = 0, kYoung = 1 };
 
-// The same type as Interpreter::GcList (private there).
-using List = boost::intrusive::list<PyObject, boost::intrusive::base_hook<GcHook>,
-                                    boost::intrusive::constant_time_size<false>>;
-
 void visit_decref(PyObject* referent, void* /*arg*/) {
   if (referent->gc_phase == kYoung) --referent->gc_refs;
 }
 
 void visit_reachable(PyObject* referent, void* arg) {
-  auto* young = static_cast<List*>(arg);
+  auto* young = static_cast<GcList*>(arg);
   if (referent->gc_unreachable) {
     // Moved to the unreachable list too early: something reachable refers to it.
     referent->gc_unreachable = false;

@@ -6,10 +6,10 @@ namespace revive::interp {
 namespace {
 
 template <class Obj>
-CdataKind cdata_kind(const PyObject* o) {
+CdataRead read(const PyObject* o) {
   const auto* w = static_cast<const Obj*>(o);
-  if (!w->cdata.defined()) return CdataKind::Undefined;
-  return w->cdata.unsafeIsBorrowed() ? CdataKind::Borrowed : CdataKind::Owned;
+  if (!w->cdata.defined()) return {CdataKind::Undefined, nullptr};
+  return {w->cdata.unsafeIsBorrowed() ? CdataKind::Borrowed : CdataKind::Owned, w->cdata.get()};
 }
 
 Snapshot snapshot(Interpreter& interp, const impl::PyObjectSlot* slot, std::uint32_t strong) {
@@ -34,13 +34,22 @@ Snapshot snapshot(Interpreter& interp, const impl::PyObjectSlot* slot, std::uint
     return s;
   }
   s.refcnt = s.recorded->ob_refcnt;
-  s.cdata = s.recorded->ob_type->kind == Kind::Tensor ? cdata_kind<TensorObject>(s.recorded)
-                                                       : cdata_kind<StorageObject>(s.recorded);
+  s.cdata = read_cdata(s.recorded).kind;
   s.state = s.owns ? SlotState::Z : SlotState::L;
   return s;
 }
 
 }  // namespace
+
+CdataRead read_cdata(const PyObject* o) {
+  switch (o->ob_type->kind) {
+    case Kind::Tensor: return read<TensorObject>(o);
+    case Kind::Storage: return read<StorageObject>(o);
+    case Kind::Object:
+    case Kind::Weakref: break;
+  }
+  return {};
+}
 
 Snapshot inspect(Interpreter& interp, const TensorImpl* target) {
   return snapshot(interp, target->pyobj_slot(), target->refcount());

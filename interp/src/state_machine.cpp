@@ -188,14 +188,9 @@ std::vector<TakenTransition> transitions_taken(LifeState before,
       case EventKind::WeakrefDeref: take(Transition::T8); break;
       case EventKind::DecrefFromCpp: take(Transition::T6); break;
       case EventKind::Disarmed: take(Transition::T9); break;
-      case EventKind::SlotCleared:
-        if (at == L) take(Transition::SlotCleared);
-        break;
-      case EventKind::Freed:
-        if (at == L) {
-          take(after == T0 ? Transition::SlotCleared
-                           : (collector_ran ? Transition::T7 : Transition::T4));
-        }
+      case EventKind::SlotCleared: take(Transition::SlotCleared); break;
+      case EventKind::Freed:  // each of these leaves L only; elsewhere take() skips it
+        take(after == T0 ? Transition::SlotCleared : (collector_ran ? Transition::T7 : Transition::T4));
         break;
       case EventKind::Tagged:
       case EventKind::Stubbed:

@@ -415,11 +415,8 @@ template <class Obj>
 void Interpreter::clear_wrapper_contents(Obj* self) noexcept {
   emit(EventKind::GcClear, self, self->cdata.get(), "__slots__, __dict__ and cdata dropped");
   clear_slots_and_dict(self, nullptr);
-  if (self->cdata.unsafeIsBorrowed()) {
-    stub_if_borrowed(self);
-  } else {
-    release_cdata(self);  // See Note [A recorded wrapper that really dies]
-  }
+  stub_if_borrowed(self);  // a zombie's cdata
+  release_cdata(self);     // an owned one.  See Note [A recorded wrapper that really dies]
 }
 
 template void Interpreter::wrapper_dealloc<TensorObject>(PyObject*) noexcept;

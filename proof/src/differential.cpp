@@ -23,8 +23,11 @@ using interp::SlotState;
 
 namespace {
 
-std::string interp_name(const Model& m, int interp) {
-  return "I" + std::to_string(m.slot_of[interp]) + "." + std::to_string(m.interps[interp].generation);
+// "I<slot>.<how many interpreters that slot had before>", plus a process-wide serial
+// so that names stay unique across scenarios.
+std::string interp_name(int slot, long generation) {
+  static int serial = 0;
+  return "I" + std::to_string(slot) + "." + std::to_string(generation) + "#" + std::to_string(serial++);
 }
 
 // The real side of a scenario: interpreters, the scenario's variables and handles, and
@@ -32,7 +35,9 @@ std::string interp_name(const Model& m, int interp) {
 class Real {
  public:
   explicit Real(const Model& m) : runs_(std::make_shared<std::map<std::uint64_t, int>>()) {
-    for (int slot = 0; slot < kInterpreters; ++slot) start(slot, interp_name(m, m.slot_interp[slot]));
+    for (int slot = 0; slot < kInterpreters; ++slot) {
+      start(slot, interp_name(slot, m.interps[m.slot_interp[slot]].generation));
+    }
   }
 
   Real(const Real&) = delete;
@@ -106,8 +111,7 @@ class Real {
           return Outcome::Ran;
         case OpKind::Teardown: {
           interps_[op.a].reset();
-          const auto generation = std::count(before.slot_of.begin(), before.slot_of.end(), op.a);
-          start(op.a, "I" + std::to_string(op.a) + "." + std::to_string(generation));
+          start(op.a, interp_name(op.a, std::count(before.slot_of.begin(), before.slot_of.end(), op.a)));
           return Outcome::Ran;
         }
         case OpKind::Collect:
@@ -145,25 +149,18 @@ class Real {
 
   std::array<Interpreter::Owner, kInterpreters> interps_;
   std::int64_t base_tensors = TensorImpl::live_count();
-  std::int64_t base_objects = Interpreter::live_object_count();
-  std::int64_t base_abandoned = Interpreter::abandoned_object_count();
 
  private:
   // A fresh interpreter in `slot`; the model's interpreters are numbered in creation
   // order, and so are real_names_.
-  void start(int slot, const std::string& name) {
-    interps_[slot] = Interpreter::create(name + "#" + std::to_string(serial()));
-    names_[slot] = interps_[slot]->name();
-    real_names_.push_back(names_[slot]);
+  void start(int slot, std::string name) {
+    interps_[slot] = Interpreter::create(std::move(name));
+    real_names_.push_back(interps_[slot]->name());
     interps_[slot]->gc_disable();  // collections only when the scenario asks
     auto runs = runs_;
     fin_[slot] = interps_[slot]->new_class(
         "Fin", interps_[slot]->tensor_type(),
         interp::ClassSpec{std::nullopt, [runs](Interpreter&, const Ref& self) { ++(*runs)[self->id]; }});
-  }
-  static int serial() {
-    static int n = 0;
-    return n++;
   }
   void track(const Tensor& t) {
     tracked_.emplace_back(t.getIntrusivePtr());
@@ -195,7 +192,6 @@ class Real {
 
   std::shared_ptr<std::map<std::uint64_t, int>> runs_;  // finalizer runs by object id
   std::array<const interp::PyType*, kInterpreters> fin_{};
-  std::array<std::string, kInterpreters> names_;
   Ref vars_[kVars];
   Ref weakref_vars_[kWeakrefVars];
   std::vector<Tensor> handles_;
@@ -257,7 +253,7 @@ std::optional<std::string> Real::compare(const Model& m) {
                                    : m.interps[mt.tag].alive ? real_names_[mt.tag]
                                                              : std::string("<unloaded interpreter>");
       if (s.state != want) {
-        err << "tensor " << t << " seen from " << names_[slot] << ": real state " << to_string(s.state)
+        err << "tensor " << t << " seen from " << interps_[slot]->name() << ": real state " << to_string(s.state)
             << ", model " << to_string(want);
         return err.str();
       }
@@ -328,12 +324,12 @@ std::optional<std::string> Real::compare(const Model& m) {
     const int me = m.slot_interp[slot];
     const auto live = static_cast<int>(interps_[slot]->live_objects());
     if (live != m.live_objects(me)) {
-      err << names_[slot] << ": real " << live << " live objects, model " << m.live_objects(me);
+      err << interps_[slot]->name() << ": real " << live << " live objects, model " << m.live_objects(me);
       return err.str();
     }
     const auto warnings = static_cast<int>(interps_[slot]->warnings().size());
     if (warnings != m.interps[me].warnings) {
-      err << names_[slot] << ": real " << warnings << " warnings, model " << m.interps[me].warnings;
+      err << interps_[slot]->name() << ": real " << warnings << " warnings, model " << m.interps[me].warnings;
       return err.str();
     }
   }
@@ -379,7 +375,7 @@ std::optional<std::string> Real::check_invariants(const Model& m) {
       return err.str();
     }
     // 4. owns == 0 <=> cdata owned (owns == 1 with cdata undefined: a zombie the
-    //    collector cleared, see Note [Cycle collection and preservation]).
+    //    collector cleared: See Note [Cycle collection and preservation]).
     const bool owns = slot->owns_pyobj();
     if (owns == (p.cdata == Cdata::Owned)) {
       err << "invariant 4: tensor " << t << ": owns = " << owns << " with cdata " << cdata_name(p.cdata);
@@ -439,13 +435,14 @@ std::optional<std::string> unexplained_leftovers(const Model& m) {
 
 }  // namespace
 
-std::optional<Failure> run_scenario(const std::vector<Op>& ops) {
+std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats) {
   Model model;
   Real real(model);
   std::optional<Failure> failure;
   for (std::size_t i = 0; i < ops.size() && !failure; ++i) {
     const std::optional<Op> op = model.resolve(ops[i]);
     if (!op) continue;
+    if (stats != nullptr) ++stats->steps;
     const Outcome got = real.apply(*op, model);  // the model before the step
     const Outcome want = model.apply(*op);
     if (want != got) {
@@ -474,14 +471,15 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops) {
   if (!failure) {
     std::int64_t alive = 0;
     for (const Target& t : model.targets) alive += t.alive ? 1 : 0;
-    // Closing tears the current interpreters down too, which may abandon more; only
-    // the tensors count here, and only those the model says are alive may remain.
+    // Closing tears the current interpreters down too, which may abandon more objects;
+    // the tensors left must be exactly those the model still has alive.
     if (TensorImpl::live_count() - base_tensors != alive) {
       failure = Failure{ops.size(), "tensors left after teardown: " +
                                         std::to_string(TensorImpl::live_count() - base_tensors) +
                                         ", model keeps " + std::to_string(alive)};
     }
   }
+  if (stats != nullptr) stats->coverage = model.coverage;
   return failure;
 }
 
@@ -554,16 +552,11 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
   for (std::uint64_t s = seed; report.steps < steps; ++s) {
     const std::vector<Op> ops = random_scenario(s, length);
     ++report.scenarios;
-    Model counting;
-    for (const Op& op : ops) {
-      if (auto r = counting.resolve(op)) {
-        ++report.steps;
-        (void)counting.apply(*r);
-      }
-    }
-    counting.finish();
-    report.coverage += counting.coverage;
-    if (auto failure = run_scenario(ops)) {
+    ScenarioStats stats;
+    const std::optional<Failure> failure = run_scenario(ops, &stats);
+    report.steps += stats.steps;
+    report.coverage += stats.coverage;
+    if (failure) {
       report.failing_seed = s;
       log << "differential mismatch: seed " << s << ", step " << failure->step << ": " << failure->message << "\n";
       report.reproducer = shrink(ops);

@@ -490,7 +490,7 @@ void Model::strong_dec(int t) {
   if (p >= 0 && owns) t6_decref_from_cpp(p);
 }
 
-// ---- the collector (Note [The cycle collector]) -----------------------------------------------
+// ---- the collector (See Note [The cycle collector]) -------------------------------------------
 
 int Model::traverse(int w) const {
   if (resurrectable(w)) return -1;  // C++ owners act as roots

@@ -13,7 +13,8 @@
 //   Snapshot s = inspect(*I, t.unsafeGetTensorImpl());
 //   assert(s.state == SlotState::L && s.strong == 2 && s.refcnt == 1);
 //
-// Used by tests (to assert states) and by the tour (to print them).  Read-only.
+// Used by tests (to assert states) and by diagram.h's look_at() (which the tour
+// prints and draws).  Read-only.
 #pragma once
 
 #include <cstddef>
@@ -50,6 +51,14 @@ struct Snapshot {
   CdataKind cdata = CdataKind::NoWrapper;
   SlotState state = SlotState::U;
 };
+
+// What a tensor or storage wrapper's cdata is, and the C++ object it refers to (null
+// when undefined); NoWrapper for any other object.  The caller holds o's GIL.
+struct CdataRead {
+  CdataKind kind = CdataKind::NoWrapper;
+  const void* target = nullptr;
+};
+[[nodiscard]] CdataRead read_cdata(const PyObject* o);
 
 // The Snapshot of `target`'s slot, seen from `interp`.  The caller keeps `target` alive.
 [[nodiscard]] Snapshot inspect(Interpreter& interp, const TensorImpl* target);

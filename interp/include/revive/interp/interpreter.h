@@ -172,7 +172,6 @@ class Interpreter {
   // deallocations exceed threshold0; an older one after that many younger collections.
   void gc_set_threshold(int threshold0, int threshold1 = 10, int threshold2 = 10);
   [[nodiscard]] bool gc_is_tracked(const Ref& o) const;  // gc.is_tracked
-  [[nodiscard]] const GcBugs& gc_bugs() const noexcept { return bugs_; }
 
   // ---- introspection (tests, tour) ------------------------------------------------
   [[nodiscard]] std::size_t live_objects() const;  // objects of this interpreter
@@ -306,8 +305,6 @@ class Interpreter {
 
   // The cycle collector's state (protected by gil_).  Generation lists hold every
   // tracked object; a collection moves them through lists of its own.
-  using GcList = boost::intrusive::list<PyObject, boost::intrusive::base_hook<GcHook>,
-                                        boost::intrusive::constant_time_size<false>>;
   static constexpr int kGenerations = 3;
   const GcBugs bugs_;
   std::array<GcList, kGenerations> generations_;

@@ -181,6 +181,11 @@ struct alignas(8) PyObject : interp::RegistryHook, interp::GcHook {
 
 namespace revive::interp {
 
+// A list of the collector (a generation, or one a collection works through).  Not
+// constant-time size: that is what lets a dying object unlink itself (GcHook).
+using GcList = boost::intrusive::list<PyObject, boost::intrusive::base_hook<GcHook>,
+                                      boost::intrusive::constant_time_size<false>>;
+
 // PyObjectSlot keeps its owns bit in bit 0 of the wrapper pointer.
 static_assert(alignof(PyObject) >= 2, "bit 0 of a PyObject* must be free for the owns bit");
 

@@ -106,7 +106,6 @@ class TargetEvents {
  public:
   explicit TargetEvents(const void* target) : target_(target) {}
   [[nodiscard]] bool concerns(const Event& e);
-  [[nodiscard]] const void* target() const noexcept { return target_; }
 
  private:
   const void* target_;

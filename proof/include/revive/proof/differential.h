@@ -38,7 +38,14 @@ struct Failure {
   std::string message;  // what differed, or which invariant broke
 };
 
-[[nodiscard]] std::optional<Failure> run_scenario(const std::vector<Op>& ops);
+// What a run went through: the ops that were not skipped, and the model's coverage.
+struct ScenarioStats {
+  std::size_t steps = 0;
+  Coverage coverage;
+};
+
+[[nodiscard]] std::optional<Failure> run_scenario(const std::vector<Op>& ops,
+                                                  ScenarioStats* stats = nullptr);
 
 [[nodiscard]] std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length);
 [[nodiscard]] std::vector<Op> decode(const std::uint8_t* data, std::size_t size);
