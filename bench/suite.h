@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "revive/interp/interpreter.h"
+#include "revive/binding/interpreter.h"
 #include "revive/pyslot/hermetic_tls.h"
 #include "revive/pyslot/python_op_registration_trampoline.h"
 

@@ -36,16 +36,19 @@
 #include <variant>
 #include <vector>
 
-#include "revive/interp/diagram.h"
-#include "revive/interp/inspect.h"
-#include "revive/interp/interpreter.h"
-#include "revive/interp/state_machine.h"
+#include "revive/pictures/diagram.h"
+#include "revive/pictures/inspect.h"
+#include "revive/binding/interpreter.h"
+#include "revive/pictures/state_machine.h"
 #include "revive/pyslot/python_op_registration_trampoline.h"
 
 extern char** environ;
 
 using namespace revive;
 using namespace revive::interp;
+using namespace revive::binding;
+using namespace revive::pictures;
+using namespace revive::trace;
 namespace fs = std::filesystem;
 
 namespace {
@@ -192,7 +195,7 @@ class Narrator final : public Observer {
   // Output of the current step, printed under its row.
   void say(std::string line) { notes_.push_back(std::move(line)); }
 
-  void on_event(const Interpreter& /*interp*/, const Event& e) noexcept override {
+  void on_event(std::string_view /*interpreter*/, const Event& e) noexcept override {
     trace_.push_back(e);
     if (e.kind == EventKind::Warning) {
       notes_.push_back("warning: " + e.detail);
@@ -285,12 +288,14 @@ class Narrator final : public Observer {
       // and the same object, not a new one at a reused address.
       if (w.interp->is_alive(w.object) && w.object->id == w.id) extra.push_back(w.object);
     }
+    std::vector<const trace::RuntimeView*> views;
+    for (const Interpreter* in : interps_) views.push_back(&in->view());
     OwnershipView v;
     if (const auto* t = std::get_if<weak_intrusive_ptr<TensorImpl>>(&target_)) {
-      v = look_at(t->expired() ? nullptr : static_cast<const TensorImpl*>(raw_), interps_, extra);
+      v = look_at(t->expired() ? nullptr : static_cast<const TensorImpl*>(raw_), views, extra);
     } else {
       const auto& s = std::get<weak_intrusive_ptr<StorageImpl>>(target_);
-      v = look_at(s.expired() ? nullptr : static_cast<const StorageImpl*>(raw_), interps_, extra);
+      v = look_at(s.expired() ? nullptr : static_cast<const StorageImpl*>(raw_), views, extra);
     }
     if (v.weak_refs > 0) --v.weak_refs;  // the narrator's own: not part of the scenario
     return v;
@@ -321,7 +326,7 @@ class Narrator final : public Observer {
   const void* raw_ = nullptr;
   std::optional<TargetEvents> filter_;
   struct Shown {
-    Interpreter* interp;  // where to look it up: `object` may be freed by now
+    Runtime* interp;  // where to look it up: `object` may be freed by now
     const PyObject* object;
     std::uint64_t id;
   };
@@ -354,7 +359,7 @@ void preserved(Pictures* pics) {
   int finalized = 0;
   const PyType* my_tensor = I->new_class(
       "MyTensor", I->tensor_type(),
-      ClassSpec{std::nullopt, [&finalized](Interpreter&, const Ref&) { ++finalized; }});
+      ClassSpec{std::nullopt, [&finalized](Runtime&, const Ref&) { ++finalized; }});
   std::optional<Tensor> t;
   Ref p, q;
   tour.step("C++: t = at::empty({2})", [&] {
@@ -425,7 +430,7 @@ void plain_death(Pictures* pics) {
   }, "The wrapper's cdata is the tensor's only owner (n = 1).");
   Ref w;
   tour.step("Py: w = weakref.ref(x, cb)", [&] {
-    w = I->weakref(x, [&tour](Interpreter&, const Ref&) { tour.say("weakref callback ran"); });
+    w = I->weakref(x, [&tour](Runtime&, const Ref&) { tour.say("weakref callback ran"); });
   }, "A Python weak reference with a callback.");
   tour.step("Py: del x", [&] { x.reset(); },
             "n == 1: not resurrectable. CPython's order: weakrefs cleared (callback runs), "
@@ -442,7 +447,7 @@ void dict_dealloc(Pictures* pics) {
   bool finalized = false;
   const PyType* tracker = I->new_class(
       "Tracker", I->object_type(),
-      ClassSpec{std::nullopt, [&finalized](Interpreter&, const Ref&) { finalized = true; }});
+      ClassSpec{std::nullopt, [&finalized](Runtime&, const Ref&) { finalized = true; }});
   Ref x;
   tour.step("Py: x = torch.empty(2); x.arf = Tracker()", [&] {
     x = I->empty(2);
@@ -462,9 +467,9 @@ void slot_dealloc(Pictures* pics) {
   I->set_observer(&tour);
   bool m1 = false, m2 = false;
   const PyType* t1_cls = I->new_class("Tracker1", I->object_type(),
-                                      ClassSpec{std::nullopt, [&m1](Interpreter&, const Ref&) { m1 = true; }});
+                                      ClassSpec{std::nullopt, [&m1](Runtime&, const Ref&) { m1 = true; }});
   const PyType* t2_cls = I->new_class("Tracker2", I->object_type(),
-                                      ClassSpec{std::nullopt, [&m2](Interpreter&, const Ref&) { m2 = true; }});
+                                      ClassSpec{std::nullopt, [&m2](Runtime&, const Ref&) { m2 = true; }});
   const PyType* s1 = I->new_class("SlotTensor1", I->tensor_type(), ClassSpec{std::vector<std::string>{"slot1"}, {}});
   const PyType* s2 = I->new_class("SlotTensor2", s1, ClassSpec{std::vector<std::string>{"slot2"}, {}});
   Ref s;
@@ -493,7 +498,7 @@ void finalizer_dealloc(Pictures* pics) {
   I->set_observer(&tour);
   bool m = false;
   const PyType* fin = I->new_class("FinalizerTensor", I->tensor_type(),
-                                   ClassSpec{std::nullopt, [&m](Interpreter&, const Ref&) { m = true; }});
+                                   ClassSpec{std::nullopt, [&m](Runtime&, const Ref&) { m = true; }});
   Ref f;
   tour.step("Py: f = FinalizerTensor(torch.empty(2))", [&] {
     f = I->empty(2, fin);
@@ -542,7 +547,7 @@ void fix_weakref(Pictures* pics) {
   tour.step("Py: x = empty(2); w = weakref.ref(x, cb)", [&] {
     x = I->empty(2);
     tour.watch(*I, I->unpack(x));
-    w = I->weakref(x, [&tour](Interpreter&, const Ref&) { tour.say("weakref callback ran"); });
+    w = I->weakref(x, [&tour](Runtime&, const Ref&) { tour.say("weakref callback ran"); });
   }, "A tensor with a weak reference whose callback reports.");
   tour.step("Py: y = torch.empty(2); y.grad = x; del x", [&] {
     y = I->empty(2);
@@ -571,10 +576,10 @@ void storage(Pictures* pics) {
   bool tracker_finalized = false;
   const PyType* my_storage = I->new_class(
       "MyStorage", I->storage_type(),
-      ClassSpec{std::nullopt, [&finalized](Interpreter&, const Ref&) { ++finalized; }});
+      ClassSpec{std::nullopt, [&finalized](Runtime&, const Ref&) { ++finalized; }});
   const PyType* tracker = I->new_class(
       "Tracker", I->object_type(),
-      ClassSpec{std::nullopt, [&tracker_finalized](Interpreter&, const Ref&) { tracker_finalized = true; }});
+      ClassSpec{std::nullopt, [&tracker_finalized](Runtime&, const Ref&) { tracker_finalized = true; }});
   auto report = [&] {
     tour.say("MyStorage.__del__ ran " + std::to_string(finalized) + " time(s); Tracker finalized: " +
              (tracker_finalized ? "yes" : "no"));
@@ -800,7 +805,7 @@ void held_by_dead_cycle(Narrator& tour, Interpreter& I, const PyType* cls = null
   tour.step("Py: z.grad = c; w = weakref.ref(c, cb)", [&] {
     z = I.empty(2);
     I.set_grad(z, c);
-    w = I.weakref(c, [&tour](Interpreter&, const Ref&) { tour.say("weakref callback ran"); });
+    w = I.weakref(c, [&tour](Runtime&, const Ref&) { tour.say("weakref callback ran"); });
   }, "C++ holds c's tensor (n = 2); Python holds a weak reference to c.");
   tour.step("Py: A = []; B = [A, c]; A.append(B); del c", [&] {
     const PyType* list = I.new_class("list", I.object_type());

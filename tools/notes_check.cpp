@@ -10,8 +10,8 @@
 //   - a Note defined more than once,
 //   - a Note that no "See" mention cites,
 //   - a Note whose body is shorter than two lines of prose, or says TODO/TBD.
-// Scans *.h, *.cpp and *.md under pyslot/, tensor/, interp/, proof/, examples/, test/,
-// bench/, docs/ and README.md.
+// Scans *.h, *.cpp and *.md under pyslot/, tensor/, trace/, interp/, binding/, pictures/,
+// proof/, examples/, test/, bench/, docs/ and README.md.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   }
   const fs::path root = argv[1];
   std::vector<fs::path> files;
-  for (const char* dir : {"pyslot", "tensor", "interp", "proof", "examples", "test", "bench", "docs"}) {
+  for (const char* dir : {"pyslot", "tensor", "trace", "interp", "binding", "pictures", "proof", "examples", "test", "bench", "docs"}) {
     if (!fs::exists(root / dir)) continue;
     for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
       if (e.is_regular_file() && scanned(e.path())) files.push_back(e.path());

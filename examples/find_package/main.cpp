@@ -1,11 +1,11 @@
 // Uses the installed package: wraps a tensor, drops the wrapper, wraps it again.
 #include <cstdio>
 
-#include "revive/interp/interpreter.h"
+#include "revive/binding/interpreter.h"
 
 int main() {
   using namespace revive;
-  auto I = interp::Interpreter::create("consumer");
+  auto I = binding::Interpreter::create("consumer");
   Tensor t = Tensor::empty(2);
   interp::Ref p = I->wrap(t);
   I->setattr(p, "foo", std::int64_t{2});

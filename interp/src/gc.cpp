@@ -1,8 +1,9 @@
 // The fake CPython's cycle collector (Modules/gcmodule.c, 3.9-3.12, in outline) and the
-// type slots it calls.  The tensor and storage slots are in wrappers.cpp.
+// type slots it calls.  The tensor and storage slots are the binding's
+// (binding/src/python_variable.cpp).
 #include <utility>
 
-#include "revive/interp/interpreter.h"
+#include "revive/interp/runtime.h"
 
 namespace revive::interp {
 
@@ -32,7 +33,8 @@ namespace revive::interp {
 //                        dealloc frees it.  An object still alive after its clear
 //                        moves to the oldest generation: it may die later.
 // Three facts matter for PyObject preservation
-// (See Note [Cycle collection and preservation] in wrappers.cpp): step 2 trusts traverse, so an object that reports no
+// (See Note [Cycle collection and preservation] in binding/src/python_variable.cpp):
+// step 2 trusts traverse, so an object that reports no
 // references looks like a root for everything it holds; step 3 puts an object in the
 // unreachable list when only garbage refers to it, even if it is not itself in a cycle
 // (PyTorch #75932); and steps 4, 5 and 7 act on every unreachable object, before any
@@ -69,51 +71,36 @@ void visit_reachable(PyObject* referent, void* arg) {
 
 // ---- type slots ------------------------------------------------------------------------
 
-// What new_class gives each class, as CPython's type_new and PyTorch's metaclass do:
-//   plain classes: subtype_dealloc, subtype_traverse, subtype_clear;
-//   tensors and storages, on every subclass too: the wrapper's own three, which know
-//     about preservation (PyTorch #136358 was a subclass that kept subtype_clear);
-//   weakref: its own dealloc, not tracked.
-void Interpreter::install_type_slots(PyType& type) const {
-  switch (type.kind) {
-    case Kind::Object:
-      type.dealloc = &Interpreter::object_dealloc;
-      type.traverse = &Interpreter::subtype_traverse;
-      type.clear = &Interpreter::subtype_clear;
+// What new_class gives each plain class, as CPython's type_new does: subtype_dealloc,
+// subtype_traverse, subtype_clear; weakref gets its own dealloc and is not tracked.
+// Native types get theirs from their extension module (Runtime::add_native_type), and
+// their subclasses inherit them unless the module's on_subclass hook replaces them
+// (PyTorch's metaclass does, on every Tensor subclass: PyTorch #136358 was a subclass
+// that kept subtype_clear).
+void Runtime::install_type_slots(PyType& type) {
+  switch (type.layout) {
+    case Layout::Object:
+      type.dealloc = &Runtime::object_dealloc;
+      type.traverse = &Runtime::subtype_traverse;
+      type.clear = &Runtime::subtype_clear;
       return;
-    case Kind::Weakref:
-      type.dealloc = &Interpreter::weakref_dealloc;
+    case Layout::Weakref:
+      type.dealloc = &Runtime::weakref_dealloc;
       type.traverse = nullptr;
       type.clear = nullptr;
       return;
-    case Kind::Tensor:
-    case Kind::Storage: {
-      const bool tensor = type.kind == Kind::Tensor;
-      type.dealloc = tensor ? &Interpreter::wrapper_dealloc<TensorObject>
-                            : &Interpreter::wrapper_dealloc<StorageObject>;
-      type.traverse = tensor ? &Interpreter::wrapper_traverse<TensorObject>
-                             : &Interpreter::wrapper_traverse<StorageObject>;
-      if (bugs_.issue_136358 && type.base != nullptr && type.base->kind == type.kind) {
-        type.clear = &Interpreter::subtype_clear;  // the default a subclass inherited
-      } else if (bugs_.issue_75932) {
-        type.clear = tensor ? &Interpreter::wrapper_clear_ignoring_preservation<TensorObject>
-                            : &Interpreter::wrapper_clear_ignoring_preservation<StorageObject>;
-      } else {
-        type.clear = tensor ? &Interpreter::wrapper_clear<TensorObject>
-                            : &Interpreter::wrapper_clear<StorageObject>;
-      }
-      return;
-    }
+    case Layout::Native:
+      return;  // the extension module's business
   }
 }
 
-void Interpreter::object_dealloc(PyObject* o) noexcept {
-  Interpreter* self = o->interp;
+void Runtime::object_dealloc(PyObject* o) noexcept {
+  Runtime* self = o->interp;
   if (self->finalize_and_clear(o)) return;  // resurrected by __del__
   self->free_object(o);
 }
 
-void Interpreter::weakref_dealloc(PyObject* o) noexcept {
+void Runtime::weakref_dealloc(PyObject* o) noexcept {
   auto* w = static_cast<WeakrefObject*>(o);
   if (w->referent != nullptr) {
     w->referent->weakrefs.erase(w->referent->weakrefs.iterator_to(*w));
@@ -125,7 +112,7 @@ void Interpreter::weakref_dealloc(PyObject* o) noexcept {
 
 // subtype_traverse: the __slots__ of every level, the __dict__, the type (not an
 // object here).
-void Interpreter::subtype_traverse(PyObject* o, VisitProc visit, void* arg) {
+void Runtime::subtype_traverse(PyObject* o, VisitProc visit, void* arg) {
   auto visit_value = [&](const Value& v) {
     if (const Ref* r = std::get_if<Ref>(&v); r != nullptr && !r->is_none()) visit(r->get(), arg);
   };
@@ -137,12 +124,12 @@ void Interpreter::subtype_traverse(PyObject* o, VisitProc visit, void* arg) {
 
 // subtype_clear: drop the __slots__ of the levels that use it, then the __dict__, then
 // call the nearest base's own clear.  For plain classes that is all of them.  A tensor
-// subclass gets it only under GcBugs::issue_136358; there the __dict__ belongs to the
-// Python level, as in PyTorch, whose torch.Tensor is a Python subclass of TensorBase
-// (here one type plays both).
-void Interpreter::subtype_clear(PyObject* o) noexcept {
+// subclass gets it only under binding::GcBugs::issue_136358; there the __dict__ belongs
+// to the Python level, as in PyTorch, whose torch.Tensor is a Python subclass of
+// TensorBase (here one type plays both).
+void Runtime::subtype_clear(PyObject* o) noexcept {
   const PyType* base = o->ob_type;
-  while (base != nullptr && base->clear == &Interpreter::subtype_clear) base = base->base;
+  while (base != nullptr && base->clear == &Runtime::subtype_clear) base = base->base;
   o->interp->emit(EventKind::GcClear, o, nullptr, "subtype_clear: __slots__ and __dict__ dropped");
   clear_slots_and_dict(o, base);
   if (base != nullptr && base->clear != nullptr) base->clear(o);
@@ -150,46 +137,46 @@ void Interpreter::subtype_clear(PyObject* o) noexcept {
 
 // ---- tracking --------------------------------------------------------------------------
 
-void Interpreter::gc_track(PyObject* o) noexcept {
+void Runtime::gc_track(PyObject* o) noexcept {
   if (o->GcHook::is_linked()) return;
   o->gc_phase = kIdle;
   o->gc_unreachable = false;
   generations_[0].push_back(*o);
 }
 
-void Interpreter::gc_untrack(PyObject* o) noexcept {
+void Runtime::gc_untrack(PyObject* o) noexcept {
   if (o->GcHook::is_linked()) o->GcHook::unlink();
 }
 
-bool Interpreter::gc_is_tracked(const Ref& o) const {
+bool Runtime::gc_is_tracked(const Ref& o) const {
   check_usable(o, "is_tracked");
   GilGuard gil(gil_);
   return o->GcHook::is_linked();
 }
 
-void Interpreter::gc_enable() {
+void Runtime::gc_enable() {
   GilGuard gil(gil_);
   gc_enabled_ = true;
 }
 
-void Interpreter::gc_disable() {
+void Runtime::gc_disable() {
   GilGuard gil(gil_);
   gc_enabled_ = false;
 }
 
-bool Interpreter::gc_isenabled() const {
+bool Runtime::gc_isenabled() const {
   GilGuard gil(gil_);
   return gc_enabled_;
 }
 
-void Interpreter::gc_set_threshold(int threshold0, int threshold1, int threshold2) {
+void Runtime::gc_set_threshold(int threshold0, int threshold1, int threshold2) {
   REVIVE_CHECK(threshold0 >= 0 && threshold1 >= 0 && threshold2 >= 0,
                "gc.set_threshold(): thresholds must not be negative");
   GilGuard gil(gil_);
   gc_threshold_ = {threshold0, threshold1, threshold2};
 }
 
-std::size_t Interpreter::gc_collect(int generation) {
+std::size_t Runtime::gc_collect(int generation) {
   if (generation < 0 || generation >= kGenerations) {
     throw PythonError("ValueError", "invalid generation");
   }
@@ -200,7 +187,7 @@ std::size_t Interpreter::gc_collect(int generation) {
 
 // collect_generations: the oldest generation whose count is over its threshold.  A
 // threshold of 0 turns automatic collection off, as in CPython.
-void Interpreter::gc_safe_point() noexcept {
+void Runtime::gc_safe_point() noexcept {
   if (!gc_enabled_ || gc_collecting_ || gc_threshold_[0] == 0) return;
   if (gc_count_[0] <= gc_threshold_[0]) return;
   for (int g = kGenerations - 1; g >= 0; --g) {
@@ -214,7 +201,7 @@ void Interpreter::gc_safe_point() noexcept {
 // ---- a collection ----------------------------------------------------------------------
 
 // See Note [The cycle collector] for the steps.
-std::size_t Interpreter::collect_locked(int generation) noexcept {
+std::size_t Runtime::collect_locked(int generation) noexcept {
   REVIVE_INTERNAL_ASSERT(gil_.held_by_this_thread(), "collection without the GIL");
   if (gc_collecting_) return 0;  // a finalizer or callback asked: CPython ignores it too
   gc_collecting_ = true;

@@ -9,17 +9,18 @@
 #include <random>
 #include <sstream>
 
-#include "revive/interp/inspect.h"
-#include "revive/interp/interpreter.h"
-#include "revive/interp/planted_bug.h"
+#include "revive/binding/interpreter.h"
+#include "revive/binding/planted_bug.h"
+#include "revive/pictures/inspect.h"
 #include "revive/pyslot/hermetic_tls.h"
 
 namespace revive::proof {
 
-using interp::CdataKind;
-using interp::Interpreter;
+using binding::Interpreter;
 using interp::Ref;
-using interp::SlotState;
+using interp::Runtime;
+using pictures::SlotState;
+using trace::CdataKind;
 
 namespace {
 
@@ -160,13 +161,13 @@ class Real {
     auto runs = runs_;
     fin_[slot] = interps_[slot]->new_class(
         "Fin", interps_[slot]->tensor_type(),
-        interp::ClassSpec{std::nullopt, [runs](Interpreter&, const Ref& self) { ++(*runs)[self->id]; }});
+        interp::ClassSpec{std::nullopt, [runs](Runtime&, const Ref& self) { ++(*runs)[self->id]; }});
   }
   void track(const Tensor& t) {
     tracked_.emplace_back(t.getIntrusivePtr());
     raw_.push_back(t.unsafeGetTensorImpl());  // valid while tracked_ holds its memory
   }
-  static Interpreter& home(const Ref& o) { return *o->interp; }
+  static Interpreter& home(const Ref& o) { return Interpreter::of(*o->interp); }
 
   // Bind a model wrapper to a real object id on first sight; afterwards both must agree.
   std::optional<std::string> same(int model_w, const PyObject* real, const char* where) {
@@ -245,7 +246,7 @@ std::optional<std::string> Real::compare(const Model& m) {
     const TensorImpl* impl = raw_[t];
     for (int slot = 0; slot < kInterpreters; ++slot) {
       const int me = m.slot_interp[slot];
-      const interp::Snapshot s = interp::inspect(*interps_[slot], impl);
+      const pictures::Snapshot s = pictures::inspect(*interps_[slot], impl);
       SlotState want = SlotState::U;
       if (mt.tag >= 0 && mt.tag != me) want = SlotState::X;
       else if (mt.tag == me) want = mt.recorded < 0 ? SlotState::T0 : (mt.owns ? SlotState::Z : SlotState::L);
@@ -572,7 +573,7 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
   return report;
 }
 
-bool planted_bug_available() noexcept { return interp::testing::planted_bug_available(); }
-void set_planted_bug(bool on) noexcept { interp::testing::set_planted_bug(on); }
+bool planted_bug_available() noexcept { return binding::testing::planted_bug_available(); }
+void set_planted_bug(bool on) noexcept { binding::testing::set_planted_bug(on); }
 
 }  // namespace revive::proof

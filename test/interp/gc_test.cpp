@@ -1,9 +1,8 @@
-// The cycle collector on plain objects and on wrappers: what it finds, in which order it
-// acts, and how preservation hides C++ owners from it.
-// See Note [The cycle collector] and Note [Cycle collection and preservation].
+// The cycle collector on plain objects, in a bare runtime (no torch): what it finds and
+// in which order it acts.  See Note [The cycle collector].  How preservation hides C++
+// owners from it is test/binding/gc_preservation_test.cpp.
 #include <boost/test/unit_test.hpp>
 
-#include "revive/interp/inspect.h"
 #include "revive_test.h"
 #include "tracker.h"
 
@@ -13,7 +12,7 @@ using revive::testing::message_is;
 
 namespace {
 
-struct Fixture : revive::testing::WithInterpreter {
+struct Fixture : revive::testing::WithRuntime {
   const PyType* node = I->new_class("Node", I->object_type());
 
   // a.peer = b; b.peer = a
@@ -71,15 +70,11 @@ BOOST_AUTO_TEST_CASE(object_held_only_by_garbage_is_collected) {
 }
 
 // Objects are tracked from birth; weakrefs are not (model simplification); objects
-// leave the lists when they die.
+// leave the lists when they die.  (Wrappers: test/binding/gc_preservation_test.cpp.)
 BOOST_AUTO_TEST_CASE(what_is_tracked) {
   Ref o = I->new_object(node);
-  Ref t = I->empty(2);
-  Ref s = I->new_storage(8);
   Ref w = I->weakref(o);
   BOOST_TEST(I->gc_is_tracked(o));
-  BOOST_TEST(I->gc_is_tracked(t));
-  BOOST_TEST(I->gc_is_tracked(s));
   BOOST_TEST(!I->gc_is_tracked(w));
 }
 
@@ -89,7 +84,7 @@ BOOST_AUTO_TEST_CASE(weakrefs_cleared_then_callbacks_then_finalizers) {
   GcDisabled no_gc(*I);
   std::vector<std::string> order;
   const PyType* fin = I->new_class("Fin", I->object_type(),
-                                   ClassSpec{std::nullopt, [&order](Interpreter&, const Ref&) {
+                                   ClassSpec{std::nullopt, [&order](Runtime&, const Ref&) {
                                                order.push_back("__del__");
                                              }});
   Ref a = I->new_object(fin);
@@ -97,7 +92,7 @@ BOOST_AUTO_TEST_CASE(weakrefs_cleared_then_callbacks_then_finalizers) {
   I->setattr(a, "peer", b);
   I->setattr(b, "peer", a);
   Ref wa, wb;
-  auto callback = [&](Interpreter& interp, const Ref&) {
+  auto callback = [&](Runtime& interp, const Ref&) {
     // Both weakrefs already read None when the first callback runs.
     order.push_back(interp.deref(wa).is_none() && interp.deref(wb).is_none() ? "callback, both cleared"
                                                                              : "callback, one still set");
@@ -118,7 +113,7 @@ BOOST_AUTO_TEST_CASE(finalizer_resurrection_aborts_collection_of_what_it_reaches
   GcDisabled no_gc(*I);
   int calls = 0;
   const PyType* phoenix = I->new_class(
-      "Phoenix", I->object_type(), ClassSpec{std::nullopt, [&calls](Interpreter& interp, const Ref& self) {
+      "Phoenix", I->object_type(), ClassSpec{std::nullopt, [&calls](Runtime& interp, const Ref& self) {
                                                ++calls;
                                                interp.set_global("saved", self);
                                              }});
@@ -173,7 +168,7 @@ BOOST_AUTO_TEST_CASE(collect_from_a_finalizer_is_ignored) {
   std::size_t nested = 99;
   const PyType* fin = I->new_class(
       "Fin", I->object_type(),
-      ClassSpec{std::nullopt, [&nested](Interpreter& interp, const Ref&) { nested = interp.gc_collect(); }});
+      ClassSpec{std::nullopt, [&nested](Runtime& interp, const Ref&) { nested = interp.gc_collect(); }});
   {
     Ref a = I->new_object(fin);
     I->setattr(a, "self", a);
@@ -185,7 +180,7 @@ BOOST_AUTO_TEST_CASE(collect_from_a_finalizer_is_ignored) {
 // Teardown runs a last full collection: a cycle only the globals reached is freed,
 // with its finalizers, not abandoned.
 BOOST_AUTO_TEST_CASE(teardown_collects_cycles) {
-  auto J = Interpreter::create("J");
+  auto J = Runtime::create("J");
   auto [m, t] = revive::testing::make_tracker(*J);
   const PyType* n = J->new_class("Node", J->object_type());
   Ref a = J->new_object(n);
@@ -195,65 +190,10 @@ BOOST_AUTO_TEST_CASE(teardown_collects_cycles) {
   J->set_global("a", a);
   a.reset();
   t.reset();
-  const auto abandoned = Interpreter::abandoned_object_count();
+  const auto abandoned = Runtime::abandoned_object_count();
   J.reset();
   BOOST_TEST(*m);
-  BOOST_TEST(Interpreter::abandoned_object_count() == abandoned);
-}
-
-BOOST_AUTO_TEST_SUITE_END()
-
-BOOST_FIXTURE_TEST_SUITE(gc_preservation, Fixture, *utf::label("gc") *utf::label("resurrection"))
-
-// A resurrectable wrapper reports no references: the cycle through it stays, because
-// C++ acts as its root; the collector clears nothing.
-BOOST_AUTO_TEST_CASE(resurrectable_wrapper_hides_its_cycle) {
-  GcDisabled no_gc(*I);
-  EventLog log;
-  Tensor held = Tensor::empty(2);  // C++ owner
-  {
-    Ref x = I->wrap(held);
-    I->setattr(x, "self", x);
-  }
-  I->set_observer(&log);
-  BOOST_TEST(I->gc_collect() == 0u);
-  I->set_observer(nullptr);
-  BOOST_TEST(log.kinds() == std::vector<EventKind>{EventKind::GcCollect});
-  BOOST_TEST(inspect(*I, held.unsafeGetTensorImpl()).state == SlotState::L);
-  // Once C++ lets go, the wrapper is ordinary garbage.
-  held = Tensor();
-  BOOST_TEST(I->gc_collect() == 1u);
-}
-
-// A zombie's one reference is the slot's: an outside reference, so a zombie is a root
-// and whatever it holds survives every collection.
-BOOST_AUTO_TEST_CASE(zombie_is_a_root) {
-  GcDisabled no_gc(*I);
-  auto [m, t] = revive::testing::make_tracker(*I);
-  Tensor held = Tensor::empty(2);
-  {
-    Ref x = I->wrap(held);
-    auto [a, b] = make_cycle();
-    I->setattr(a, "tracker", t);
-    I->setattr(x, "cycle", a);
-  }
-  t.reset();
-  BOOST_TEST(inspect(*I, held.unsafeGetTensorImpl()).state == SlotState::Z);
-  BOOST_TEST(I->gc_collect() == 0u);
-  BOOST_TEST(!*m);
-  held = Tensor();  // T6: the zombie dies and drops the cycle: garbage now
-  BOOST_TEST(!*m);
-  BOOST_TEST(I->gc_collect() == 3u);
-  BOOST_TEST(*m);
-}
-
-// Resurrection in a dealloc does not untrack: the zombie stays in the lists.
-BOOST_AUTO_TEST_CASE(resurrected_wrapper_stays_tracked) {
-  Tensor held = Tensor::empty(2);
-  Ref x = I->wrap(held);
-  x.reset();
-  Ref again = I->wrap(held);
-  BOOST_TEST(I->gc_is_tracked(again));
+  BOOST_TEST(Runtime::abandoned_object_count() == abandoned);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -7,7 +7,7 @@ using namespace revive;
 using namespace revive::interp;
 using revive::testing::message_is;
 
-using Fixture = revive::testing::WithInterpreter;
+using Fixture = revive::testing::WithRuntime;
 
 BOOST_FIXTURE_TEST_SUITE(objects, Fixture, *utf::label("objects"))
 
@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(slots_of_every_level_are_distinct) {
 BOOST_AUTO_TEST_CASE(dealloc_releases_dict_and_slot_values) {
   int runs = 0;
   const PyType* tracker = I->new_class("Tracker", I->object_type(),
-                                       ClassSpec{std::nullopt, [&runs](Interpreter&, const Ref&) { ++runs; }});
+                                       ClassSpec{std::nullopt, [&runs](Runtime&, const Ref&) { ++runs; }});
   const PyType* holder = I->new_class("Holder", I->object_type(), ClassSpec{std::vector<std::string>{"s"}, {}});
   const PyType* dholder = I->new_class("DHolder", I->object_type());
   Ref h = I->new_object(holder);
@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(dealloc_releases_dict_and_slot_values) {
 // An exception in __del__ is reported as a warning and ignored, as CPython does.
 BOOST_AUTO_TEST_CASE(exception_in_finalizer_is_reported_and_ignored) {
   const PyType* bad = I->new_class("Bad", I->object_type(),
-                                   ClassSpec{std::nullopt, [](Interpreter&, const Ref&) { throw std::runtime_error("boom"); }});
+                                   ClassSpec{std::nullopt, [](Runtime&, const Ref&) { throw std::runtime_error("boom"); }});
   Ref o = I->new_object(bad);
   o.reset();
   BOOST_TEST_REQUIRE(I->warnings().size() == 1u);

@@ -7,7 +7,7 @@ using namespace revive;
 using namespace revive::interp;
 using revive::testing::message_is;
 
-using Fixture = revive::testing::WithInterpreter;
+using Fixture = revive::testing::WithRuntime;
 
 BOOST_FIXTURE_TEST_SUITE(weakrefs, Fixture, *utf::label("weakref"))
 
@@ -15,7 +15,7 @@ BOOST_FIXTURE_TEST_SUITE(weakrefs, Fixture, *utf::label("weakref"))
 BOOST_AUTO_TEST_CASE(weakref_is_cleared_and_calls_back_at_death) {
   Ref o = I->new_object(I->new_class("C", I->object_type()));
   int calls = 0;
-  Ref w = I->weakref(o, [&calls](Interpreter&, const Ref&) { ++calls; });
+  Ref w = I->weakref(o, [&calls](Runtime&, const Ref&) { ++calls; });
   BOOST_TEST(I->deref(w) == o);
   o.reset();
   BOOST_TEST(calls == 1);
@@ -26,7 +26,7 @@ BOOST_AUTO_TEST_CASE(weakref_is_cleared_and_calls_back_at_death) {
 BOOST_AUTO_TEST_CASE(dead_weakref_is_not_called_back) {
   Ref o = I->new_object(I->new_class("C", I->object_type()));
   int calls = 0;
-  Ref w = I->weakref(o, [&calls](Interpreter&, const Ref&) { ++calls; });
+  Ref w = I->weakref(o, [&calls](Runtime&, const Ref&) { ++calls; });
   w.reset();
   o.reset();
   BOOST_TEST(calls == 0);

@@ -7,11 +7,14 @@
 // tests set a Python attribute instead, which tests plain cycles only).
 #include <boost/test/unit_test.hpp>
 
-#include "revive/interp/inspect.h"
+#include "revive/pictures/inspect.h"
 #include "scenario_fixture.h"
 
 using namespace revive;
 using namespace revive::interp;
+using namespace revive::binding;
+using namespace revive::pictures;
+using namespace revive::trace;
 
 namespace {
 
@@ -20,7 +23,7 @@ struct Fixture : revive::testing::ScenarioFixture {
   const PyType* finalized_class(const std::string& name, const PyType* base,
                                 std::vector<std::string> slots, const std::shared_ptr<bool>& flag) {
     return I->new_class(name, base,
-                        ClassSpec{std::move(slots), [flag](Interpreter&, const Ref&) { *flag = true; }});
+                        ClassSpec{std::move(slots), [flag](Runtime&, const Ref&) { *flag = true; }});
   }
   // `l = []; l.append(l)`: a plain object in a cycle with itself.
   Ref self_cycle() {
@@ -303,7 +306,7 @@ BOOST_AUTO_TEST_CASE(issue_145253_weakrefs_of_a_preserved_tensor_are_cleared) {
     Ref b = I->new_object(I->new_class("list", I->object_type()));
     I->setattr(b, "a", a);
     I->setattr(b, "self", b);
-    a_ref = I->weakref(a, [&callbacks](Interpreter&, const Ref&) { ++callbacks; });
+    a_ref = I->weakref(a, [&callbacks](Runtime&, const Ref&) { ++callbacks; });
   }
   BOOST_TEST(I->gc_collect() == 2u);
   BOOST_TEST(I->deref(a_ref).is_none());  // the hole: documented, expected

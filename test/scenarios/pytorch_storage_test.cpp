@@ -5,6 +5,8 @@
 
 using namespace revive;
 using namespace revive::interp;
+using namespace revive::binding;
+using namespace revive::trace;
 
 namespace {
 
@@ -12,7 +14,7 @@ struct Fixture : revive::testing::ScenarioFixture {
   // class MyStorage(torch.UntypedStorage): def __del__(self): MyStorage.finalized_count += 1
   const PyType* my_storage(int* finalized_count) {
     return I->new_class("MyStorage", I->storage_type(),
-                        ClassSpec{std::nullopt, [finalized_count](Interpreter&, const Ref&) {
+                        ClassSpec{std::nullopt, [finalized_count](Runtime&, const Ref&) {
                                     ++*finalized_count;
                                   }});
   }

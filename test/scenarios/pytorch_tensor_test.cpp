@@ -6,6 +6,8 @@
 
 using namespace revive;
 using namespace revive::interp;
+using namespace revive::binding;
+using namespace revive::trace;
 using revive::testing::message_is;
 
 namespace {
@@ -86,7 +88,7 @@ BOOST_AUTO_TEST_CASE(test_tensor_dict_dealloc) {
 BOOST_AUTO_TEST_CASE(test_tensor_finalizer_dealloc) {
   auto m = std::make_shared<bool>(false);
   const PyType* fin = I->new_class("FinalizerTensor", I->tensor_type(),
-                                   ClassSpec{std::nullopt, [m](Interpreter&, const Ref&) { *m = true; }});
+                                   ClassSpec{std::nullopt, [m](Runtime&, const Ref&) { *m = true; }});
   Ref fin_tensor = I->empty(2, fin);
   BOOST_TEST(!*m);
   fin_tensor.reset();
@@ -98,7 +100,7 @@ BOOST_AUTO_TEST_CASE(test_tensor_finalizer_dealloc) {
 BOOST_AUTO_TEST_CASE(test_tensor_weakref_dealloc) {
   Ref x = I->empty(2);
   bool m = false;
-  Ref wref = I->weakref(x, [&m](Interpreter&, const Ref&) { m = true; });
+  Ref wref = I->weakref(x, [&m](Runtime&, const Ref&) { m = true; });
   x.reset();
   BOOST_TEST(m);
   BOOST_TEST(I->deref(wref).is_none());
@@ -143,7 +145,7 @@ BOOST_AUTO_TEST_CASE(test_tensor_resurrected_weak_ref, *utf::label("weakref-hole
 BOOST_AUTO_TEST_CASE(test_tensor_fix_weakref_no_leak, *utf::label("weakref-hole")) {
   bool called = false;
   Ref a = I->empty(1);
-  Ref wa = I->weakref(a, [&called](Interpreter&, const Ref&) { called = true; });
+  Ref wa = I->weakref(a, [&called](Runtime&, const Ref&) { called = true; });
   I->fix_weakref(a);
   a.reset();
   BOOST_TEST(called);

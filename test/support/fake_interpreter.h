@@ -1,4 +1,4 @@
-// fake_interpreter.h: test doubles for the layers below interp/.
+// fake_interpreter.h: test doubles for the layers below the runtimes (pyslot/, tensor/).
 //
 //   RecordingVTable   a PyInterpreterVTable that records every call (decref arguments,
 //                     name and type_name calls) and can run a hook on decref.

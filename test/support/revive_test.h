@@ -5,7 +5,9 @@
 //                        trampoline's main interpreter), and
 //                        checks at the end of each case that no TensorImpl, StorageImpl
 //                        or wrapper created by the case is left alive.
-//   WithInterpreter      LeakCheck with one interpreter `I` named "I0".
+//   WithInterpreter      LeakCheck with one interpreter `I` named "I0", torch loaded.
+//   WithRuntime          LeakCheck with one bare fake runtime `I` named "I0" (no torch):
+//                        the runtime's own tests (test/interp/).
 //   message_is(text)     a predicate for BOOST_CHECK_EXCEPTION: what() == text.
 //   message_has(text)    the same, for a substring (messages with pointers in them).
 #pragma once
@@ -15,7 +17,8 @@
 #include <exception>
 #include <string>
 
-#include "revive/interp/interpreter.h"
+#include "revive/binding/interpreter.h"
+#include "revive/interp/runtime.h"
 #include "revive/pyslot/hermetic_tls.h"
 #include "revive/pyslot/python_op_registration_trampoline.h"
 #include "revive/tensor/storage_impl.h"
@@ -32,12 +35,12 @@ struct LeakCheck {
         main_(impl::PythonOpRegistrationTrampoline::getInterpreter()),
         tensors_(TensorImpl::live_count()),
         storages_(StorageImpl::live_count()),
-        objects_(interp::Interpreter::live_object_count()) {}
+        objects_(interp::Runtime::live_object_count()) {}
 
   ~LeakCheck() {
     BOOST_TEST(TensorImpl::live_count() == tensors_, "a TensorImpl leaked");
     BOOST_TEST(StorageImpl::live_count() == storages_, "a StorageImpl leaked");
-    BOOST_TEST(interp::Interpreter::live_object_count() == objects_, "a Python object leaked");
+    BOOST_TEST(interp::Runtime::live_object_count() == objects_, "a Python object leaked");
     BOOST_TEST(impl::HermeticPyObjectTLS::get_state_slow() == hermetic_,
                "hermetic mode was left changed");
     impl::HermeticPyObjectTLS::set_state(hermetic_);
@@ -66,7 +69,12 @@ struct LeakCheck {
 
 // LeakCheck plus one interpreter, "I0", torn down before the leak checks run.
 struct WithInterpreter : LeakCheck {
-  interp::Interpreter::Owner I = interp::Interpreter::create("I0");
+  binding::Interpreter::Owner I = binding::Interpreter::create("I0");
+};
+
+// LeakCheck plus one bare runtime, "I0".
+struct WithRuntime : LeakCheck {
+  interp::Runtime::Owner I = interp::Runtime::create("I0");
 };
 
 inline auto message_is(std::string expected) {

@@ -14,7 +14,7 @@
 namespace revive::testing {
 
 struct ScenarioFixture : LeakCheck {
-  interp::Interpreter::Owner I = interp::Interpreter::create("main");
+  binding::Interpreter::Owner I = binding::Interpreter::create("main");
 
   Tracked make_tracker() { return revive::testing::make_tracker(*I); }
   std::int64_t int_attr(const interp::Ref& o, const std::string& name) {

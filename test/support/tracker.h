@@ -6,7 +6,7 @@
 
 #include <memory>
 
-#include "revive/interp/interpreter.h"
+#include "revive/interp/runtime.h"
 
 namespace revive::testing {
 
@@ -15,11 +15,11 @@ struct Tracked {
   interp::Ref tracker;           // t
 };
 
-inline Tracked make_tracker(interp::Interpreter& I) {
+inline Tracked make_tracker(interp::Runtime& I) {
   auto marker = std::make_shared<bool>(false);
   const interp::PyType* cls = I.new_class(
       "Tracker", I.object_type(),
-      interp::ClassSpec{std::nullopt, [marker](interp::Interpreter&, const interp::Ref&) { *marker = true; }});
+      interp::ClassSpec{std::nullopt, [marker](interp::Runtime&, const interp::Ref&) { *marker = true; }});
   return {marker, I.new_object(cls)};
 }
 

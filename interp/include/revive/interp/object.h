@@ -4,21 +4,24 @@
 //   revive::PyObject   the definition the core only declares (python_stub.h): a
 //                      refcount, a type, an optional __dict__, __slots__ values, a
 //                      weak-reference list, and the links of its interpreter's registry.
-//   TensorObject       THPVariable: a PyObject with a maybe-owned `cdata` Tensor.
-//   StorageObject      THPStorage: a maybe-owned Storage and the is_hermetic flag.
 //   WeakrefObject      weakref.ref: a borrowed pointer to its referent and a callback.
-//   PyType             a class: name, base, kind, __dict__ or not, own __slots__, an
-//                      optional finalizer (__del__), and its dealloc, traverse and
-//                      clear entry points (tp_dealloc, tp_traverse, tp_clear).
+//   PyType             a class: name, base, layout, __dict__ or not, own __slots__, an
+//                      optional finalizer (__del__), its dealloc, traverse and clear
+//                      entry points (tp_dealloc, tp_traverse, tp_clear), and the hook an
+//                      extension's metaclass runs on every subclass.
 //   Ref                an owning reference (like pybind11's py::object); an empty Ref
 //                      plays None.
 //   Value              what a dict entry, slot or global holds: None, int, str, object.
 //
+// An extension module (binding/ is one: PyTorch's THPVariable and THPStorage) defines
+// its own instance structs by deriving from PyObject, as a C extension embeds
+// PyObject_HEAD, and gives its types Layout::Native.
+//
 // Example (compiled in test/interp/object_test.cpp):
-//   auto I = Interpreter::create("I0");
-//   Ref o = I->new_object(I->new_class("Point", I->object_type()));
-//   I->setattr(o, "x", 1);
-//   assert(std::get<std::int64_t>(I->getattr(o, "x")) == 1);
+//   auto R = Runtime::create("I0");
+//   Ref o = R->new_object(R->new_class("Point", R->object_type()));
+//   R->setattr(o, "x", 1);
+//   assert(std::get<std::int64_t>(R->getattr(o, "x")) == 1);
 //
 // Model simplifications: types are not objects (they live as long as their
 // interpreter); only the kinds this design touches exist.
@@ -37,13 +40,10 @@
 #include <vector>
 
 #include "revive/pyslot/python_stub.h"
-#include "revive/tensor/maybe_owned.h"
-#include "revive/tensor/storage_impl.h"
-#include "revive/tensor/tensor_impl.h"
 
 namespace revive::interp {
 
-class Interpreter;
+class Runtime;
 
 // An owning reference to an object.  Copying increfs, destruction decrefs; both take
 // the object's interpreter's GIL.  An empty Ref is None.
@@ -89,32 +89,38 @@ struct None {
 using Value = std::variant<None, std::int64_t, std::string, Ref>;
 
 // Which C-level struct an instance is (its "tp_basicsize" family).
-enum class Kind {
-  Object,   // plain instances of user classes (trackers, containers)
-  Tensor,   // TensorObject: torch.Tensor and its subclasses
-  Storage,  // StorageObject: torch.UntypedStorage and its subclasses
+enum class Layout {
+  Object,   // a plain PyObject: instances of user classes (trackers, containers)
   Weakref,  // WeakrefObject: weakref.ref
+  Native,   // a struct an extension module derives from PyObject; which one is the
+            // module's business (PyType::native_kind).  Only the module makes them.
 };
 
 // __del__: receives a new reference to the object; may store it somewhere to
 // resurrect the object (PEP 442), or throw (the exception is reported and ignored).
-using Finalizer = std::function<void(Interpreter&, const Ref& self)>;
+using Finalizer = std::function<void(Runtime&, const Ref& self)>;
 // A weakref callback: receives the (now dead) weakref object.
-using WeakCallback = std::function<void(Interpreter&, const Ref& weakref)>;
+using WeakCallback = std::function<void(Runtime&, const Ref& weakref)>;
 
 // The type slots the cycle collector uses, as in CPython: traverse calls `visit` once
 // per object `self` holds a reference to; clear drops those references to break a
 // cycle (the object may survive it).  dealloc runs when the refcount reaches 0.
-// new_class chooses them (see src/gc.cpp); a null traverse means "not GC-tracked".
+// new_class chooses them (see src/gc.cpp), then the base's on_subclass hook may replace
+// them; a null traverse means "not GC-tracked".
 using VisitProc = void (*)(PyObject* referent, void* arg);
 using TraverseProc = void (*)(PyObject* self, VisitProc visit, void* arg);
 using ClearProc = void (*)(PyObject* self) noexcept;
 using DeallocProc = void (*)(PyObject* self) noexcept;
+struct PyType;
+// What an extension's metaclass does to each new subclass of its types (PyTorch's
+// _TensorMeta installs its own dealloc, traverse and clear on every Tensor subclass).
+using SubclassHook = std::function<void(PyType& subclass)>;
 
 struct PyType {
   std::string name;
   const PyType* base = nullptr;  // nullptr only for `object`
-  Kind kind = Kind::Object;
+  Layout layout = Layout::Object;
+  int native_kind = 0;                    // Layout::Native: the module's own enumerator
   bool has_dict = false;                  // instances have a __dict__
   std::vector<std::string> own_slots;     // __slots__ declared by this class itself
   std::size_t slot_offset = 0;            // index of own_slots[0] in PyObject::slots
@@ -123,6 +129,7 @@ struct PyType {
   DeallocProc dealloc = nullptr;          // tp_dealloc
   TraverseProc traverse = nullptr;        // tp_traverse; null: instances are not tracked
   ClearProc clear = nullptr;              // tp_clear
+  SubclassHook on_subclass;               // inherited; run by new_class on each subclass
 
   [[nodiscard]] std::size_t total_slots() const noexcept { return slot_offset + own_slots.size(); }
   [[nodiscard]] bool is_subtype_of(const PyType* other) const noexcept;
@@ -157,14 +164,14 @@ namespace revive {
 // The fake interpreter's object header.  Every field is protected by the owning
 // interpreter's GIL.
 struct alignas(8) PyObject : interp::RegistryHook, interp::GcHook {
-  PyObject(interp::Interpreter* owner, const interp::PyType* type);
+  PyObject(interp::Runtime* owner, const interp::PyType* type);
   virtual ~PyObject();
   PyObject(const PyObject&) = delete;
   PyObject& operator=(const PyObject&) = delete;
 
   std::ptrdiff_t ob_refcnt = 1;             // owned references, from Ref/Value/C++ slots
   const interp::PyType* const ob_type;      // fixed at creation
-  interp::Interpreter* const interp;        // the interpreter that made it
+  interp::Runtime* const interp;            // the interpreter that made it
   const std::uint64_t id;                   // for printing; unique per process
   std::optional<std::map<std::string, interp::Value>> dict;  // __dict__, made on first use
   std::vector<interp::Value> slots;         // __slots__ of every class level, flattened
@@ -188,21 +195,6 @@ using GcList = boost::intrusive::list<PyObject, boost::intrusive::base_hook<GcHo
 
 // PyObjectSlot keeps its owns bit in bit 0 of the wrapper pointer.
 static_assert(alignof(PyObject) >= 2, "bit 0 of a PyObject* must be free for the owns bit");
-
-struct TensorObject final : PyObject {
-  using PyObject::PyObject;
-  // Owned while Python owns the tensor (L), borrowed while the tensor owns this
-  // wrapper (Z), undefined once stubbed (T6 with the weakref hole) or cleared.
-  // See Note [PyObject preservation].
-  MaybeOwned<Tensor> cdata;
-};
-
-struct StorageObject final : PyObject {
-  using PyObject::PyObject;
-  MaybeOwned<Storage> cdata;  // as TensorObject::cdata
-  // Made in hermetic mode: never recorded in the slot, never preserved.
-  bool is_hermetic = false;
-};
 
 struct WeakrefObject final : PyObject, WeakrefLink {
   using PyObject::PyObject;

@@ -1,0 +1,188 @@
+// torch.h: PyTorch's binding, loaded into one fake interpreter (`import torch`).
+//
+// Defines:
+//   GcBugs        two bugs of the era's cycle-collector support, reproducible on demand.
+//   PythonOpImpl  the Python function given to torch.library.
+//   Torch         torch's state in one interpreter and its Python-level API: the
+//                 PyInterpreter this interpreter tags slots with (and its vtable), the
+//                 Tensor and UntypedStorage types, the Python operators it registered;
+//                 `torch.empty`, `t.grad`, `t.untyped_storage()`, `t._fix_weakref()`...
+//
+// Torch is written against the runtime's interface for extension modules
+// (interp/runtime.h), never its internals.  The preservation protocol itself
+// (THPVariable_Wrap, the resurrection in the dealloc, the flip back, the weakref hole,
+// the collector's traverse and clear) is src/python_variable.cpp, one file to read next
+// to PyTorch's torch/csrc/autograd/python_variable.cpp and torch/csrc/Storage.cpp.
+// Python operators (torch.library and PythonKernelHolder) are src/python_dispatch.cpp.
+//
+// A learner meets Torch through binding::Interpreter (interpreter.h): a Runtime with
+// Torch loaded, so that `I->empty(2)` and `I->setattr(x, "foo", 2)` sit side by side.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "revive/binding/wrapper_objects.h"
+#include "revive/interp/runtime.h"
+#include "revive/pyslot/py_interpreter.h"
+#include "revive/pyslot/py_object_slot.h"
+#include "revive/tensor/dispatcher.h"
+
+namespace revive::binding {
+
+using interp::PyType;
+using interp::Ref;
+
+class Interpreter;
+
+// Bugs of the era's cycle-collector support that an interpreter can reproduce on
+// purpose, to show what they broke.  Each one changes which tp_clear the binding
+// installs on that interpreter's tensor and storage types.
+// See Note [Cycle collection and preservation] (src/python_variable.cpp).
+struct GcBugs {
+  // PyTorch #75932 (fixed by #75933, 2022): a wrapper's clear did not ask whether the
+  // wrapper is resurrectable, so a collection could clear a wrapper C++ still needs and
+  // unhook it from its tensor.
+  bool issue_75932 = false;
+  // PyTorch #136358 (fixed by #137267, 2024): subclasses kept CPython's default
+  // subtype_clear, which wipes __dict__ and __slots__ before the wrapper's own clear
+  // gets to say "resurrectable: leave me alone".
+  bool issue_136358 = false;
+};
+
+// A Python implementation of an operator (the function given to torch.library).
+using PythonOpImpl = std::function<Ref(Interpreter&, const std::vector<Ref>& args)>;
+
+class Torch {
+ public:
+  Torch(const Torch&) = delete;
+  Torch& operator=(const Torch&) = delete;
+
+  // The value slots are tagged with.
+  [[nodiscard]] impl::PyInterpreter* pyinterpreter() noexcept { return &pyinterpreter_; }
+  [[nodiscard]] const PyType* tensor_type() const noexcept { return tensor_type_; }    // torch.Tensor
+  [[nodiscard]] const PyType* storage_type() const noexcept { return storage_type_; }  // torch.UntypedStorage
+
+  // ---- tensors and storages (THPVariable / THPStorage) ---------------------------
+  // THPVariable_Wrap: the one wrapper of `t` (None if undefined).  See src/python_variable.cpp.
+  [[nodiscard]] Ref wrap(const Tensor& t);
+  // THPStorage_Wrap.
+  [[nodiscard]] Ref wrap(const Storage& s);
+  // THPVariable_Unpack: a new owning handle to the wrapper's tensor (undefined if the
+  // wrapper was stubbed).  Throws TypeError for a non-tensor.
+  [[nodiscard]] Tensor unpack(const Ref& t);
+  [[nodiscard]] Storage unpack_storage(const Ref& s);
+  // `torch.empty(numel)`, or `cls(torch.empty(numel))` for a Tensor subclass.
+  [[nodiscard]] Ref empty(std::int64_t numel, const PyType* cls = nullptr);
+  // THPVariable_NewWithVar: wrap `t` with class `cls`.  Unlike `_make_subclass` it
+  // does not detach, so it raises if `t` already has a wrapper.
+  [[nodiscard]] Ref make_subclass(const PyType* cls, const Tensor& t);
+  // `torch.UntypedStorage(nbytes)`, or a subclass of it.
+  [[nodiscard]] Ref new_storage(std::size_t nbytes, const PyType* cls = nullptr);
+  // `torch.tensor(storage)`: a new tensor viewing the storage.
+  [[nodiscard]] Ref tensor_from_storage(const Ref& storage);
+  [[nodiscard]] Ref untyped_storage(const Ref& t);  // `t.untyped_storage()`
+  void set_grad(const Ref& t, const Ref& grad);     // `t.grad = grad`
+  [[nodiscard]] Ref grad(const Ref& t);             // `t.grad`
+  [[nodiscard]] Ref sigmoid(const Ref& t);          // any op: raises on an undefined tensor
+  void fix_weakref(const Ref& t);                   // `t._fix_weakref()`
+
+  // ---- Python operators (torch.library), see src/python_dispatch.cpp ---------------------
+  // Define operator `name` with a Python implementation.  Every interpreter runs this;
+  // the first (the trampoline's main) installs the dispatcher kernel and gets true,
+  // later ones only verify that the operator exists and get false.
+  bool register_python_op(const std::string& name, PythonOpImpl impl);
+  // `torch.ops.<name>(*args)`: through the C++ dispatcher, which routes the call.
+  [[nodiscard]] Ref call_op(const std::string& name, const std::vector<Ref>& args);
+  // `torch.ops.<name>`: the operator's Python twin, found through its PyHandleCache.
+  [[nodiscard]] Ref op_object(const std::string& name);
+  // How many times this interpreter took the slow path to find an operator's twin.
+  [[nodiscard]] int twin_slow_lookups() const noexcept { return twin_slow_lookups_.load(); }
+
+  // concrete_decref_fn: the slot gives its reference back (T6).  Reached through the
+  // vtable (src/torch.cpp).
+  void decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept;
+
+  // Test hook: runs inside a wrapper's dealloc after it decided to resurrect and
+  // before the flip, standing in for another thread dropping C++ references there.
+  void set_resurrection_hook(std::function<void()> hook);
+
+ protected:
+  // Loads torch into `runtime` (which must outlive it: Interpreter holds both).
+  Torch(interp::Runtime& runtime, GcBugs bugs);
+  ~Torch();
+
+ private:
+  class VTable;
+  struct PythonOp {
+    Ref twin;  // the OpOverload object; static lifetime within this interpreter
+    PythonOpImpl impl;
+  };
+
+  // The Torch of the interpreter `o` belongs to (o is a binding object).
+  static Torch& of(const PyObject* o) noexcept;
+  // What PyTorch's metaclass gives every Tensor / UntypedStorage class.
+  void install_wrapper_slots(PyType& type) const;
+
+  // The protocol: src/python_variable.cpp.
+  bool tensor_is_resurrectable(TensorObject* self);
+  bool storage_is_preservable(StorageObject* self);
+  bool is_preservable(TensorObject* self) { return tensor_is_resurrectable(self); }
+  bool is_preservable(StorageObject* self) { return storage_is_preservable(self); }
+  template <class Obj>
+  void resurrect(Obj* self) noexcept;
+  template <class Obj>
+  void release_cdata(Obj* self) noexcept;
+  template <class Obj>
+  void stub_if_borrowed(Obj* self) noexcept;
+  template <class Obj>
+  void dealloc_wrapper(Obj* self, bool preservable) noexcept;
+  template <class Obj, class H>
+  Ref rewrap_recorded(Obj* self, const H& handle, impl::PyObjectSlot* slot);
+  Ref tensor_new_with_var(const PyType* type, const Tensor& var,
+                          impl::PyInterpreterStatus status);
+  Ref storage_new_with_storage(const PyType* type, const Storage& storage,
+                               impl::PyInterpreterStatus status);
+  impl::PyInterpreterStatus status_for_new_wrapper(impl::PyObjectSlot* slot,
+                                                   std::uint32_t use_count);
+  template <class Obj>
+  static void wrapper_dealloc(PyObject* o) noexcept;
+  template <class Obj>
+  static void wrapper_traverse(PyObject* o, interp::VisitProc visit, void* arg);
+  template <class Obj>
+  static void wrapper_clear(PyObject* o) noexcept;
+  template <class Obj>
+  static void wrapper_clear_ignoring_preservation(PyObject* o) noexcept;  // #75932
+  template <class Obj>
+  void clear_wrapper_contents(Obj* self) noexcept;
+
+  // The Python-level API's checks (src/torch.cpp).
+  TensorObject* as_tensor(const Ref& o, const char* what) const;
+  StorageObject* as_storage(const Ref& o, const char* what) const;
+  void check_alive() const;
+
+  // Python operators: src/python_dispatch.cpp.
+  // Run operator `op` in this interpreter (hermetic: as main for untagged inputs; not
+  // hermetic: forwarded here by the trampoline).
+  void run_python_op(const OperatorHandle& op, Stack* stack, bool hermetic);
+  PyObject* twin_of(const OperatorHandle& op);
+
+  interp::Runtime& rt_;                 // the interpreter torch is loaded into
+  std::unique_ptr<VTable> vtable_;      // this interpreter's PyInterpreterVTable
+  impl::PyInterpreter pyinterpreter_;  // the tag; disarmed at teardown
+  const GcBugs bugs_;
+
+  // Everything below is protected by the runtime's GIL.
+  const PyType* tensor_type_ = nullptr;
+  const PyType* storage_type_ = nullptr;
+  std::function<void()> resurrection_hook_;
+  std::map<std::string, PythonOp> python_ops_;
+  std::atomic<int> twin_slow_lookups_{0};
+};
+
+}  // namespace revive::binding

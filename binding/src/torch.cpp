@@ -1,0 +1,187 @@
+// Torch's state in one interpreter (the types, the PyInterpreter and its vtable) and
+// the Python-level API on top of the protocol in python_variable.cpp: the checks and
+// conversions a `torch.*` call makes before it reaches wrap or unpack.
+#include "revive/binding/interpreter.h"
+
+namespace revive::binding {
+
+using interp::GilGuard;
+using interp::PythonError;
+using impl::PyInterpreterStatus;
+
+// ---- loading torch into an interpreter -------------------------------------------------
+
+// What C++ reaches through a slot's tag while this interpreter is alive
+// (torch/csrc/PyInterpreter.cpp).
+class Torch::VTable final : public impl::PyInterpreterVTable {
+ public:
+  explicit VTable(Torch* owner) : owner_(owner) {}
+  std::string name() const override { return owner_->rt_.name(); }
+  void decref(PyObject* pyobj, bool has_pyobj_slot) const override {
+    owner_->decref_from_cpp(pyobj, has_pyobj_slot);
+  }
+  std::string type_name(const PyObject* pyobj) const override { return pyobj->ob_type->name; }
+  void python_op_registration_trampoline(const OperatorHandle& op, Stack* stack) const override {
+    owner_->run_python_op(op, stack, /*hermetic=*/false);
+  }
+
+ private:
+  Torch* owner_;
+};
+
+Torch::Torch(interp::Runtime& runtime, GcBugs bugs)
+    : rt_(runtime),
+      vtable_(std::make_unique<VTable>(this)),
+      pyinterpreter_(vtable_.get()),
+      bugs_(bugs) {
+  // The types, as torch's module init makes them; the metaclass hook gives every later
+  // subclass the wrapper's own slots too.
+  auto add = [this](std::string name, WrapperKind kind) {
+    PyType& t = rt_.add_native_type(std::move(name), rt_.object_type(), static_cast<int>(kind),
+                                    /*has_dict=*/true);
+    install_wrapper_slots(t);
+    t.on_subclass = [this](PyType& subclass) { install_wrapper_slots(subclass); };
+    return &t;
+  };
+  tensor_type_ = add("Tensor", WrapperKind::Tensor);
+  storage_type_ = add("UntypedStorage", WrapperKind::Storage);
+  // Unloading torch disarms its PyInterpreter.  See Note [Disarming a dead interpreter].
+  rt_.at_teardown([this] { pyinterpreter_.disarm(); });
+}
+
+Torch::~Torch() = default;
+
+// Binding objects exist only in interpreters made by Interpreter::create, so the
+// runtime an object belongs to is always an Interpreter, and so a Torch.
+Torch& Torch::of(const PyObject* o) noexcept { return static_cast<Interpreter&>(*o->interp); }
+
+void Torch::check_alive() const {
+  REVIVE_CHECK(!rt_.is_finalized(), "interpreter ", rt_.name(), " has been torn down");
+}
+
+void Torch::set_resurrection_hook(std::function<void()> hook) {
+  GilGuard gil(rt_.gil());
+  resurrection_hook_ = std::move(hook);
+}
+
+Interpreter::Interpreter(std::string name, GcBugs bugs)
+    : Runtime(std::move(name)), Torch(static_cast<Runtime&>(*this), bugs), view_(*this) {}
+
+Interpreter::Owner Interpreter::create(std::string name, GcBugs bugs) {
+  return Owner(new Interpreter(std::move(name), bugs));
+}
+
+Interpreter& Interpreter::of(interp::Runtime& runtime) {
+  auto* interp = dynamic_cast<Interpreter*>(&runtime);
+  REVIVE_CHECK(interp != nullptr, "interpreter ", runtime.name(), " has no torch loaded");
+  return *interp;
+}
+
+// ---- Python-level tensor API -------------------------------------------------------------
+
+TensorObject* Torch::as_tensor(const Ref& o, const char* what) const {
+  rt_.check_usable(o, what);
+  if (wrapper_kind(o.get()) != WrapperKind::Tensor) {
+    throw PythonError("TypeError", detail::str_cat(what, "(): expected Tensor but got ",
+                                                   o->ob_type->name));
+  }
+  return static_cast<TensorObject*>(o.get());
+}
+
+StorageObject* Torch::as_storage(const Ref& o, const char* what) const {
+  rt_.check_usable(o, what);
+  if (wrapper_kind(o.get()) != WrapperKind::Storage) {
+    throw PythonError("TypeError", detail::str_cat(what, "(): expected UntypedStorage but got ",
+                                                   o->ob_type->name));
+  }
+  return static_cast<StorageObject*>(o.get());
+}
+
+namespace {
+[[noreturn]] void undefined_self() {
+  throw Error(
+      "Expected a proper Tensor but got None (or an undefined Tensor in C++) for argument "
+      "#0 'self'");
+}
+}  // namespace
+
+Tensor Torch::unpack(const Ref& t) {
+  TensorObject* self = as_tensor(t, "unpack");
+  GilGuard gil(rt_.gil());
+  return self->cdata.to_owned();
+}
+
+Storage Torch::unpack_storage(const Ref& s) {
+  StorageObject* self = as_storage(s, "unpack_storage");
+  GilGuard gil(rt_.gil());
+  return self->cdata.to_owned();
+}
+
+Ref Torch::empty(std::int64_t numel, const PyType* cls) {
+  Tensor t = Tensor::empty(numel);
+  return cls == nullptr || cls == tensor_type_ ? wrap(t) : make_subclass(cls, t);
+}
+
+Ref Torch::make_subclass(const PyType* cls, const Tensor& t) {
+  check_alive();
+  REVIVE_CHECK(cls != nullptr, "make_subclass() needs a class");
+  GilGuard gil(rt_.gil());
+  if (!t.defined()) undefined_self();
+  rt_.gc_safe_point();
+  return tensor_new_with_var(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
+                                                            t.use_count()));
+}
+
+Ref Torch::new_storage(std::size_t nbytes, const PyType* cls) {
+  GilGuard gil(rt_.gil());
+  check_alive();
+  rt_.gc_safe_point();
+  Storage s = Storage::create(nbytes);
+  return storage_new_with_storage(cls != nullptr ? cls : storage_type_, s,
+                                  PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+}
+
+Ref Torch::tensor_from_storage(const Ref& storage) {
+  Storage s = unpack_storage(storage);
+  REVIVE_CHECK(s.defined(), "torch.tensor(): the storage was stubbed (see the warning above)");
+  GilGuard gil(rt_.gil());
+  const auto numel = static_cast<std::int64_t>(s.nbytes() / sizeof(float));
+  return wrap(Tensor::from_storage(std::move(s), numel));
+}
+
+Ref Torch::untyped_storage(const Ref& t) {
+  Tensor x = unpack(t);
+  if (!x.defined()) undefined_self();
+  return wrap(x.storage());
+}
+
+void Torch::set_grad(const Ref& t, const Ref& grad) {
+  Tensor x = unpack(t);
+  if (!x.defined()) undefined_self();
+  Tensor g = grad.is_none() ? Tensor() : unpack(grad);
+  GilGuard gil(rt_.gil());
+  x.set_grad(std::move(g));
+}
+
+Ref Torch::grad(const Ref& t) {
+  Tensor x = unpack(t);
+  if (!x.defined()) undefined_self();
+  GilGuard gil(rt_.gil());  // grad_ is protected by the GIL (set_grad holds it too)
+  return wrap(x.grad());
+}
+
+Ref Torch::sigmoid(const Ref& t) {
+  Tensor x = unpack(t);
+  if (!x.defined()) undefined_self();
+  return wrap(Tensor::empty(x.numel()));
+}
+
+void Torch::fix_weakref(const Ref& t) {
+  // THPVariable_fix_weakref: wrap, then drop the result.  On a zombie revived through a
+  // weakref (r == 2, owns == 1) the wrap flips ownership back and the drop returns r to
+  // 1.  See Note [The weakref hole].
+  Tensor var = unpack(t);
+  Ref again = wrap(var);
+}
+
+}  // namespace revive::binding

@@ -1,0 +1,264 @@
+// runtime.h: a fake CPython interpreter, just big enough to run PyTorch's PyObject
+// preservation on top of it.
+//
+// Defines: Runtime, one Python interpreter: its GIL, its objects and their refcounts,
+// classes with __dict__, __slots__ and __del__, attributes, module globals, weak
+// references, the cycle collector, and teardown.  Each Python-level method is one
+// Python operation (`o.x = 1`, `del x`, `weakref.ref(x)`, `gc.collect()`) and takes
+// this interpreter's GIL itself.  Python references are Refs; `del x` is `x.reset()`.
+//
+// Runtime knows nothing of tensors.  PyTorch's binding (binding/, the class
+// binding::Torch) is an extension module written against the second half of this
+// header, "for extension modules", as torch's C++ is written against CPython's C API:
+// it derives its wrapper structs from PyObject, adds native types, allocates and frees
+// its objects, and reuses subtype_dealloc's steps.  A learner normally meets Runtime
+// through binding::Interpreter, a Runtime with torch loaded.
+//
+// Example (test/interp/object_test.cpp):
+//   auto R = Runtime::create("I0");
+//   const PyType* point = R->new_class("Point", R->object_type());
+//   Ref o = R->new_object(point);   // o = Point()
+//   R->setattr(o, "x", 1);          // o.x = 1
+//   o.reset();                      // del o: refcount 0, subtype_dealloc, freed
+//   assert(R->live_objects() == 0);
+//
+// What lives where: object lifetime, subtype_dealloc, attributes, weakrefs and
+// teardown in src/runtime.cpp; the cycle collector in src/gc.cpp.
+// Owns Note [Interpreter teardown leaks on purpose].
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "revive/interp/gil.h"
+#include "revive/interp/object.h"
+#include "revive/pyslot/error.h"
+#include "revive/trace/events.h"
+
+namespace revive::interp {
+
+using trace::EventKind;
+using trace::Observer;
+
+// A Python exception (TypeError, AttributeError, ...).  what() is "Kind: message".
+class PythonError : public Error {
+ public:
+  PythonError(std::string_view kind, const std::string& message);
+};
+
+// How new_class declares a class body.
+struct ClassSpec {
+  // __slots__; nullopt means "not declared", which (as in Python) gives a __dict__.
+  std::optional<std::vector<std::string>> slots;
+  Finalizer finalizer;  // __del__
+  // Defines __torch_dispatch__: its tensors carry Python behaviour, so Python operators
+  // on them are routed to this interpreter (Note [Python op registration trampoline]).
+  bool torch_dispatch = false;
+};
+
+class Runtime {
+ public:
+  // Note [Interpreter teardown leaks on purpose]
+  // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+  // Era E2 (torchdeploy).  Destroying an interpreter does what unloading a torchdeploy
+  // interpreter did: its module globals are released (objects only they kept alive die
+  // normally: some are resurrected into zombies, some really die), one last collection
+  // runs, then the extension modules' teardown hooks run (the binding disarms its
+  // PyInterpreter: Note [Disarming a dead interpreter]) and everything still alive is
+  // *abandoned*: never freed, never called.  The interpreter object and its remaining
+  // objects move to a process-wide graveyard that is never destroyed, so tags pointing
+  // at it stay valid and LeakSanitizer sees the memory as reachable.  After teardown,
+  // dropping a Ref to one of its objects does nothing.
+  struct Teardown {
+    void operator()(Runtime* runtime) const noexcept;
+  };
+  using Owner = std::unique_ptr<Runtime, Teardown>;
+
+  // A bare interpreter, without torch (binding::Interpreter::create loads it).
+  [[nodiscard]] static Owner create(std::string name);
+
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] bool is_finalized() const noexcept { return finalized_.load(std::memory_order_acquire); }
+  [[nodiscard]] Gil& gil() const noexcept { return gil_; }
+
+  // ---- classes ----------------------------------------------------------------
+  [[nodiscard]] const PyType* object_type() const noexcept { return object_type_; }
+  // `class name(base): ...`
+  const PyType* new_class(std::string name, const PyType* base, ClassSpec spec = {});
+
+  // ---- plain objects, attributes, globals ------------------------------------------
+  [[nodiscard]] Ref new_object(const PyType* cls);
+  void setattr(const Ref& obj, const std::string& attr, Value value);
+  [[nodiscard]] Value getattr(const Ref& obj, const std::string& attr);
+  [[nodiscard]] bool hasattr(const Ref& obj, const std::string& attr);
+  void delattr(const Ref& obj, const std::string& attr);
+  void set_global(const std::string& name, Value value);
+  [[nodiscard]] Value get_global(const std::string& name);
+  void del_global(const std::string& name);
+
+  // ---- weak references ---------------------------------------------------------
+  [[nodiscard]] Ref weakref(const Ref& obj, WeakCallback callback = {});  // weakref.ref
+  [[nodiscard]] Ref deref(const Ref& weakref);  // `w()`: the referent, or None
+
+  // ---- the cycle collector (Python's gc module), see src/gc.cpp -------------------------
+  // gc.collect(generation): collect that generation and every younger one; returns the
+  // number of unreachable objects found.  Does nothing (returns 0) when called from a
+  // finalizer or callback that a running collection invoked.
+  std::size_t gc_collect(int generation = 2);
+  void gc_enable();   // gc.enable(): collect automatically when allocations pile up
+  void gc_disable();  // gc.disable(): only gc_collect() collects
+  [[nodiscard]] bool gc_isenabled() const;
+  // gc.set_threshold: a generation-0 collection runs once tracked allocations minus
+  // deallocations exceed threshold0; an older one after that many younger collections.
+  void gc_set_threshold(int threshold0, int threshold1 = 10, int threshold2 = 10);
+  [[nodiscard]] bool gc_is_tracked(const Ref& o) const;  // gc.is_tracked
+
+  // ---- introspection (tests, tour) ------------------------------------------------
+  [[nodiscard]] std::size_t live_objects() const;  // objects of this interpreter
+  [[nodiscard]] bool is_alive(const PyObject* o) const;
+  [[nodiscard]] std::ptrdiff_t refcnt(const PyObject* o) const;
+  [[nodiscard]] const PyType* type_of(const Ref& o) const;
+  [[nodiscard]] std::vector<std::string> warnings() const;  // issued so far, in order
+  void clear_warnings();
+  void set_observer(Observer* observer);  // nullptr detaches
+
+  // Process-wide: objects alive in interpreters that are not torn down, and objects
+  // abandoned by teardown (Note [Interpreter teardown leaks on purpose]).
+  [[nodiscard]] static std::int64_t live_object_count() noexcept;
+  [[nodiscard]] static std::int64_t abandoned_object_count() noexcept;
+
+  // ==== for extension modules (CPython's C API; binding/ uses only this) =============
+  // Each of these expects the caller to hold the GIL, except incref/decref and
+  // at_teardown, which take it.
+
+  // Py_INCREF / Py_DECREF, taking the GIL (re-entrantly); after teardown they do nothing.
+  void incref(PyObject* o);
+  void decref(PyObject* o) noexcept;
+  // Raise the usual errors for an object a Python-level call was handed: None, another
+  // interpreter's object, or this interpreter torn down.
+  void check_usable(const Ref& o, const char* what) const;
+  // A new type at module initialisation (PyType_Ready): Layout::Native instances are
+  // the module's structs; it sets the type's dealloc, traverse, clear and on_subclass.
+  PyType& add_native_type(std::string name, const PyType* base, int native_kind, bool has_dict);
+  // PyType_GenericAlloc: a new object of `type` with refcount 1, registered and (if
+  // the type has a traverse) tracked by the collector.
+  template <class Obj>
+  Obj* allocate(const PyType* type);
+  // An automatic collection, if one is due: the point where CPython's eval breaker
+  // would run it.  Python-level operations that allocate call it first.
+  void gc_safe_point() noexcept;
+  // subtype_dealloc's middle, in its order: untrack, __del__ (PEP 442: may resurrect;
+  // then returns true and the dealloc must stop), weakrefs cleared and their callbacks
+  // run, __slots__ and __dict__ dropped.
+  bool finalize_and_clear(PyObject* o) noexcept;
+  // Drop __slots__ of the levels from o's type up to (not including) `stop`, most
+  // derived first, then __dict__.
+  static void clear_slots_and_dict(PyObject* o, const PyType* stop) noexcept;
+  // subtype_traverse and subtype_clear (src/gc.cpp), for a native type to fall back on.
+  static void subtype_traverse(PyObject* o, VisitProc visit, void* arg);
+  static void subtype_clear(PyObject* o) noexcept;
+  // The end of every dealloc: unregister and delete an object whose refcount is 0.
+  void free_object(PyObject* o) noexcept;
+  // Delete an object Python never saw (its construction failed half-way): no dealloc
+  // protocol runs.
+  void discard_half_built(PyObject* o) noexcept;
+  // Report an event to the observer, if any; issue a Python warning.
+  void emit(EventKind kind, const PyObject* o = nullptr, const void* target = nullptr,
+            std::string detail = {}) const;
+  void warn(std::string text);
+  // Run `hook` during teardown, after the last collection and before the remaining
+  // objects are abandoned (a module's m_free).
+  void at_teardown(std::function<void()> hook);
+
+ protected:
+  explicit Runtime(std::string name);
+  // Never called: a torn-down interpreter goes to the graveyard.  Virtual so that an
+  // extension can ask which kind of interpreter a Runtime is (dynamic_cast).
+  virtual ~Runtime();
+
+ private:
+  void finalize() noexcept;
+
+  void decref_locked(PyObject* o) noexcept;
+  // Run `o`'s __del__ once in its life (PEP 442), holding a reference for the call.
+  void call_finalizer(PyObject* o, const Finalizer& finalizer) noexcept;
+  void clear_weakrefs(PyObject* o, bool run_callbacks) noexcept;
+  // Every weakref to `o` reads None from now on; the live ones with a callback are
+  // appended to `callbacks` (a new reference each) for run_weakref_callbacks.
+  void detach_weakrefs(PyObject* o, std::vector<Ref>* callbacks) noexcept;
+  void run_weakref_callbacks(std::vector<Ref>& callbacks) noexcept;
+  void register_object(PyObject* o) noexcept;
+  void unregister(PyObject* o) noexcept;
+
+  // The cycle collector and the type slots: src/gc.cpp.
+  static void install_type_slots(PyType& type);
+  void gc_track(PyObject* o) noexcept;
+  void gc_untrack(PyObject* o) noexcept;
+  std::size_t collect_locked(int generation) noexcept;
+  static void object_dealloc(PyObject* o) noexcept;
+  static void weakref_dealloc(PyObject* o) noexcept;
+
+  const std::string name_;
+  mutable Gil gil_;
+  std::atomic<bool> finalized_{false};
+
+  // Everything below is protected by gil_.
+  using Registry = boost::intrusive::list<PyObject, boost::intrusive::base_hook<RegistryHook>,
+                                          boost::intrusive::constant_time_size<true>>;
+  Registry objects_;  // every live object of this interpreter
+  std::deque<PyType> types_;
+  const PyType* object_type_ = nullptr;
+  const PyType* weakref_type_ = nullptr;
+  std::map<std::string, Value> globals_;
+  std::vector<std::string> warnings_;
+  Observer* observer_ = nullptr;
+  std::vector<std::function<void()>> teardown_hooks_;
+
+  // The cycle collector's state (protected by gil_).  Generation lists hold every
+  // tracked object; a collection moves them through lists of its own.
+  static constexpr int kGenerations = 3;
+  std::array<GcList, kGenerations> generations_;
+  std::array<int, kGenerations> gc_count_{};
+  std::array<int, kGenerations> gc_threshold_{700, 10, 10};  // CPython's defaults
+  bool gc_enabled_ = true;
+  bool gc_collecting_ = false;
+};
+
+template <class Obj>
+Obj* Runtime::allocate(const PyType* type) {
+  auto* o = new Obj(this, type);
+  register_object(o);
+  return o;
+}
+
+// `with disable_gc():` (PyTorch's test helper): the collector only runs when asked,
+// until the guard goes out of scope; then the previous setting comes back.
+class GcDisabled {
+ public:
+  explicit GcDisabled(Runtime& runtime) : runtime_(runtime), was_(runtime.gc_isenabled()) {
+    runtime_.gc_disable();
+  }
+  ~GcDisabled() {
+    if (was_) runtime_.gc_enable();
+  }
+  GcDisabled(const GcDisabled&) = delete;
+  GcDisabled& operator=(const GcDisabled&) = delete;
+
+ private:
+  Runtime& runtime_;
+  bool was_;
+};
+
+}  // namespace revive::interp

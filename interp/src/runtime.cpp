@@ -1,0 +1,555 @@
+// The fake CPython: object lifetime, subtype_dealloc, attributes, weak references,
+// teardown.  The cycle collector is in gc.cpp; tensors and storages are the binding's
+// (binding/src/python_variable.cpp).
+#include "revive/interp/runtime.h"
+
+#include <algorithm>
+#include <mutex>
+#include <ostream>
+
+namespace revive {
+namespace {
+std::atomic<std::uint64_t> nextObjectId{1};
+}  // namespace
+
+PyObject::PyObject(interp::Runtime* owner, const interp::PyType* type)
+    : ob_type(type),
+      interp(owner),
+      id(nextObjectId.fetch_add(1, std::memory_order_relaxed)),
+      slots(type->total_slots()) {}
+
+PyObject::~PyObject() = default;
+
+}  // namespace revive
+
+namespace revive::interp {
+namespace {
+
+std::atomic<std::int64_t> liveObjects{0};
+std::atomic<std::int64_t> abandonedObjects{0};
+
+// See Note [Interpreter teardown leaks on purpose].  Held through a pointer in static
+// storage and never destroyed: reachable, so not a leak to LeakSanitizer.
+std::mutex& graveyard_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::vector<Runtime*>& graveyard() {
+  static auto* g = new std::vector<Runtime*>();
+  return *g;
+}
+
+std::string no_attribute(const PyObject* o, const std::string& attr) {
+  return detail::str_cat("'", o->ob_type->name, "' object has no attribute '", attr, "'");
+}
+
+}  // namespace
+
+PythonError::PythonError(std::string_view kind, const std::string& message)
+    : Error(detail::str_cat(kind, ": ", message)) {}
+
+// ---- PyType ------------------------------------------------------------------------
+
+bool PyType::is_subtype_of(const PyType* other) const noexcept {
+  for (const PyType* t = this; t != nullptr; t = t->base) {
+    if (t == other) return true;
+  }
+  return false;
+}
+
+const Finalizer* PyType::find_finalizer() const noexcept {
+  for (const PyType* t = this; t != nullptr; t = t->base) {
+    if (t->finalizer) return &t->finalizer;
+  }
+  return nullptr;
+}
+
+std::optional<std::size_t> PyType::find_slot(const std::string& attr) const {
+  for (const PyType* t = this; t != nullptr; t = t->base) {
+    auto it = std::find(t->own_slots.begin(), t->own_slots.end(), attr);
+    if (it != t->own_slots.end()) {
+      return t->slot_offset + static_cast<std::size_t>(it - t->own_slots.begin());
+    }
+  }
+  return std::nullopt;
+}
+
+// ---- Ref ---------------------------------------------------------------------------
+
+Ref Ref::borrow(PyObject* o) {
+  if (o != nullptr) o->interp->incref(o);
+  return Ref(o);
+}
+
+Ref::Ref(const Ref& o) : obj_(o.obj_) {
+  if (obj_ != nullptr) obj_->interp->incref(obj_);
+}
+
+void Ref::reset() noexcept {
+  if (PyObject* o = std::exchange(obj_, nullptr)) o->interp->decref(o);
+}
+
+// ---- life of an interpreter ----------------------------------------------------------
+
+Runtime::Runtime(std::string name) : name_(std::move(name)) {
+  auto add = [this](std::string n, const PyType* base, Layout layout, bool has_dict) {
+    PyType& t = types_.emplace_back();
+    t.name = std::move(n);
+    t.base = base;
+    t.layout = layout;
+    t.has_dict = has_dict;
+    install_type_slots(t);
+    return &t;
+  };
+  object_type_ = add("object", nullptr, Layout::Object, false);
+  weakref_type_ = add("weakref", object_type_, Layout::Weakref, false);
+}
+
+Runtime::~Runtime() = default;
+
+Runtime::Owner Runtime::create(std::string name) { return Owner(new Runtime(std::move(name))); }
+
+void Runtime::Teardown::operator()(Runtime* runtime) const noexcept {
+  runtime->finalize();
+  std::lock_guard lock(graveyard_mutex());
+  graveyard().push_back(runtime);
+}
+
+void Runtime::finalize() noexcept {
+  GilGuard gil(gil_);
+  // Like Py_Finalize clearing module dicts: objects only the globals kept alive die
+  // now, through the normal dealloc (so some become zombies of tensors C++ still
+  // holds).  A finalizer may add globals back; keep going until none are left.
+  while (!globals_.empty()) {
+    auto node = globals_.extract(globals_.begin());
+    (void)node;  // the value's references are dropped here
+  }
+  // Then, like Py_Finalize, one last full collection (even with the collector
+  // disabled): cycles that only the globals reached are freed normally.
+  (void)collect_locked(kGenerations - 1);
+  finalized_.store(true, std::memory_order_release);
+  // The modules' own teardown: the binding disarms its PyInterpreter here.
+  for (auto& hook : teardown_hooks_) hook();
+  const auto abandoned = static_cast<std::int64_t>(objects_.size());
+  liveObjects.fetch_sub(abandoned, std::memory_order_relaxed);
+  abandonedObjects.fetch_add(abandoned, std::memory_order_relaxed);
+  if (observer_ != nullptr) {
+    emit(EventKind::Disarmed, nullptr, nullptr,
+         detail::str_cat(abandoned, " object(s) abandoned"));
+  }
+  observer_ = nullptr;
+}
+
+std::int64_t Runtime::live_object_count() noexcept {
+  return liveObjects.load(std::memory_order_relaxed);
+}
+std::int64_t Runtime::abandoned_object_count() noexcept {
+  return abandonedObjects.load(std::memory_order_relaxed);
+}
+
+// ---- checks, events, warnings --------------------------------------------------------
+
+void Runtime::check_usable(const Ref& o, const char* what) const {
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  if (o.is_none()) {
+    throw PythonError("TypeError", detail::str_cat(what, "() got None"));
+  }
+  REVIVE_CHECK(o->interp == this, what, "(): object ", o->id, " belongs to interpreter ",
+               o->interp->name(), ", not ", name_);
+}
+
+void Runtime::emit(EventKind kind, const PyObject* o, const void* target,
+                       std::string detail) const {
+  if (observer_ != nullptr) {
+    observer_->on_event(name_, trace::Event{kind, o, target, std::move(detail)});
+  }
+}
+
+void Runtime::warn(std::string text) {
+  emit(EventKind::Warning, nullptr, nullptr, text);
+  warnings_.push_back(std::move(text));
+}
+
+std::vector<std::string> Runtime::warnings() const {
+  GilGuard gil(gil_);
+  return warnings_;
+}
+
+void Runtime::clear_warnings() {
+  GilGuard gil(gil_);
+  warnings_.clear();
+}
+
+void Runtime::set_observer(Observer* observer) {
+  GilGuard gil(gil_);
+  observer_ = observer;
+}
+
+void Runtime::at_teardown(std::function<void()> hook) {
+  GilGuard gil(gil_);
+  teardown_hooks_.push_back(std::move(hook));
+}
+
+// ---- classes -----------------------------------------------------------------------
+
+const PyType* Runtime::new_class(std::string name, const PyType* base, ClassSpec spec) {
+  GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  REVIVE_CHECK(base != nullptr, "class ", name, " needs a base class");
+  const bool ours = std::any_of(types_.begin(), types_.end(),
+                                [base](const PyType& t) { return &t == base; });
+  REVIVE_CHECK(ours, "class ", name, ": base ", base->name, " belongs to another interpreter");
+  if (base->layout == Layout::Weakref) {
+    throw PythonError("TypeError", "type 'weakref' is not an acceptable base type");
+  }
+  PyType& t = types_.emplace_back();
+  t.name = std::move(name);
+  t.base = base;
+  t.layout = base->layout;
+  t.native_kind = base->native_kind;
+  // As in Python: a class without __slots__ gets a __dict__; with __slots__ it only
+  // inherits one.
+  t.has_dict = base->has_dict || !spec.slots.has_value();
+  t.own_slots = spec.slots.value_or(std::vector<std::string>{});
+  t.slot_offset = base->total_slots();
+  t.finalizer = std::move(spec.finalizer);
+  t.torch_dispatch = base->torch_dispatch || spec.torch_dispatch;
+  if (t.layout == Layout::Native) {  // CPython: a subclass inherits its base's slots
+    t.dealloc = base->dealloc;
+    t.traverse = base->traverse;
+    t.clear = base->clear;
+  } else {
+    install_type_slots(t);
+  }
+  t.on_subclass = base->on_subclass;  // the extension's metaclass, if any
+  if (t.on_subclass) t.on_subclass(t);
+  return &t;
+}
+
+PyType& Runtime::add_native_type(std::string name, const PyType* base, int native_kind,
+                                 bool has_dict) {
+  GilGuard gil(gil_);
+  PyType& t = types_.emplace_back();
+  t.name = std::move(name);
+  t.base = base;
+  t.layout = Layout::Native;
+  t.native_kind = native_kind;
+  t.has_dict = has_dict;
+  return t;
+}
+
+// ---- allocation and refcounts ------------------------------------------------------
+
+void Runtime::register_object(PyObject* o) noexcept {
+  objects_.push_back(*o);
+  liveObjects.fetch_add(1, std::memory_order_relaxed);
+  if (o->ob_type->traverse != nullptr) {
+    gc_track(o);
+    ++gc_count_[0];
+  }
+}
+
+// Leaves the registry: the object is about to be deleted.
+void Runtime::unregister(PyObject* o) noexcept {
+  objects_.erase(objects_.iterator_to(*o));
+  liveObjects.fetch_sub(1, std::memory_order_relaxed);
+  gc_untrack(o);
+  if (o->ob_type->traverse != nullptr && gc_count_[0] > 0) --gc_count_[0];
+}
+
+Ref Runtime::new_object(const PyType* cls) {
+  GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  REVIVE_CHECK(cls != nullptr && cls->layout == Layout::Object,
+               "new_object() makes plain objects; use empty() or new_storage() for ",
+               cls != nullptr ? cls->name : std::string("null"));
+  gc_safe_point();
+  return Ref::steal(allocate<PyObject>(cls));
+}
+
+// Teardown sets finalized_ under the GIL, so every check of it that matters is made
+// after taking the GIL: a thread that was waiting for it sees the teardown.
+void Runtime::incref(PyObject* o) {
+  GilGuard gil(gil_);
+  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
+  REVIVE_INTERNAL_ASSERT(o->ob_refcnt > 0, "incref of object ", o->id,
+                         " whose refcount already reached 0 (use after free)");
+  ++o->ob_refcnt;
+}
+
+void Runtime::decref(PyObject* o) noexcept {
+  GilGuard gil(gil_);
+  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
+  decref_locked(o);
+}
+
+void Runtime::decref_locked(PyObject* o) noexcept {
+  REVIVE_INTERNAL_ASSERT(gil_.held_by_this_thread(), "decref without the GIL");
+  REVIVE_INTERNAL_ASSERT(o->ob_refcnt > 0, "decref of object ", o->id,
+                         " whose refcount already reached 0 (double free)");
+  if (--o->ob_refcnt == 0) {
+    o->ob_type->dealloc(o);  // tp_dealloc: see install_type_slots in src/gc.cpp
+  }
+}
+
+// CPython's subtype_dealloc, in its order.  PyTorch's THPVariable_subclass_dealloc
+// copies it (after trying resurrection first), which is why tensors share it.
+bool Runtime::finalize_and_clear(PyObject* o) noexcept {
+  gc_untrack(o);
+  const Finalizer* finalizer = o->ob_type->find_finalizer();
+  const bool has_finalizer = finalizer != nullptr;
+  if (has_finalizer && !o->finalized) {
+    // PyObject_CallFinalizerFromDealloc: revive the object for the call (tracked
+    // again, as CPython does), then check whether the finalizer kept a reference
+    // (PEP 442: it may, and then the object lives on; its __del__ never runs again).
+    o->ob_refcnt = 1;
+    if (o->ob_type->traverse != nullptr) gc_track(o);
+    call_finalizer(o, *finalizer);
+    if (--o->ob_refcnt != 0) {
+      return true;  // resurrected by __del__; stays tracked
+    }
+    gc_untrack(o);
+  }
+  clear_weakrefs(o, /*run_callbacks=*/true);
+  if (has_finalizer) {
+    clear_weakrefs(o, /*run_callbacks=*/false);  // ones the finalizer made
+  }
+  clear_slots_and_dict(o, nullptr);
+  return false;
+}
+
+void Runtime::call_finalizer(PyObject* o, const Finalizer& finalizer) noexcept {
+  o->finalized = true;
+  Ref self = Ref::borrow(o);
+  emit(EventKind::Finalized, o, nullptr, o->ob_type->name);
+  try {
+    finalizer(*this, self);
+  } catch (const std::exception& e) {
+    warn(detail::str_cat("Exception ignored in: <function ", o->ob_type->name,
+                         ".__del__>: ", e.what()));
+  }
+}
+
+void Runtime::clear_slots_and_dict(PyObject* o, const PyType* stop) noexcept {
+  // Each value is moved out before it is dropped: dropping runs arbitrary code, which
+  // must find the object consistent.
+  for (const PyType* t = o->ob_type; t != stop; t = t->base) {
+    for (std::size_t i = 0; i < t->own_slots.size(); ++i) {
+      Value dropped = std::exchange(o->slots[t->slot_offset + i], None{});
+    }
+  }
+  if (o->dict.has_value()) {
+    std::map<std::string, Value> dropped = std::move(*o->dict);
+    o->dict.reset();
+  }
+}
+
+// PyObject_ClearWeakRefs: every weakref reads None from now on; then the callbacks of
+// the weakrefs that are themselves alive run, once each.
+void Runtime::clear_weakrefs(PyObject* o, bool run_callbacks) noexcept {
+  std::vector<Ref> pending;
+  detach_weakrefs(o, run_callbacks ? &pending : nullptr);
+  run_weakref_callbacks(pending);
+}
+
+void Runtime::detach_weakrefs(PyObject* o, std::vector<Ref>* callbacks) noexcept {
+  while (!o->weakrefs.empty()) {
+    auto* w = static_cast<WeakrefObject*>(&o->weakrefs.front());
+    o->weakrefs.pop_front();
+    w->referent = nullptr;
+    emit(EventKind::WeakrefCleared, w, nullptr);
+    if (callbacks != nullptr && w->callback) {
+      callbacks->push_back(Ref::borrow(w));
+    }
+  }
+}
+
+void Runtime::run_weakref_callbacks(std::vector<Ref>& pending) noexcept {
+  for (Ref& ref : pending) {
+    auto* w = static_cast<WeakrefObject*>(ref.get());
+    WeakCallback callback = std::exchange(w->callback, nullptr);
+    try {
+      callback(*this, ref);
+    } catch (const std::exception& e) {
+      warn(detail::str_cat("Exception ignored in weakref callback: ", e.what()));
+    }
+  }
+}
+
+void Runtime::free_object(PyObject* o) noexcept {
+  REVIVE_INTERNAL_ASSERT(o->ob_refcnt == 0, "freeing object ", o->id, " with references left");
+  REVIVE_INTERNAL_ASSERT(!o->GcHook::is_linked(), "freeing object ", o->id,
+                         " that the cycle collector still tracks");
+  REVIVE_INTERNAL_ASSERT(o->weakrefs.empty(), "freeing object ", o->id,
+                         " while weakrefs still point at it");
+  unregister(o);
+  emit(EventKind::Freed, o, nullptr, o->ob_type->name);
+  delete o;
+}
+
+// A wrapper whose init_pyobj threw: it was never recorded in a slot and never seen by
+// Python, so no dealloc protocol applies (running it would consult the slot, which
+// belongs to someone else).  Deleting it releases its owned cdata.
+void Runtime::discard_half_built(PyObject* o) noexcept {
+  unregister(o);
+  o->ob_refcnt = 0;
+  delete o;
+}
+
+// ---- attributes and globals ----------------------------------------------------------
+
+namespace {
+void check_value_home(const Value& v, const Runtime* home) {
+  if (const Ref* r = std::get_if<Ref>(&v); r != nullptr && !r->is_none()) {
+    REVIVE_CHECK(r->get()->interp == home, "cannot store object ", r->get()->id,
+                 " of interpreter ", r->get()->interp->name(), " in interpreter ",
+                 home->name());
+  }
+}
+}  // namespace
+
+void Runtime::setattr(const Ref& obj, const std::string& attr, Value value) {
+  check_usable(obj, "setattr");
+  check_value_home(value, this);
+  GilGuard gil(gil_);
+  Value old;  // released last, after the object is consistent
+  if (auto idx = obj->ob_type->find_slot(attr)) {
+    old = std::exchange(obj->slots[*idx], std::move(value));
+    return;
+  }
+  if (!obj->ob_type->has_dict) throw PythonError("AttributeError", no_attribute(obj.get(), attr));
+  auto& dict = obj->dict.has_value() ? *obj->dict : obj->dict.emplace();
+  auto [it, inserted] = dict.try_emplace(attr);
+  old = std::exchange(it->second, std::move(value));
+}
+
+Value Runtime::getattr(const Ref& obj, const std::string& attr) {
+  check_usable(obj, "getattr");
+  GilGuard gil(gil_);
+  if (auto idx = obj->ob_type->find_slot(attr)) {
+    const Value& v = obj->slots[*idx];
+    if (std::holds_alternative<None>(v)) {
+      throw PythonError("AttributeError", detail::str_cat("'", obj->ob_type->name,
+                                                          "' object has no attribute '", attr,
+                                                          "' (unset slot)"));
+    }
+    return v;
+  }
+  if (obj->dict.has_value()) {
+    if (auto it = obj->dict->find(attr); it != obj->dict->end()) return it->second;
+  }
+  throw PythonError("AttributeError", no_attribute(obj.get(), attr));
+}
+
+bool Runtime::hasattr(const Ref& obj, const std::string& attr) {
+  try {
+    (void)getattr(obj, attr);
+    return true;
+  } catch (const PythonError&) {
+    return false;
+  }
+}
+
+void Runtime::delattr(const Ref& obj, const std::string& attr) {
+  check_usable(obj, "delattr");
+  GilGuard gil(gil_);
+  Value old;
+  if (auto idx = obj->ob_type->find_slot(attr)) {
+    old = std::exchange(obj->slots[*idx], None{});
+    return;
+  }
+  if (obj->dict.has_value()) {
+    if (auto node = obj->dict->extract(attr)) {
+      old = std::move(node.mapped());
+      return;
+    }
+  }
+  throw PythonError("AttributeError", no_attribute(obj.get(), attr));
+}
+
+void Runtime::set_global(const std::string& name, Value value) {
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  check_value_home(value, this);
+  GilGuard gil(gil_);
+  auto [it, inserted] = globals_.try_emplace(name);
+  Value old = std::exchange(it->second, std::move(value));
+}
+
+Value Runtime::get_global(const std::string& name) {
+  GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  auto it = globals_.find(name);
+  if (it == globals_.end()) {
+    throw PythonError("NameError", detail::str_cat("name '", name, "' is not defined"));
+  }
+  return it->second;
+}
+
+void Runtime::del_global(const std::string& name) {
+  GilGuard gil(gil_);
+  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  auto node = globals_.extract(name);
+  if (!node) throw PythonError("NameError", detail::str_cat("name '", name, "' is not defined"));
+}
+
+// ---- weak references -----------------------------------------------------------------
+
+Ref Runtime::weakref(const Ref& obj, WeakCallback callback) {
+  check_usable(obj, "weakref");
+  GilGuard gil(gil_);
+  if (obj->ob_type->layout == Layout::Weakref) {
+    throw PythonError("TypeError", "cannot create weak reference to 'weakref' object");
+  }
+  gc_safe_point();
+  auto* w = allocate<WeakrefObject>(weakref_type_);
+  w->referent = obj.get();
+  w->callback = std::move(callback);
+  obj->weakrefs.push_back(*w);
+  return Ref::steal(w);
+}
+
+Ref Runtime::deref(const Ref& weakref) {
+  check_usable(weakref, "deref");
+  GilGuard gil(gil_);
+  if (weakref->ob_type->layout != Layout::Weakref) {
+    throw PythonError("TypeError", detail::str_cat("'", weakref->ob_type->name,
+                                                   "' object is not callable"));
+  }
+  auto* w = static_cast<WeakrefObject*>(weakref.get());
+  if (w->referent == nullptr) return {};
+  // A plain incref, whatever the referent's state: for a zombie this is the start of
+  // Note [The weakref hole].
+  emit(EventKind::WeakrefDeref, w->referent);
+  return Ref::borrow(w->referent);
+}
+
+// ---- introspection -------------------------------------------------------------------
+
+std::size_t Runtime::live_objects() const {
+  GilGuard gil(gil_);
+  return objects_.size();
+}
+
+bool Runtime::is_alive(const PyObject* o) const {
+  GilGuard gil(gil_);
+  return std::any_of(objects_.begin(), objects_.end(),
+                     [o](const PyObject& p) { return &p == o; });
+}
+
+std::ptrdiff_t Runtime::refcnt(const PyObject* o) const {
+  GilGuard gil(gil_);
+  REVIVE_CHECK(is_alive(o), "refcnt(): object is not alive in interpreter ", name_);
+  return o->ob_refcnt;
+}
+
+const PyType* Runtime::type_of(const Ref& o) const {
+  check_usable(o, "type");
+  return o->ob_type;
+}
+
+std::ostream& operator<<(std::ostream& os, const Ref& r) {
+  if (r.is_none()) return os << "None";
+  return os << "<" << r->ob_type->name << " object #" << r->id << ">";
+}
+
+}  // namespace revive::interp

@@ -1,0 +1,62 @@
+// inspect.h: read the state of ../shared/semantics.md §2 off a live C++ object.
+//
+// Defines:
+//   SlotState   U, T0, L, Z, X (D is "the C++ object is gone": the caller knows that).
+//   CdataKind   what the recorded wrapper's cdata is.
+//   Snapshot    strong count n, the tag, the owns bit, the recorded wrapper, its
+//               refcount r and its cdata, and the state they add up to.
+//   inspect()   take a Snapshot, as seen from one interpreter, under its GIL.
+//
+// The interpreter is any trace::RuntimeView (a binding::Interpreter converts to its
+// own), so the same reading serves every runtime.
+//
+// Example (compiled in test/binding/lifecycle_test.cpp):
+//   Tensor t = Tensor::empty(2);
+//   Ref p = I->wrap(t);
+//   Snapshot s = inspect(*I, t.unsafeGetTensorImpl());
+//   assert(s.state == SlotState::L && s.strong == 2 && s.refcnt == 1);
+//
+// Used by tests (to assert states) and by diagram.h's look_at() (which the tour
+// prints and draws).  Read-only.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+#include "revive/tensor/storage_impl.h"
+#include "revive/tensor/tensor_impl.h"
+#include "revive/trace/runtime_view.h"
+
+namespace revive::pictures {
+
+using trace::CdataKind;
+
+enum class SlotState {
+  U,   // untagged: never crossed into Python
+  T0,  // tagged by this interpreter, no wrapper recorded
+  L,   // live: the recorded wrapper owns the C++ object (owns bit clear)
+  Z,   // zombie: the C++ object owns the recorded wrapper (owns bit set)
+  X,   // foreign: tagged by another interpreter
+};
+
+struct Snapshot {
+  std::uint32_t strong = 0;           // n
+  std::string tag = "-";              // the tag's name(), or "-" when untagged
+  bool owns = false;                  // the owns bit
+  const PyObject* recorded = nullptr; // the wrapper the slot records (X: not read)
+  std::ptrdiff_t refcnt = 0;          // r of the recorded wrapper (0 when none)
+  CdataKind cdata = CdataKind::NoWrapper;
+  SlotState state = SlotState::U;
+};
+
+// The Snapshot of `target`'s slot, seen from `interp`.  The caller keeps `target` alive.
+[[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const TensorImpl* target);
+[[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const StorageImpl* target);
+
+[[nodiscard]] std::string_view to_string(SlotState s) noexcept;
+std::ostream& operator<<(std::ostream& os, SlotState s);
+
+}  // namespace revive::pictures

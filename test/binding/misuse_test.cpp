@@ -1,0 +1,127 @@
+// Every misuse a user can cause with one interpreter gets a clear error, and nothing
+// changes: each case checks the state after the throw.
+#include <boost/test/unit_test.hpp>
+
+#include "revive/pictures/inspect.h"
+#include "revive_test.h"
+
+using namespace revive;
+using namespace revive::interp;
+using namespace revive::binding;
+using namespace revive::pictures;
+using namespace revive::trace;
+using revive::testing::message_has;
+using revive::testing::message_is;
+
+using Fixture = revive::testing::WithInterpreter;
+
+BOOST_FIXTURE_TEST_SUITE(misuse, Fixture, *utf::label("errors"))
+
+// THPVariable_NewWithVar refuses a tensor that already has a wrapper; the old wrapper
+// stays recorded and nothing leaks.
+BOOST_AUTO_TEST_CASE(new_subclass_wrapper_for_a_wrapped_tensor_is_refused) {
+  const PyType* mine = I->new_class("MyTensor", I->tensor_type());
+  Tensor t = Tensor::empty(2);
+  Ref p = I->wrap(t);
+  BOOST_CHECK_EXCEPTION((void)I->make_subclass(mine, t), Error,
+                        message_is("Creating a new Tensor subclass MyTensor but the raw Tensor "
+                                   "object is already associated to a python object of type "
+                                   "Tensor"));
+  BOOST_TEST(inspect(*I, t.unsafeGetTensorImpl()).recorded == p.get());
+  BOOST_TEST(t.use_count() == 2u);
+  BOOST_TEST(I->live_objects() == 1u);
+}
+
+// The same for a zombie: the recorded wrapper still counts.
+BOOST_AUTO_TEST_CASE(new_subclass_wrapper_for_a_zombie_is_refused) {
+  const PyType* mine = I->new_class("MyTensor", I->tensor_type());
+  Tensor t = Tensor::empty(2);
+  { Ref p = I->wrap(t); }
+  BOOST_CHECK_EXCEPTION((void)I->make_subclass(mine, t), Error,
+                        message_has("already associated to a python object of type Tensor"));
+  BOOST_TEST(inspect(*I, t.unsafeGetTensorImpl()).state == SlotState::Z);
+}
+
+// A class that is not a Tensor subclass cannot wrap a tensor.
+BOOST_AUTO_TEST_CASE(non_tensor_class_cannot_wrap_a_tensor) {
+  const PyType* plain = I->new_class("Plain", I->object_type());
+  Tensor t = Tensor::empty(2);
+  BOOST_CHECK_EXCEPTION((void)I->make_subclass(plain, t), PythonError,
+                        message_is("TypeError: Creating a Tensor subclass from a class that does "
+                                   "not inherit from Tensor is not possible. Make sure your class "
+                                   "inherits from Tensor."));
+  BOOST_TEST(inspect(*I, t.unsafeGetTensorImpl()).state == SlotState::U);
+  BOOST_TEST(t.use_count() == 1u);
+}
+
+// Tensor operations on non-tensors and None are TypeErrors.
+BOOST_AUTO_TEST_CASE(tensor_operations_check_their_arguments) {
+  Ref o = I->new_object(I->new_class("C", I->object_type()));
+  BOOST_CHECK_EXCEPTION((void)I->unpack(o), PythonError,
+                        message_is("TypeError: unpack(): expected Tensor but got C"));
+  BOOST_CHECK_EXCEPTION((void)I->unpack(Ref()), PythonError,
+                        message_is("TypeError: unpack() got None"));
+  BOOST_CHECK_EXCEPTION((void)I->new_object(I->tensor_type()), Error,
+                        message_has("use empty() or new_storage()"));
+}
+
+// Objects of one interpreter cannot be used or stored in another.
+BOOST_AUTO_TEST_CASE(objects_cannot_cross_interpreters, *utf::label("interpreter-tag")) {
+  Interpreter::Owner J = Interpreter::create("I1");
+  Ref o = J->new_object(J->new_class("C", J->object_type()));
+  Ref mine = I->new_object(I->new_class("D", I->object_type()));
+  BOOST_CHECK_EXCEPTION(I->setattr(o, "x", std::int64_t{1}), Error,
+                        message_has("belongs to interpreter I1, not I0"));
+  BOOST_CHECK_EXCEPTION(I->setattr(mine, "x", o), Error,
+                        message_has("of interpreter I1 in interpreter I0"));
+  BOOST_TEST(!I->hasattr(mine, "x"));
+  BOOST_CHECK_EXCEPTION((void)I->new_class("E", J->object_type()), Error,
+                        message_has("belongs to another interpreter"));
+}
+
+// A finalizer that touches the tensor of a zombie being destroyed gets an error, not
+// a resurrected C++ object (counts never rise from zero).
+BOOST_AUTO_TEST_CASE(finalizer_cannot_revive_a_dying_tensor, *utf::label("resurrection")) {
+  std::string seen;
+  const PyType* nosy = I->new_class(
+      "Nosy", I->tensor_type(), ClassSpec{std::nullopt, [&seen](Runtime& interp, const Ref& self) {
+        try {
+          Tensor t = Interpreter::of(interp).unpack(self);
+        } catch (const Error& e) {
+          seen = e.what();
+        }
+      }});
+  Tensor t = Tensor::empty(2);
+  { Ref p = I->make_subclass(nosy, t); }  // Z
+  t.reset();                               // T6: __del__ runs while the tensor dies
+  BOOST_TEST(seen == "intrusive_ptr: Cannot increase refcount after it reached zero.");
+  BOOST_TEST(TensorImpl::live_count() == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(finalizer_keeps_zombie, Fixture, *utf::label("resurrection") *utf::label("errors"))
+
+// See Note [A finalizer that keeps a dying zombie]: __del__ of a zombie whose tensor
+// is being destroyed stores `self`; the wrapper survives with a stubbed cdata, and
+// using it raises instead of touching the freed tensor.
+BOOST_AUTO_TEST_CASE(zombie_kept_alive_by_its_finalizer_is_stubbed) {
+  const PyType* keeper = I->new_class(
+      "Keeper", I->tensor_type(), ClassSpec{std::nullopt, [](Runtime& interp, const Ref& self) {
+        interp.set_global("saved", self);
+      }});
+  Ref y = I->empty(2);
+  Ref x = I->empty(2, keeper);
+  I->set_grad(y, x);
+  x.reset();              // Z: no finalizer yet
+  I->set_grad(y, Ref());  // T6: the tensor dies, __del__ keeps the wrapper
+  BOOST_TEST(TensorImpl::live_count() == 1);  // only y's tensor
+  Ref saved = std::get<Ref>(I->get_global("saved"));
+  BOOST_TEST(!I->unpack(saved).defined());
+  BOOST_CHECK_EXCEPTION((void)I->sigmoid(saved), Error,
+                        message_has("Expected a proper Tensor but got None"));
+  saved.reset();
+  I->del_global("saved");  // dies now; its __del__ already ran, so it does not run again
+}
+
+BOOST_AUTO_TEST_SUITE_END()
