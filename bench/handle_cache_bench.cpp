@@ -3,7 +3,7 @@
 //
 //   design       ptr_or(owner, slow) on a cache the owner already filled: one acquire
 //                load, one compare, one relaxed load.
-//   alternative  the slow accessor itself, as Interpreter::twin_of writes it: count the
+//   alternative  the slow accessor itself, as Torch::twin_of writes it: count the
 //                lookup, take the interpreter's GIL (re-entrant), find the operator's
 //                name in the interpreter's std::map of Python operators (here 16 names,
 //                "revive_bench::op_00" .. "op_15", looking up one in the middle).  In
@@ -34,7 +34,7 @@ struct OperatorTable {
       ops.emplace(name, reinterpret_cast<PyObject*>(&twins[i]));
     }
   }
-  // The slow accessor: what Interpreter::twin_of does on a miss.
+  // The slow accessor: what Torch::twin_of does on a miss.
   PyObject* lookup(const std::string& name) {
     lookups.fetch_add(1, std::memory_order_relaxed);
     interp::GilGuard hold(gil);

@@ -30,7 +30,7 @@ namespace revive::bench {
 namespace {
 
 struct Population {
-  Population(interp::Interpreter& interp, std::size_t n) : size(n) {
+  Population(binding::Interpreter& interp, std::size_t n) : size(n) {
     wrappers.reserve(n);
     tensors.reserve(n);
     for (std::size_t i = 0; i < n; ++i) {

@@ -26,8 +26,8 @@ namespace revive::bench {
 
 Suite::Suite(Options options)
     : options_(options),
-      i0_(interp::Interpreter::create("I0")),
-      i1_(interp::Interpreter::create("I1")) {
+      i0_(binding::Interpreter::create("I0")),
+      i1_(binding::Interpreter::create("I1")) {
   i0_->gc_disable();
   i1_->gc_disable();
   // A process that has never started a second thread lets libstdc++'s shared_ptr use

@@ -72,9 +72,9 @@ class Suite {
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
   // "I0", with the cycle collector disabled so no collection lands inside a timing.
-  [[nodiscard]] interp::Interpreter& main_interpreter() { return *i0_; }
+  [[nodiscard]] binding::Interpreter& main_interpreter() { return *i0_; }
   // "I1": only used as "another interpreter" (tags, the trampoline).
-  [[nodiscard]] interp::Interpreter& second_interpreter() { return *i1_; }
+  [[nodiscard]] binding::Interpreter& second_interpreter() { return *i1_; }
 
   // Register benchmark `name`; one iteration of `body` performs `ops` operations.
   benchmark::internal::Benchmark* add(const std::string& name, double ops, Body body);
@@ -94,8 +94,8 @@ class Suite {
 
  private:
   Options options_;
-  interp::Interpreter::Owner i0_;
-  interp::Interpreter::Owner i1_;
+  binding::Interpreter::Owner i0_;
+  binding::Interpreter::Owner i1_;
   std::map<std::string, double> ops_;
   std::vector<Row> rows_;
   std::vector<std::function<void()>> releases_;

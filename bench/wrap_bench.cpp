@@ -43,7 +43,7 @@ std::vector<Tensor> fresh_tensors(std::size_t n) {
 
 // Each tensor gets a wrapper, which is then dropped while C++ holds the tensor: a
 // zombie (Z).  Returns the wrappers' addresses, to check identity later.
-std::vector<const PyObject*> make_zombies(interp::Interpreter& interp,
+std::vector<const PyObject*> make_zombies(binding::Interpreter& interp,
                                           const std::vector<Tensor>& ts) {
   std::vector<const PyObject*> ids;
   for (const Tensor& t : ts) {
@@ -53,7 +53,7 @@ std::vector<const PyObject*> make_zombies(interp::Interpreter& interp,
   return ids;
 }
 
-bool same_wrappers(interp::Interpreter& interp, const std::vector<Tensor>& ts,
+bool same_wrappers(binding::Interpreter& interp, const std::vector<Tensor>& ts,
                    const std::vector<const PyObject*>& ids) {
   for (std::size_t i = 0; i < ts.size(); ++i) {
     interp::Ref w = interp.wrap(ts[i]);
@@ -69,7 +69,7 @@ void register_wrap(Suite& suite) {
 
   // ---- one tensor, one whole round trip per iteration --------------------------------
   suite.add("wrap/T2 re-wrap live + drop", 1, [&suite](benchmark::State& state) {
-    interp::Interpreter& I = suite.main_interpreter();
+    binding::Interpreter& I = suite.main_interpreter();
     Tensor t = Tensor::empty(1);
     interp::Ref p = I.wrap(t);  // L: Python holds p for the whole benchmark
     for (auto _ : state) {
@@ -81,7 +81,7 @@ void register_wrap(Suite& suite) {
   });
 
   suite.add("wrap/T5+T3 re-wrap zombie + drop", 1, [&suite](benchmark::State& state) {
-    interp::Interpreter& I = suite.main_interpreter();
+    binding::Interpreter& I = suite.main_interpreter();
     Tensor t = Tensor::empty(1);  // C++ keeps the tensor for the whole benchmark
     const std::vector<const PyObject*> id = make_zombies(I, {t});
     for (auto _ : state) {
@@ -92,7 +92,7 @@ void register_wrap(Suite& suite) {
   });
 
   suite.add("wrap/E0 fresh wrap + free", 1, [&suite](benchmark::State& state) {
-    interp::Interpreter& I = suite.main_interpreter();
+    binding::Interpreter& I = suite.main_interpreter();
     Tensor t = Tensor::empty(1);
     ProcessFlagsGuard restore;
     impl::EnableHermeticPyObject e0;  // see the file comment: hermetic wrap is E0's wrap
@@ -104,7 +104,7 @@ void register_wrap(Suite& suite) {
 
   // ---- a batch of tensors: T5 alone, T3 alone, and E0's two halves ----------------------
   suite.add("wrap/T5 re-wrap zombie (batch)", kBatch, [&suite](benchmark::State& state) {
-    interp::Interpreter& I = suite.main_interpreter();
+    binding::Interpreter& I = suite.main_interpreter();
     const std::vector<Tensor> ts = fresh_tensors(kBatch);
     const std::vector<const PyObject*> ids = make_zombies(I, ts);
     std::vector<interp::Ref> refs(kBatch);
@@ -119,7 +119,7 @@ void register_wrap(Suite& suite) {
   })->UseManualTime();
 
   suite.add("wrap/E0 fresh wrap (batch)", kBatch, [&suite](benchmark::State& state) {
-    interp::Interpreter& I = suite.main_interpreter();
+    binding::Interpreter& I = suite.main_interpreter();
     const std::vector<Tensor> ts = fresh_tensors(kBatch);
     std::vector<interp::Ref> refs(kBatch);
     ProcessFlagsGuard restore;
@@ -134,7 +134,7 @@ void register_wrap(Suite& suite) {
   })->UseManualTime();
 
   suite.add("wrap/T3 drop resurrects (batch)", kBatch, [&suite](benchmark::State& state) {
-    interp::Interpreter& I = suite.main_interpreter();
+    binding::Interpreter& I = suite.main_interpreter();
     const std::vector<Tensor> ts = fresh_tensors(kBatch);
     const std::vector<const PyObject*> ids = make_zombies(I, ts);
     std::vector<interp::Ref> refs(kBatch);
@@ -149,7 +149,7 @@ void register_wrap(Suite& suite) {
   })->UseManualTime();
 
   suite.add("wrap/E0 drop frees (batch)", kBatch, [&suite](benchmark::State& state) {
-    interp::Interpreter& I = suite.main_interpreter();
+    binding::Interpreter& I = suite.main_interpreter();
     const std::vector<Tensor> ts = fresh_tensors(kBatch);
     std::vector<interp::Ref> refs(kBatch);
     ProcessFlagsGuard restore;
@@ -176,11 +176,11 @@ void register_wrap(Suite& suite) {
 // ---- live objects after many wrap -> re-wrap -> drop cycles --------------------------------
 
 void count_wrap_cycles(Suite& suite) {
-  interp::Interpreter& I = suite.main_interpreter();
+  binding::Interpreter& I = suite.main_interpreter();
   const std::int64_t cycles = suite.options().cycles;
   const std::string section = "8. live objects after wrap cycles (counted, not timed)";
 
-  const std::int64_t py_before = interp::Interpreter::live_object_count();
+  const std::int64_t py_before = binding::Interpreter::live_object_count();
   const std::int64_t tensors_before = TensorImpl::live_count();
   const std::int64_t storages_before = StorageImpl::live_count();
 
@@ -199,15 +199,15 @@ void count_wrap_cycles(Suite& suite) {
       if (p.get() != first_wrapper || q.get() != first_wrapper) identity_kept = false;
     };
     cycle();
-    py_first = interp::Interpreter::live_object_count();
+    py_first = binding::Interpreter::live_object_count();
     tensors_first = TensorImpl::live_count();
     heap_first = static_cast<long long>(mallinfo2().uordblks);
     for (std::int64_t i = 1; i < cycles; ++i) cycle();
-    py_last = interp::Interpreter::live_object_count();
+    py_last = binding::Interpreter::live_object_count();
     tensors_last = TensorImpl::live_count();
     heap_last = static_cast<long long>(mallinfo2().uordblks);
   }  // T6: C++ lets go, the zombie really dies
-  const std::int64_t py_after = interp::Interpreter::live_object_count();
+  const std::int64_t py_after = binding::Interpreter::live_object_count();
   const std::int64_t tensors_after = TensorImpl::live_count();
   const std::int64_t storages_after = StorageImpl::live_count();
 

@@ -17,14 +17,7 @@ namespace {
 struct Fixture : revive::testing::WithInterpreter {
   const PyType* node = I->new_class("Node", I->object_type());
 
-  // a.peer = b; b.peer = a
-  std::pair<Ref, Ref> make_cycle() {
-    Ref a = I->new_object(node);
-    Ref b = I->new_object(node);
-    I->setattr(a, "peer", b);
-    I->setattr(b, "peer", a);
-    return {a, b};
-  }
+  std::pair<Ref, Ref> make_cycle() { return revive::testing::make_cycle(*I, node); }
 };
 
 }  // namespace

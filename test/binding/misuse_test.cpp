@@ -98,6 +98,15 @@ BOOST_AUTO_TEST_CASE(finalizer_cannot_revive_a_dying_tensor, *utf::label("resurr
   BOOST_TEST(TensorImpl::live_count() == 0);
 }
 
+// A finalizer receives the Runtime; asking a bare runtime (no torch) for its torch
+// raises instead of casting blindly.
+BOOST_AUTO_TEST_CASE(a_bare_runtime_has_no_torch) {
+  auto bare = interp::Runtime::create("bare");
+  BOOST_CHECK_EXCEPTION((void)Interpreter::of(*bare), Error,
+                        message_is("interpreter bare has no torch loaded"));
+  BOOST_TEST(&Interpreter::of(*I) == I.get());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(finalizer_keeps_zombie, Fixture, *utf::label("resurrection") *utf::label("errors"))

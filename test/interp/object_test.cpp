@@ -11,6 +11,16 @@ using Fixture = revive::testing::WithRuntime;
 
 BOOST_FIXTURE_TEST_SUITE(objects, Fixture, *utf::label("objects"))
 
+// The header example of runtime.h: a bare runtime, no torch loaded.
+BOOST_AUTO_TEST_CASE(runtime_header_example) {
+  const PyType* point = I->new_class("Point", I->object_type());
+  Ref o = I->new_object(point);
+  I->setattr(o, "x", std::int64_t{1});
+  BOOST_TEST(I->live_objects() == 1u);
+  o.reset();  // refcount 0: subtype_dealloc, freed
+  BOOST_TEST(I->live_objects() == 0u);
+}
+
 // The header example of object.h.
 BOOST_AUTO_TEST_CASE(attributes_go_to_the_dict) {
   Ref o = I->new_object(I->new_class("Point", I->object_type()));

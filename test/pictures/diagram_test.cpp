@@ -165,6 +165,40 @@ BOOST_AUTO_TEST_CASE(lookups_find_nodes_and_parallel_edges) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_FIXTURE_TEST_SUITE(runtime_view, Fixture, *utf::label("diagram"))
+
+// The header example of trace/runtime_view.h: what the pictures can learn of a wrapper
+// through the view alone, live (L) and as a zombie (Z).
+BOOST_AUTO_TEST_CASE(the_view_reads_a_wrapper) {
+  Tensor t = Tensor::empty(2);
+  Ref p = I->wrap(t);
+  I->setattr(p, "foo", std::int64_t{2});
+  const RuntimeView& v = I->view();
+  BOOST_TEST(v.name() == "I0");
+  BOOST_TEST(v.tag() == I->pyinterpreter());
+  const PyObject* raw = p.get();
+  v.lock();
+  WrapperFacts f = v.facts(raw);
+  v.unlock();
+  BOOST_TEST(f.refcnt == 1);
+  BOOST_TEST(f.cdata == CdataKind::Owned);
+  BOOST_TEST(f.target == static_cast<const void*>(t.unsafeGetTensorImpl()));
+  BOOST_TEST(f.type == "Tensor");
+  BOOST_TEST(f.interpreter == "I0");
+  BOOST_TEST((f.attributes == std::vector<std::string>{"foo"}));
+  BOOST_TEST(&v.home_of(raw) == &v);
+  p.reset();  // T3: the zombie stays, borrowed
+  {
+    ViewLock gil(v);
+    f = v.facts(raw);
+  }
+  BOOST_TEST(f.refcnt == 1);
+  BOOST_TEST(f.cdata == CdataKind::Borrowed);
+  BOOST_TEST(!v.is_finalized());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 BOOST_FIXTURE_TEST_SUITE(ownership_pictures, Fixture, *utf::label("diagram") *utf::label("lifecycle"))
 
 // U: C++ alone owns the tensor; the slot is empty and points nowhere.

@@ -7,7 +7,7 @@
 //   Dispatcher      the process-wide registry (c10::Dispatcher, reduced to one kernel per
 //                   operator).
 //
-// Example (compiled in test/interp/python_ops_test.cpp):
+// Example (compiled in test/binding/python_ops_test.cpp):
 //   Dispatcher& d = Dispatcher::singleton();
 //   const OperatorHandle& op = d.registerOperator("mylib::twice");
 //   d.registerKernel(op, [](const OperatorHandle&, Stack* s) { ... });
