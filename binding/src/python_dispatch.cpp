@@ -3,7 +3,7 @@
 // See Note [Python op registration trampoline].
 #include <optional>
 
-#include "revive/binding/interpreter.h"
+#include "revive/binding/python_variable.h"
 #include "revive/pyslot/python_op_registration_trampoline.h"
 
 namespace revive::binding {

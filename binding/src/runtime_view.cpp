@@ -9,21 +9,6 @@
 #include "revive/binding/interpreter.h"
 
 namespace revive::binding {
-namespace {
-
-template <class Obj>
-void read_cdata(const PyObject* o, trace::WrapperFacts& f) {
-  const auto* w = static_cast<const Obj*>(o);
-  if (!w->cdata.defined()) {
-    f.cdata = trace::CdataKind::Undefined;
-    return;
-  }
-  f.cdata = w->cdata.unsafeIsBorrowed() ? trace::CdataKind::Borrowed : trace::CdataKind::Owned;
-  f.target = w->cdata.get();
-}
-
-}  // namespace
-
 const std::string& FakeRuntimeView::name() const noexcept { return interp_.name(); }
 const impl::PyInterpreter* FakeRuntimeView::tag() const noexcept { return interp_.pyinterpreter(); }
 bool FakeRuntimeView::is_finalized() const noexcept { return interp_.is_finalized(); }
@@ -36,12 +21,7 @@ trace::WrapperFacts FakeRuntimeView::facts(const PyObject* o) const {
   f.type = o->ob_type->name;
   f.interpreter = o->interp->name();
   f.refcnt = o->ob_refcnt;
-  if (const auto kind = wrapper_kind(o)) {
-    switch (*kind) {
-      case WrapperKind::Tensor: read_cdata<TensorObject>(o, f); break;
-      case WrapperKind::Storage: read_cdata<StorageObject>(o, f); break;
-    }
-  }
+  if (const WrapperOps* ops = wrapper_ops(o)) f.cdata = ops->read_cdata(o, &f.target);
   if (o->dict.has_value()) {
     for (const auto& [key, value] : *o->dict) f.attributes.push_back(key);
   }

@@ -1,7 +1,7 @@
 // Torch's state in one interpreter (the types, the PyInterpreter and its vtable) and
 // the Python-level API on top of the protocol in python_variable.cpp: the checks and
 // conversions a `torch.*` call makes before it reaches wrap or unpack.
-#include "revive/binding/interpreter.h"
+#include "revive/binding/python_variable.h"
 
 namespace revive::binding {
 
@@ -36,15 +36,8 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs)
       bugs_(bugs) {
   // The types, as torch's module init makes them; the metaclass hook gives every later
   // subclass the wrapper's own slots too.
-  auto add = [this](std::string name, WrapperKind kind) {
-    PyType& t = rt_.add_native_type(std::move(name), rt_.object_type(), static_cast<int>(kind),
-                                    /*has_dict=*/true);
-    install_wrapper_slots(t);
-    t.on_subclass = [this](PyType& subclass) { install_wrapper_slots(subclass); };
-    return &t;
-  };
-  tensor_type_ = add("Tensor", WrapperKind::Tensor);
-  storage_type_ = add("UntypedStorage", WrapperKind::Storage);
+  tensor_type_ = add_preserved_type<Tensor>();
+  storage_type_ = add_preserved_type<Storage>();
   // Unloading torch disarms its PyInterpreter.  See Note [Disarming a dead interpreter].
   rt_.at_teardown([this] { pyinterpreter_.disarm(); });
 }
@@ -79,24 +72,6 @@ Interpreter& Interpreter::of(interp::Runtime& runtime) {
 
 // ---- Python-level tensor API -------------------------------------------------------------
 
-TensorObject* Torch::as_tensor(const Ref& o, const char* what) const {
-  rt_.check_usable(o, what);
-  if (wrapper_kind(o.get()) != WrapperKind::Tensor) {
-    throw PythonError("TypeError", detail::str_cat(what, "(): expected Tensor but got ",
-                                                   o->ob_type->name));
-  }
-  return static_cast<TensorObject*>(o.get());
-}
-
-StorageObject* Torch::as_storage(const Ref& o, const char* what) const {
-  rt_.check_usable(o, what);
-  if (wrapper_kind(o.get()) != WrapperKind::Storage) {
-    throw PythonError("TypeError", detail::str_cat(what, "(): expected UntypedStorage but got ",
-                                                   o->ob_type->name));
-  }
-  return static_cast<StorageObject*>(o.get());
-}
-
 namespace {
 [[noreturn]] void undefined_self() {
   throw Error(
@@ -104,18 +79,6 @@ namespace {
       "#0 'self'");
 }
 }  // namespace
-
-Tensor Torch::unpack(const Ref& t) {
-  TensorObject* self = as_tensor(t, "unpack");
-  GilGuard gil(rt_.gil());
-  return self->cdata.to_owned();
-}
-
-Storage Torch::unpack_storage(const Ref& s) {
-  StorageObject* self = as_storage(s, "unpack_storage");
-  GilGuard gil(rt_.gil());
-  return self->cdata.to_owned();
-}
 
 Ref Torch::empty(std::int64_t numel, const PyType* cls) {
   Tensor t = Tensor::empty(numel);
@@ -128,8 +91,8 @@ Ref Torch::make_subclass(const PyType* cls, const Tensor& t) {
   GilGuard gil(rt_.gil());
   if (!t.defined()) undefined_self();
   rt_.gc_safe_point();
-  return tensor_new_with_var(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
-                                                            t.use_count()));
+  return new_wrapper(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
+                                                    t.use_count()));
 }
 
 Ref Torch::new_storage(std::size_t nbytes, const PyType* cls) {
@@ -137,8 +100,8 @@ Ref Torch::new_storage(std::size_t nbytes, const PyType* cls) {
   check_alive();
   rt_.gc_safe_point();
   Storage s = Storage::create(nbytes);
-  return storage_new_with_storage(cls != nullptr ? cls : storage_type_, s,
-                                  PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  return new_wrapper(cls != nullptr ? cls : storage_type_, s,
+                     PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
 }
 
 Ref Torch::tensor_from_storage(const Ref& storage) {
@@ -176,12 +139,14 @@ Ref Torch::sigmoid(const Ref& t) {
   return wrap(Tensor::empty(x.numel()));
 }
 
-void Torch::fix_weakref(const Ref& t) {
-  // THPVariable_fix_weakref: wrap, then drop the result.  On a zombie revived through a
-  // weakref (r == 2, owns == 1) the wrap flips ownership back and the drop returns r to
-  // 1.  See Note [The weakref hole].
-  Tensor var = unpack(t);
-  Ref again = wrap(var);
+void Torch::fix_weakref(const Ref& o) {
+  rt_.check_usable(o, "_fix_weakref");
+  const WrapperOps* ops = wrapper_ops(o.get());
+  if (ops == nullptr) {
+    throw PythonError("AttributeError", detail::str_cat("'", o->ob_type->name,
+                                                        "' object has no attribute '_fix_weakref'"));
+  }
+  ops->fix_weakref(*this, o);  // wrap, then drop: See Note [The weakref hole]
 }
 
 }  // namespace revive::binding

@@ -206,7 +206,7 @@ const PyType* Runtime::new_class(std::string name, const PyType* base, ClassSpec
   t.name = std::move(name);
   t.base = base;
   t.layout = base->layout;
-  t.native_kind = base->native_kind;
+  t.native = base->native;
   // As in Python: a class without __slots__ gets a __dict__; with __slots__ it only
   // inherits one.
   t.has_dict = base->has_dict || !spec.slots.has_value();
@@ -226,14 +226,14 @@ const PyType* Runtime::new_class(std::string name, const PyType* base, ClassSpec
   return &t;
 }
 
-PyType& Runtime::add_native_type(std::string name, const PyType* base, int native_kind,
+PyType& Runtime::add_native_type(std::string name, const PyType* base, const void* native,
                                  bool has_dict) {
   GilGuard gil(gil_);
   PyType& t = types_.emplace_back();
   t.name = std::move(name);
   t.base = base;
   t.layout = Layout::Native;
-  t.native_kind = native_kind;
+  t.native = native;
   t.has_dict = has_dict;
   return t;
 }

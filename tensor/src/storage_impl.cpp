@@ -2,24 +2,25 @@
 
 namespace revive {
 namespace {
-std::atomic<std::int64_t> liveStorages{0};
+// Never destroyed: see live_count.h.
+LiveCount& liveStorages = *new LiveCount(StorageImpl::kTypeName);
 std::atomic<std::uint64_t> nextStorageId{1};
 }  // namespace
 
 StorageImpl::StorageImpl(std::shared_ptr<DataBlock> data)
     : id_(nextStorageId.fetch_add(1, std::memory_order_relaxed)), data_(std::move(data)) {
   REVIVE_CHECK(data_ != nullptr, "a StorageImpl needs a data block");
-  liveStorages.fetch_add(1, std::memory_order_relaxed);
+  liveStorages.increment();
 }
 
 StorageImpl::~StorageImpl() {
-  liveStorages.fetch_sub(1, std::memory_order_relaxed);
+  liveStorages.decrement();
   // pyobj_slot_ is destroyed next and releases an owned wrapper, if release_resources()
   // did not already (Note [Two counts and release_resources]).
 }
 
 std::int64_t StorageImpl::live_count() noexcept {
-  return liveStorages.load(std::memory_order_relaxed);
+  return liveStorages.get();
 }
 
 void StorageImpl::release_resources() { pyobj_slot_.maybe_destroy_pyobj(); }

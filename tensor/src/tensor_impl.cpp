@@ -2,7 +2,8 @@
 
 namespace revive {
 namespace {
-std::atomic<std::int64_t> liveTensors{0};
+// Never destroyed: see live_count.h.
+LiveCount& liveTensors = *new LiveCount(TensorImpl::kTypeName);
 std::atomic<std::uint64_t> nextTensorId{1};
 
 [[noreturn]] void undefined_use(const char* what) {
@@ -15,13 +16,13 @@ TensorImpl::TensorImpl(Storage storage, std::int64_t numel)
       numel_(numel),
       storage_(std::move(storage)) {
   REVIVE_CHECK(numel >= 0, "a tensor cannot have ", numel, " elements");
-  liveTensors.fetch_add(1, std::memory_order_relaxed);
+  liveTensors.increment();
 }
 
-TensorImpl::~TensorImpl() { liveTensors.fetch_sub(1, std::memory_order_relaxed); }
+TensorImpl::~TensorImpl() { liveTensors.decrement(); }
 
 std::int64_t TensorImpl::live_count() noexcept {
-  return liveTensors.load(std::memory_order_relaxed);
+  return liveTensors.get();
 }
 
 void TensorImpl::set_grad(intrusive_ptr<TensorImpl> g) {

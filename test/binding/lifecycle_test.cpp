@@ -48,16 +48,17 @@ BOOST_AUTO_TEST_CASE(first_wrap_tags_and_records_an_owning_wrapper) {
   BOOST_TEST((log.kinds() == std::vector{EK::Tagged, EK::NewWrapper}));
 }
 
-// The header example of wrapper_objects.h: a tensor's wrapper is a TensorObject whose
-// cdata owns the tensor; a plain object is no binding object at all.
+// The header example of preserved.h: a tensor's wrapper is a TensorObject whose cdata
+// owns the tensor; each preserved type has its own table; a plain object has none.
 BOOST_AUTO_TEST_CASE(a_wrapper_is_a_tensor_object) {
   Ref p = I->empty(2);
-  BOOST_TEST((wrapper_kind(p.get()) == WrapperKind::Tensor));
+  BOOST_TEST(wrapper_ops(p.get()) == &wrapper_ops_for<Tensor>());
   BOOST_TEST(!static_cast<TensorObject*>(p.get())->cdata.unsafeIsBorrowed());
   Ref s = I->new_storage(4);
-  BOOST_TEST((wrapper_kind(s.get()) == WrapperKind::Storage));
+  BOOST_TEST(wrapper_ops(s.get()) == &wrapper_ops_for<Storage>());
+  BOOST_TEST(std::string(wrapper_ops(s.get())->python_name) == "UntypedStorage");
   Ref o = I->new_object(I->new_class("Plain", I->object_type()));
-  BOOST_TEST(!wrapper_kind(o.get()).has_value());
+  BOOST_TEST(wrapper_ops(o.get()) == nullptr);
 }
 
 // T2: wrapping again gives the same object with one more reference.

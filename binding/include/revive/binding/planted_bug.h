@@ -13,5 +13,7 @@ namespace revive::binding::testing {
 
 [[nodiscard]] bool planted_bug_available() noexcept;
 void set_planted_bug(bool on) noexcept;
+// Read by the protocol (python_variable.h): false unless built in and switched on.
+[[nodiscard]] bool planted_bug_active() noexcept;
 
 }  // namespace revive::binding::testing

@@ -11,9 +11,11 @@
 // Torch is written against the runtime's interface for extension modules
 // (interp/runtime.h), never its internals.  The preservation protocol itself
 // (THPVariable_Wrap, the resurrection in the dealloc, the flip back, the weakref hole,
-// the collector's traverse and clear) is src/python_variable.cpp, one file to read next
-// to PyTorch's torch/csrc/autograd/python_variable.cpp and torch/csrc/Storage.cpp.
-// Python operators (torch.library and PythonKernelHolder) are src/python_dispatch.cpp.
+// the collector's traverse and clear) is python_variable.h, written once for every
+// preserved type (preserved.h), to read next to PyTorch's
+// torch/csrc/autograd/python_variable.cpp and torch/csrc/Storage.cpp; src/torch.cpp is
+// the Python-level API on top of it.  Python operators (torch.library and
+// PythonKernelHolder) are src/python_dispatch.cpp.
 //
 // A learner meets Torch through binding::Interpreter (interpreter.h): a Runtime with
 // Torch loaded, so that `I->empty(2)` and `I->setattr(x, "foo", 2)` sit side by side.
@@ -27,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "revive/binding/wrapper_objects.h"
+#include "revive/binding/preserved.h"
 #include "revive/interp/runtime.h"
 #include "revive/pyslot/py_interpreter.h"
 #include "revive/pyslot/py_object_slot.h"
@@ -68,15 +70,24 @@ class Torch {
   [[nodiscard]] const PyType* tensor_type() const noexcept { return tensor_type_; }    // torch.Tensor
   [[nodiscard]] const PyType* storage_type() const noexcept { return storage_type_; }  // torch.UntypedStorage
 
-  // ---- tensors and storages (THPVariable / THPStorage) ---------------------------
-  // THPVariable_Wrap: the one wrapper of `t` (None if undefined).  See src/python_variable.cpp.
-  [[nodiscard]] Ref wrap(const Tensor& t);
-  // THPStorage_Wrap.
-  [[nodiscard]] Ref wrap(const Storage& s);
-  // THPVariable_Unpack: a new owning handle to the wrapper's tensor (undefined if the
-  // wrapper was stubbed).  Throws TypeError for a non-tensor.
-  [[nodiscard]] Tensor unpack(const Ref& t);
-  [[nodiscard]] Storage unpack_storage(const Ref& s);
+  // ---- preserved types (THPVariable, THPStorage, ...): python_variable.h ------------
+  // Module init for a preserved type: its Python base class, whose subclasses all get
+  // the wrapper's dealloc, traverse and clear.  Torch registers Tensor and Storage
+  // itself; an extension (or a test) registers its own before using it.
+  template <PreservedHandle H>
+  const PyType* add_preserved_type();
+  // The base class registered for H (Tensor: tensor_type()).
+  template <PreservedHandle H>
+  [[nodiscard]] const PyType* python_type() const;
+  // THPVariable_Wrap / THPStorage_Wrap: the one wrapper of `h` (None if undefined).
+  template <PreservedHandle H>
+  [[nodiscard]] Ref wrap(const H& h);
+  // THPVariable_Unpack: a new owning handle to the wrapper's C++ object (undefined if
+  // the wrapper was stubbed).  Throws TypeError naming `what` for any other object.
+  template <PreservedHandle H>
+  [[nodiscard]] H unpack_as(const Ref& o, const char* what = "unpack");
+  [[nodiscard]] Tensor unpack(const Ref& t) { return unpack_as<Tensor>(t, "unpack"); }
+  [[nodiscard]] Storage unpack_storage(const Ref& s) { return unpack_as<Storage>(s, "unpack_storage"); }
   // `torch.empty(numel)`, or `cls(torch.empty(numel))` for a Tensor subclass.
   [[nodiscard]] Ref empty(std::int64_t numel, const PyType* cls = nullptr);
   // THPVariable_NewWithVar: wrap `t` with class `cls`.  Unlike `_make_subclass` it
@@ -90,7 +101,7 @@ class Torch {
   void set_grad(const Ref& t, const Ref& grad);     // `t.grad = grad`
   [[nodiscard]] Ref grad(const Ref& t);             // `t.grad`
   [[nodiscard]] Ref sigmoid(const Ref& t);          // any op: raises on an undefined tensor
-  void fix_weakref(const Ref& t);                   // `t._fix_weakref()`
+  void fix_weakref(const Ref& t);                   // `t._fix_weakref()`, any preserved type
 
   // ---- Python operators (torch.library), see src/python_dispatch.cpp ---------------------
   // Define operator `name` with a Python implementation.  Every interpreter runs this;
@@ -105,7 +116,7 @@ class Torch {
   [[nodiscard]] int twin_slow_lookups() const noexcept { return twin_slow_lookups_.load(); }
 
   // concrete_decref_fn: the slot gives its reference back (T6).  Reached through the
-  // vtable (src/torch.cpp).
+  // vtable (src/torch.cpp); defined in python_variable.h.
   void decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept;
 
   // Test hook: runs inside a wrapper's dealloc after it decided to resurrect and
@@ -126,45 +137,39 @@ class Torch {
 
   // The Torch of the interpreter `o` belongs to (o is a binding object).
   static Torch& of(const PyObject* o) noexcept;
-  // What PyTorch's metaclass gives every Tensor / UntypedStorage class.
-  void install_wrapper_slots(PyType& type) const;
+  void check_alive() const;
 
-  // The protocol: src/python_variable.cpp.
-  bool tensor_is_resurrectable(TensorObject* self);
-  bool storage_is_preservable(StorageObject* self);
-  bool is_preservable(TensorObject* self) { return tensor_is_resurrectable(self); }
-  bool is_preservable(StorageObject* self) { return storage_is_preservable(self); }
-  template <class Obj>
-  void resurrect(Obj* self) noexcept;
-  template <class Obj>
-  void release_cdata(Obj* self) noexcept;
-  template <class Obj>
-  void stub_if_borrowed(Obj* self) noexcept;
-  template <class Obj>
-  void dealloc_wrapper(Obj* self, bool preservable) noexcept;
-  template <class Obj, class H>
-  Ref rewrap_recorded(Obj* self, const H& handle, impl::PyObjectSlot* slot);
-  Ref tensor_new_with_var(const PyType* type, const Tensor& var,
-                          impl::PyInterpreterStatus status);
-  Ref storage_new_with_storage(const PyType* type, const Storage& storage,
-                               impl::PyInterpreterStatus status);
+  // The protocol, for every preserved type H: python_variable.h.
+  template <PreservedHandle H>
+  void install_wrapper_slots(PyType& type) const;  // what PyTorch's metaclass installs
+  template <PreservedHandle H>
+  WrapperObject<H>* as_wrapper(const Ref& o, const char* what) const;  // the type check
+  template <PreservedHandle H>
+  Ref new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterStatus status);
+  template <PreservedHandle H>
+  Ref rewrap_recorded(WrapperObject<H>* self, const H& handle, impl::PyObjectSlot* slot);
   impl::PyInterpreterStatus status_for_new_wrapper(impl::PyObjectSlot* slot,
                                                    std::uint32_t use_count);
-  template <class Obj>
+  template <PreservedHandle H>
+  bool is_preservable(WrapperObject<H>* self);
+  template <PreservedHandle H>
+  void resurrect(WrapperObject<H>* self) noexcept;
+  template <PreservedHandle H>
+  void release_cdata(WrapperObject<H>* self) noexcept;
+  template <PreservedHandle H>
+  void stub_if_borrowed(WrapperObject<H>* self) noexcept;
+  template <PreservedHandle H>
+  void dealloc_wrapper(WrapperObject<H>* self) noexcept;
+  template <PreservedHandle H>
   static void wrapper_dealloc(PyObject* o) noexcept;
-  template <class Obj>
+  template <PreservedHandle H>
   static void wrapper_traverse(PyObject* o, interp::VisitProc visit, void* arg);
-  template <class Obj>
+  template <PreservedHandle H>
   static void wrapper_clear(PyObject* o) noexcept;
-  template <class Obj>
+  template <PreservedHandle H>
   static void wrapper_clear_ignoring_preservation(PyObject* o) noexcept;  // #75932
-  template <class Obj>
-  void clear_wrapper_contents(Obj* self) noexcept;
-
-  // The Python-level API's checks (src/torch.cpp).
-  TensorObject* as_tensor(const Ref& o, const char* what) const;
-  StorageObject* as_storage(const Ref& o, const char* what) const;
-  void check_alive() const;
+  template <PreservedHandle H>
+  void clear_wrapper_contents(WrapperObject<H>* self) noexcept;
 
   // Python operators: src/python_dispatch.cpp.
   // Run operator `op` in this interpreter (hermetic: as main for untagged inputs; not
@@ -177,12 +182,29 @@ class Torch {
   impl::PyInterpreter pyinterpreter_;  // the tag; disarmed at teardown
   const GcBugs bugs_;
 
-  // Everything below is protected by the runtime's GIL.
+  // Everything below is protected by the runtime's GIL.  preserved_types_ changes only
+  // at module init (add_preserved_type), before the interpreter is shared.
+  std::map<const WrapperOps*, const PyType*> preserved_types_;
   const PyType* tensor_type_ = nullptr;
   const PyType* storage_type_ = nullptr;
   std::function<void()> resurrection_hook_;
   std::map<std::string, PythonOp> python_ops_;
   std::atomic<int> twin_slow_lookups_{0};
 };
+
+// Tensor and Storage are instantiated once, in src/python_variable.cpp; other preserved
+// types include python_variable.h.
+extern template const PyType* Torch::add_preserved_type<Tensor>();
+extern template const PyType* Torch::add_preserved_type<Storage>();
+extern template const PyType* Torch::python_type<Tensor>() const;
+extern template const PyType* Torch::python_type<Storage>() const;
+extern template Ref Torch::wrap<Tensor>(const Tensor&);
+extern template Ref Torch::wrap<Storage>(const Storage&);
+extern template Tensor Torch::unpack_as<Tensor>(const Ref&, const char*);
+extern template Storage Torch::unpack_as<Storage>(const Ref&, const char*);
+extern template Ref Torch::new_wrapper<Tensor>(const PyType*, const Tensor&,
+                                               impl::PyInterpreterStatus);
+extern template Ref Torch::new_wrapper<Storage>(const PyType*, const Storage&,
+                                                impl::PyInterpreterStatus);
 
 }  // namespace revive::binding

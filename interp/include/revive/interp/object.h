@@ -93,7 +93,7 @@ enum class Layout {
   Object,   // a plain PyObject: instances of user classes (trackers, containers)
   Weakref,  // WeakrefObject: weakref.ref
   Native,   // a struct an extension module derives from PyObject; which one is the
-            // module's business (PyType::native_kind).  Only the module makes them.
+            // module's business (PyType::native).  Only the module makes them.
 };
 
 // __del__: receives a new reference to the object; may store it somewhere to
@@ -120,7 +120,8 @@ struct PyType {
   std::string name;
   const PyType* base = nullptr;  // nullptr only for `object`
   Layout layout = Layout::Object;
-  int native_kind = 0;                    // Layout::Native: the module's own enumerator
+  const void* native = nullptr;           // Layout::Native: the module's description of
+                                          // its struct (binding/: a WrapperOps)
   bool has_dict = false;                  // instances have a __dict__
   std::vector<std::string> own_slots;     // __slots__ declared by this class itself
   std::size_t slot_offset = 0;            // index of own_slots[0] in PyObject::slots

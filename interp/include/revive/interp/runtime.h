@@ -151,7 +151,7 @@ class Runtime {
   void check_usable(const Ref& o, const char* what) const;
   // A new type at module initialisation (PyType_Ready): Layout::Native instances are
   // the module's structs; it sets the type's dealloc, traverse, clear and on_subclass.
-  PyType& add_native_type(std::string name, const PyType* base, int native_kind, bool has_dict);
+  PyType& add_native_type(std::string name, const PyType* base, const void* native, bool has_dict);
   // PyType_GenericAlloc: a new object of `type` with refcount 1, registered and (if
   // the type has a traverse) tracked by the collector.
   template <class Obj>

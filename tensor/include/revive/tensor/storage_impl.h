@@ -10,7 +10,7 @@
 //   assert(alias.data() == s.data() && alias.unsafeGetStorageImpl() != s.unsafeGetStorageImpl());
 //
 // Storages are preserved like tensors (E2, PyTorch 2.1+), with two differences that
-// interp/ implements: the wrapper's is_hermetic flag, and the cross-interpreter wrap
+// binding/ implements: the wrapper's is_hermetic flag, and the cross-interpreter wrap
 // that makes a new StorageImpl sharing the data (share_data() below).
 #pragma once
 
@@ -18,15 +18,21 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "revive/pyslot/py_object_slot.h"
 #include "revive/tensor/intrusive_ptr.h"
+#include "revive/tensor/live_count.h"
 
 namespace revive {
 
 class StorageImpl final : public intrusive_ptr_target {
  public:
+  // What the pictures and the leak checks call this type, and who holds one in C++.
+  static constexpr std::string_view kTypeName = "StorageImpl";
+  static constexpr std::string_view kHeldBy = "tensors, Storage handles";
+
   using DataBlock = std::vector<std::byte>;
 
   explicit StorageImpl(std::shared_ptr<DataBlock> data);

@@ -15,15 +15,21 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string_view>
 
 #include "revive/pyslot/py_object_slot.h"
 #include "revive/tensor/intrusive_ptr.h"
+#include "revive/tensor/live_count.h"
 #include "revive/tensor/storage_impl.h"
 
 namespace revive {
 
 class TensorImpl final : public intrusive_ptr_target {
  public:
+  // What the pictures and the leak checks call this type, and who holds one in C++.
+  static constexpr std::string_view kTypeName = "TensorImpl";
+  static constexpr std::string_view kHeldBy = "Tensor handles, grads";
+
   TensorImpl(Storage storage, std::int64_t numel);
   ~TensorImpl() override;
 

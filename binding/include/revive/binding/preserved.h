@@ -1,0 +1,196 @@
+// preserved.h: a C++ type whose Python wrapper is preserved, described once.
+//
+// Defines:
+//   HermeticRule, ForeignRule   the two ways PyTorch's preserved types differ.
+//   Preserved<Handle>           the description a preserved type gives by specializing
+//                               this template: its Python name, its rules, its texts.
+//                               Tensor and Storage are PyTorch's two; a third needs
+//                               nothing else (docs/extending.md; test/binding/
+//                               third_type_test.cpp adds one from a test).
+//   PreservedHandle             the concept a handle and its description satisfy; the
+//                               compiler names whatever a new type forgot.
+//   WrapperObject<Handle>       the wrapper: THPVariable for Tensor (TensorObject),
+//                               THPStorage for Storage (StorageObject).
+//   WrapperOps                  what code that does not know the handle type needs of a
+//                               wrapper (the slot's decref, the pictures): one table per
+//                               preserved type, generated from its description and
+//                               stored in its Python types (PyType::native).
+//   wrapper_ops(o)              that table for a wrapper; null for any other object.
+//
+// Every per-type difference of the protocol is a field here, read with `if constexpr`
+// in python_variable.h; nothing in the binding branches on which type a wrapper is.
+//
+// Example (test/binding/lifecycle_test.cpp, a_wrapper_is_a_tensor_object):
+//   Ref p = I->empty(2);
+//   assert(wrapper_ops(p.get()) == &wrapper_ops_for<Tensor>());
+//   auto* self = static_cast<TensorObject*>(p.get());   // self->cdata is owned (L)
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "revive/interp/object.h"
+#include "revive/pyslot/py_object_slot.h"
+#include "revive/tensor/maybe_owned.h"
+#include "revive/tensor/storage_impl.h"
+#include "revive/tensor/tensor_impl.h"
+#include "revive/trace/runtime_view.h"
+
+namespace revive::binding {
+
+// Whether a wrapper made in hermetic mode, or dying in it, is preserved.
+enum class HermeticRule {
+  // Tensors: the thread's hermetic state at the wrapper's death decides (check_pyobj
+  // answers "no object" while it is on), so a recorded wrapper dying inside hermetic
+  // code really dies (Note [A recorded wrapper that really dies]).
+  FollowsThread,
+  // Storages: the wrapper remembers whether it was made in hermetic mode
+  // (is_hermetic); the state at its death does not matter
+  // (test_storage_preserve_nonhermetic_in_hermetic_context).
+  RememberedAtCreation,
+};
+
+// What wrap does when another interpreter tagged the C++ object.
+enum class ForeignRule {
+  Refuse,  // Tensors: check_pyobj raises "cannot access PyObject ..." (T11)
+  Alias,   // Storages: wrap a new C++ object sharing the bytes (Note [Storage wrap
+           // across interpreters]); Preserved<H>::alias makes it
+};
+
+// Specialize for each preserved handle type.  Every member is required:
+//   python_name            the Python base class torch defines ("Tensor")
+//   error_name             the word PyTorch's error texts use ("Tensor", "Storage")
+//   noun                   the word its assertions use ("tensor", "storage")
+//   hermetic, foreign      the rules above
+//   python_dispatch        true if a __torch_dispatch__ subclass marks the C++ object
+//                          (Impl::set_python_dispatch) so operators route to its
+//                          interpreter (Note [Python op registration trampoline])
+//   weakref_hole_warning   the warning of Note [The weakref hole]
+//   subclass_error(cls)    the TypeError text for a class that does not inherit from it
+//   alias(h)               ForeignRule::Alias only: a new C++ object sharing h's data
+template <class Handle>
+struct Preserved;
+
+template <class H>
+concept PreservedHandle = requires(const H& h, const typename H::impl_type* impl) {
+  { h.defined() } -> std::same_as<bool>;
+  { h.use_count() } -> std::convertible_to<std::uint32_t>;
+  { h.unsafe_get_impl() } -> std::same_as<typename H::impl_type*>;
+  { impl->pyobj_slot() } -> std::same_as<const impl::PyObjectSlot*>;
+  { impl->refcount() } -> std::convertible_to<std::uint32_t>;
+  { impl->id() } -> std::convertible_to<std::uint64_t>;
+  { H::impl_type::kTypeName } -> std::convertible_to<std::string_view>;
+  { Preserved<H>::python_name } -> std::convertible_to<const char*>;
+  { Preserved<H>::error_name } -> std::convertible_to<const char*>;
+  { Preserved<H>::noun } -> std::convertible_to<const char*>;
+  { Preserved<H>::hermetic } -> std::convertible_to<HermeticRule>;
+  { Preserved<H>::foreign } -> std::convertible_to<ForeignRule>;
+  { Preserved<H>::python_dispatch } -> std::convertible_to<bool>;
+  { Preserved<H>::weakref_hole_warning } -> std::convertible_to<const char*>;
+  { Preserved<H>::subclass_error(std::string()) } -> std::convertible_to<std::string>;
+} && (Preserved<H>::foreign != ForeignRule::Alias || requires(const H& h) {
+  { Preserved<H>::alias(h) } -> std::same_as<H>;
+});
+
+template <>
+struct Preserved<Tensor> {
+  static constexpr const char* python_name = "Tensor";
+  static constexpr const char* error_name = "Tensor";
+  static constexpr const char* noun = "tensor";
+  static constexpr HermeticRule hermetic = HermeticRule::FollowsThread;
+  static constexpr ForeignRule foreign = ForeignRule::Refuse;
+  static constexpr bool python_dispatch = true;
+  static constexpr const char* weakref_hole_warning =
+      "Deallocating Tensor that still has live PyObject references.  This probably happened "
+      "because you took out a weak reference to Tensor and didn't call _fix_weakref() after "
+      "dereferencing it.  Subsequent accesses to this tensor via the PyObject will now fail.";
+  static std::string subclass_error(const std::string& /*cls*/) {
+    return "Creating a Tensor subclass from a class that does not inherit from Tensor is not "
+           "possible. Make sure your class inherits from Tensor.";
+  }
+};
+
+template <>
+struct Preserved<Storage> {
+  static constexpr const char* python_name = "UntypedStorage";
+  static constexpr const char* error_name = "Storage";
+  static constexpr const char* noun = "storage";
+  static constexpr HermeticRule hermetic = HermeticRule::RememberedAtCreation;
+  static constexpr ForeignRule foreign = ForeignRule::Alias;
+  static constexpr bool python_dispatch = false;
+  static constexpr const char* weakref_hole_warning =
+      "Deallocating UntypedStorage that still has live PyObject references.  This probably "
+      "happened because you took out a weak reference to UntypedStorage and didn't call "
+      "_fix_weakref() after dereferencing it.  Subsequent accesses to this storage via the "
+      "PyObject will now fail.";
+  static std::string subclass_error(const std::string& cls) {
+    return "Creating a Storage subclass from class " + cls +
+           " that does not inherit from UntypedStorage is not possible";
+  }
+  static Storage alias(const Storage& s) { return s.share_data(); }
+};
+
+// THPVariable (Handle = Tensor) and THPStorage (Handle = Storage).  Every field is
+// protected by the owning interpreter's GIL.
+template <class Handle>
+struct WrapperObject final : PyObject {
+  using PyObject::PyObject;
+  // Owned while Python owns the C++ object (L), borrowed while the C++ object owns this
+  // wrapper (Z), undefined once stubbed (T6 with the weakref hole) or cleared.
+  // See Note [PyObject preservation].
+  MaybeOwned<Handle> cdata;
+  // Made in hermetic mode: never recorded in the slot, never preserved.  Read only
+  // under HermeticRule::RememberedAtCreation.
+  bool is_hermetic = false;
+};
+using TensorObject = WrapperObject<Tensor>;
+using StorageObject = WrapperObject<Storage>;
+
+class Torch;
+
+// One per preserved type: what the binding needs of a wrapper whose handle type it
+// does not know statically.
+struct WrapperOps {
+  const char* python_name;
+  const char* weakref_hole_warning;
+  // What the wrapper's cdata is, and (when defined) the C++ object it refers to.
+  trace::CdataKind (*read_cdata)(const PyObject* o, const void** target) noexcept;
+  // Stub cdata to undefined: every later use of the wrapper raises.
+  void (*stub_cdata)(PyObject* o) noexcept;
+  // `o._fix_weakref()`: wrap the wrapper's C++ object again, then drop the result.
+  void (*fix_weakref)(Torch& torch, const interp::Ref& o);
+};
+
+namespace ops_detail {
+template <class H>
+trace::CdataKind read_cdata(const PyObject* o, const void** target) noexcept {
+  const auto* w = static_cast<const WrapperObject<H>*>(o);
+  if (!w->cdata.defined()) return trace::CdataKind::Undefined;
+  *target = w->cdata.get();
+  return w->cdata.unsafeIsBorrowed() ? trace::CdataKind::Borrowed : trace::CdataKind::Owned;
+}
+template <class H>
+void stub_cdata(PyObject* o) noexcept {
+  static_cast<WrapperObject<H>*>(o)->cdata = MaybeOwned<H>();
+}
+template <class H>
+void fix_weakref(Torch& torch, const interp::Ref& o);  // defined in python_variable.h
+}  // namespace ops_detail
+
+template <PreservedHandle H>
+[[nodiscard]] const WrapperOps& wrapper_ops_for() noexcept {
+  static constexpr WrapperOps ops{Preserved<H>::python_name, Preserved<H>::weakref_hole_warning,
+                                  &ops_detail::read_cdata<H>, &ops_detail::stub_cdata<H>,
+                                  &ops_detail::fix_weakref<H>};
+  return ops;
+}
+
+// The table of a wrapper of any preserved type; null for any other object.
+[[nodiscard]] inline const WrapperOps* wrapper_ops(const PyObject* o) noexcept {
+  if (o->ob_type->layout != interp::Layout::Native) return nullptr;
+  return static_cast<const WrapperOps*>(o->ob_type->native);
+}
+
+}  // namespace revive::binding

@@ -1,0 +1,445 @@
+// python_variable.h: PyObject preservation, era E2, written once for every preserved
+// type.
+//
+// The protocol of PyTorch's THPVariable and THPStorage, as member templates of Torch
+// over a preserved handle type H (preserved.h describes each type).  Read it next to
+// torch/csrc/autograd/python_variable.cpp (THPVariable_Wrap, THPVariable_NewWithVar,
+// THPVariable_subclass_dealloc, isResurrectable, THPVariable_tryResurrect,
+// THPVariable_subclass_traverse, THPVariable_clear) and torch/csrc/Storage.cpp
+// (THPStorage_Wrap, THPStorage_NewWithStorage, THPStorage_isPreservable,
+// THPStorage_tryPreserve), and concrete_decref_fn in torch/csrc/PyInterpreter.cpp.
+// In order: module init, wrap (T1, T2, T5, T10, T11), unpack, dealloc (T3, T4), the
+// collector's traverse and clear (T7), and the slot giving its reference back (T6, T8).
+//
+// Where the two types differ, the code says `if constexpr (Preserved<H>::...)`; there is
+// no other branch on the type.  Tensor and Storage are instantiated in
+// src/python_variable.cpp; a new preserved type includes this header (see
+// docs/extending.md).  Everything here runs against the runtime's interface for
+// extension modules (interp/runtime.h).
+#pragma once
+
+#include <optional>
+
+#include "revive/binding/interpreter.h"
+#include "revive/binding/planted_bug.h"
+#include "revive/pyslot/hermetic_tls.h"
+
+namespace revive::binding {
+
+using trace::EventKind;
+
+// ---- module init ------------------------------------------------------------------------
+
+template <PreservedHandle H>
+const PyType* Torch::add_preserved_type() {
+  const WrapperOps* ops = &wrapper_ops_for<H>();
+  REVIVE_CHECK(!preserved_types_.contains(ops), Preserved<H>::python_name,
+               " is already registered in interpreter ", rt_.name());
+  PyType& type = rt_.add_native_type(Preserved<H>::python_name, rt_.object_type(), ops,
+                                     /*has_dict=*/true);
+  install_wrapper_slots<H>(type);
+  // PyTorch's metaclass: every subclass gets the same three slots.
+  type.on_subclass = [this](PyType& subclass) { install_wrapper_slots<H>(subclass); };
+  preserved_types_.emplace(ops, &type);
+  return &type;
+}
+
+template <PreservedHandle H>
+const PyType* Torch::python_type() const {
+  auto it = preserved_types_.find(&wrapper_ops_for<H>());
+  REVIVE_CHECK(it != preserved_types_.end(), Preserved<H>::python_name,
+               " is not registered in interpreter ", rt_.name());
+  return it->second;
+}
+
+// What PyTorch's metaclass (_TensorMeta) gives the base class and every subclass: the
+// wrapper's own dealloc, traverse and clear, which know about preservation; or, to
+// reproduce a bug of the era, the clear that bug had.
+template <PreservedHandle H>
+void Torch::install_wrapper_slots(PyType& type) const {
+  type.dealloc = &Torch::wrapper_dealloc<H>;
+  type.traverse = &Torch::wrapper_traverse<H>;
+  if (bugs_.issue_136358 && type.base != nullptr && type.base->layout == interp::Layout::Native) {
+    type.clear = &interp::Runtime::subtype_clear;  // the default a subclass inherited
+  } else if (bugs_.issue_75932) {
+    type.clear = &Torch::wrapper_clear_ignoring_preservation<H>;
+  } else {
+    type.clear = &Torch::wrapper_clear<H>;
+  }
+}
+
+// ---- wrap ------------------------------------------------------------------------------
+
+// Note [Flipping ownership back on wrap]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPVariable_Wrap, THPStorage_Wrap).  When C++ hands a tensor to Python and
+// the slot records a wrapper P of this interpreter:
+//   - owns bit clear (L): P is live in Python; return it with one more reference (T2).
+//   - owns bit set (Z): C++ holds P's only reference.  Clear the bit and make P.cdata
+//     owning again (the strong count goes up by one), then return P *without* an
+//     incref: the caller takes over the reference the slot was holding (T5).  An
+//     incref here would leave r == 2 with one owner: a leak.
+// After either, owns == 0 and P.cdata is owned: Note [PyObject preservation] holds.
+// The status for a brand-new wrapper comes from check_pyobj and the strong count:
+//   tagged by us, no wrapper       -> TAGGED_BY_US            (T1')
+//   untagged, strong count <= 1    -> DEFINITELY_UNINITIALIZED (no other thread can
+//                                     see the tensor: every sharing bumps the count)
+//   untagged, strong count > 1     -> MAYBE_UNINITIALIZED      (tag with a CAS)
+inline impl::PyInterpreterStatus Torch::status_for_new_wrapper(impl::PyObjectSlot* slot,
+                                                             std::uint32_t use_count) {
+  if (slot->check_interpreter(&pyinterpreter_)) return impl::PyInterpreterStatus::TAGGED_BY_US;
+  return use_count <= 1 ? impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED
+                        : impl::PyInterpreterStatus::MAYBE_UNINITIALIZED;
+}
+
+// T2 / T5 on the wrapper `self` the slot records.  See Note [Flipping ownership back on wrap].
+template <PreservedHandle H>
+Ref Torch::rewrap_recorded(WrapperObject<H>* self, const H& handle, impl::PyObjectSlot* slot) {
+  if (slot->owns_pyobj()) {  // T5: Z -> L, the caller steals the slot's reference
+    slot->set_owns_pyobj(false);
+    self->cdata = MaybeOwned<H>::owned(handle);
+    rt_.emit(EventKind::FlippedBack, self, handle.unsafe_get_impl());
+    return Ref::steal(self);
+  }
+  ++self->ob_refcnt;  // T2: L -> L
+  rt_.emit(EventKind::Rewrapped, self, handle.unsafe_get_impl());
+  return Ref::steal(self);
+}
+
+// Note [Storage wrap across interpreters]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPStorage_Wrap, "only supposed to happen in MultiPy").  A tensor tagged by
+// another interpreter cannot be wrapped here: that raises.  A storage can: since a
+// storage is just bytes, wrapping one that another interpreter already tagged makes a
+// *new* StorageImpl sharing the same data (refcounted data pointer) and wraps that.
+// The two interpreters then see the same bytes through two C++ objects, each with its
+// own slot, and Note [Python interpreter tag] holds for each of them.
+template <PreservedHandle H>
+Ref Torch::wrap(const H& handle) {
+  interp::GilGuard gil(rt_.gil());
+  check_alive();
+  rt_.gc_safe_point();
+  if (!handle.defined()) return {};  // None
+  if (impl::HermeticPyObjectTLS::get_state()) {
+    // T10.  See Note [Hermetic PyObject mode].
+    return new_wrapper(python_type<H>(), handle, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  }
+  auto* target = handle.unsafe_get_impl();
+  impl::PyObjectSlot* slot = target->pyobj_slot();
+  if constexpr (Preserved<H>::foreign == ForeignRule::Alias) {
+    if (slot->has_pyobj_nonhermetic() && !slot->check_interpreter(&pyinterpreter_)) {
+      // See Note [Storage wrap across interpreters].
+      H alias = Preserved<H>::alias(handle);
+      rt_.emit(EventKind::StorageAliased, nullptr, target,
+               detail::str_cat("new ", H::impl_type::kTypeName, " ",
+                               alias.unsafe_get_impl()->id(), " shares its bytes"));
+      return new_wrapper(python_type<H>(), alias, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+    }
+  }
+  std::optional<PyObject*> mb_obj;
+  try {
+    mb_obj = slot->check_pyobj(&pyinterpreter_);  // another interpreter's tag: throws
+  } catch (const Error& e) {
+    rt_.emit(EventKind::WrapRefused, nullptr, target, e.what());
+    throw;
+  }
+  if (mb_obj.has_value() && *mb_obj != nullptr) {
+    REVIVE_INTERNAL_ASSERT(wrapper_ops(*mb_obj) == &wrapper_ops_for<H>(), "the slot of a ",
+                           H::impl_type::kTypeName, " records an object of another kind");
+    return rewrap_recorded(static_cast<WrapperObject<H>*>(*mb_obj), handle, slot);
+  }
+  return new_wrapper(python_type<H>(), handle, status_for_new_wrapper(slot, handle.use_count()));
+}
+
+// THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
+template <PreservedHandle H>
+Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterStatus status) {
+  if (!type->is_subtype_of(python_type<H>())) {
+    throw interp::PythonError("TypeError", Preserved<H>::subclass_error(type->name));
+  }
+  auto* target = handle.unsafe_get_impl();
+  impl::PyObjectSlot* slot = target->pyobj_slot();
+  // This overwrites the slot without further checks, so it must be empty for us.
+  const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);
+  if (mb_obj.has_value() && *mb_obj != nullptr) {
+    throw Error(detail::str_cat("Creating a new ", Preserved<H>::error_name, " subclass ", type->name,
+                                " but the raw ", Preserved<H>::error_name,
+                                " object is already associated to a python object of type ",
+                                (*mb_obj)->ob_type->name));
+  }
+  const bool was_tagged = slot->pyobj_interpreter() != nullptr;
+  auto* self = rt_.allocate<WrapperObject<H>>(type);
+  self->cdata = MaybeOwned<H>::owned(handle);
+  if (impl::HermeticPyObjectTLS::get_state()) {
+    // Not recorded: the slot is not touched at all.  See Note [Hermetic PyObject mode].
+    self->is_hermetic = true;  // never preserved, whatever the TLS says at its death
+    rt_.emit(EventKind::HermeticWrap, self, target, type->name);
+    return Ref::steal(self);
+  }
+  try {
+    slot->init_pyobj(&pyinterpreter_, self, status);
+  } catch (...) {
+    rt_.discard_half_built(self);  // HAZARD: see PyObjectSlot::init_pyobj
+    throw;
+  }
+  if constexpr (Preserved<H>::python_dispatch) {
+    if (type->torch_dispatch) target->set_python_dispatch();
+  }
+  if (!was_tagged) rt_.emit(EventKind::Tagged, nullptr, target, rt_.name());
+  rt_.emit(EventKind::NewWrapper, self, target, type->name);
+  return Ref::steal(self);
+}
+
+// ---- unpack ----------------------------------------------------------------------------
+
+// The type check of every Python-level call that takes a wrapper.
+template <PreservedHandle H>
+WrapperObject<H>* Torch::as_wrapper(const Ref& o, const char* what) const {
+  rt_.check_usable(o, what);
+  if (wrapper_ops(o.get()) != &wrapper_ops_for<H>()) {
+    throw interp::PythonError("TypeError", detail::str_cat(what, "(): expected ", Preserved<H>::python_name,
+                                                           " but got ", o->ob_type->name));
+  }
+  return static_cast<WrapperObject<H>*>(o.get());
+}
+
+template <PreservedHandle H>
+H Torch::unpack_as(const Ref& o, const char* what) {
+  WrapperObject<H>* self = as_wrapper<H>(o, what);
+  interp::GilGuard gil(rt_.gil());
+  return self->cdata.to_owned();
+}
+
+// THPVariable_fix_weakref: wrap, then drop the result.  On a zombie revived through a
+// weakref (r == 2, owns == 1) the wrap flips ownership back and the drop returns r to
+// 1.  See Note [The weakref hole].
+template <class H>
+void ops_detail::fix_weakref(Torch& torch, const Ref& o) {
+  Ref again = torch.wrap(torch.unpack_as<H>(o, "_fix_weakref"));
+}
+
+// ---- dealloc -----------------------------------------------------------------------------
+
+// isResurrectable and THPStorage_isPreservable (E2).  A wrapper is resurrected only if all of these hold:
+//   - its cdata is owned (a borrowed cdata means C++ is already releasing it: T6);
+//   - its C++ object is defined and someone else holds it too (strong count > 1);
+//   - the slot records exactly this wrapper for this interpreter; this excludes
+//     hermetic wrappers, which are never recorded, and, because hermetic mode makes
+//     check_pyobj answer "no object", any wrapper dying while this thread is
+//     hermetic.  See Note [A recorded wrapper that really dies].
+// Model difference: we compare the tag before calling check_pyobj.  A hermetic wrapper
+// can outlive the moment another interpreter tags its tensor, and check_pyobj would
+// then throw inside a dealloc.
+// Under HermeticRule::RememberedAtCreation (storages) a wrapper remembers whether it
+// was made in hermetic mode (is_hermetic) and the decision ignores the *current* TLS.
+// A non-hermetic storage wrapper may die inside hermetic code (an operator running in
+// hermetic mode drops the last Python reference to a storage made outside it); it must
+// still be preserved (test_storage_preserve_nonhermetic_in_hermetic_context).
+template <PreservedHandle H>
+bool Torch::is_preservable(WrapperObject<H>* self) {
+  if (self->cdata.unsafeIsBorrowed()) return false;
+  bool ignore_hermetic_tls = true;
+  if constexpr (Preserved<H>::hermetic == HermeticRule::RememberedAtCreation) {
+    if (self->is_hermetic) return false;
+  } else {
+    // The planted bug (planted_bug.h) forgets that hermetic mode hides the wrapper.
+    ignore_hermetic_tls = testing::planted_bug_active();
+  }
+  auto* target = self->cdata.get();
+  if (target == nullptr || target->refcount() <= 1) return false;
+  impl::PyObjectSlot* slot = target->pyobj_slot();
+  if (!slot->check_interpreter(&pyinterpreter_)) return false;
+  return slot->check_pyobj(&pyinterpreter_, ignore_hermetic_tls) == std::optional<PyObject*>(self);
+}
+
+// Note [Ownership flip on resurrection]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPVariable_tryResurrect, THPStorage_tryPreserve).  P's refcount reached 0
+// and its dealloc decided P is resurrectable.  This runs *first* in the dealloc: no
+// finalizer, no weakref clearing, no dict clearing has happened, so P is intact.
+//   1. assert owns == 0 (P owned C++ until now);
+//   2. set the owns bit: the slot now holds P's one reference;
+//   3. r = 1 (CPython's own resurrection pattern; the reference is the slot's);
+//   4. make P.cdata borrowed, keeping the old owning handle in a local;
+//   5. drop that local (n -= 1).
+// Invariants after step 4: owns == 1, cdata borrowed, r == 1 (state Z).
+// HAZARD: step 5 may drop the *last* strong reference: another C++ owner may have let
+// go between the decision and the flip (another thread, or set_resurrection_hook in
+// tests).  Then the tensor dies right here, T6 runs nested inside this dealloc, and P
+// is freed before we return.  So nothing may touch P after step 5, and steps 2-4 must
+// be complete before it.  (PyTorch assigns the borrowed MaybeOwned over the owned one,
+// which releases the old value inside the assignment: the same hazard, which its
+// comment calls a "near use-after-free miss".)
+template <PreservedHandle H>
+void Torch::resurrect(WrapperObject<H>* self) noexcept {
+  auto* impl = self->cdata.get();
+  impl::PyObjectSlot* slot = impl->pyobj_slot();
+  REVIVE_INTERNAL_ASSERT(slot->_unchecked_untagged_pyobj() == self, "Trying to preserve a Python ",
+                         Preserved<H>::noun, " whose PyObjectSlot does not have a PyObject");
+  REVIVE_INTERNAL_ASSERT(!slot->owns_pyobj(),
+                         "resurrecting a wrapper the slot already owns: owns == 1 must mean "
+                         "cdata is borrowed");
+  if (resurrection_hook_) resurrection_hook_();
+  slot->set_owns_pyobj(true);
+  self->ob_refcnt = 1;
+  auto owned = self->cdata.take_owned();
+  self->cdata = decltype(self->cdata)::borrowed(impl);
+  rt_.emit(EventKind::Resurrected, self, impl);
+  owned.reset();  // may free `self`: see the HAZARD above
+}
+
+// Note [A recorded wrapper that really dies]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 with a model addition.  When P dies for real while its cdata is owned, the
+// slot usually dies with it (n == 1).  But P can die for real while the C++ object
+// lives on: P died while this thread was in hermetic mode (tensors: the preservation
+// test sees "no object"), or a C++ weak reference was locked between the decision and
+// the release.  The slot would then keep pointing at freed memory and the next wrap
+// would use it.  So, before releasing an owned cdata, a wrapper that the slot records
+// clears the slot (unchecked_clear_pyobj: we hold the tag's GIL).  The tensor then
+// goes back to T0 (tagged, no wrapper) and the next wrap makes a fresh wrapper
+// (TAGGED_BY_US): P's state is lost, but nothing dangles.
+template <PreservedHandle H>
+void Torch::release_cdata(WrapperObject<H>* self) noexcept {
+  auto* impl = self->cdata.get();
+  if (impl != nullptr && !self->cdata.unsafeIsBorrowed()) {
+    impl::PyObjectSlot* slot = impl->pyobj_slot();
+    if (slot->check_interpreter(&pyinterpreter_) && slot->_unchecked_untagged_pyobj() == self) {
+      slot->unchecked_clear_pyobj(&pyinterpreter_);
+      // Only worth reporting when the C++ object outlives this release (L -> T0).
+      if (impl->refcount() > 1) rt_.emit(EventKind::SlotCleared, self, impl);
+    }
+  }
+  // Move out, then drop: the release may run arbitrary code (the C++ object's death).
+  auto dropped = std::move(self->cdata);
+}
+
+// Note [A finalizer that keeps a dying zombie]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 with a model fix.  In T6 the C++ object is being destroyed and P's dealloc
+// runs P's finalizer for the first time.  __del__ may store `self` somewhere (PEP 442
+// resurrection), and then the dealloc stops with P alive, its cdata *borrowed* from a
+// C++ object that is about to be freed: a dangling pointer for the next use of P.
+// Nothing can rescue the C++ object at that point (its strong count is 0), so, as in
+// Note [The weakref hole], P.cdata is stubbed to undefined and later uses of P raise.
+template <PreservedHandle H>
+void Torch::stub_if_borrowed(WrapperObject<H>* self) noexcept {
+  if (self->cdata.unsafeIsBorrowed()) {
+    self->cdata = {};
+    rt_.emit(EventKind::Stubbed, self);
+  }
+}
+
+// THPVariable_subclass_dealloc / THPStorage_subclass_dealloc.
+template <PreservedHandle H>
+void Torch::dealloc_wrapper(WrapperObject<H>* self) noexcept {
+  if (is_preservable(self)) {  // T3.  See Note [Ownership flip on resurrection].
+    resurrect(self);
+    return;
+  }
+  if (rt_.finalize_and_clear(self)) {  // T4; __del__ may resurrect (then stop)
+    stub_if_borrowed(self);            // See Note [A finalizer that keeps a dying zombie]
+    return;
+  }
+  release_cdata(self);  // See Note [A recorded wrapper that really dies]
+  rt_.free_object(self);
+}
+
+// tp_dealloc of every tensor and storage class.
+template <PreservedHandle H>
+void Torch::wrapper_dealloc(PyObject* o) noexcept {
+  of(o).dealloc_wrapper(static_cast<WrapperObject<H>*>(o));
+}
+
+// ---- the cycle collector's view of a wrapper -----------------------------------------------
+
+// Note [Cycle collection and preservation]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPVariable_subclass_traverse, THPVariable_clear; THPStorage's twins).  The
+// collector (Note [The cycle collector]) knows nothing of C++ owners.  If it could see
+// through a wrapper P whose tensor C++ also holds, it could find P in a "dead" cycle
+// and clear it, and the C++ owner would later get back a P with its attributes gone.
+// Preservation cannot make C++ references visible, so it makes P's look like roots:
+//   - traverse: while P is resurrectable (exactly the dealloc's test: cdata owned,
+//     n > 1, the slot records P) it reports no references at all.  Step 2 then
+//     subtracts nothing for them, so everything P holds counts as referenced from
+//     outside, and no cycle through P is ever found;
+//   - clear: while P is resurrectable it does nothing.  P can still be in the
+//     unreachable list without being in a cycle: when only garbage refers to it
+//     (B -> P with A <-> B dead).  Clearing A then drops B, B drops P, and P's dealloc
+//     resurrects it, intact.  PyTorch #75932 was a clear without this test: the
+//     collector cleared P (dict and cdata) while C++ still held the tensor;
+//   - otherwise both behave like any object's: traverse reports __slots__ and
+//     __dict__, clear drops them and then cdata (owned: the C++ object may die;
+//     borrowed, a zombie: stubbed, as PyTorch's clear resets cdata either way).
+// All three slots go on every subclass (install_type_slots): PyTorch #136358 was a
+// subclass whose clear was CPython's default subtype_clear, which wipes __dict__ and
+// then calls the base's clear, too late for the test above.
+// What no slot can prevent, PyTorch #145253 (open for the whole era): steps 4 and 5 of
+// the collection act on every unreachable object before any clear runs.  A
+// resurrectable P held only by a dead cycle has its weakrefs cleared (callbacks run)
+// and its __del__ called, and is then resurrected as usual: alive, attributes intact,
+// but every weakref to it reads None.
+// And one that depends on order (read in CPython's delete_garbage and PyTorch's clear,
+// which resets cdata even when it is borrowed): step 7 walks the unreachable list in
+// allocation order.  If the garbage B that holds P comes first, B's clear drops P, P's
+// dealloc resurrects it while it is still in the list, and then P's own turn comes:
+// now a zombie (cdata borrowed), not resurrectable, so its clear drops __dict__ and
+// stubs cdata.  The next wrap flips it back to its tensor with its attributes gone.
+// test_tensor_ressurecting_clear passes because its tensor is older than its list.
+template <PreservedHandle H>
+void Torch::wrapper_traverse(PyObject* o, interp::VisitProc visit, void* arg) {
+  auto* self = static_cast<WrapperObject<H>*>(o);
+  if (of(o).is_preservable(self)) return;  // C++ owners act as roots
+  interp::Runtime::subtype_traverse(o, visit, arg);
+}
+
+template <PreservedHandle H>
+void Torch::wrapper_clear(PyObject* o) noexcept {
+  auto* self = static_cast<WrapperObject<H>*>(o);
+  Torch& torch = of(o);
+  if (torch.is_preservable(self)) {
+    torch.rt_.emit(EventKind::GcClear, o, self->cdata.get(), "resurrectable: nothing cleared");
+    return;
+  }
+  torch.clear_wrapper_contents(self);
+}
+
+// The clear of GcBugs::issue_75932: the same, without asking first.
+template <PreservedHandle H>
+void Torch::wrapper_clear_ignoring_preservation(PyObject* o) noexcept {
+  of(o).clear_wrapper_contents(static_cast<WrapperObject<H>*>(o));
+}
+
+template <PreservedHandle H>
+void Torch::clear_wrapper_contents(WrapperObject<H>* self) noexcept {
+  rt_.emit(EventKind::GcClear, self, self->cdata.get(), "__slots__, __dict__ and cdata dropped");
+  interp::Runtime::clear_slots_and_dict(self, nullptr);
+  stub_if_borrowed(self);  // a zombie's cdata
+  release_cdata(self);     // an owned one.  See Note [A recorded wrapper that really dies]
+}
+
+// Note [The weakref hole]
+// ~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (concrete_decref_fn); one reason PyTorch left resurrection in 2025.  In Z the
+// slot holds P's only reference.  A Python weakref to P still works, and dereferencing
+// it is a plain incref: r becomes 2 with no flip, so P.cdata stays borrowed and the
+// C++ side does not know Python holds P.  When C++ then drops the tensor (T6), the
+// slot gives back its reference and finds r > 1: P will outlive the tensor it borrows.
+// Too late to rescue it, so warn and stub P.cdata to an undefined tensor; later uses
+// of P raise.  `_fix_weakref()` (wrap, then decref) closes the hole by hand: wrap sees
+// the owns bit and flips P back to L.
+inline void Torch::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
+  interp::GilGuard gil(rt_.gil());
+  if (rt_.is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
+  rt_.emit(EventKind::DecrefFromCpp, o);
+  const WrapperOps* ops = wrapper_ops(o);
+  if (has_pyobj_slot && o->ob_refcnt > 1 && ops != nullptr) {  // See Note [The weakref hole]
+    rt_.warn(ops->weakref_hole_warning);
+    ops->stub_cdata(o);
+    rt_.emit(EventKind::Stubbed, o);
+  }
+  rt_.decref(o);
+}
+
+}  // namespace revive::binding
