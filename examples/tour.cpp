@@ -976,8 +976,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "revive-tour: %s\n", e.what());
     return 1;
   }
-  std::printf("\nlive objects left: %lld tensors, %lld wrappers (abandoned on purpose: %lld)\n",
-              static_cast<long long>(TensorImpl::live_count()),
+  // Every preserved C++ type counts its live objects (LiveCount), so this line covers
+  // TensorImpl, StorageImpl and any type added later, by name.
+  std::string per_type;
+  for (const LiveCount* c : LiveCount::all()) {
+    per_type += (per_type.empty() ? "" : ", ") + c->type_name() + " " + std::to_string(c->get());
+  }
+  std::printf("\nlive objects left: %lld C++ objects (%s), %lld wrappers (abandoned on purpose: %lld)\n",
+              static_cast<long long>(LiveCount::total()), per_type.c_str(),
               static_cast<long long>(Interpreter::live_object_count()),
               static_cast<long long>(Interpreter::abandoned_object_count()));
   return 0;

@@ -10,6 +10,8 @@ template const PyType* Torch::python_type<Tensor>() const;
 template const PyType* Torch::python_type<Storage>() const;
 template Ref Torch::wrap<Tensor>(const Tensor&);
 template Ref Torch::wrap<Storage>(const Storage&);
+template Ref Torch::new_with_var<Tensor>(const PyType*, const Tensor&);
+template Ref Torch::new_with_var<Storage>(const PyType*, const Storage&);
 template Tensor Torch::unpack_as<Tensor>(const Ref&, const char*);
 template Storage Torch::unpack_as<Storage>(const Ref&, const char*);
 template Ref Torch::new_wrapper<Tensor>(const PyType*, const Tensor&, impl::PyInterpreterStatus);

@@ -88,11 +88,8 @@ Ref Torch::empty(std::int64_t numel, const PyType* cls) {
 Ref Torch::make_subclass(const PyType* cls, const Tensor& t) {
   check_alive();
   REVIVE_CHECK(cls != nullptr, "make_subclass() needs a class");
-  GilGuard gil(rt_.gil());
   if (!t.defined()) undefined_self();
-  rt_.gc_safe_point();
-  return new_wrapper(cls, t, status_for_new_wrapper(t.unsafeGetTensorImpl()->pyobj_slot(),
-                                                    t.use_count()));
+  return new_with_var(cls, t);
 }
 
 Ref Torch::new_storage(std::size_t nbytes, const PyType* cls) {

@@ -33,15 +33,16 @@ WrapperView view_of(const trace::RuntimeView& home, const PyObject* o, const voi
   return w;
 }
 
-template <class Impl>
-OwnershipView look_at_impl(std::string kind, const Impl* target,
-                           std::span<const trace::RuntimeView* const> interpreters,
-                           std::span<const PyObject* const> extra) {
+}  // namespace
+
+OwnershipView look_at(const Target& target, std::span<const trace::RuntimeView* const> interpreters,
+                      std::span<const PyObject* const> extra) {
   REVIVE_CHECK(!interpreters.empty(), "look_at() needs at least one interpreter");
   OwnershipView v;
-  v.kind = std::move(kind);
-  const impl::PyInterpreter* tag =
-      target != nullptr ? target->pyobj_slot()->pyobj_interpreter() : nullptr;
+  v.kind = std::string(target.type_name);
+  v.held_by = std::string(target.held_by);
+  const bool gone = target.slot == nullptr;
+  const impl::PyInterpreter* tag = gone ? nullptr : target.slot->pyobj_interpreter();
   const trace::RuntimeView* tagger = nullptr;
   const PyObject* recorded = nullptr;
   for (std::size_t i = 0; i < interpreters.size(); ++i) {
@@ -50,13 +51,13 @@ OwnershipView look_at_impl(std::string kind, const Impl* target,
     if (tagged_it) tagger = in;
     v.interpreters.push_back(InterpreterView{in->name(), in->is_finalized(), tagged_it, i == 0});
   }
-  if (target == nullptr) {
+  if (gone) {
     v.state = LifeState::D;
   } else {
     v.alive = true;
-    v.target_id = target->id();
-    v.strong = target->refcount();
-    const std::uint32_t weak = target->weakcount();
+    v.target_id = target.id;
+    v.strong = target.strong;
+    const std::uint32_t weak = target.weak;
     v.weak_refs = v.strong > 0 && weak > 0 ? weak - 1 : weak;
     const Snapshot seen = inspect(*interpreters[0], target);
     v.state = to_life_state(seen.state);
@@ -69,17 +70,21 @@ OwnershipView look_at_impl(std::string kind, const Impl* target,
       const Snapshot s = inspect(*tagger, target);
       v.owns = s.owns;
       recorded = s.recorded;
-      if (recorded != nullptr) v.recorded = view_of(*tagger, recorded, target, /*recorded=*/true);
+      if (recorded != nullptr) {
+        v.recorded = view_of(*tagger, recorded, target.address, /*recorded=*/true);
+      }
     }
   }
   for (const PyObject* o : extra) {
     if (o == recorded) continue;  // drawn already, as "wrapper"
     const trace::RuntimeView& home = interpreters[0]->home_of(o);
     trace::ViewLock gil(home);
-    v.extra.push_back(view_of(home, o, target, /*recorded=*/false));
+    v.extra.push_back(view_of(home, o, target.address, /*recorded=*/false));
   }
   return v;
 }
+
+namespace {
 
 std::string plural(std::int64_t k, std::string_view one, std::string_view many) {
   return std::to_string(k) + " " + std::string(k == 1 ? one : many);
@@ -137,16 +142,6 @@ std::uint32_t OwnershipView::cpp_strong() const noexcept {
   return strong > drawn ? strong - drawn : 0;
 }
 
-OwnershipView look_at(const TensorImpl* target, std::span<const trace::RuntimeView* const> interpreters,
-                      std::span<const PyObject* const> extra) {
-  return look_at_impl("TensorImpl", target, interpreters, extra);
-}
-
-OwnershipView look_at(const StorageImpl* target, std::span<const trace::RuntimeView* const> interpreters,
-                      std::span<const PyObject* const> extra) {
-  return look_at_impl("StorageImpl", target, interpreters, extra);
-}
-
 Graph ownership_graph(const OwnershipView& v, std::string caption) {
   Graph g;
   g.name = "ownership";
@@ -193,10 +188,8 @@ Graph ownership_graph(const OwnershipView& v, std::string caption) {
   if (v.alive) {
     const std::uint32_t cpp = v.cpp_strong();
     if (cpp > 0) {
-      g.nodes.push_back(Node{"cpp_owners",
-                             v.kind == "TensorImpl" ? "C++ references\n(Tensor handles, grads)"
-                                                    : "C++ references\n(tensors, Storage handles)",
-                             NodeKind::Owners, "cpp", false});
+      g.nodes.push_back(Node{"cpp_owners", "C++ references\n(" + v.held_by + ")", NodeKind::Owners,
+                             "cpp", false});
       g.edges.push_back(Edge{"cpp_owners", "target", plural(cpp, "strong ref", "strong refs"),
                              EdgeKind::Owning, false});
     }

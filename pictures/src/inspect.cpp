@@ -3,6 +3,8 @@
 
 #include <ostream>
 
+#include "revive/pyslot/error.h"
+
 namespace revive::pictures {
 namespace {
 
@@ -37,12 +39,9 @@ Snapshot snapshot(const trace::RuntimeView& interp, const impl::PyObjectSlot* sl
 
 }  // namespace
 
-Snapshot inspect(const trace::RuntimeView& interp, const TensorImpl* target) {
-  return snapshot(interp, target->pyobj_slot(), target->refcount());
-}
-
-Snapshot inspect(const trace::RuntimeView& interp, const StorageImpl* target) {
-  return snapshot(interp, target->pyobj_slot(), target->refcount());
+Snapshot inspect(const trace::RuntimeView& interp, const Target& target) {
+  REVIVE_CHECK(target.slot != nullptr, "inspect(): the ", target.type_name, " is gone");
+  return snapshot(interp, target.slot, target.strong);
 }
 
 std::string_view to_string(SlotState s) noexcept {

@@ -3,8 +3,9 @@
 //   LeakCheck            the root fixture of every suite: saves and restores the global
 //                        state tests may touch (hermetic TLS and its global flag, the
 //                        trampoline's main interpreter), and
-//                        checks at the end of each case that no TensorImpl, StorageImpl
-//                        or wrapper created by the case is left alive.
+//                        checks at the end of each case that no preserved C++ object
+//                        (TensorImpl, StorageImpl, any type with a LiveCount) and no
+//                        Python object created by the case is left alive.
 //   WithInterpreter      LeakCheck with one interpreter `I` named "I0", torch loaded.
 //   WithRuntime          LeakCheck with one bare fake runtime `I` named "I0" (no torch):
 //                        the runtime's own tests (test/interp/).
@@ -15,12 +16,14 @@
 #include <boost/test/unit_test.hpp>
 #include <cstdint>
 #include <exception>
+#include <map>
 #include <string>
 
 #include "revive/binding/interpreter.h"
 #include "revive/interp/runtime.h"
 #include "revive/pyslot/hermetic_tls.h"
 #include "revive/pyslot/python_op_registration_trampoline.h"
+#include "revive/tensor/live_count.h"
 #include "revive/tensor/storage_impl.h"
 #include "revive/tensor/tensor_impl.h"
 
@@ -33,13 +36,14 @@ struct LeakCheck {
       : hermetic_(impl::HermeticPyObjectTLS::get_state_slow()),
         have_state_(impl::HermeticPyObjectTLS::have_state()),
         main_(impl::PythonOpRegistrationTrampoline::getInterpreter()),
-        tensors_(TensorImpl::live_count()),
-        storages_(StorageImpl::live_count()),
+        cpp_(live_counts()),
         objects_(interp::Runtime::live_object_count()) {}
 
   ~LeakCheck() {
-    BOOST_TEST(TensorImpl::live_count() == tensors_, "a TensorImpl leaked");
-    BOOST_TEST(StorageImpl::live_count() == storages_, "a StorageImpl leaked");
+    for (const auto& [type, count] : live_counts()) {
+      const auto before = cpp_.find(type);
+      BOOST_TEST(count == (before == cpp_.end() ? 0 : before->second), "a " << type << " leaked");
+    }
     BOOST_TEST(interp::Runtime::live_object_count() == objects_, "a Python object leaked");
     BOOST_TEST(impl::HermeticPyObjectTLS::get_state_slow() == hermetic_,
                "hermetic mode was left changed");
@@ -62,8 +66,13 @@ struct LeakCheck {
   bool hermetic_;
   bool have_state_;
   impl::PyInterpreter* main_;
-  std::int64_t tensors_;
-  std::int64_t storages_;
+  // Every preserved C++ type's live count (LiveCount), by type name.
+  static std::map<std::string, std::int64_t> live_counts() {
+    std::map<std::string, std::int64_t> out;
+    for (const LiveCount* c : LiveCount::all()) out[c->type_name()] = c->get();
+    return out;
+  }
+  std::map<std::string, std::int64_t> cpp_;
   std::int64_t objects_;
 };
 

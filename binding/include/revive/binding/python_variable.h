@@ -151,6 +151,18 @@ Ref Torch::wrap(const H& handle) {
   return new_wrapper(python_type<H>(), handle, status_for_new_wrapper(slot, handle.use_count()));
 }
 
+// The Python-level entry: `cls(h)` for a preserved handle, checked.
+template <PreservedHandle H>
+Ref Torch::new_with_var(const PyType* cls, const H& handle) {
+  REVIVE_CHECK(cls != nullptr, "new_with_var() needs a class");
+  interp::GilGuard gil(rt_.gil());
+  check_alive();
+  REVIVE_CHECK(handle.defined(), "new_with_var(): the ", Preserved<H>::error_name, " is undefined");
+  rt_.gc_safe_point();
+  return new_wrapper(cls, handle,
+                     status_for_new_wrapper(handle.unsafe_get_impl()->pyobj_slot(), handle.use_count()));
+}
+
 // THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
 template <PreservedHandle H>
 Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterStatus status) {

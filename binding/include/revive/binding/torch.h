@@ -82,6 +82,10 @@ class Torch {
   // THPVariable_Wrap / THPStorage_Wrap: the one wrapper of `h` (None if undefined).
   template <PreservedHandle H>
   [[nodiscard]] Ref wrap(const H& h);
+  // THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `cls` (H's
+  // base class or a subclass of it).  Raises if `h` already has a wrapper here.
+  template <PreservedHandle H>
+  [[nodiscard]] Ref new_with_var(const PyType* cls, const H& h);
   // THPVariable_Unpack: a new owning handle to the wrapper's C++ object (undefined if
   // the wrapper was stubbed).  Throws TypeError naming `what` for any other object.
   template <PreservedHandle H>
@@ -200,6 +204,8 @@ extern template const PyType* Torch::python_type<Tensor>() const;
 extern template const PyType* Torch::python_type<Storage>() const;
 extern template Ref Torch::wrap<Tensor>(const Tensor&);
 extern template Ref Torch::wrap<Storage>(const Storage&);
+extern template Ref Torch::new_with_var<Tensor>(const PyType*, const Tensor&);
+extern template Ref Torch::new_with_var<Storage>(const PyType*, const Storage&);
 extern template Tensor Torch::unpack_as<Tensor>(const Ref&, const char*);
 extern template Storage Torch::unpack_as<Storage>(const Ref&, const char*);
 extern template Ref Torch::new_wrapper<Tensor>(const PyType*, const Tensor&,

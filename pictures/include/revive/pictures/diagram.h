@@ -87,7 +87,8 @@ struct InterpreterView {
 };
 
 struct OwnershipView {
-  std::string kind;            // "TensorImpl" or "StorageImpl"
+  std::string kind;            // the target's type: "TensorImpl", "StorageImpl", ...
+  std::string held_by;         // who holds one in C++ (its kHeldBy)
   std::uint64_t target_id = 0; // TensorImpl::id / StorageImpl::id; 0 when gone
   LifeState state = LifeState::D;  // as seen from the first interpreter
   bool alive = false;          // false: D, and the fields below up to `recorded` are empty
@@ -110,12 +111,16 @@ struct OwnershipView {
 // names wrappers to draw besides the recorded one (naming the recorded one too is
 // harmless: it is drawn once); each must be alive.  A null target
 // is a dead one (D).  The caller keeps `target` alive meanwhile.
-[[nodiscard]] OwnershipView look_at(const TensorImpl* target,
+[[nodiscard]] OwnershipView look_at(const Target& target,
                                     std::span<const trace::RuntimeView* const> interpreters,
                                     std::span<const PyObject* const> extra = {});
-[[nodiscard]] OwnershipView look_at(const StorageImpl* target,
+// The same for any preserved C++ object (TensorImpl, StorageImpl, ...).
+template <PreservedTarget Impl>
+[[nodiscard]] OwnershipView look_at(const Impl* target,
                                     std::span<const trace::RuntimeView* const> interpreters,
-                                    std::span<const PyObject* const> extra = {});
+                                    std::span<const PyObject* const> extra = {}) {
+  return look_at(trace::target_of(target), interpreters, extra);
+}
 
 // The picture of `view` as Note [Ownership pictures] describes.  `caption` goes first
 // in the caption, then a line on the state, then the legend.

@@ -26,13 +26,14 @@
 #include <string>
 #include <string_view>
 
-#include "revive/tensor/storage_impl.h"
-#include "revive/tensor/tensor_impl.h"
 #include "revive/trace/runtime_view.h"
+#include "revive/trace/target.h"
 
 namespace revive::pictures {
 
 using trace::CdataKind;
+using trace::PreservedTarget;
+using trace::Target;
 
 enum class SlotState {
   U,   // untagged: never crossed into Python
@@ -52,9 +53,14 @@ struct Snapshot {
   SlotState state = SlotState::U;
 };
 
-// The Snapshot of `target`'s slot, seen from `interp`.  The caller keeps `target` alive.
-[[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const TensorImpl* target);
-[[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const StorageImpl* target);
+// The Snapshot of `target`'s slot, seen from `interp`.  The caller keeps `target` alive;
+// it must not be gone (target.slot != nullptr).
+[[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const Target& target);
+// The same for any preserved C++ object (TensorImpl, StorageImpl, ...).
+template <PreservedTarget Impl>
+[[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const Impl* target) {
+  return inspect(interp, trace::target_of(target));
+}
 
 [[nodiscard]] std::string_view to_string(SlotState s) noexcept;
 std::ostream& operator<<(std::ostream& os, SlotState s);
