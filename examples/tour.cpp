@@ -39,6 +39,7 @@
 #include "revive/pictures/diagram.h"
 #include "revive/pictures/inspect.h"
 #include "revive/binding/interpreter.h"
+#include "revive/binding/tensor_methods.h"
 #include "revive/pictures/state_machine.h"
 #include "revive/pyslot/python_op_registration_trampoline.h"
 
@@ -404,12 +405,12 @@ void subclass_preserved(Pictures* pics) {
   }, "A wrapper of a Python subclass, with an attribute.");
   tour.step("Py: y = torch.empty(2); y.grad = x", [&] {
     y = I->empty(2);
-    I->set_grad(y, x);
+    set_grad(*I, y, x);
   }, "y's TensorImpl now holds x's tensor as its grad: a C++ owner (n = 2).");
   tour.step("Py: del x", [&] { x.reset(); },
             "Python's last reference goes; C++ still holds the tensor: resurrection (T3).");
   tour.step("Py: type(y.grad), y.grad.foo", [&] {
-    Ref g = I->grad(y);
+    Ref g = grad(*I, y);
     tour.say("type(y.grad) is " + I->type_of(g)->name + ", y.grad.foo == " +
              std::to_string(std::get<std::int64_t>(I->getattr(g, "foo"))));
   }, "y.grad wraps the tensor: the zombie flips back (T5), the same MyTensor comes out; "
@@ -531,7 +532,7 @@ void weakref_hole(Pictures* pics) {
   }, "A weakref deref is a plain incref: r = 2 with no flip. C++ does not know.");
   tour.step("C++: t.reset()", [&] { t.reset(); },
             "T6 finds r > 1: too late to rescue x; warn and stub x.cdata (undefined).");
-  tour.step("Py: x.sigmoid()", [&] { tour.say(caught([&] { (void)I->sigmoid(x); })); },
+  tour.step("Py: x.sigmoid()", [&] { tour.say(caught([&] { (void)sigmoid(*I, x); })); },
             "Every later use fails. x._fix_weakref() right after w() would have flipped it back "
             "(scenario fix-weakref).");
   x.reset();
@@ -551,7 +552,7 @@ void fix_weakref(Pictures* pics) {
   }, "A tensor with a weak reference whose callback reports.");
   tour.step("Py: y = torch.empty(2); y.grad = x; del x", [&] {
     y = I->empty(2);
-    I->set_grad(y, x);
+    set_grad(*I, y, x);
     x.reset();
   }, "C++ (y's grad) holds the tensor; Python lets go: zombie (T3).");
   tour.step("Py: x = w()", [&] { x = I->deref(w); },
@@ -560,7 +561,7 @@ void fix_weakref(Pictures* pics) {
             "Wrap, then decref: the wrap sees owns = 1 and flips back (T5); r is 1 again.");
   tour.step("Py: del y", [&] { y.reset(); },
             "C++ lets go: n 2 -> 1, and x owns the tensor, so nothing is stubbed, no warning.");
-  tour.step("Py: x.sigmoid()", [&] { tour.say(caught([&] { (void)I->sigmoid(x); })); },
+  tour.step("Py: x.sigmoid()", [&] { tour.say(caught([&] { (void)sigmoid(*I, x); })); },
             "x works.");
   tour.step("Py: del x", [&] { x.reset(); },
             "Real death (T4); the callback runs: _fix_weakref leaked nothing.");
@@ -590,14 +591,14 @@ void storage(Pictures* pics) {
     I->setattr(s, "_tracker", I->new_object(tracker));
     tour.watch(*I, I->unpack_storage(s));
   }, "A storage wrapper of a Python subclass with a __del__; only its dict holds the Tracker.");
-  tour.step("Py: a = torch.tensor(s)", [&] { a = I->tensor_from_storage(s); },
+  tour.step("Py: a = torch.tensor(s)", [&] { a = tensor_from_storage(*I, s); },
             "a's TensorImpl holds the storage: a C++ owner (n = 2).");
   tour.step("Py: del s", [&] {
     s.reset();
     report();
   }, "The storage wrapper is resurrected (T3): no __del__, the Tracker lives on.");
   tour.step("Py: s = a.untyped_storage(); type(s)", [&] {
-    s = I->untyped_storage(a);
+    s = untyped_storage(*I, a);
     tour.say("type(s) is " + I->type_of(s)->name + ", s._tracker is a " +
              I->type_of(std::get<Ref>(I->getattr(s, "_tracker")))->name);
   }, "Flip back (T5): the same MyStorage, with its attribute.");
@@ -618,7 +619,7 @@ void hermetic_storage(Pictures* pics) {
   Ref a, s, h;
   tour.step("Py: a = torch.empty(4); s = a.untyped_storage()", [&] {
     a = I->empty(4);
-    s = I->untyped_storage(a);
+    s = untyped_storage(*I, a);
     I->setattr(s, "foo", std::int64_t{1});
     tour.watch(*I, I->unpack_storage(s));
   }, "A recorded storage wrapper (is_hermetic = false) with s.foo = 1.");
@@ -629,13 +630,13 @@ void hermetic_storage(Pictures* pics) {
      "is_hermetic: preserved (T3). A tensor here would really die.");
   tour.step("hermetic: h = a.untyped_storage()", [&] {
     impl::EnableHermeticPyObject hermetic;
-    h = I->untyped_storage(a);
+    h = untyped_storage(*I, a);
     tour.show(h);
   }, "In hermetic mode wrap skips the slot: a fresh wrapper h, is_hermetic = true (T10).");
   tour.step("Py: del h", [&] { h.reset(); },
             "h dies for real although C++ holds the storage: hermetic wrappers are never preserved.");
   tour.step("Py: s = a.untyped_storage(); s.foo", [&] {
-    s = I->untyped_storage(a);
+    s = untyped_storage(*I, a);
     tour.say("s.foo == " + std::to_string(std::get<std::int64_t>(I->getattr(s, "foo"))));
   }, "The recorded wrapper flips back (T5) with its attribute.");
   tour.step("Py: del s, a", [&] {
@@ -777,7 +778,7 @@ void gc_cycle(Pictures* pics) {
      "counting alone can never free it.");
   tour.step("Py: z = torch.empty(2); z.grad = x", [&] {
     z = I->empty(2);
-    I->set_grad(z, x);
+    set_grad(*I, z, x);
   }, "C++ (z's grad) now holds x's tensor too: n = 2.");
   tour.step("Py: del x, y", [&] {
     x.reset();
@@ -804,7 +805,7 @@ void held_by_dead_cycle(Narrator& tour, Interpreter& I, const PyType* cls = null
   }, "The tensor to watch, with an attribute that must survive.");
   tour.step("Py: z.grad = c; w = weakref.ref(c, cb)", [&] {
     z = I.empty(2);
-    I.set_grad(z, c);
+    set_grad(I, z, c);
     w = I.weakref(c, [&tour](Runtime&, const Ref&) { tour.say("weakref callback ran"); });
   }, "C++ holds c's tensor (n = 2); Python holds a weak reference to c.");
   tour.step("Py: A = []; B = [A, c]; A.append(B); del c", [&] {
@@ -820,7 +821,7 @@ void held_by_dead_cycle(Narrator& tour, Interpreter& I, const PyType* cls = null
             "c is first in the unreachable list (oldest). Its weakrefs are cleared first "
             "(#145253, in every variant), then clear runs on c, then on A.");
   tour.step("Py: g = z.grad; g.foo", [&] {
-    Ref g = I.grad(z);
+    Ref g = grad(I, z);
     tour.say(std::string("w() is ") + (I.deref(w).is_none() ? "None" : "alive") + "; g.foo: " +
              (I.hasattr(g, "foo") ? std::to_string(std::get<std::int64_t>(I.getattr(g, "foo")))
                                   : std::string("AttributeError")));

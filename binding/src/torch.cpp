@@ -2,6 +2,7 @@
 // the Python-level API on top of the protocol in python_variable.cpp: the checks and
 // conversions a `torch.*` call makes before it reaches wrap or unpack.
 #include "revive/binding/python_variable.h"
+#include "revive/binding/tensor_methods.h"
 
 namespace revive::binding {
 
@@ -72,13 +73,6 @@ Interpreter& Interpreter::of(interp::Runtime& runtime) {
 
 // ---- Python-level tensor API -------------------------------------------------------------
 
-namespace {
-[[noreturn]] void undefined_self() {
-  throw Error(
-      "Expected a proper Tensor but got None (or an undefined Tensor in C++) for argument "
-      "#0 'self'");
-}
-}  // namespace
 
 Ref Torch::empty(std::int64_t numel, const PyType* cls) {
   Tensor t = Tensor::empty(numel);
@@ -99,41 +93,6 @@ Ref Torch::new_storage(std::size_t nbytes, const PyType* cls) {
   Storage s = Storage::create(nbytes);
   return new_wrapper(cls != nullptr ? cls : storage_type_, s,
                      PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
-}
-
-Ref Torch::tensor_from_storage(const Ref& storage) {
-  Storage s = unpack_storage(storage);
-  REVIVE_CHECK(s.defined(), "torch.tensor(): the storage was stubbed (see the warning above)");
-  GilGuard gil(rt_.gil());
-  const auto numel = static_cast<std::int64_t>(s.nbytes() / sizeof(float));
-  return wrap(Tensor::from_storage(std::move(s), numel));
-}
-
-Ref Torch::untyped_storage(const Ref& t) {
-  Tensor x = unpack(t);
-  if (!x.defined()) undefined_self();
-  return wrap(x.storage());
-}
-
-void Torch::set_grad(const Ref& t, const Ref& grad) {
-  Tensor x = unpack(t);
-  if (!x.defined()) undefined_self();
-  Tensor g = grad.is_none() ? Tensor() : unpack(grad);
-  GilGuard gil(rt_.gil());
-  x.set_grad(std::move(g));
-}
-
-Ref Torch::grad(const Ref& t) {
-  Tensor x = unpack(t);
-  if (!x.defined()) undefined_self();
-  GilGuard gil(rt_.gil());  // grad_ is protected by the GIL (set_grad holds it too)
-  return wrap(x.grad());
-}
-
-Ref Torch::sigmoid(const Ref& t) {
-  Tensor x = unpack(t);
-  if (!x.defined()) undefined_self();
-  return wrap(Tensor::empty(x.numel()));
 }
 
 void Torch::fix_weakref(const Ref& o) {

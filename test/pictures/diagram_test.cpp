@@ -16,6 +16,7 @@
 #include "revive/pictures/inspect.h"
 #include "revive/pictures/state_machine.h"
 #include "revive_test.h"
+#include "revive/binding/tensor_methods.h"
 
 using namespace revive;
 using namespace revive::interp;
@@ -389,7 +390,7 @@ BOOST_AUTO_TEST_CASE(torn_down_interpreter_is_drawn_disarmed, *utf::label("disar
 // Storages are drawn the same way, under their own name.
 BOOST_AUTO_TEST_CASE(storage_pictures_name_the_storage, *utf::label("storage")) {
   Ref a = I->empty(4);
-  Ref s = I->untyped_storage(a);
+  Ref s = untyped_storage(*I, a);
   Storage st = I->unpack_storage(s);
   const RuntimeView* seen_from[] = {&I->view()};
   Graph g = ownership_graph(look_at(st.unsafeGetStorageImpl(), seen_from));

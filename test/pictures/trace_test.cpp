@@ -12,6 +12,7 @@
 
 #include "revive/pictures/inspect.h"
 #include "revive_test.h"
+#include "revive/binding/tensor_methods.h"
 
 using namespace revive;
 using namespace revive::interp;
@@ -154,7 +155,7 @@ BOOST_AUTO_TEST_CASE(fix_weakref_scenario_trace, *utf::label("weakref-hole")) {
 // wrap never touches the slot (no Tagged, no NewWrapper) and its wrapper dies for real.
 BOOST_AUTO_TEST_CASE(hermetic_storage_scenario_trace, *utf::label("hermetic") *utf::label("storage")) {
   Ref a = I->empty(4);
-  Ref s = I->untyped_storage(a);
+  Ref s = untyped_storage(*I, a);
   const PyObject* S = s.get();
   const void* impl = I->unpack_storage(s).unsafeGetStorageImpl();
   log.clear();
@@ -162,11 +163,11 @@ BOOST_AUTO_TEST_CASE(hermetic_storage_scenario_trace, *utf::label("hermetic") *u
   {
     impl::EnableHermeticPyObject hermetic;
     s.reset();                   // T3, although hermetic
-    h = I->untyped_storage(a);   // T10
+    h = untyped_storage(*I, a);   // T10
   }
   const PyObject* H = h.get();
   h.reset();                     // dies for real: never preserved
-  s = I->untyped_storage(a);     // T5
+  s = untyped_storage(*I, a);     // T5
   check_trace(log.events(), {{EK::Resurrected, S, impl},
                              {EK::HermeticWrap, H, impl},
                              {EK::Freed, H},
@@ -209,7 +210,7 @@ BOOST_AUTO_TEST_CASE(gc_cycle_scenario_trace, *utf::label("gc")) {
   I->setattr(x, "_loop", y);
   I->setattr(y, "_loop", x);
   Ref z = I->empty(2);
-  I->set_grad(z, x);
+  set_grad(*I, z, x);
   x.reset();
   y.reset();
   log.clear();

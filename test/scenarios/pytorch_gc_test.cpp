@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "revive/pictures/inspect.h"
+#include "revive/binding/tensor_methods.h"
 #include "scenario_fixture.h"
 
 using namespace revive;
@@ -59,7 +60,7 @@ BOOST_AUTO_TEST_CASE(test_tensor_cycle_via_dict) {
   I->setattr(x, "_loop", y);
   I->setattr(y, "_loop", x);
   Ref z = I->empty(2);
-  I->set_grad(z, x);
+  set_grad(*I, z, x);
   x.reset();
   y.reset();
   (void)I->gc_collect();
@@ -117,12 +118,12 @@ BOOST_AUTO_TEST_CASE(test_tensor_ressurecting_clear) {
   Ref l = self_cycle();
   I->setattr(l, "t", t);
   Ref t2 = I->empty(2);
-  I->set_grad(t2, t);
+  set_grad(*I, t2, t);
   t.reset();
   l.reset();
   BOOST_TEST(I->gc_collect() == 2u);  // l and t were unreachable; t was resurrected
-  BOOST_TEST(I->hasattr(I->grad(t2), "foo"));
-  BOOST_TEST(int_attr(I->grad(t2), "foo") == 2);
+  BOOST_TEST(I->hasattr(grad(*I, t2), "foo"));
+  BOOST_TEST(int_attr(grad(*I, t2), "foo") == 2);
 }
 
 // Storage twin of test_tensor_cycle_via_dict.
@@ -137,7 +138,7 @@ BOOST_AUTO_TEST_CASE(test_storage_cycle_via_dict) {
   t2.reset();
   I->setattr(x, "_loop", y);
   I->setattr(y, "_loop", x);
-  Ref z = I->tensor_from_storage(x);  // C++ holds x's StorageImpl
+  Ref z = tensor_from_storage(*I, x);  // C++ holds x's StorageImpl
   x.reset();
   y.reset();
   (void)I->gc_collect();
@@ -185,11 +186,11 @@ BOOST_AUTO_TEST_CASE(test_storage_ressurecting_clear) {
   I->setattr(s, "foo", std::int64_t{2});
   Ref l = self_cycle();
   I->setattr(l, "s", s);
-  Ref z = I->tensor_from_storage(s);
+  Ref z = tensor_from_storage(*I, s);
   s.reset();
   l.reset();
   BOOST_TEST(I->gc_collect() == 2u);
-  BOOST_TEST(int_attr(I->untyped_storage(z), "foo") == 2);
+  BOOST_TEST(int_attr(untyped_storage(*I, z), "foo") == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -210,7 +211,7 @@ struct HeldByDeadCycle {
     I.setattr(c_ref, "foo", std::int64_t{2});
     c = c_ref->id;
     z = I.empty(2);
-    I.set_grad(z, c_ref);
+    set_grad(I, z, c_ref);
     const PyType* list = I.new_class("list", I.object_type());
     Ref a = I.new_object(list);
     Ref b = I.new_object(list);
@@ -235,9 +236,9 @@ BOOST_AUTO_TEST_CASE(issue_75932_broken_clear_loses_the_wrapper) {
   GcDisabled no_gc(*I);
   HeldByDeadCycle s(*I);
   BOOST_TEST(I->gc_collect() == 3u);
-  Ref grad = I->grad(s.z);
-  BOOST_TEST(grad->id != s.c);  // a new wrapper (the old one was freed)
-  BOOST_TEST(!I->hasattr(grad, "foo"));
+  Ref g = grad(*I, s.z);
+  BOOST_TEST(g->id != s.c);  // a new wrapper (the old one was freed)
+  BOOST_TEST(!I->hasattr(g, "foo"));
 }
 
 // PyTorch #75932, fixed (#75933): clear does nothing to a resurrectable wrapper; B's
@@ -259,9 +260,9 @@ BOOST_AUTO_TEST_CASE(issue_75932_fixed_clear_keeps_the_wrapper) {
   });
   BOOST_TEST(skipped);
   BOOST_TEST(resurrected);
-  Ref grad = I->grad(s.z);
-  BOOST_TEST(grad->id == s.c);
-  BOOST_TEST(int_attr_in(*I, grad, "foo") == 2);
+  Ref g = grad(*I, s.z);
+  BOOST_TEST(g->id == s.c);
+  BOOST_TEST(int_attr_in(*I, g, "foo") == 2);
 }
 
 // PyTorch #136358, broken: a subclass keeps CPython's subtype_clear, which wipes the
@@ -272,9 +273,9 @@ BOOST_AUTO_TEST_CASE(issue_136358_broken_subclass_clear_wipes_dict) {
   GcDisabled no_gc(*I);
   HeldByDeadCycle s(*I, I->new_class("MyTensor", I->tensor_type()));
   BOOST_TEST(I->gc_collect() == 3u);
-  Ref grad = I->grad(s.z);
-  BOOST_TEST(grad->id == s.c);  // the same wrapper, preserved...
-  BOOST_TEST(!I->hasattr(grad, "foo"));  // ...with an empty __dict__
+  Ref g = grad(*I, s.z);
+  BOOST_TEST(g->id == s.c);  // the same wrapper, preserved...
+  BOOST_TEST(!I->hasattr(g, "foo"));  // ...with an empty __dict__
 }
 
 // PyTorch #136358, fixed (#137267): the wrapper's clear is installed on every subclass.
@@ -283,9 +284,9 @@ BOOST_AUTO_TEST_CASE(issue_136358_fixed_subclass_keeps_dict) {
   GcDisabled no_gc(*I);
   HeldByDeadCycle s(*I, I->new_class("MyTensor", I->tensor_type()));
   BOOST_TEST(I->gc_collect() == 3u);
-  Ref grad = I->grad(s.z);
-  BOOST_TEST(grad->id == s.c);
-  BOOST_TEST(int_attr_in(*I, grad, "foo") == 2);
+  Ref g = grad(*I, s.z);
+  BOOST_TEST(g->id == s.c);
+  BOOST_TEST(int_attr_in(*I, g, "foo") == 2);
 }
 
 // PyTorch #145253, not fixed in this era: the collector clears the weakrefs of every
@@ -328,14 +329,14 @@ BOOST_AUTO_TEST_CASE(resurrected_during_clear_then_cleared_as_zombie) {
   I->setattr(t, "foo", std::int64_t{2});
   const std::uint64_t original = t->id;
   Ref t2 = I->empty(2);
-  I->set_grad(t2, t);
+  set_grad(*I, t2, t);
   I->setattr(l, "t", t);
   t.reset();
   l.reset();
   BOOST_TEST(I->gc_collect() == 2u);
-  Ref grad = I->grad(t2);
-  BOOST_TEST(grad->id == original);
-  BOOST_TEST(!I->hasattr(grad, "foo"));
+  Ref g = grad(*I, t2);
+  BOOST_TEST(g->id == original);
+  BOOST_TEST(!I->hasattr(g, "foo"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

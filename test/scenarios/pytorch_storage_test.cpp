@@ -1,6 +1,7 @@
 // PyTorch's storage preservation tests (test/test_torch.py, era E2), ported.
 #include <boost/test/unit_test.hpp>
 
+#include "revive/binding/tensor_methods.h"
 #include "scenario_fixture.h"
 
 using namespace revive;
@@ -47,10 +48,10 @@ BOOST_AUTO_TEST_CASE(test_storage_dealloc) {
 BOOST_AUTO_TEST_CASE(test_storage_from_tensor_dealloc) {
   auto [m, t] = make_tracker();
   Ref a = I->empty(10);
-  Ref s0 = I->untyped_storage(a);
+  Ref s0 = untyped_storage(*I, a);
   I->setattr(s0, "_tracker", t);
   t.reset();
-  Ref s1 = I->untyped_storage(a);
+  Ref s1 = untyped_storage(*I, a);
   BOOST_TEST(s0 == s1);
   BOOST_TEST(I->hasattr(s1, "_tracker"));
   a.reset();
@@ -66,7 +67,7 @@ BOOST_AUTO_TEST_CASE(test_storage_from_tensor_dealloc) {
 BOOST_AUTO_TEST_CASE(test_storage_from_tensor_dealloc_zombie) {
   auto [m, t] = make_tracker();
   Ref a = I->empty(10);
-  Ref s0 = I->untyped_storage(a);
+  Ref s0 = untyped_storage(*I, a);
   I->setattr(s0, "_tracker", t);
   t.reset();
   s0.reset();
@@ -82,12 +83,12 @@ BOOST_AUTO_TEST_CASE(test_storage_from_tensor_dealloc_resurrected) {
   auto [m, t] = make_tracker();
   const PyType* tracker_type = I->type_of(t);
   Ref a = I->empty(10);
-  Ref s0 = I->untyped_storage(a);
+  Ref s0 = untyped_storage(*I, a);
   I->setattr(s0, "_tracker", t);
   t.reset();
   s0.reset();
   BOOST_TEST(!*m);
-  s0 = I->untyped_storage(a);
+  s0 = untyped_storage(*I, a);
   BOOST_TEST(I->type_of(std::get<Ref>(I->getattr(s0, "_tracker"))) == tracker_type);
   a.reset();
   BOOST_TEST(!*m);
@@ -105,11 +106,11 @@ BOOST_AUTO_TEST_CASE(test_storage_dealloc_resurrected) {
   Ref s = I->new_storage(10);
   I->setattr(s, "_tracker", t);
   t.reset();
-  Ref a = I->tensor_from_storage(s);
+  Ref a = tensor_from_storage(*I, s);
   BOOST_TEST(!*m);
   s.reset();
   BOOST_TEST(!*m);
-  s = I->untyped_storage(a);
+  s = untyped_storage(*I, a);
   BOOST_TEST(I->type_of(std::get<Ref>(I->getattr(s, "_tracker"))) == tracker_type);
   a.reset();
   BOOST_TEST(!*m);
@@ -127,7 +128,7 @@ BOOST_AUTO_TEST_CASE(test_storage_dealloc_subclass_zombie) {
   Ref s = I->new_storage(10, cls);
   I->setattr(s, "_tracker", t);
   t.reset();
-  Ref a = I->tensor_from_storage(s);
+  Ref a = tensor_from_storage(*I, s);
   BOOST_TEST(!*m);
   s.reset();
   BOOST_TEST(finalized_count == 0);
@@ -146,12 +147,12 @@ BOOST_AUTO_TEST_CASE(test_storage_dealloc_subclass_resurrected) {
   Ref s = I->new_storage(10, cls);
   I->setattr(s, "_tracker", t);
   t.reset();
-  Ref a = I->tensor_from_storage(s);
+  Ref a = tensor_from_storage(*I, s);
   BOOST_TEST(!*m);
   s.reset();
   BOOST_TEST(finalized_count == 0);
   BOOST_TEST(!*m);
-  s = I->untyped_storage(a);
+  s = untyped_storage(*I, a);
   BOOST_TEST(I->type_of(s) == cls);
   a.reset();
   s.reset();
@@ -165,7 +166,7 @@ BOOST_AUTO_TEST_CASE(test_storage_dealloc_subclass_resurrected) {
 BOOST_AUTO_TEST_CASE(test_storage_preserve_nonhermetic_in_hermetic_context, *utf::label("hermetic")) {
   auto [m, t] = make_tracker();
   Ref a = I->empty(10);
-  Ref s = I->untyped_storage(a);
+  Ref s = untyped_storage(*I, a);
   I->setattr(s, "_tracker", t);
   t.reset();
   {
@@ -173,7 +174,7 @@ BOOST_AUTO_TEST_CASE(test_storage_preserve_nonhermetic_in_hermetic_context, *utf
     s.reset();
   }
   BOOST_TEST(!*m);
-  s = I->untyped_storage(a);
+  s = untyped_storage(*I, a);
   BOOST_TEST(I->hasattr(s, "_tracker"));
   a.reset();
   s.reset();

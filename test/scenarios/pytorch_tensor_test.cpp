@@ -2,6 +2,7 @@
 // Each case quotes the Python it ports; `del x` is `x.reset()`.
 #include <boost/test/unit_test.hpp>
 
+#include "revive/binding/tensor_methods.h"
 #include "scenario_fixture.h"
 
 using namespace revive;
@@ -25,12 +26,12 @@ BOOST_AUTO_TEST_CASE(test_pyobj_preserved) {
   Ref x = I->empty(2);
   I->setattr(x, "foo", std::int64_t{2});
   Ref y = I->empty(2);
-  I->set_grad(y, x);
+  set_grad(*I, y, x);
   x.reset();
-  BOOST_TEST(int_attr(I->grad(y), "foo") == 2);
-  Ref z = I->grad(y);
+  BOOST_TEST(int_attr(grad(*I, y), "foo") == 2);
+  Ref z = grad(*I, y);
   z.reset();
-  BOOST_TEST(int_attr(I->grad(y), "foo") == 2);
+  BOOST_TEST(int_attr(grad(*I, y), "foo") == 2);
 }
 
 // test_subclass_preserved:
@@ -42,10 +43,10 @@ BOOST_AUTO_TEST_CASE(test_subclass_preserved) {
   Ref x = I->empty(2, my_tensor);
   I->setattr(x, "foo", std::int64_t{2});
   Ref y = I->empty(2);
-  I->set_grad(y, x);
+  set_grad(*I, y, x);
   x.reset();
-  BOOST_TEST(I->type_of(I->grad(y)) == my_tensor);
-  BOOST_TEST(int_attr(I->grad(y), "foo") == 2);
+  BOOST_TEST(I->type_of(grad(*I, y)) == my_tensor);
+  BOOST_TEST(int_attr(grad(*I, y), "foo") == 2);
 }
 
 // test_tensor_slot_dealloc:
@@ -114,11 +115,11 @@ BOOST_AUTO_TEST_CASE(test_tensor_dead_weak_ref, *utf::label("weakref-hole")) {
   Ref x = I->empty(2);
   Ref w_x = I->weakref(x);
   Ref y = I->empty(2);
-  I->set_grad(y, x);
+  set_grad(*I, y, x);
   x.reset();
   x = I->deref(w_x);
   y.reset();
-  BOOST_CHECK_EXCEPTION((void)I->sigmoid(x), Error,
+  BOOST_CHECK_EXCEPTION((void)sigmoid(*I, x), Error,
                         message_is("Expected a proper Tensor but got None (or an undefined Tensor "
                                    "in C++) for argument #0 'self'"));
   BOOST_TEST(I->warnings().size() == 1u);
@@ -130,12 +131,12 @@ BOOST_AUTO_TEST_CASE(test_tensor_resurrected_weak_ref, *utf::label("weakref-hole
   Ref x = I->empty(2);
   Ref w_x = I->weakref(x);
   Ref y = I->empty(2);
-  I->set_grad(y, x);
+  set_grad(*I, y, x);
   x.reset();
   x = I->deref(w_x);
   I->fix_weakref(x);
   y.reset();
-  Ref s = I->sigmoid(x);
+  Ref s = sigmoid(*I, x);
   BOOST_TEST(!s.is_none());
   BOOST_TEST(I->warnings().empty());
 }

@@ -11,9 +11,9 @@
 //   Ref x = I->empty(2);            // x = torch.empty(2)        U -> L   (Torch)
 //   I->setattr(x, "foo", 2);        // x.foo = 2                          (Runtime)
 //   Ref y = I->empty(2);
-//   I->set_grad(y, x);              // y.grad = x  (C++ co-owns x's tensor)
+//   set_grad(*I, y, x);             // y.grad = x  (C++ co-owns x's tensor; tensor_methods.h)
 //   x.reset();                      // del x                     L -> Z (resurrection)
-//   Ref g = I->grad(y);             // y.grad                    Z -> L (flip back)
+//   Ref g = grad(*I, y);            // y.grad                    Z -> L (flip back)
 //   assert(std::get<std::int64_t>(I->getattr(g, "foo")) == 2);
 //
 // Destroying the Owner tears the interpreter down

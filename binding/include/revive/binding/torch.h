@@ -99,13 +99,9 @@ class Torch {
   [[nodiscard]] Ref make_subclass(const PyType* cls, const Tensor& t);
   // `torch.UntypedStorage(nbytes)`, or a subclass of it.
   [[nodiscard]] Ref new_storage(std::size_t nbytes, const PyType* cls = nullptr);
-  // `torch.tensor(storage)`: a new tensor viewing the storage.
-  [[nodiscard]] Ref tensor_from_storage(const Ref& storage);
-  [[nodiscard]] Ref untyped_storage(const Ref& t);  // `t.untyped_storage()`
-  void set_grad(const Ref& t, const Ref& grad);     // `t.grad = grad`
-  [[nodiscard]] Ref grad(const Ref& t);             // `t.grad`
-  [[nodiscard]] Ref sigmoid(const Ref& t);          // any op: raises on an undefined tensor
   void fix_weakref(const Ref& t);                   // `t._fix_weakref()`, any preserved type
+  // Tensor methods (`t.grad`, `t.untyped_storage()`, ...) are free functions in
+  // tensor_methods.h, so that adding one rebuilds only what uses it.
 
   // ---- Python operators (torch.library), see src/python_dispatch.cpp ---------------------
   // Define operator `name` with a Python implementation.  Every interpreter runs this;
