@@ -31,6 +31,7 @@ constexpr std::array kMachine{
     MachineEdge{Transition::T8, Z, Z, "T8 weakref deref - r = 2, no flip"},
     MachineEdge{Transition::T10, Z, Z, "T10 hermetic wrap - slot untouched"},
     MachineEdge{Transition::T9, Z, Z, "T9 teardown (any state) - disarmed, P abandoned"},
+    MachineEdge{Transition::T11, X, X, "T11 wrap here is refused - nothing changes"},
     MachineEdge{Transition::Released, X, D, "C++ lets go - the tagger deals with its P"},
 };
 
@@ -192,13 +193,13 @@ std::vector<TakenTransition> transitions_taken(LifeState before,
       case EventKind::Freed:  // each of these leaves L only; elsewhere take() skips it
         take(after == T0 ? Transition::SlotCleared : (collector_ran ? Transition::T7 : Transition::T4));
         break;
+      case EventKind::WrapRefused: take(Transition::T11); break;  // in X: a self-loop
       case EventKind::Tagged:
       case EventKind::Stubbed:
       case EventKind::Finalized:
       case EventKind::WeakrefCleared:
       case EventKind::Warning:
       case EventKind::RoutedOp:
-      case EventKind::WrapRefused:
       case EventKind::StorageAliased: break;  // part of a transition, or none
     }
   }

@@ -487,6 +487,8 @@ const std::vector<Walk> kWalks = {
     {"T10 hermetic wrap in L", LifeState::L, {EK::HermeticWrap}, LifeState::L, {Transition::T10}},
     {"T10 hermetic wrap in Z", LifeState::Z, {EK::HermeticWrap}, LifeState::Z, {Transition::T10}},
     {"T11 tagged elsewhere (no event)", LifeState::U, {}, LifeState::X, {Transition::T11}},
+    {"T11 a wrap here refused", LifeState::X, {EK::WrapRefused}, LifeState::X, {Transition::T11}},
+    {"another interpreter refused, seen from the tagger", LifeState::L, {EK::WrapRefused}, LifeState::L, {}},
     {"a recorded wrapper really dies, slot cleared", LifeState::L, {EK::Freed}, LifeState::T0, {Transition::SlotCleared}},
     {"C++ drops a foreign tensor", LifeState::X, {}, LifeState::D, {Transition::Released}},
     {"C++ drops an untagged tensor", LifeState::U, {}, LifeState::D, {Transition::Released}},
@@ -525,7 +527,7 @@ BOOST_AUTO_TEST_CASE(every_transition_has_its_arrow) {
   BOOST_TEST((arrows(Transition::T8) == P{{Z, Z}}));
   BOOST_TEST((arrows(Transition::T9) == P{{Z, Z}}));
   BOOST_TEST((arrows(Transition::T10) == P{{L, L}, {Z, Z}}));
-  BOOST_TEST((arrows(Transition::T11) == P{{U, X}}));
+  BOOST_TEST((arrows(Transition::T11) == P{{U, X}, {X, X}}));
   BOOST_TEST((arrows(Transition::SlotCleared) == P{{L, T0}}));
   BOOST_TEST((arrows(Transition::Released) == P{{U, D}, {T0, D}, {X, D}}));
 }

@@ -21,9 +21,9 @@
 //       std::vector{TakenTransition{Transition::T3, LifeState::L, LifeState::Z, 6}});
 //   // one of its lines: "    L --> Z : T3 Python lets go, C++ holds it - resurrect, flip (step 6)"
 //
-// Self-loops (T2, T8, T9, T10) are drawn on the states where the scenarios meet them:
-// T10 on L and Z, T9 on Z only, although a teardown can happen in any state (its label
-// says so).  Pictures are drawn as Note [Ownership pictures] describes.
+// Self-loops (T2, T8, T9, T10, T11) are drawn on the states where the scenarios meet
+// them: T10 on L and Z, T9 on Z only, although a teardown can happen in any state (its
+// label says so), T11 on X (a wrap refused there).  Pictures are drawn as Note [Ownership pictures] describes.
 #pragma once
 
 #include <iosfwd>
@@ -69,7 +69,8 @@ enum class Transition {
   T8,           // Z -> Z: a weakref deref revives the zombie without a flip (r = 2)
   T9,           // Z -> Z: the tagging interpreter is torn down; the zombie is abandoned
   T10,          // L -> L, Z -> Z: hermetic wrap, the slot untouched
-  T11,          // U -> X: another interpreter tags the target
+  T11,          // U -> X: another interpreter tags the target; X -> X: a wrap from this
+                //   interpreter is refused (check_pyobj raises)
   SlotCleared,  // L -> T0: the recorded wrapper dies for real while C++ holds the target
                 //          (Note [A recorded wrapper that really dies]; #75932's clear)
   Released,     // U, T0, X -> D: C++ drops a target this interpreter has no wrapper for
@@ -118,11 +119,11 @@ class TargetEvents {
 // The arrows behind "the target was in `before`, these events concerning it happened
 // (in order), and now it is in `after`".  Events drive the walk: NewWrapper is T1 (or
 // T1' from T0), Resurrected T3, FlippedBack T5, WeakrefDeref T8, DecrefFromCpp in Z T6,
-// Disarmed T9, HermeticWrap T10, and Freed in L is T4, or T7 if the events include a
-// collection, or SlotCleared if `after` is T0.  An event with no arrow from the current
-// state is skipped.  If the walk does not end in `after`, the direct arrow from where it
-// ended to `after` is added when there is one (T11 and Released: no event reports
-// them).  `step` is copied into every result.
+// Disarmed T9, HermeticWrap T10, WrapRefused in X T11, and Freed in L is T4, or T7 if
+// the events include a collection, or SlotCleared if `after` is T0.  An event with no
+// arrow from the current state is skipped.  If the walk does not end in `after`, the
+// direct arrow from where it ended to `after` is added when there is one (U -> X and
+// Released: no event reports them).  `step` is copied into every result.
 [[nodiscard]] std::vector<TakenTransition> transitions_taken(
     LifeState before, std::span<const EventKind> events, LifeState after, int step = 0);
 

@@ -1,0 +1,148 @@
+// The tour's scenarios: The cycle collector meets preservation (T7), and the era's bugs broken next to fixed.
+#include "scenarios.h"
+
+#include <atomic>
+#include <latch>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "revive/binding/tensor_methods.h"
+#include "revive/pyslot/hermetic_tls.h"
+#include "revive/pyslot/python_op_registration_trampoline.h"
+#include "revive/tensor/dispatcher.h"
+
+namespace revive::tour {
+
+using namespace revive::interp;
+using namespace revive::binding;
+
+void gc_cycle(Pictures* pics) {
+  Scene scene(pics, "gc-cycle", {"a cycle through a preserved wrapper (T7, test_tensor_cycle_via_dict, _via_slots)", "T1 T7", LifeState::D});
+  Narrator& tour = scene.tour;
+  Interpreter::Owner& I = scene.I;
+  GcDisabled manual(*I);  // collections only when the tour asks
+  const PyType* slot_tensor =
+      I->new_class("SlotTensor", I->tensor_type(), ClassSpec{std::vector<std::string>{"_loop"}, {}});
+  Ref x, y, z;
+  tour.step("Py: x = torch.empty(2); y = SlotTensor(...)", [&] {
+    x = I->empty(2);
+    y = I->empty(2, slot_tensor);
+    tour.watch(*I, I->unpack(x));
+  }, "Two wrappers; y's class declares __slots__ = ['_loop']. The table follows x's tensor.",
+            "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0");
+  tour.step("Py: x._loop = y; y._loop = x", [&] {
+    I->setattr(x, "_loop", y);
+    I->setattr(y, "_loop", x);
+  }, "A reference cycle, through x.__dict__ one way and y's slot the other: reference "
+     "counting alone can never free it.",
+            "L n=1 r=2 tag=I0 owns=0 cdata=owned fin=0");
+  tour.step("Py: z = torch.empty(2); z.grad = x", [&] {
+    z = I->empty(2);
+    set_grad(*I, z, x);
+  }, "C++ (z's grad) now holds x's tensor too: n = 2.",
+            "L n=2 r=2 tag=I0 owns=0 cdata=owned fin=0");
+  tour.step("Py: del x, y", [&] {
+    x.reset();
+    y.reset();
+  }, "Only the cycle holds the wrappers (r = 1: y._loop); no dealloc, so no resurrection yet.",
+            "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
+  tour.step("Py: gc.collect()", [&] { (void)I->gc_collect(); },
+            "x is resurrectable, so its traverse reports no references: C++ acts as its root, "
+            "and y is reachable from it. Nothing is garbage.",
+            "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
+  tour.step("Py: del z", [&] { z.reset(); },
+            "z's tensor dies and drops its grad: n = 1. x is no longer resurrectable.",
+            "L n=1 r=1 tag=I0 owns=0 cdata=owned fin=0");
+  tour.step("Py: gc.collect()", [&] { (void)I->gc_collect(); },
+            "Now x reports its __dict__: the cycle is found, cleared, and both wrappers die (T7).",
+            "D via=T7 fin=0");
+}
+
+namespace {
+
+// One run of the situation behind #75932, #136358 and #145253: `c` is held from C++
+// (z.grad = c) and otherwise only by a dead cycle A <-> B (B.c = c).  The rows expected
+// after the collection and after `z.grad` differ between the variants.
+void held_by_dead_cycle(Narrator& tour, Interpreter& I, const PyType* cls,
+                        std::string_view after_collect, std::string_view after_grad) {
+  Ref z, c, w;
+  tour.step(cls == nullptr ? "Py: c = torch.empty(2); c.foo = 2" : "Py: c = MyTensor(empty(2)); c.foo = 2", [&] {
+    c = I.empty(2, cls);
+    I.setattr(c, "foo", std::int64_t{2});
+    tour.watch(I, I.unpack(c));
+  }, "The tensor to watch, with an attribute that must survive.",
+            "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0");
+  tour.step("Py: z.grad = c; w = weakref.ref(c, cb)", [&] {
+    z = I.empty(2);
+    set_grad(I, z, c);
+    w = I.weakref(c, [&tour](Runtime&, const Ref&) { tour.say("weakref callback ran"); });
+  }, "C++ holds c's tensor (n = 2); Python holds a weak reference to c.",
+            "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
+  tour.step("Py: A = []; B = [A, c]; A.append(B); del c", [&] {
+    const PyType* list = I.new_class("list", I.object_type());
+    Ref a = I.new_object(list);
+    Ref b = I.new_object(list);
+    I.setattr(a, "b", b);
+    I.setattr(b, "a", a);
+    I.setattr(b, "c", c);
+    c.reset();
+  }, "A <-> B is dead already; only B refers to c, so c is unreachable without being in a cycle.",
+            "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
+  tour.step("Py: gc.collect()", [&] { (void)I.gc_collect(); },
+            "c is first in the unreachable list (oldest). Its weakrefs are cleared first "
+            "(#145253, in every variant), then clear runs on c, then on A.",
+            after_collect);
+  tour.step("Py: g = z.grad; g.foo", [&] {
+    Ref g = grad(I, z);
+    tour.say(std::string("w() is ") + (I.deref(w).is_none() ? "None" : "alive") + "; g.foo: " +
+             (I.hasattr(g, "foo") ? std::to_string(std::get<std::int64_t>(I.getattr(g, "foo")))
+                                  : std::string("AttributeError")));
+  }, "What C++ hands back to Python afterwards.",
+            after_grad);
+  z.reset();
+}
+
+}  // namespace
+
+void gc_bugs(Pictures* pics) {
+  {
+    Narrator tour(pics, "gc-bugs-75932-broken",
+                  {"#75932 reproduced: clear ignores preservation (GcBugs::issue_75932)",
+                   "T1 cleared T1' T3", LifeState::Z});
+    Interpreter::Owner I = Interpreter::create("I0", GcBugs{.issue_75932 = true, .issue_136358 = false});
+    I->set_observer(&tour);
+    GcDisabled manual(*I);
+    held_by_dead_cycle(tour, *I, nullptr, "T0 n=1 tag=I0 owns=0 via=cleared fin=0",
+                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T1',T3 fin=0");
+    I->set_observer(nullptr);
+  }
+  {
+    Narrator tour(pics, "gc-bugs-136358-broken",
+                  {"#136358 reproduced: a subclass's default clear wipes __dict__ (GcBugs::issue_136358)",
+                   "T1 T3 T5 T3", LifeState::Z});
+    Interpreter::Owner I = Interpreter::create("I0", GcBugs{.issue_75932 = false, .issue_136358 = true});
+    I->set_observer(&tour);
+    GcDisabled manual(*I);
+    held_by_dead_cycle(tour, *I, I->new_class("MyTensor", I->tensor_type()),
+                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T3 fin=0",
+                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T5,T3 fin=0");
+    I->set_observer(nullptr);
+  }
+  {
+    Narrator tour(pics, "gc-bugs-fixed",
+                  {"both fixed: clear leaves a resurrectable wrapper alone (test_tensor_ressurecting_clear; #145253 remains)",
+                   "T1 T3 T5 T3", LifeState::Z});
+    Interpreter::Owner I = Interpreter::create("I0");
+    I->set_observer(&tour);
+    GcDisabled manual(*I);
+    held_by_dead_cycle(tour, *I, I->new_class("MyTensor", I->tensor_type()),
+                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T3 fin=0",
+                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T5,T3 fin=0");
+    I->set_observer(nullptr);
+  }
+}
+
+}  // namespace revive::tour

@@ -1,0 +1,129 @@
+// The ownership tour: one tensor and its Python wrapper through every state of PyTorch's
+// resurrection design (era E2), printed step by step, and drawn if asked.
+//
+//   revive-tour                              run every scenario
+//   revive-tour --list                       list the scenarios and the tests they port
+//   revive-tour NAME...                      run the named scenarios
+//   revive-tour --pictures DIR [NAME...]     also write pictures into DIR
+//
+// Each row shows, after one Python or C++ action: the state of docs/lifecycle.md, the
+// tensor's strong count n, the wrapper's refcount r, the interpreter tag, the owns bit,
+// whether the wrapper's cdata is owned or borrowed, the transitions the step took
+// (`via`), and the events that happened.  Every row and sentence is checked as it runs
+// (narrator.h); a failed check makes the tour exit 1.
+//
+// With --pictures, each scenario gets a folder DIR/<scenario>/ with step-NN.dot (who
+// owns whom after step NN; see Note [Ownership pictures]) and states.dot / states.mmd
+// (the state machine with the scenario's path highlighted); DIR/state-machine.{dot,mmd}
+// is the machine alone.  If Graphviz's `dot` is on the PATH, every .dot file is also
+// rendered to .svg and .png.
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "revive/tensor/live_count.h"
+#include "scenarios.h"
+
+using namespace revive;
+using namespace revive::tour;
+using namespace revive::pictures;
+using revive::binding::Interpreter;
+namespace fs = std::filesystem;
+
+namespace {
+
+void usage(std::FILE* to) {
+  std::fprintf(to,
+               "usage: revive-tour [--pictures DIR] [SCENARIO...]\n"
+               "       revive-tour --list\n"
+               "Runs the named scenarios (all of them if none is named) and prints a table per\n"
+               "scenario. --pictures DIR also writes DIR/<scenario>/step-NN.dot (who owns whom\n"
+               "after each step), states.dot and states.mmd (the state machine, the scenario's\n"
+               "path highlighted), and DIR/state-machine.{dot,mmd}; with Graphviz's `dot` on the\n"
+               "PATH each .dot file is rendered to .svg and .png as well.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> wanted;
+  std::optional<fs::path> pictures_dir;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--list" || arg == "-l") {
+      for (const auto& s : all_scenarios()) {
+        std::printf("%-19s %s\n%-19s ports %s\n", s.name.data(), s.summary.data(), "", s.ports.data());
+        if (!s.same_story.empty()) std::printf("%-19s same story: %s\n", "", s.same_story.data());
+      }
+      return 0;
+    }
+    if (arg == "--help" || arg == "-h") {
+      usage(stdout);
+      return 0;
+    }
+    if (arg == "--pictures") {
+      if (i + 1 >= argc) {
+        usage(stderr);
+        return 2;
+      }
+      pictures_dir = argv[++i];
+      continue;
+    }
+    if (arg.starts_with("-")) {
+      usage(stderr);
+      return 2;
+    }
+    bool known = false;
+    for (const auto& s : all_scenarios()) known = known || s.name == arg;
+    if (!known) {
+      std::fprintf(stderr, "no scenario named '%s'; try --list\n", argv[i]);
+      return 2;
+    }
+    wanted.push_back(arg);
+  }
+  try {
+    std::optional<Pictures> pictures;
+    if (pictures_dir) {
+      pictures.emplace(*pictures_dir);
+      const Graph machine = state_machine_graph(
+          {}, "The states of a C++ object and its recorded wrapper (semantics.md section 2)");
+      pictures->render(pictures->write("", "state-machine.dot", to_dot(machine)));
+      (void)pictures->write("", "state-machine.mmd", state_machine_mermaid({}));
+    }
+    std::printf("revive tour: PyTorch's PyObject preservation (era E2) on a fake interpreter\n");
+    std::printf("columns: n = C++ strong count, r = wrapper refcount, owns = slot owns the "
+                "wrapper, cdata = the wrapper's reference to the tensor, via = transitions of "
+                "semantics.md section 3\n");
+    if (pictures && !pictures->renders()) {
+      std::printf("pictures: Graphviz's `dot` was not found, so only .dot and .mmd files are "
+                  "written (apt-get install graphviz to get .svg and .png)\n");
+    }
+    for (const auto& s : all_scenarios()) {
+      const bool pick =
+          wanted.empty() || std::find(wanted.begin(), wanted.end(), s.name) != wanted.end();
+      if (pick) s.run(pictures ? &*pictures : nullptr);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "revive-tour: %s\n", e.what());
+    return 1;
+  }
+  if (!narration_failures().empty()) {
+    std::fprintf(stderr, "\nrevive-tour: %zu narration check(s) failed:\n", narration_failures().size());
+    for (const std::string& f : narration_failures()) std::fprintf(stderr, "  %s\n", f.c_str());
+    return 1;
+  }
+  // Every preserved C++ type counts its live objects (LiveCount), so this line covers
+  // TensorImpl, StorageImpl and any type added later, by name.
+  std::string per_type;
+  for (const LiveCount* c : LiveCount::all()) {
+    per_type += (per_type.empty() ? "" : ", ") + c->type_name() + " " + std::to_string(c->get());
+  }
+  std::printf("\nlive objects left: %lld C++ objects (%s), %lld wrappers (abandoned on purpose: %lld)\n",
+              static_cast<long long>(LiveCount::total()), per_type.c_str(),
+              static_cast<long long>(Interpreter::live_object_count()),
+              static_cast<long long>(Interpreter::abandoned_object_count()));
+  return 0;
+}

@@ -1,0 +1,407 @@
+// The tour's narrator: tables, pictures, and the checks of narrator.h.
+#include "narrator.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <regex>
+#include <stdexcept>
+#include <system_error>
+
+extern char** environ;
+
+namespace revive::tour {
+
+using namespace revive::pictures;
+using trace::Event;
+using trace::EventKind;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs a program found on the PATH and waits for it; true if it ran and exited with 0.
+// `quiet` sends its output to /dev/null.
+bool run_program(const std::vector<std::string>& args, bool quiet) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (quiet) {
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
+  }
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) return false;  // not found, or could not start
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Breaks `text` into lines of at most `width` characters, at spaces.
+std::string wrap_text(std::string_view text, std::size_t width) {
+  std::string out, line;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find(' ', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view word = text.substr(pos, end - pos);
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += (out.empty() ? "" : "\n") + line;
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + std::string(word);
+    pos = end + 1;
+  }
+  if (!line.empty()) out += (out.empty() ? "" : "\n") + line;
+  return out;
+}
+
+}  // namespace
+
+// ---- pictures -------------------------------------------------------------------------------
+
+Pictures::Pictures(fs::path dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec || !fs::is_directory(dir_)) {
+    throw std::runtime_error("cannot write pictures into " + dir_.string() + ": " +
+                             (ec ? ec.message() : std::string("not a directory")));
+  }
+  render_ = run_program({"dot", "-V"}, /*quiet=*/true);
+}
+
+fs::path Pictures::write(const std::string& sub, const std::string& name, const std::string& text) {
+  const fs::path folder = sub.empty() ? dir_ : dir_ / sub;
+  fs::create_directories(folder);
+  const fs::path file = folder / name;
+  std::ofstream out(file);
+  out << text;
+  if (!out) throw std::runtime_error("cannot write " + file.string());
+  return file;
+}
+
+bool Pictures::render(const fs::path& dot_file) const {
+  if (!render_) return false;
+  bool ok = true;
+  for (const char* format : {"svg", "png"}) {
+    fs::path out = dot_file;
+    out.replace_extension(format);
+    ok = run_program({"dot", std::string("-T") + format, "-o", out.string(), dot_file.string()},
+                     /*quiet=*/false) && ok;
+  }
+  return ok;
+}
+
+// ---- checks ---------------------------------------------------------------------------------
+
+std::vector<std::string>& narration_failures() {
+  static std::vector<std::string> failures;
+  return failures;
+}
+
+std::string caught(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return std::string("RuntimeError: ") + e.what();
+  }
+  return "no error";
+}
+
+namespace {
+
+// The claims a step's sentence makes that the narrator can read (narrator.h).
+struct Claims {
+  std::vector<std::string> transitions;  // "(T3)", "(T6, T7)"
+  std::optional<std::string> n, r;       // counts after the step
+  std::optional<bool> finalizes;         // "__del__ runs" / "no __del__"
+};
+
+Claims read_claims(std::string_view why) {
+  Claims c;
+  const std::string text(why);
+  static const std::regex group(R"(\((T\d+'?(?:, T\d+'?)*)\))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), group); it != std::sregex_iterator(); ++it) {
+    static const std::regex one(R"(T\d+'?)");
+    const std::string inner = (*it)[1];
+    for (auto t = std::sregex_iterator(inner.begin(), inner.end(), one); t != std::sregex_iterator(); ++t) {
+      c.transitions.push_back(t->str());
+    }
+  }
+  static const std::regex n_is(R"((?:^|[^a-z_.])n = (\d+))");
+  static const std::regex n_goes(R"((?:^|[^a-z_.])n:? (\d+) -> (\d+))");
+  static const std::regex r_is(R"((?:^|[^a-z_.])r = (\d+))");
+  static const std::regex r_goes(R"((?:^|[^a-z_.])r:? (\d+) -> (\d+))");
+  std::smatch m;
+  if (std::regex_search(text, m, n_goes)) {
+    c.n = m[2];
+  } else if (std::regex_search(text, m, n_is)) {
+    c.n = m[1];
+  }
+  if (std::regex_search(text, m, r_goes)) {
+    c.r = m[2];
+  } else if (std::regex_search(text, m, r_is)) {
+    c.r = m[1];
+  }
+  if (text.find("no __del__") != std::string::npos) {
+    c.finalizes = false;
+  } else if (text.find("__del__ runs") != std::string::npos) {
+    c.finalizes = true;
+  }
+  return c;
+}
+
+// `actual` and `expected` list the same keys with the same values; "key=?" in
+// `expected` accepts any value (a race's winner, say).
+bool row_matches(const std::string& actual, std::string_view expected) {
+  auto split = [](std::string_view text) {
+    std::vector<std::string> out;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+      std::size_t end = text.find(' ', pos);
+      if (end == std::string_view::npos) end = text.size();
+      if (end > pos) out.emplace_back(text.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    return out;
+  };
+  const std::vector<std::string> a = split(actual), e = split(expected);
+  if (a.size() != e.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i] == e[i]) continue;
+    const std::size_t eq = e[i].find('=');
+    if (eq == std::string::npos || e[i].substr(eq) != "=?" || a[i].compare(0, eq + 1, e[i], 0, eq + 1) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+// ---- the narrator -------------------------------------------------------------------------
+
+Narrator::Narrator(Pictures* pictures, std::string slug, Expected expected)
+    : pictures_(pictures), slug_(std::move(slug)), expected_(std::move(expected)) {
+  std::cout << "\n== " << expected_.title << " ==\n\n";
+  std::printf("%-4s %-46s %-5s %3s %3s %-24s %-4s %-9s %-8s %s\n", "step", "action", "state",
+              "n", "r", "tag", "owns", "cdata", "via", "events");
+}
+
+Narrator::~Narrator() {
+  std::string path;
+  for (const TakenTransition& t : path_) path += (path.empty() ? "" : " ") + std::string(to_string(t.transition));
+  std::printf("\npath: %s\n", path.empty() ? "(no transition)" : path.c_str());
+  if (path != expected_.path) fail("the path is \"" + path + "\", the declaration says \"" + expected_.path + "\"");
+  if (state_ != expected_.end) {
+    fail("ends in " + std::string(to_string(state_)) + ", the declaration says " +
+         std::string(to_string(expected_.end)));
+  }
+  if (pictures_ == nullptr) return;
+  try {
+    const Graph machine = state_machine_graph(path_, expected_.title + "\npath: " + path);
+    pictures_->render(pictures_->write(slug_, "states.dot", to_dot(machine)));
+    (void)pictures_->write(slug_, "states.mmd", state_machine_mermaid(path_));
+    std::printf("pictures: %s/step-01..%02d.dot, states.dot, states.mmd%s\n",
+                (pictures_->dir() / slug_).string().c_str(), count_,
+                pictures_->renders() ? " (and .svg, .png)" : "");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pictures: %s\n", e.what());
+  }
+}
+
+void Narrator::fail(std::string what) {
+  std::string where = slug_ + (in_step_ || count_ == 0 ? "" : ", step " + std::to_string(count_));
+  std::printf("     !! narration check failed: %s\n", what.c_str());
+  narration_failures().push_back(where + ": " + std::move(what));
+}
+
+void Narrator::watch(Interpreter& viewpoint, const Tensor& t) {
+  set_target(t.unsafeGetTensorImpl());
+  target_ = weak_intrusive_ptr<TensorImpl>(t.getIntrusivePtr());
+  set_viewpoint(viewpoint);
+}
+
+void Narrator::watch(Interpreter& viewpoint, const Storage& s) {
+  set_target(s.unsafeGetStorageImpl());
+  target_ = weak_intrusive_ptr<StorageImpl>(s.getIntrusivePtr());
+  set_viewpoint(viewpoint);
+}
+
+void Narrator::also_show(Interpreter& other) {
+  if (std::find(interps_.begin(), interps_.end(), &other) == interps_.end()) {
+    interps_.push_back(&other);
+  }
+}
+
+void Narrator::show(const Ref& wrapper) { shown_.push_back({wrapper->interp, wrapper.get(), wrapper->id}); }
+
+void Narrator::say(std::string line) { notes_.push_back(std::move(line)); }
+
+void Narrator::on_event(std::string_view /*interpreter*/, const Event& e) noexcept {
+  trace_.push_back(e);
+  if (e.kind == EventKind::Warning) {
+    notes_.push_back("warning: " + e.detail);
+    events_.push_back("warning");
+    return;
+  }
+  if (e.kind == EventKind::GcClear || e.kind == EventKind::GcCollect ||
+      e.kind == EventKind::RoutedOp || e.kind == EventKind::Disarmed ||
+      e.kind == EventKind::StorageAliased) {
+    events_.push_back(std::string(to_string(e.kind)) + " (" + e.detail + ")");
+    return;
+  }
+  events_.emplace_back(to_string(e.kind));
+}
+
+void Narrator::step(std::string_view action, const std::function<void()>& run, std::string_view why,
+                    std::string_view expected_row) {
+  events_.clear();
+  trace_.clear();
+  born_in_step_ = false;
+  in_step_ = true;
+  LifeState before = state_;
+  run();
+  in_step_ = false;
+  if (born_in_step_) before = LifeState::U;
+  ++count_;
+
+  std::string state = "-", n = "-", r = "-", tag = "-", owns = "-", cdata = "-", via;
+  std::size_t taken_now = 0;
+  std::optional<OwnershipView> view = look();
+  if (view) {
+    std::vector<EventKind> kinds;
+    for (const Event& e : trace_) {
+      if (filter_->concerns(e)) kinds.push_back(e.kind);
+    }
+    const auto taken = transitions_taken(before, kinds, view->state, count_);
+    taken_now = taken.size();
+    path_.insert(path_.end(), taken.begin(), taken.end());
+    for (const TakenTransition& t : taken) via += (via.empty() ? "" : ",") + std::string(to_string(t.transition));
+    state_ = view->state;
+    state = std::string(to_string(view->state));
+    if (view->alive) {
+      n = std::to_string(view->strong);
+      tag = view->tag;
+    }
+    if (view->state == LifeState::L || view->state == LifeState::Z || view->state == LifeState::T0) {
+      owns = view->owns.value_or(false) ? "1" : "0";
+      if (view->recorded) {
+        r = std::to_string(view->recorded->refcnt);
+        cdata = std::string(to_string(view->recorded->cdata));
+      }
+    }
+  }
+  std::string ev;
+  for (const auto& e : events_) ev += (ev.empty() ? "" : ", ") + e;
+  char row[512];
+  std::snprintf(row, sizeof row, "%-4d %-46.46s %-5s %3s %3s %-24.24s %-4s %-9s %-8s ", count_,
+                std::string(action).c_str(), state.c_str(), n.c_str(), r.c_str(), tag.c_str(),
+                owns.c_str(), cdata.c_str(), via.c_str());
+  std::string printed = row + ev;
+  printed.erase(printed.find_last_not_of(' ') + 1);
+  std::printf("%s\n", printed.c_str());
+  std::printf("     %s\n", std::string(why).c_str());
+  for (const auto& line : notes_) std::printf("     -> %s\n", line.c_str());
+  if (pictures_ != nullptr && view) draw(*view, action, why, via, ev);
+  notes_.clear();
+
+  // The checks of narrator.h: the expected row, then the sentence's claims.
+  int finalized = 0;
+  for (const Event& e : trace_) finalized += e.kind == EventKind::Finalized ? 1 : 0;
+  std::string actual = state;
+  auto add = [&actual](const char* key, const std::string& value) {
+    if (value != "-" && !value.empty()) actual += std::string(" ") + key + "=" + value;
+  };
+  add("n", n);
+  add("r", r);
+  add("tag", tag);
+  add("owns", owns);
+  add("cdata", cdata);
+  add("via", via);
+  actual += " fin=" + std::to_string(finalized);
+  if (expected_row.empty()) {
+    fail("the step declares no expected row; it saw \"" + actual + "\"");
+  } else if (!row_matches(actual, expected_row)) {
+    fail("the row is \"" + actual + "\", the scenario expects \"" + std::string(expected_row) + "\"");
+  }
+  const Claims claims = read_claims(why);
+  const auto first_taken = path_.end() - static_cast<std::ptrdiff_t>(taken_now);
+  for (const std::string& t : claims.transitions) {
+    const bool taken = std::any_of(first_taken, path_.end(), [&t](const TakenTransition& x) {
+      return to_string(x.transition) == t;
+    });
+    if (!taken) fail("the sentence says (" + t + ") but the step took \"" + via + "\"");
+  }
+  if (claims.n && *claims.n != n) fail("the sentence says n = " + *claims.n + " but n is " + n);
+  if (claims.r && *claims.r != r) fail("the sentence says r = " + *claims.r + " but r is " + r);
+  if (claims.finalizes && *claims.finalizes != (finalized > 0)) {
+    fail(std::string("the sentence says ") + (*claims.finalizes ? "__del__ runs" : "no __del__") +
+         " but " + std::to_string(finalized) + " finalizer(s) ran");
+  }
+}
+
+void Narrator::set_target(const void* raw) {
+  if (raw != raw_) {
+    raw_ = raw;
+    filter_.emplace(raw);
+  }
+  born_in_step_ = in_step_;
+}
+
+void Narrator::set_viewpoint(Interpreter& viewpoint) {
+  std::erase(interps_, &viewpoint);
+  interps_.insert(interps_.begin(), &viewpoint);
+  if (!in_step_) {
+    if (std::optional<OwnershipView> v = look()) state_ = v->state;
+  }
+}
+
+// The picture's data, or nothing if no target is watched yet.
+std::optional<OwnershipView> Narrator::look() {
+  if (interps_.empty() || std::holds_alternative<std::monostate>(target_)) return std::nullopt;
+  std::vector<const PyObject*> extra;
+  for (const Shown& w : shown_) {
+    // Alive (still in its interpreter's registry: nothing of it is read before that)
+    // and the same object, not a new one at a reused address.
+    if (w.interp->is_alive(w.object) && w.object->id == w.id) extra.push_back(w.object);
+  }
+  std::vector<const trace::RuntimeView*> views;
+  for (const Interpreter* in : interps_) views.push_back(&in->view());
+  OwnershipView v;
+  if (const auto* t = std::get_if<weak_intrusive_ptr<TensorImpl>>(&target_)) {
+    v = look_at(t->expired() ? nullptr : static_cast<const TensorImpl*>(raw_), views, extra);
+  } else {
+    const auto& s = std::get<weak_intrusive_ptr<StorageImpl>>(target_);
+    v = look_at(s.expired() ? nullptr : static_cast<const StorageImpl*>(raw_), views, extra);
+  }
+  if (v.weak_refs > 0) --v.weak_refs;  // the narrator's own: not part of the scenario
+  return v;
+}
+
+void Narrator::draw(const OwnershipView& view, std::string_view action, std::string_view why,
+                    const std::string& via, const std::string& events) {
+  std::string caption = expected_.title + "\nstep " + std::to_string(count_) + ": " + std::string(action);
+  if (!via.empty()) caption += "   (via " + via + ")";
+  caption += "\n" + wrap_text(why, 100);
+  if (!events.empty()) caption += "\n" + wrap_text("events: " + events, 100);
+  for (const std::string& note : notes_) caption += "\n" + wrap_text("-> " + note, 100);
+  char name[32];
+  std::snprintf(name, sizeof name, "step-%02d.dot", count_);
+  try {
+    pictures_->render(pictures_->write(slug_, name, to_dot(ownership_graph(view, caption))));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pictures: %s\n", e.what());
+  }
+}
+
+
+}  // namespace revive::tour

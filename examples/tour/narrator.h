@@ -1,0 +1,138 @@
+// narrator.h: what the tour's scenarios are told with, and checked by.
+//
+// Defines:
+//   Pictures    a folder of pictures, rendered with Graphviz's `dot` when it is there.
+//   Narrator    prints one table per scenario (a row per Python or C++ action: state,
+//               n, r, tag, owns, cdata, the transitions taken, the events) and draws
+//               each step; and checks the narration as it runs: each step's row against
+//               the expected row written next to it, each step's sentence against what
+//               happened, and the scenario's path against the one its declaration names.
+//   Expected    a scenario table's declaration: title, expected path, end state.
+//   narration_failures()  every check that failed so far (the tour and its test read it).
+//   caught()    run a function and return the error it raised, as Python would print it.
+//
+// Example (examples/tour/lifecycle.cpp):
+//   Narrator tour(pics, "plain-death", {"plain death: ...", "T1 T4", LifeState::D});
+//   tour.step("Py: del x", [&] { x.reset(); },
+//             "n == 1: not resurrectable ... wrapper freed (T4).",
+//             "D via=T4 fin=0");
+//
+// The expected row lists the columns that are not "-": the state, then n=, r=, tag=,
+// owns=, cdata=, via= (transitions, comma-separated), and fin= (finalizers run during
+// the step, counted from the interpreters' events).  The sentence is checked for the
+// claims it makes in a form the narrator can read: "(T3)" (the step took T3), "n = 2",
+// "n: 2 -> 1", "r = 1", "r: 2 -> 1" (the counts after the step), "no __del__" and
+// "__del__ runs" (finalizer runs).  A step whose row or sentence disagrees with what
+// happened is a narration failure: the tour prints it and exits 1, and the tour's test
+// (test/tour/tour_test.cpp) fails.
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "revive/binding/interpreter.h"
+#include "revive/pictures/diagram.h"
+#include "revive/pictures/state_machine.h"
+#include "revive/tensor/intrusive_ptr.h"
+
+namespace revive::tour {
+
+using binding::Interpreter;
+using interp::Ref;
+using pictures::LifeState;
+
+class Pictures {
+ public:
+  // Creates `dir`; throws with the path and the reason if it cannot.
+  explicit Pictures(std::filesystem::path dir);
+  [[nodiscard]] bool renders() const noexcept { return render_; }
+  [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
+  // Writes dir/sub/name (sub may be empty) and returns its path.
+  std::filesystem::path write(const std::string& sub, const std::string& name, const std::string& text);
+  // dot -Tsvg and -Tpng next to `dot_file`; false if dot is missing or failed.
+  bool render(const std::filesystem::path& dot_file) const;
+
+ private:
+  std::filesystem::path dir_;
+  bool render_ = false;
+};
+
+// What a scenario's table declares about itself.
+struct Expected {
+  std::string title;
+  std::string path;         // the transitions, in order, space-separated ("T1 T3 T6")
+  LifeState end;            // the watched object's state after the last step
+};
+
+class Narrator final : public trace::Observer {
+ public:
+  Narrator(Pictures* pictures, std::string slug, Expected expected);
+  Narrator(const Narrator&) = delete;
+  Narrator& operator=(const Narrator&) = delete;
+  // Prints the path, checks it and the end state, and writes the state machine with
+  // the path highlighted.
+  ~Narrator() override;
+
+  // Follow a tensor or storage as seen from `viewpoint`.  Called inside a step, the
+  // object is taken to be born in that step (its path starts at U).
+  void watch(Interpreter& viewpoint, const Tensor& t);
+  void watch(Interpreter& viewpoint, const Storage& s);
+  // Draw `other` too (after the viewpoint).
+  void also_show(Interpreter& other);
+  // Draw this wrapper too, for as long as it lives (a hermetic or stubbed one).
+  void show(const Ref& wrapper);
+  // Output of the current step, printed under its row.
+  void say(std::string line);
+
+  void on_event(std::string_view interpreter, const trace::Event& e) noexcept override;
+
+  // Run `action`, print its row and `why`, draw the picture, and check the row against
+  // `expected_row` and `why` against what happened.
+  void step(std::string_view action, const std::function<void()>& run, std::string_view why,
+            std::string_view expected_row);
+
+ private:
+  void set_target(const void* raw);
+  void set_viewpoint(Interpreter& viewpoint);
+  std::optional<pictures::OwnershipView> look();
+  void draw(const pictures::OwnershipView& view, std::string_view action, std::string_view why,
+            const std::string& via, const std::string& events);
+  void fail(std::string what);
+
+  Pictures* pictures_;
+  std::string slug_;
+  Expected expected_;
+  std::vector<Interpreter*> interps_;  // [0] is the viewpoint
+  std::variant<std::monostate, weak_intrusive_ptr<TensorImpl>, weak_intrusive_ptr<StorageImpl>>
+      target_;
+  const void* raw_ = nullptr;
+  std::optional<pictures::TargetEvents> filter_;
+  struct Shown {
+    interp::Runtime* interp;  // where to look it up: `object` may be freed by now
+    const PyObject* object;
+    std::uint64_t id;
+  };
+  std::vector<Shown> shown_;
+  std::vector<std::string> events_;  // this step's events, as printed
+  std::vector<trace::Event> trace_;  // this step's events, as emitted
+  std::vector<std::string> notes_;
+  std::vector<pictures::TakenTransition> path_;
+  LifeState state_ = LifeState::U;  // after the last step
+  bool in_step_ = false;
+  bool born_in_step_ = false;
+  int count_ = 0;
+};
+
+// Every narration check that failed since the last clear, as "scenario, step N: ...".
+[[nodiscard]] std::vector<std::string>& narration_failures();
+
+// Run `f`; the error it raised as Python would print it, or "no error".
+[[nodiscard]] std::string caught(const std::function<void()>& f);
+
+}  // namespace revive::tour
