@@ -64,7 +64,8 @@ class intrusive_ptr_target {
   virtual ~intrusive_ptr_target();
 
   // Called when the strong count reaches 0 while weak references remain.  Must be
-  // safe to follow with the destructor (which runs later, at weak count 0).
+  // safe to follow with the destructor (which runs later, at weak count 0).  A type with
+  // a PyObjectSlot gives its wrapper back here (docs/extending.md, a new preserved type).
   virtual void release_resources() {}
 
  private:
