@@ -31,8 +31,12 @@ void set_grad(Interpreter& I, const Ref& t, const Ref& grad) {
   Tensor x = I.unpack(t);
   if (!x.defined()) undefined_self();
   Tensor g = grad.is_none() ? Tensor() : I.unpack(grad);
-  GilGuard gil(I.gil());
-  x.set_grad(std::move(g));
+  Tensor old;  // dropped after the GIL: See Note [GIL order across interpreters]
+  {
+    GilGuard gil(I.gil());  // grad_ is protected by the GIL
+    old = x.grad();
+    x.set_grad(std::move(g));
+  }
 }
 
 Ref grad(Interpreter& I, const Ref& t) {

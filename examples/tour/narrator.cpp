@@ -225,14 +225,14 @@ void Narrator::fail(std::string what) {
 }
 
 void Narrator::watch(Interpreter& viewpoint, const Tensor& t) {
-  set_target(t.unsafeGetTensorImpl());
-  target_ = weak_intrusive_ptr<TensorImpl>(t.getIntrusivePtr());
+  set_target(t.unsafeGetTensorImpl(), t.unsafeGetTensorImpl());
+  target_ = static_cast<const TensorImpl*>(t.unsafeGetTensorImpl());
   set_viewpoint(viewpoint);
 }
 
 void Narrator::watch(Interpreter& viewpoint, const Storage& s) {
-  set_target(s.unsafeGetStorageImpl());
-  target_ = weak_intrusive_ptr<StorageImpl>(s.getIntrusivePtr());
+  set_target(s.unsafeGetStorageImpl(), s.unsafeGetStorageImpl());
+  target_ = static_cast<const StorageImpl*>(s.unsafeGetStorageImpl());
   set_viewpoint(viewpoint);
 }
 
@@ -349,10 +349,11 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
   }
 }
 
-void Narrator::set_target(const void* raw) {
-  if (raw != raw_) {
+void Narrator::set_target(const intrusive_ptr_target* target, const void* raw) {
+  if (raw != raw_ || watch_ == nullptr || !watch_->alive()) {  // a new object, maybe at an old address
     raw_ = raw;
     filter_.emplace(raw);
+    watch_ = std::make_unique<DeathWatch>(target);
   }
   born_in_step_ = in_step_;
 }
@@ -377,13 +378,12 @@ std::optional<OwnershipView> Narrator::look() {
   std::vector<const trace::RuntimeView*> views;
   for (const Interpreter* in : interps_) views.push_back(&in->view());
   OwnershipView v;
-  if (const auto* t = std::get_if<weak_intrusive_ptr<TensorImpl>>(&target_)) {
-    v = look_at(t->expired() ? nullptr : static_cast<const TensorImpl*>(raw_), views, extra);
+  const bool alive = watch_ != nullptr && watch_->alive();
+  if (const auto* t = std::get_if<const TensorImpl*>(&target_)) {
+    v = look_at(alive ? *t : nullptr, views, extra);
   } else {
-    const auto& s = std::get<weak_intrusive_ptr<StorageImpl>>(target_);
-    v = look_at(s.expired() ? nullptr : static_cast<const StorageImpl*>(raw_), views, extra);
+    v = look_at(alive ? std::get<const StorageImpl*>(target_) : nullptr, views, extra);
   }
-  if (v.weak_refs > 0) --v.weak_refs;  // the narrator's own: not part of the scenario
   return v;
 }
 

@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,7 @@
 #include "revive/binding/interpreter.h"
 #include "revive/pictures/diagram.h"
 #include "revive/pictures/state_machine.h"
+#include "revive/tensor/death_watch.h"
 #include "revive/tensor/intrusive_ptr.h"
 
 namespace revive::tour {
@@ -98,7 +100,7 @@ class Narrator final : public trace::Observer {
             std::string_view expected_row);
 
  private:
-  void set_target(const void* raw);
+  void set_target(const intrusive_ptr_target* target, const void* raw);
   void set_viewpoint(Interpreter& viewpoint);
   std::optional<pictures::OwnershipView> look();
   void draw(const pictures::OwnershipView& view, std::string_view action, std::string_view why,
@@ -109,8 +111,10 @@ class Narrator final : public trace::Observer {
   std::string slug_;
   Expected expected_;
   std::vector<Interpreter*> interps_;  // [0] is the viewpoint
-  std::variant<std::monostate, weak_intrusive_ptr<TensorImpl>, weak_intrusive_ptr<StorageImpl>>
-      target_;
+  // The watched object, followed without a reference (a C++ weak reference would
+  // change when a storage gives its wrapper back): see revive/tensor/death_watch.h.
+  std::variant<std::monostate, const TensorImpl*, const StorageImpl*> target_;
+  std::unique_ptr<DeathWatch> watch_;
   const void* raw_ = nullptr;
   std::optional<pictures::TargetEvents> filter_;
   struct Shown {

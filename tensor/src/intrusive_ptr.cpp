@@ -1,5 +1,7 @@
 #include "revive/tensor/intrusive_ptr.h"
 
+#include "revive/tensor/death_watch.h"
+
 namespace revive {
 
 intrusive_ptr_target::~intrusive_ptr_target() {
@@ -8,6 +10,7 @@ intrusive_ptr_target::~intrusive_ptr_target() {
   REVIVE_INTERNAL_ASSERT(refcount_.load(std::memory_order_relaxed) == 0,
                          "an intrusive_ptr_target was destroyed while strong references "
                          "to it still existed");
+  DeathWatch::on_destroy(this);
 }
 
 void intrusive_ptr_target::decref_strong() noexcept {

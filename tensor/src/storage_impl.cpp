@@ -23,7 +23,9 @@ std::int64_t StorageImpl::live_count() noexcept {
   return liveStorages.get();
 }
 
-void StorageImpl::release_resources() { pyobj_slot_.maybe_destroy_pyobj(); }
+// c10 frees only the bytes here: a zombie wrapper stays recorded until the destructor
+// (at the last weak reference) gives it back.  See Note [Two counts and release_resources].
+void StorageImpl::release_resources() { data_.reset(); }
 
 Storage Storage::create(std::size_t nbytes) {
   return Storage(make_intrusive<StorageImpl>(std::make_shared<StorageImpl::DataBlock>(nbytes)));

@@ -35,10 +35,17 @@ void TensorImpl::set_grad(intrusive_ptr<TensorImpl> g) {
 }
 
 void TensorImpl::release_resources() {
-  // The wrapper first: its finalizer may still look at storage and grad.
+  // c10's order: autograd metadata (the grad), then the storage, then the wrapper.  So a
+  // zombie grad's __del__ runs before this tensor's, and this tensor's __del__ finds its
+  // grad and storage already gone.  See Note [Two counts and release_resources].
+  // (The destructor, at weak count 0 without release_resources, gives the wrapper back
+  // first: pyobj_slot_ is destroyed before the other members.)
+  // Move out, then drop: a release may run a finalizer that reads this tensor.
+  intrusive_ptr<TensorImpl> grad = std::move(grad_);
+  grad.reset();
+  Storage storage = std::move(storage_);
+  storage.reset();
   pyobj_slot_.maybe_destroy_pyobj();
-  grad_.reset();
-  storage_.reset();
 }
 
 Tensor Tensor::empty(std::int64_t numel) {

@@ -209,6 +209,29 @@ BOOST_AUTO_TEST_CASE(zombie_is_released_through_release_resources_when_weak_refs
   weak.reset();
 }
 
+// c10's TensorImpl::release_resources order (a C++ weak reference takes that path):
+// the grad first, then the storage, then the wrapper.  So the zombie grad's __del__
+// runs before its tensor's, and the tensor's __del__ finds its grad already gone.
+BOOST_AUTO_TEST_CASE(release_resources_drops_the_grad_before_the_wrapper) {
+  std::vector<std::string> order;
+  auto fin = [&order](std::string name) {
+    return ClassSpec{std::nullopt, [&order, name](Runtime&, const Ref&) { order.push_back(name); }};
+  };
+  const PyType* outer = I->new_class("Outer", I->tensor_type(), fin("y"));
+  const PyType* inner = I->new_class("Inner", I->tensor_type(), fin("x"));
+  Tensor y = Tensor::empty(2);
+  {
+    Ref yp = I->make_subclass(outer, y);
+    Ref xp = I->empty(2, inner);
+    set_grad(*I, yp, xp);  // y.grad = x: x's tensor is held only by y from now on
+  }  // both wrappers are zombies
+  weak_intrusive_ptr<TensorImpl> weak(y.getIntrusivePtr());
+  y.reset();  // release_resources: grad (x dies: T6), storage, then y's wrapper (T6)
+  BOOST_TEST((order == std::vector<std::string>{"x", "y"}));
+  weak.reset();
+  BOOST_TEST(I->live_objects() == 0u);
+}
+
 // T4: the wrapper is the only owner: real death, in CPython's order.
 BOOST_AUTO_TEST_CASE(wrapper_that_alone_owns_its_tensor_dies_for_real) {
   int runs = 0;

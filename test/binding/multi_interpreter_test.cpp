@@ -190,4 +190,23 @@ BOOST_AUTO_TEST_CASE(storage_tagged_elsewhere_is_aliased_not_refused) {
   BOOST_TEST(inspect(*I1, alias.unsafeGetStorageImpl()).recorded == p1.get());
 }
 
+// THPStorage_Wrap takes its hermetic branch first, then THPStorage_NewWithStorage asks
+// check_pyobj, which raises for another interpreter's tag: a hermetic wrap does not
+// alias.  (check_pyobj's text says "Tensor" for storages too, as c10's does.)
+BOOST_AUTO_TEST_CASE(hermetic_wrap_of_a_storage_tagged_elsewhere_raises, *utf::label("hermetic")) {
+  Interpreter::Owner I0 = Interpreter::create("I0");
+  Interpreter::Owner I1 = Interpreter::create("I1");
+  Storage s = Storage::create(16);
+  Ref p0 = I0->wrap(s);
+  const auto live = I1->live_objects();
+  {
+    impl::EnableHermeticPyObject hermetic;
+    BOOST_CHECK_EXCEPTION((void)I1->wrap(s), Error,
+                          message_is("cannot access PyObject for Tensor on interpreter I1 that has "
+                                     "already been used by another torch deploy interpreter I0"));
+  }
+  BOOST_TEST(I1->live_objects() == live);  // nothing half-built left behind
+  BOOST_TEST(inspect(*I0, s.unsafeGetStorageImpl()).recorded == p0.get());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -88,4 +88,56 @@ BOOST_AUTO_TEST_CASE(storage_weakref_hole_warns_with_the_storage_text, *utf::lab
   BOOST_TEST(!I->unpack_storage(x).defined());
 }
 
+// c10's StorageImpl::release_resources frees only the bytes: with a C++ weak reference
+// alive, the zombie wrapper outlives the storage's last strong reference and is given
+// back (T6, its __del__ running then) only when the weak reference goes.  A tensor
+// gives its wrapper back at strong 0 (lifecycle_test.cpp).
+BOOST_AUTO_TEST_CASE(a_storage_zombie_waits_for_the_last_weak_reference, *utf::label("weakref")) {
+  int runs = 0;
+  const PyType* fin = I->new_class("FinStorage", I->storage_type(),
+                                   ClassSpec{std::nullopt, [&runs](Runtime&, const Ref&) { ++runs; }});
+  Storage s = Storage::create(8);
+  { Ref p = I->new_with_var(fin, s); }  // Z: s holds it
+  BOOST_TEST(at(s).state == SlotState::Z);
+  weak_intrusive_ptr<StorageImpl> weak(s.getIntrusivePtr());
+  StorageImpl* impl = s.unsafeGetStorageImpl();
+  s.reset();  // strong 0: release_resources frees the bytes only
+  BOOST_TEST(runs == 0);
+  BOOST_TEST(I->live_objects() == 1u);
+  BOOST_TEST(impl->nbytes() == 0u);
+  BOOST_TEST(!weak.lock());
+  weak.reset();  // ~StorageImpl, ~PyObjectSlot: T6
+  BOOST_TEST(runs == 1);
+  BOOST_TEST(I->live_objects() == 0u);
+}
+
+// THPStorage_NewWithStorage refuses a storage that already has a wrapper here, and a
+// class that is not a storage class, with PyTorch's texts (RuntimeErrors).
+BOOST_AUTO_TEST_CASE(new_with_storage_checks_like_pytorch, *utf::label("errors")) {
+  Storage s = Storage::create(8);
+  Ref p = I->wrap(s);
+  const PyType* sub = I->new_class("MyStorage", I->storage_type());
+  BOOST_CHECK_EXCEPTION((void)I->new_with_var(sub, s), Error,
+                        revive::testing::message_is(
+                            "Creating a new Storage subclass MyStorage but the raw Storage object "
+                            "is already associated to a python object of type UntypedStorage"));
+  const PyType* plain = I->new_class("Plain", I->object_type());
+  BOOST_CHECK_EXCEPTION((void)I->new_storage(8, plain), Error,
+                        revive::testing::message_is(
+                            "Creating a Storage subclass from a class that does not inherit from "
+                            "Storage is not possible. Make sure your class inherits from Storage."));
+}
+
+// THPStorage_Wrap checks what the slot records: an object of another kind there (only
+// corrupt state could put it there) is refused with PyTorch's text, not trusted.
+BOOST_AUTO_TEST_CASE(a_slot_recording_a_non_storage_is_refused, *utf::label("errors")) {
+  Storage s = Storage::create(8);
+  Ref t = I->empty(2);
+  impl::PyObjectSlot* slot = s.unsafeGetStorageImpl()->pyobj_slot();
+  slot->init_pyobj(I->pyinterpreter(), t.get(), impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  BOOST_CHECK_EXCEPTION((void)I->wrap(s), Error,
+                        revive::testing::message_is("Expected a storage type, but got Tensor"));
+  slot->unchecked_clear_pyobj(I->pyinterpreter());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

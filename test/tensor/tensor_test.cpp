@@ -18,6 +18,7 @@
 #include "revive/pyslot/py_object_slot.h"
 #include "revive/tensor/intrusive_ptr.h"
 #include "revive/tensor/storage_impl.h"
+#include "revive/tensor/death_watch.h"
 #include "revive/tensor/tensor_impl.h"
 #include "fake_interpreter.h"
 #include "revive_test.h"
@@ -254,9 +255,12 @@ BOOST_AUTO_TEST_CASE(wrapper_not_owned_is_left_alone_at_death) {
   BOOST_TEST(i.vtable.decrefs().empty());
 }
 
-// The wrapper is given back first, while storage and grad are still intact (its
-// finalizer may look at them), on both paths.  See the comment on TensorImpl::pyobj_slot_.
-BOOST_AUTO_TEST_CASE(wrapper_is_given_back_before_storage_and_grad) {
+// Which goes first depends on the path, as in c10 (Note [Two counts and
+// release_resources]): without a weak reference the destructor gives the wrapper back
+// first (pyobj_slot_ is destroyed before the other members), while storage and grad
+// are still intact; with one, release_resources() drops the grad, then the storage,
+// then gives the wrapper back.
+BOOST_AUTO_TEST_CASE(the_path_decides_whether_the_wrapper_goes_first_or_last) {
   for (const bool with_weak : {false, true}) {
     BOOST_TEST_CONTEXT("with a weak reference: " << with_weak) {
       FakeInterpreter i("interp-0");
@@ -275,10 +279,11 @@ BOOST_AUTO_TEST_CASE(wrapper_is_given_back_before_storage_and_grad) {
       revive::weak_intrusive_ptr<TensorImpl> weak;
       if (with_weak) weak = revive::weak_intrusive_ptr<TensorImpl>(t.getIntrusivePtr());
       t.reset();
+      BOOST_TEST(i.vtable.decrefs().size() == 1u);  // at strong 0 on both paths
       weak.reset();
       BOOST_TEST(i.vtable.decrefs().size() == 1u);
-      BOOST_TEST(storage_defined);
-      BOOST_TEST(grad_count == 2u);  // the dying tensor still held its grad
+      BOOST_TEST(storage_defined == !with_weak);
+      BOOST_TEST(grad_count == (with_weak ? 1u : 2u));  // the dying tensor's grad: gone, or held
       BOOST_TEST(g.use_count() == 1u);
     }
   }
@@ -391,20 +396,35 @@ BOOST_AUTO_TEST_CASE(owned_wrapper_is_decrefed_once_on_the_destructor_path) {
   BOOST_TEST(i.vtable.decrefs()[0].has_pyobj_slot);
 }
 
-// With a weak reference alive, release_resources() gives the wrapper back at strong 0,
-// and the final deletion gives nothing more.
-BOOST_AUTO_TEST_CASE(owned_wrapper_is_decrefed_once_on_the_release_resources_path) {
+// The example of death_watch.h: a watch holds no reference, so the target dies as it
+// would unwatched, and the watch sees the destructor.
+BOOST_AUTO_TEST_CASE(death_watch_sees_the_destructor) {
+  Tensor t = Tensor::empty(1);
+  revive::DeathWatch watch(t.unsafeGetTensorImpl());
+  BOOST_TEST(watch.alive());
+  BOOST_TEST(t.unsafeGetTensorImpl()->weakcount() == 1u);  // no weak reference taken
+  t.reset();
+  BOOST_TEST(!watch.alive());
+}
+
+// With a weak reference alive, a storage's release_resources() frees only its bytes
+// (c10's StorageImpl): the zombie wrapper is given back at the last weak release, by
+// the slot's destructor, once.
+BOOST_AUTO_TEST_CASE(owned_wrapper_waits_for_the_last_weak_reference) {
   FakeInterpreter i("interp-0");
   FakeWrapper w;
   Storage s = Storage::create(4);
-  make_zombie(s.unsafeGetStorageImpl()->pyobj_slot(), i, w);
+  StorageImpl* impl = s.unsafeGetStorageImpl();
+  make_zombie(impl->pyobj_slot(), i, w);
   revive::weak_intrusive_ptr<StorageImpl> weak(s.getIntrusivePtr());
   s.reset();
+  BOOST_TEST(i.vtable.decrefs().empty());
+  BOOST_TEST(impl->nbytes() == 0u);  // the bytes are gone, the object is still in memory
+  BOOST_TEST(impl->pyobj_slot()->owns_pyobj());
+  weak.reset();
   BOOST_TEST_REQUIRE(i.vtable.decrefs().size() == 1u);
   BOOST_TEST(i.vtable.decrefs()[0].pyobj == w.get());
   BOOST_TEST(i.vtable.decrefs()[0].has_pyobj_slot);
-  weak.reset();
-  BOOST_TEST(i.vtable.decrefs().size() == 1u);
 }
 
 // A tensor's death releases its storage, and a zombie wrapper on each is given back

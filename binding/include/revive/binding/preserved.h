@@ -64,11 +64,14 @@ enum class ForeignRule {
 //   error_name             the word PyTorch's error texts use ("Tensor", "Storage")
 //   noun                   the word its assertions use ("tensor", "storage")
 //   hermetic, foreign      the rules above
+//   release_gil_on_drop    true if a dying wrapper drops its owned cdata with the GIL
+//                          released (Note [GIL order across interpreters])
 //   python_dispatch        true if a __torch_dispatch__ subclass marks the C++ object
 //                          (Impl::set_python_dispatch) so operators route to its
 //                          interpreter (Note [Python op registration trampoline])
 //   weakref_hole_warning   the warning of Note [The weakref hole]
-//   subclass_error(cls)    the TypeError text for a class that does not inherit from it
+//   subclass_error         the RuntimeError text for a class that does not inherit from it
+//   wrong_kind_error       the text when the slot records an object of another kind
 //   alias(h)               ForeignRule::Alias only: a new C++ object sharing h's data
 template <class Handle>
 struct Preserved;
@@ -88,8 +91,10 @@ concept PreservedHandle = requires(const H& h, const typename H::impl_type* impl
   { Preserved<H>::hermetic } -> std::convertible_to<HermeticRule>;
   { Preserved<H>::foreign } -> std::convertible_to<ForeignRule>;
   { Preserved<H>::python_dispatch } -> std::convertible_to<bool>;
+  { Preserved<H>::release_gil_on_drop } -> std::convertible_to<bool>;
   { Preserved<H>::weakref_hole_warning } -> std::convertible_to<const char*>;
-  { Preserved<H>::subclass_error(std::string()) } -> std::convertible_to<std::string>;
+  { Preserved<H>::subclass_error } -> std::convertible_to<const char*>;
+  { Preserved<H>::wrong_kind_error } -> std::convertible_to<const char*>;
 } && (Preserved<H>::foreign != ForeignRule::Alias || requires(const H& h) {
   { Preserved<H>::alias(h) } -> std::same_as<H>;
 });
@@ -102,14 +107,18 @@ struct Preserved<Tensor> {
   static constexpr HermeticRule hermetic = HermeticRule::FollowsThread;
   static constexpr ForeignRule foreign = ForeignRule::Refuse;
   static constexpr bool python_dispatch = true;
+  static constexpr bool release_gil_on_drop = true;  // THPVariable_clear
   static constexpr const char* weakref_hole_warning =
       "Deallocating Tensor that still has live PyObject references.  This probably happened "
       "because you took out a weak reference to Tensor and didn't call _fix_weakref() after "
       "dereferencing it.  Subsequent accesses to this tensor via the PyObject will now fail.";
-  static std::string subclass_error(const std::string& /*cls*/) {
-    return "Creating a Tensor subclass from a class that does not inherit from Tensor is not "
-           "possible. Make sure your class inherits from Tensor.";
-  }
+  // THPVariable_NewWithVar (a TORCH_CHECK: RuntimeError; E4 made it a TypeError).
+  static constexpr const char* subclass_error =
+      "Creating a Tensor subclass from a class that does not inherit from Tensor is not "
+      "possible. Make sure your class inherits from Tensor.";
+  // THPVariable_Wrap checks the recorded object with an internal assert; the model
+  // raises, in the words THPStorage_Wrap uses for storages.
+  static constexpr const char* wrong_kind_error = "Expected a tensor type, but got ";
 };
 
 template <>
@@ -120,15 +129,20 @@ struct Preserved<Storage> {
   static constexpr HermeticRule hermetic = HermeticRule::RememberedAtCreation;
   static constexpr ForeignRule foreign = ForeignRule::Alias;
   static constexpr bool python_dispatch = false;
+  // THPStorage's dealloc drops cdata under the GIL; a storage's death cannot reach
+  // another interpreter (its one slot is this interpreter's, and was cleared).
+  static constexpr bool release_gil_on_drop = false;
   static constexpr const char* weakref_hole_warning =
       "Deallocating UntypedStorage that still has live PyObject references.  This probably "
       "happened because you took out a weak reference to UntypedStorage and didn't call "
       "_fix_weakref() after dereferencing it.  Subsequent accesses to this storage via the "
       "PyObject will now fail.";
-  static std::string subclass_error(const std::string& cls) {
-    return "Creating a Storage subclass from class " + cls +
-           " that does not inherit from UntypedStorage is not possible";
-  }
+  // THPStorage_NewWithStorage.
+  static constexpr const char* subclass_error =
+      "Creating a Storage subclass from a class that does not inherit from Storage is not "
+      "possible. Make sure your class inherits from Storage.";
+  // THPStorage_Wrap and THPStorage_tryPreserve.
+  static constexpr const char* wrong_kind_error = "Expected a storage type, but got ";
   static Storage alias(const Storage& s) { return s.share_data(); }
 };
 

@@ -116,10 +116,10 @@ Ref Torch::rewrap_recorded(WrapperObject<H>* self, const H& handle, impl::PyObje
 // own slot, and Note [Python interpreter tag] holds for each of them.
 template <PreservedHandle H>
 Ref Torch::wrap(const H& handle) {
+  if (!handle.defined()) return {};  // None, before anything else can run (THPVariable_Wrap)
   interp::GilGuard gil(rt_.gil());
   check_alive();
   rt_.gc_safe_point();
-  if (!handle.defined()) return {};  // None
   if (impl::HermeticPyObjectTLS::get_state()) {
     // T10.  See Note [Hermetic PyObject mode].
     return new_wrapper(python_type<H>(), handle, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
@@ -144,8 +144,8 @@ Ref Torch::wrap(const H& handle) {
     throw;
   }
   if (mb_obj.has_value() && *mb_obj != nullptr) {
-    REVIVE_INTERNAL_ASSERT(wrapper_ops(*mb_obj) == &wrapper_ops_for<H>(), "the slot of a ",
-                           H::impl_type::kTypeName, " records an object of another kind");
+    REVIVE_CHECK(wrapper_ops(*mb_obj) == &wrapper_ops_for<H>(), Preserved<H>::wrong_kind_error,
+                 (*mb_obj)->ob_type->name);
     return rewrap_recorded(static_cast<WrapperObject<H>*>(*mb_obj), handle, slot);
   }
   return new_wrapper(python_type<H>(), handle, status_for_new_wrapper(slot, handle.use_count()));
@@ -166,9 +166,7 @@ Ref Torch::new_with_var(const PyType* cls, const H& handle) {
 // THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
 template <PreservedHandle H>
 Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterStatus status) {
-  if (!type->is_subtype_of(python_type<H>())) {
-    throw interp::PythonError("TypeError", Preserved<H>::subclass_error(type->name));
-  }
+  if (!type->is_subtype_of(python_type<H>())) throw Error(Preserved<H>::subclass_error);
   auto* target = handle.unsafe_get_impl();
   impl::PyObjectSlot* slot = target->pyobj_slot();
   // This overwrites the slot without further checks, so it must be empty for us.
@@ -286,8 +284,11 @@ template <PreservedHandle H>
 void Torch::resurrect(WrapperObject<H>* self) noexcept {
   auto* impl = self->cdata.get();
   impl::PyObjectSlot* slot = impl->pyobj_slot();
-  REVIVE_INTERNAL_ASSERT(slot->_unchecked_untagged_pyobj() == self, "Trying to preserve a Python ",
+  REVIVE_INTERNAL_ASSERT(slot->_unchecked_untagged_pyobj() != nullptr, "Trying to preserve a Python ",
                          Preserved<H>::noun, " whose PyObjectSlot does not have a PyObject");
+  REVIVE_INTERNAL_ASSERT(slot->_unchecked_untagged_pyobj() == self, "Python ", Preserved<H>::noun,
+                         " and the PyObject in the internal PyObjectSlot are not at the same "
+                         "address");
   REVIVE_INTERNAL_ASSERT(!slot->owns_pyobj(),
                          "resurrecting a wrapper the slot already owns: owns == 1 must mean "
                          "cdata is borrowed");
@@ -323,8 +324,41 @@ void Torch::release_cdata(WrapperObject<H>* self) noexcept {
     }
   }
   // Move out, then drop: the release may run arbitrary code (the C++ object's death).
-  auto dropped = std::move(self->cdata);
+  MaybeOwned<H> dropped = std::move(self->cdata);
+  if constexpr (Preserved<H>::release_gil_on_drop) {
+    if (dropped.defined() && !dropped.unsafeIsBorrowed()) {
+      // See Note [GIL order across interpreters].
+      interp::GilRelease no_gil(rt_.gil());
+      dropped = MaybeOwned<H>();
+    }
+  }
 }
+
+// Note [GIL order across interpreters]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E2 (THPVariable_clear drops cdata under pybind11::gil_scoped_release).  Each
+// interpreter has its own GIL, and C++ objects cross interpreters: a tensor of I0 can
+// hold, as its grad, a tensor whose zombie wrapper belongs to I1.  Dropping the last
+// reference to the first then runs T6 in I1, which takes I1's GIL.  If the drop
+// happens while I0's GIL is held (a wrapper of I0 dying), and another thread does the
+// mirror image (holding I1's GIL, dropping into I0), each waits for the other: a
+// lock-order inversion, a deadlock with two interpreters and a ring of them with more.
+// The rule this project keeps, so that no cycle of waits can form:
+//   - a thread never waits for one interpreter's GIL while it holds another's;
+//   - so every drop of a C++ reference that may be the last one, made by code that
+//     holds a GIL, is made with that GIL released: a dying tensor wrapper's owned
+//     cdata (here, as PyTorch does), and the old grad that `t.grad = g` replaces
+//     (tensor_methods.cpp: swapped under the GIL, released after it);
+//   - re-entry into the same interpreter's GIL is not a wait (Gil counts its depth).
+// What the rule does not cover, by design: a zombie's resurrection drops its owned
+// handle under the GIL (Note [Ownership flip on resurrection]); that drop is the last
+// only when another thread let go in between, a race PyTorch has too.  Storages drop
+// their cdata under the GIL (their death reaches no other interpreter), and a
+// Python object never holds another interpreter's object (Runtime::setattr refuses).
+// Releasing the GIL is safe at that point because the dying wrapper is unreachable:
+// its refcount is 0 (or the collector holds it in its private garbage list), its
+// weakrefs are cleared and the slot no longer records it.
+// test/binding/gil_order_test.cpp runs the ring on three threads.
 
 // Note [A finalizer that keeps a dying zombie]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~

@@ -5,6 +5,8 @@
 //              which is what C++ code calls when it needs the GIL and may already
 //              hold it).
 //   GilGuard   the scoped way to hold it.
+//   GilRelease the scoped way to give it up entirely, whatever the nesting depth, and
+//              take it back at the same depth (pybind11's gil_scoped_release).
 //
 // Example (compiled in test/interp/gil_test.cpp):
 //   Gil gil;
@@ -45,6 +47,21 @@ class Gil {
     }
   }
 
+  // Give the GIL up entirely; returns the depth to restore.  The caller holds it.
+  [[nodiscard]] int release_all() {
+    const int depth = depth_;
+    depth_ = 0;
+    owner_.store(std::thread::id(), std::memory_order_relaxed);
+    mutex_.unlock();
+    return depth;
+  }
+  // Take it back after release_all(), at `depth`.
+  void reacquire(int depth) {
+    mutex_.lock();
+    owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    depth_ = depth;
+  }
+
   [[nodiscard]] bool held_by_this_thread() const noexcept {
     return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
   }
@@ -64,6 +81,18 @@ class GilGuard {
 
  private:
   Gil& gil_;
+};
+
+class GilRelease {
+ public:
+  explicit GilRelease(Gil& gil) : gil_(gil), depth_(gil.release_all()) {}
+  ~GilRelease() { gil_.reacquire(depth_); }
+  GilRelease(const GilRelease&) = delete;
+  GilRelease& operator=(const GilRelease&) = delete;
+
+ private:
+  Gil& gil_;
+  int depth_;
 };
 
 }  // namespace revive::interp

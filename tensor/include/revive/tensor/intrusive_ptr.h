@@ -38,8 +38,12 @@ class weak_intrusive_ptr;
 //   - When n drops to 0 and no weak reference exists (w == 1), the object is deleted
 //     at once: its destructor releases everything.
 //   - When n drops to 0 while weak references exist, release_resources() runs now
-//     (the object must give up what it owns: storage, its Python wrapper) and the
-//     memory is deleted when the last weak reference goes.
+//     (the object gives up what it owns) and the memory is deleted when the last weak
+//     reference goes.  What it gives up, and in which order, is each type's choice,
+//     and c10's two types differ: TensorImpl drops its autograd metadata (the grad
+//     here), then its storage, then its Python wrapper; StorageImpl frees only its
+//     bytes, so its wrapper stays (a zombie whose C++ object has n == 0) until the
+//     destructor, at the last weak reference.
 //   - A count that reached 0 never rises again: lock() refuses, and reclaiming a new
 //     strong reference from a raw pointer throws.
 // This is why PyObjectSlot::maybe_destroy_pyobj() is called from both
@@ -65,7 +69,8 @@ class intrusive_ptr_target {
 
   // Called when the strong count reaches 0 while weak references remain.  Must be
   // safe to follow with the destructor (which runs later, at weak count 0).  A type with
-  // a PyObjectSlot gives its wrapper back here (docs/extending.md, a new preserved type).
+  // a PyObjectSlot decides here whether its wrapper goes now or waits for the
+  // destructor (docs/extending.md, a new preserved type).
   virtual void release_resources() {}
 
  private:

@@ -40,7 +40,8 @@ class StorageImpl final : public intrusive_ptr_target {
 
   [[nodiscard]] impl::PyObjectSlot* pyobj_slot() noexcept { return &pyobj_slot_; }
   [[nodiscard]] const impl::PyObjectSlot* pyobj_slot() const noexcept { return &pyobj_slot_; }
-  [[nodiscard]] std::size_t nbytes() const noexcept { return data_->size(); }
+  // 0 once release_resources() freed the bytes.
+  [[nodiscard]] std::size_t nbytes() const noexcept { return data_ ? data_->size() : 0; }
   [[nodiscard]] const std::shared_ptr<DataBlock>& data() const noexcept { return data_; }
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
@@ -54,7 +55,8 @@ class StorageImpl final : public intrusive_ptr_target {
  private:
   std::uint64_t id_;
   // Shared (not owned exclusively) so a second StorageImpl can alias the same bytes;
-  // see Note [Storage wrap across interpreters] (interp/).
+  // see Note [Storage wrap across interpreters] (binding/).  Null after
+  // release_resources().
   std::shared_ptr<DataBlock> data_;
   // Declared last so it is destroyed first: a zombie wrapper's finalizer runs while
   // every other member is still intact.
