@@ -15,7 +15,7 @@ bool Torch::register_python_op(const std::string& name, PythonOpImpl impl) {
   check_alive();
   REVIVE_CHECK(static_cast<bool>(impl), "register_python_op(", name, "): no implementation");
   Dispatcher& dispatcher = Dispatcher::singleton();
-  const bool is_main = impl::PythonOpRegistrationTrampoline::registerInterpreter(&pyinterpreter_);
+  const bool is_main = is_main_;  // register_or_verify()
   if (!is_main) {
     // Only verify: main must have defined it already.
     const OperatorHandle* op = dispatcher.findOp(name);

@@ -3,6 +3,7 @@
 // conversions a `torch.*` call makes before it reaches wrap or unpack.
 #include "revive/binding/python_variable.h"
 #include "revive/binding/tensor_methods.h"
+#include "revive/pyslot/python_op_registration_trampoline.h"
 
 namespace revive::binding {
 
@@ -39,6 +40,8 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs)
   // subclass the wrapper's own slots too.
   tensor_type_ = add_preserved_type<Tensor>();
   storage_type_ = add_preserved_type<Storage>();
+  // Loading torch registers with the trampoline, once: the first interpreter is main.
+  is_main_ = impl::PythonOpRegistrationTrampoline::registerInterpreter(&pyinterpreter_);
   // Unloading torch disarms its PyInterpreter.  See Note [Disarming a dead interpreter].
   rt_.at_teardown([this] { pyinterpreter_.disarm(); });
 }

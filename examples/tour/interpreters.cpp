@@ -56,9 +56,9 @@ void interpreters(Pictures* pics) {
   tour.step("I0, I1: torch.library define tour::twice", [&] {
     tour.say(std::string("I0 is main: ") + (I0->register_python_op("tour::twice", twice) ? "yes" : "no"));
     tour.say(std::string("I1 is main: ") + (I1->register_python_op("tour::twice", twice) ? "yes" : "no"));
-  }, "The first to register wins the trampoline's CAS; I1 only verifies. (With a second "
-     "interpreter registered, hermetic checks now read the thread's state instead of "
-     "assuming it off: See Note [The hermetic fast path].)",
+  }, "I0 loaded torch first, so it won the trampoline's CAS: it registers, I1 only "
+     "verifies. (Since I1 loaded torch, hermetic checks read the thread's state instead "
+     "of assuming it off: See Note [The hermetic fast path].)",
             "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
   tour.step("C++: twice(fresh tensor)", [&] {
     Stack stack{{Tensor::empty(3)}};

@@ -11,7 +11,7 @@ bool PythonOpRegistrationTrampoline::registerInterpreter(PyInterpreter* interp) 
   if (interpreter_.compare_exchange_strong(expected, interp, std::memory_order_acq_rel)) {
     return true;
   }
-  if (expected == interp) return true;  // registering twice is harmless
+  // Anyone else, the winner asking again included (as c10's CAS answers): not main.
   // See Note [Python op registration trampoline]: from now on, some thread may run
   // operators in hermetic mode.
   HermeticPyObjectTLS::init_state();

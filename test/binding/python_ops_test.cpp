@@ -41,16 +41,19 @@ PythonOpImpl twice(std::atomic<int>* runs) {
 
 BOOST_FIXTURE_TEST_SUITE(python_ops, Fresh, *utf::label("trampoline") *utf::label("hermetic"))
 
-// The first interpreter to register is main; the next only verifies, and hermetic
-// state turns on for the process.
-BOOST_AUTO_TEST_CASE(first_registration_is_main_and_others_verify) {
+// The first interpreter to load torch is main (PyInterpreterHolder registers it when
+// torch loads); loading a second turns hermetic state on for the process; main
+// registers operators, the others only verify.
+BOOST_AUTO_TEST_CASE(first_interpreter_is_main_and_others_verify) {
   std::atomic<int> runs0{0}, runs1{0};
   Interpreter::Owner I0 = Interpreter::create("I0");
-  Interpreter::Owner I1 = Interpreter::create("I1");
-  BOOST_TEST(I0->register_python_op("test::twice", twice(&runs0)));
+  BOOST_TEST(I0->is_main_interpreter());
   BOOST_TEST(!impl::HermeticPyObjectTLS::have_state());
-  BOOST_TEST(!I1->register_python_op("test::twice", twice(&runs1)));
+  Interpreter::Owner I1 = Interpreter::create("I1");
+  BOOST_TEST(!I1->is_main_interpreter());
   BOOST_TEST(impl::HermeticPyObjectTLS::have_state());
+  BOOST_TEST(I0->register_python_op("test::twice", twice(&runs0)));
+  BOOST_TEST(!I1->register_python_op("test::twice", twice(&runs1)));
   BOOST_TEST(impl::PythonOpRegistrationTrampoline::getInterpreter() == I0->pyinterpreter());
 }
 

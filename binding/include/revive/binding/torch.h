@@ -104,9 +104,13 @@ class Torch {
   // tensor_methods.h, so that adding one rebuilds only what uses it.
 
   // ---- Python operators (torch.library), see src/python_dispatch.cpp ---------------------
+  // Whether this interpreter is the trampoline's main: decided once, when torch loads
+  // (PyInterpreterHolder calls registerInterpreter), so the first interpreter created
+  // is main.  See Note [Python op registration trampoline].
+  [[nodiscard]] bool is_main_interpreter() const noexcept { return is_main_; }
   // Define operator `name` with a Python implementation.  Every interpreter runs this;
-  // the first (the trampoline's main) installs the dispatcher kernel and gets true,
-  // later ones only verify that the operator exists and get false.
+  // main installs the dispatcher kernel and gets true (REGISTER), the others only verify
+  // that the operator exists and get false (VERIFY).
   bool register_python_op(const std::string& name, PythonOpImpl impl);
   // `torch.ops.<name>(*args)`: through the C++ dispatcher, which routes the call.
   [[nodiscard]] Ref call_op(const std::string& name, const std::vector<Ref>& args);
@@ -181,6 +185,7 @@ class Torch {
   std::unique_ptr<VTable> vtable_;      // this interpreter's PyInterpreterVTable
   impl::PyInterpreter pyinterpreter_;  // the tag; disarmed at teardown
   const GcBugs bugs_;
+  bool is_main_ = false;  // set once, in the constructor
 
   // Everything below is protected by the runtime's GIL.  preserved_types_ changes only
   // at module init (add_preserved_type), before the interpreter is shared.

@@ -21,9 +21,10 @@ namespace revive::impl {
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // Era E2 (torchdeploy).  Operators implemented in Python (torch.library) register with
 // the one C++ dispatcher, which every interpreter shares.  Each interpreter runs the
-// same registration code, but only one of them may own the registrations: the first to
-// call registerInterpreter wins a CAS (null -> self) and becomes "main"; every later
-// interpreter gets false, turns on hermetic state for the process
+// same registration code, but only one of them may own the registrations: each calls
+// registerInterpreter once, when it loads torch (PyInterpreterHolder), and the first
+// wins a CAS (null -> self) and becomes "main"; every later call gets false (a second
+// call from main too: c10 answers from the CAS alone), turns on hermetic state for the process
 // (HermeticPyObjectTLS::init_state, Note [Hermetic PyObject mode]) and only verifies that
 // its registrations match.  When a Python-implemented operator runs, the call is routed
 // to the interpreter tagged on an input tensor that carries Python behaviour, or else
@@ -34,7 +35,8 @@ namespace revive::impl {
 //     winner wrote before registering.
 class PythonOpRegistrationTrampoline {
  public:
-  // True if `interp` is now (or already was) main; false if another one is.
+  // True if this call made `interp` main; false otherwise (main already chosen, even if
+  // it is `interp` itself).
   [[nodiscard]] static bool registerInterpreter(PyInterpreter* interp);
   // The main interpreter, or nullptr before any registration.
   [[nodiscard]] static PyInterpreter* getInterpreter() noexcept {
