@@ -14,7 +14,11 @@
 // precomputed random sequence of TensorImpl pointers, twice: with independent lookups
 // (the core overlaps the misses of consecutive ones: throughput) and with dependent ones
 // (the next position depends on the wrapper just found: the latency one wrap sees).
+// A third walk is the realistic case of a wrap: an operation has just produced or
+// touched the tensor, so the tensor's own memory is in cache, and then its wrapper is
+// looked up.  The map gains nothing from a hot tensor; the slot lives in it.
 #include <bit>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -147,6 +151,37 @@ void dependent_loop(const Population& pop, Lookup lookup, benchmark::State& stat
   benchmark::DoNotOptimize(i);
 }
 
+// Hot lookups: the operation that produced each tensor has just touched it (every cache
+// line of the object), then its wrapper is looked up.  Batches of kHotBatch: the touch
+// is not timed, the lookups are (manual time, one clock pair per batch).
+constexpr std::size_t kHotBatch = 256;
+
+void touch(const TensorImpl* t) {
+  const auto* bytes = reinterpret_cast<const volatile unsigned char*>(t);
+  unsigned sum = 0;
+  for (std::size_t off = 0; off < sizeof(TensorImpl); off += 64) sum += bytes[off];
+  sum += bytes[sizeof(TensorImpl) - 1];
+  benchmark::DoNotOptimize(sum);
+}
+
+template <class Lookup>
+void hot_loop(const Population& pop, Lookup lookup, benchmark::State& state) {
+  const TensorImpl* const* order = pop.order.data();
+  const std::size_t mask = pop.mask;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    for (std::size_t k = 0; k < kHotBatch; ++k) touch(order[(i + k) & mask]);
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t k = 0; k < kHotBatch; ++k) {
+      PyObject* found = lookup(pop, order[(i + k) & mask]);
+      benchmark::DoNotOptimize(found);
+    }
+    const auto end = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(end - start).count());
+    i += kHotBatch;
+  }
+}
+
 }  // namespace
 
 void register_lookup(Suite& suite) {
@@ -192,10 +227,34 @@ void register_lookup(Suite& suite) {
       });
     }
   }
-  // Benchmarks run size by size (one population at a time); the table lists the
-  // independent lookups first, then the dependent ones.
+  // The hot walk, size by size after the others (one population at a time).
+  std::vector<std::function<void()>> hot_rows;
+  for (std::size_t n : {std::size_t{1'000}, std::size_t{10'000}, std::size_t{100'000},
+                        std::size_t{1'000'000}}) {
+    if (n > suite.options().max_live) break;
+    const std::string size = power_of_ten(n);
+    const std::string slot_name = "lookup/hot/check_pyobj/" + size;
+    const std::string map_name = "lookup/hot/unordered_map/" + size;
+    suite.add(slot_name, kHotBatch, [&suite, n](benchmark::State& state) {
+      const Population* pop = population(suite, n, state);
+      if (pop != nullptr) hot_loop(*pop, SlotLookup{suite.main_interpreter().pyinterpreter()}, state);
+    })->UseManualTime();
+    suite.add(map_name, kHotBatch, [&suite, n](benchmark::State& state) {
+      const Population* pop = population(suite, n, state);
+      if (pop != nullptr) hot_loop(*pop, MapLookup{}, state);
+    })->UseManualTime();
+    const std::optional<double> target =
+        n == 1'000'000 ? std::optional<double>(4.0) : std::nullopt;
+    hot_rows.push_back([&suite, section, size, slot_name, map_name, target] {
+      suite.compare(section, "check_pyobj vs unordered_map, " + size + " live, hot tensor",
+                    slot_name, map_name, target);
+    });
+  }
+  // The table lists the independent lookups first, then the dependent ones, then the
+  // hot ones.
   for (auto& row : independent_rows) row();
   for (auto& row : dependent_rows) row();
+  for (auto& row : hot_rows) row();
 }
 
 }  // namespace revive::bench

@@ -57,27 +57,12 @@ void PyObjectSlot::init_pyobj(PyInterpreter* self_interpreter, PyObject* pyobj,
   pyobj_ = pyobj;
 }
 
-std::optional<PyObject*> PyObjectSlot::check_pyobj(PyInterpreter* self_interpreter,
-                                                   bool ignore_hermetic_tls) const {
-  REVIVE_INTERNAL_ASSERT(self_interpreter != nullptr, "check_pyobj needs an interpreter");
-  PyInterpreter* interpreter = pyobj_interpreter_.load(std::memory_order_acquire);
-  if (interpreter == nullptr) {
-    // Not "definitely uninitialized": another thread may tag it right after this load.
-    return std::nullopt;
-  }
-  if (interpreter == self_interpreter) {
-    // See Note [Hermetic PyObject mode].
-    if (!ignore_hermetic_tls && HermeticPyObjectTLS::get_state()) {
-      return std::nullopt;
-    }
-    return _unchecked_untagged_pyobj();  // may be null: tagged, no wrapper (T0)
-  }
-  // Tagged by another interpreter.  See Note [Python interpreter tag].
+void PyObjectSlot::throw_tagged_by_other(PyInterpreter* self_interpreter, PyInterpreter* other) {
   throw Error(detail::str_cat("cannot access PyObject for Tensor on interpreter ",
                               (*self_interpreter)->name(),
                               " that has already been used by another torch deploy "
                               "interpreter ",
-                              (*interpreter)->name()));
+                              (*other)->name()));
 }
 
 void PyObjectSlot::maybe_destroy_pyobj() {

@@ -109,8 +109,23 @@ class PyObjectSlot {
   //   tagged by self, hermetic mode   -> nullopt (unless ignore_hermetic_tls)
   //   tagged by self                  -> the wrapper, owns bit masked (may be null: T0)
   //   tagged by another interpreter   -> throws
+  // Inline, as c10 has it: it runs on every wrap.
   [[nodiscard]] std::optional<PyObject*> check_pyobj(PyInterpreter* self_interpreter,
-                                                     bool ignore_hermetic_tls = false) const;
+                                                     bool ignore_hermetic_tls = false) const {
+    REVIVE_INTERNAL_ASSERT(self_interpreter != nullptr, "check_pyobj needs an interpreter");
+    PyInterpreter* interpreter = pyobj_interpreter_.load(std::memory_order_acquire);
+    if (interpreter == nullptr) {
+      // Not "definitely uninitialized": another thread may tag it right after this load.
+      return std::nullopt;
+    }
+    if (interpreter == self_interpreter) {
+      // See Note [Hermetic PyObject mode].
+      if (!ignore_hermetic_tls && HermeticPyObjectTLS::get_state()) return std::nullopt;
+      return _unchecked_untagged_pyobj();  // may be null: tagged, no wrapper (T0)
+    }
+    // Tagged by another interpreter.  See Note [Python interpreter tag].
+    throw_tagged_by_other(self_interpreter, interpreter);
+  }
 
   // T6 of ../shared/semantics.md: if the slot owns its wrapper, give that reference back
   // to the interpreter (which may free the wrapper) and forget the wrapper.
@@ -158,6 +173,10 @@ class PyObjectSlot {
   }
 
  private:
+  // check_pyobj's error, out of line (the cold path).
+  [[noreturn]] static void throw_tagged_by_other(PyInterpreter* self_interpreter,
+                                                 PyInterpreter* other);
+
   static constexpr std::uintptr_t kOwnsBit = 1;
 
   // The interpreter whose wrapper this slot records.  null until the first wrap;
