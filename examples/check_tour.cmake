@@ -2,7 +2,7 @@
 #
 #   cmake -DTOUR=<path to revive-tour> -DOUT=<scratch dir> -P check_tour.cmake
 #
-#   1. `--list` names every scenario of ../shared/semantics.md §8 and the torchdeploy
+#   1. `--list` names every scenario of docs/reference.md §9 and the torchdeploy
 #      tests it walks through (or names as the same story);
 #   2. `--pictures OUT/with-dot preserved` writes step-01.dot .. step-10.dot, states.dot,
 #      states.mmd and the bare machine; with Graphviz on the PATH, .svg and .png too;

@@ -3,6 +3,8 @@
 // See docs/extending.md for adding one.
 #include "revive/binding/tensor_methods.h"
 
+#include <utility>
+
 namespace revive::binding {
 
 using interp::GilGuard;
@@ -15,7 +17,7 @@ void undefined_self() {
 
 Ref tensor_from_storage(Interpreter& I, const Ref& storage) {
   Storage s = I.unpack_storage(storage);
-  REVIVE_CHECK(s.defined(), "torch.tensor(): the storage was stubbed (see the warning above)");
+  REVIVE_CHECK(s.defined(), "Got a null Storage");
   GilGuard gil(I.gil());
   const auto numel = static_cast<std::int64_t>(s.nbytes() / sizeof(float));
   return I.wrap(Tensor::from_storage(std::move(s), numel));
@@ -50,6 +52,28 @@ Ref sigmoid(Interpreter& I, const Ref& t) {
   Tensor x = I.unpack(t);
   if (!x.defined()) undefined_self();
   return I.wrap(Tensor::empty(x.numel()));
+}
+
+void set_backward_hooks(Interpreter& I, const Ref& t, const Ref& hooks) {
+  (void)I.unpack_as<Tensor>(t, "_backward_hooks");  // the type check: a tensor wrapper
+  auto* self = static_cast<TensorObject*>(t.get());
+  REVIVE_CHECK(hooks.is_none() || hooks->interp == t->interp, "cannot store object ", hooks->id,
+               " of interpreter ", hooks->interp->name(), " in interpreter ", I.name());
+  Ref old;  // dropped after the swap, with the object consistent
+  GilGuard gil(I.gil());
+  old = std::exchange(self->backward_hooks, hooks);
+}
+
+Ref backward_hooks(Interpreter& I, const Ref& t) {
+  (void)I.unpack_as<Tensor>(t, "_backward_hooks");  // the type check
+  GilGuard gil(I.gil());
+  return static_cast<TensorObject*>(t.get())->backward_hooks;
+}
+
+std::size_t storage_nbytes(Interpreter& I, const Ref& s) {
+  Storage storage = I.unpack_storage(s);
+  REVIVE_CHECK(storage.defined(), "Got a null Storage");
+  return storage.nbytes();
 }
 
 }  // namespace revive::binding

@@ -1,5 +1,5 @@
 // The tour's scenarios: One tensor's lifecycle: resurrection and the flip back, and the real deaths that release
-// __dict__, __slots__ and run __del__ (semantics §8's tensor tests).
+// __dict__, __slots__ and run __del__ (docs/reference.md §9).
 #include "scenarios.h"
 
 #include <atomic>

@@ -89,14 +89,14 @@ int main(int argc, char** argv) {
     if (pictures_dir) {
       pictures.emplace(*pictures_dir);
       const Graph machine = state_machine_graph(
-          {}, "The states of a C++ object and its recorded wrapper (semantics.md section 2)");
+          {}, "The states of a C++ object and its recorded wrapper (docs/reference.md section 2)");
       pictures->render(pictures->write("", "state-machine.dot", to_dot(machine)));
       (void)pictures->write("", "state-machine.mmd", state_machine_mermaid({}));
     }
     std::printf("revive tour: PyTorch's PyObject preservation (era E2) on a fake interpreter\n");
     std::printf("columns: n = C++ strong count, r = wrapper refcount, owns = slot owns the "
                 "wrapper, cdata = the wrapper's reference to the tensor, via = transitions of "
-                "semantics.md section 3\n");
+                "docs/reference.md section 3\n");
     if (pictures && !pictures->renders()) {
       std::printf("pictures: Graphviz's `dot` was not found, so only .dot and .mmd files are "
                   "written (apt-get install graphviz to get .svg and .png)\n");

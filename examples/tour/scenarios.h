@@ -39,7 +39,7 @@ struct Scene {
 struct Scenario {
   std::string_view name;
   std::string_view summary;
-  std::string_view ports;  // the PyTorch tests (semantics §8) it walks through
+  std::string_view ports;  // the PyTorch tests (docs/reference.md §9) it walks through
   void (*run)(Pictures*);
   std::string_view same_story = {};  // twins that tell the same story, not walked through
 };

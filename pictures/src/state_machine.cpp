@@ -1,4 +1,4 @@
-// The state machine of ../shared/semantics.md §2-§3, and how a path through it is read
+// The state machine of docs/reference.md §2-§3, and how a path through it is read
 // off the event trace.
 #include "revive/pictures/state_machine.h"
 

@@ -1,4 +1,4 @@
-// The reference model: see model.h.  Read it next to ../shared/semantics.md §3; each
+// The reference model: see model.h.  Read it next to docs/reference.md §3; each
 // function is one transition or one primitive the transitions share.
 #include "revive/proof/model.h"
 

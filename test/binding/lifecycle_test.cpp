@@ -1,4 +1,4 @@
-// The transitions of ../shared/semantics.md §3 for tensors, one at a time, each checked
+// The transitions of docs/reference.md §3 for tensors, one at a time, each checked
 // against the state table of §2 (inspect()) and the event trace.
 #include <boost/test/unit_test.hpp>
 

@@ -1,5 +1,5 @@
 // The event trace of the tour's main scenarios (events.h): every transition of
-// ../shared/semantics.md §3 that a scenario goes through is reported, in order, with the
+// docs/reference.md §3 that a scenario goes through is reported, in order, with the
 // wrapper and the C++ object it concerns.  lifecycle_test.cpp checks single
 // transitions; these check whole stories, as the tour tells them.
 #include <boost/test/unit_test.hpp>

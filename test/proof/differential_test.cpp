@@ -56,7 +56,7 @@ const std::vector<Op> kPreserved = {op(OpKind::NewTensor), op(OpKind::Wrap, 0, 0
 
 BOOST_FIXTURE_TEST_SUITE(reference_model, HermeticRestore, *utf::label("differential"))
 
-// The model itself follows semantics.md: L -> Z on del, Z -> L on wrap, same wrapper.
+// The model itself follows docs/reference.md: L -> Z on del, Z -> L on wrap, same wrapper.
 BOOST_AUTO_TEST_CASE(model_resurrects_and_flips_back) {
   std::vector<Op> ops(kPreserved.begin(), kPreserved.end() - 1);
   Model z = model_after(ops);

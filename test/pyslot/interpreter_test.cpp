@@ -1,5 +1,5 @@
 // Tests for revive/pyslot/py_interpreter.h: calls through an interpreter's vtable, and
-// disarm (Note [Disarming a dead interpreter], T9 of ../shared/semantics.md).
+// disarm (Note [Disarming a dead interpreter], T9 of docs/reference.md).
 #include <atomic>
 #include <cstddef>
 #include <string>

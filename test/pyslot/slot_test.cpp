@@ -1,5 +1,5 @@
 // Tests for revive/pyslot/py_object_slot.h: the interpreter tag, the recorded wrapper and
-// its owns bit (../shared/semantics.md §4).  pyslot knows nothing of tensors, so these
+// its owns bit (docs/reference.md §4).  pyslot knows nothing of tensors, so these
 // tests use their own recording vtable and fake wrapper pointers that the slot never
 // dereferences.
 #include <array>

@@ -158,6 +158,10 @@ struct WrapperObject final : PyObject {
   // Made in hermetic mode: never recorded in the slot, never preserved.  Read only
   // under HermeticRule::RememberedAtCreation.
   bool is_hermetic = false;
+  // THPVariable's backward_hooks (`t._backward_hooks`, tensor_methods.h): a field of the
+  // C struct, not a __dict__ entry, so the wrapper's traverse visits it and its clear
+  // and dealloc drop it themselves.  Storages never set it.
+  interp::Ref backward_hooks;
 };
 using TensorObject = WrapperObject<Tensor>;
 using StorageObject = WrapperObject<Storage>;

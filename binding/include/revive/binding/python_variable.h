@@ -387,6 +387,8 @@ void Torch::dealloc_wrapper(WrapperObject<H>* self) noexcept {
     stub_if_borrowed(self);            // See Note [A finalizer that keeps a dying zombie]
     return;
   }
+  Ref hooks = std::move(self->backward_hooks);  // THPVariable_clear's Py_CLEAR
+  hooks.reset();
   release_cdata(self);  // See Note [A recorded wrapper that really dies]
   rt_.free_object(self);
 }
@@ -438,6 +440,7 @@ void Torch::wrapper_traverse(PyObject* o, interp::VisitProc visit, void* arg) {
   auto* self = static_cast<WrapperObject<H>*>(o);
   if (of(o).is_preservable(self)) return;  // C++ owners act as roots
   interp::Runtime::subtype_traverse(o, visit, arg);
+  if (self->backward_hooks) visit(self->backward_hooks.get(), arg);  // Py_VISIT(backward_hooks)
 }
 
 template <PreservedHandle H>
@@ -461,6 +464,8 @@ template <PreservedHandle H>
 void Torch::clear_wrapper_contents(WrapperObject<H>* self) noexcept {
   rt_.emit(EventKind::GcClear, self, self->cdata.get(), "__slots__, __dict__ and cdata dropped");
   interp::Runtime::clear_slots_and_dict(self, nullptr);
+  Ref hooks = std::move(self->backward_hooks);
+  hooks.reset();
   stub_if_borrowed(self);  // a zombie's cdata
   release_cdata(self);     // an owned one.  See Note [A recorded wrapper that really dies]
 }

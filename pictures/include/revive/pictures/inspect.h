@@ -1,4 +1,4 @@
-// inspect.h: read the state of ../shared/semantics.md §2 off a live C++ object.
+// inspect.h: read the state of docs/reference.md §2 off a live C++ object.
 //
 // Defines:
 //   SlotState   U, T0, L, Z, X (D is "the C++ object is gone": the caller knows that).

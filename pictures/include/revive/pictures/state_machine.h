@@ -1,4 +1,4 @@
-// state_machine.h: the state machine of ../shared/semantics.md §2 and §3, the path one
+// state_machine.h: the state machine of docs/reference.md §2 and §3, the path one
 // target takes through it, and the machine drawn with that path highlighted.
 //
 // Defines:

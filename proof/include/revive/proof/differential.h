@@ -1,5 +1,5 @@
 // differential.h: run the same scenario on the real implementation and on the
-// reference model, compare after every step, check ../shared/semantics.md §7.
+// reference model, compare after every step, check docs/reference.md §7.
 //
 // Defines:
 //   run_scenario(ops)   one scenario from fresh interpreters: each op is resolved

@@ -1,4 +1,4 @@
-// model.h: the reference model — ../shared/semantics.md §2-§3 as a small state machine
+// model.h: the reference model — docs/reference.md §2-§3 as a small state machine
 // with no pointers, written to be read, against which the real implementation is run.
 //
 // Defines:
@@ -12,7 +12,7 @@
 //                 variables, C++ handles and weak handles).  apply(op) performs one step.
 //
 // Everything is an index into a vector; nothing is freed, only marked dead.  Each
-// transition is one function named after semantics.md (t1_wrap, t3_resurrect, ...), in
+// transition is one function named after docs/reference.md (t1_wrap, t3_resurrect, ...), in
 // the order the real code performs its steps, because orders are observable: a
 // dealloc drops __dict__ before cdata, the collector clears in list order.
 //

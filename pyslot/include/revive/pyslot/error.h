@@ -22,7 +22,7 @@
 namespace revive {
 
 // A user-visible contract violation.  Texts that PyTorch has are kept verbatim
-// (../shared/semantics.md §6) so tests can match them.
+// (docs/reference.md §6) so tests can match them.
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& what) : std::runtime_error(what) {}

@@ -36,7 +36,7 @@ struct PyInterpreterVTable {
 
   // Drop one reference to `pyobj`, which this interpreter created.  `has_pyobj_slot` is
   // true when the reference being dropped is the one a PyObjectSlot held (the zombie
-  // case, T6 of ../shared/semantics.md): the interpreter must then cope with a wrapper
+  // case, T6 of docs/reference.md): the interpreter must then cope with a wrapper
   // that a weak reference revived without flipping ownership back.
   virtual void decref(PyObject* pyobj, bool has_pyobj_slot) const = 0;
 

@@ -127,7 +127,7 @@ class PyObjectSlot {
     throw_tagged_by_other(self_interpreter, interpreter);
   }
 
-  // T6 of ../shared/semantics.md: if the slot owns its wrapper, give that reference back
+  // T6 of docs/reference.md: if the slot owns its wrapper, give that reference back
   // to the interpreter (which may free the wrapper) and forget the wrapper.
   // Idempotent: called from release_resources() and again from ~PyObjectSlot().
   void maybe_destroy_pyobj();

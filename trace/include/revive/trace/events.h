@@ -1,7 +1,7 @@
 // events.h: what every runtime reports as ownership changes, for traces and tests.
 //
 // Defines:
-//   EventKind   one enumerator per transition of ../shared/semantics.md §3, plus the
+//   EventKind   one enumerator per transition of docs/reference.md §3, plus the
 //               runtime's own happenings (finalizers, weakrefs, frees, collections).
 //   Event       the kind, the wrapper and the C++ object involved, and a detail text.
 //   Observer    the interface to receive them; Runtime::set_observer attaches one.
