@@ -1,22 +1,28 @@
-// revive-campaign: long randomized differential campaigns, and seed replay.
+// revive-campaign: long randomized differential campaigns, and replays.
 //
 //   revive-campaign [--steps N] [--seed S] [--length L]   N steps (default 1,000,000) of
 //                                                         random scenarios from seed S
 //   revive-campaign --replay S [--length L]               run scenario S alone and print it
-//   revive-campaign --ops "K,A,B,C K,A,B,C ..."            run the ops given (as printed in
-//                                                         braces by a failure report)
+//   revive-campaign --ops "K,A,B,C K,A,B,C ..."            run the ops given: the "replay:"
+//                                                         line of a failure report, or its
+//                                                         "{K, A, B, C}" lines pasted as is
 //   --planted                                             switch the planted bug on (builds
 //                                                         with REVIVE_PLANTED_BUG only)
+//   --progress / --quiet                                  progress every 2 s on stderr
+//                                                         (default: on a terminal only)
 //
 // Exit status: 0 when the real code and the model agreed throughout, 1 on a mismatch
-// (the seed, the failure and the shrunk sequence are printed), 2 on bad arguments.
+// (the seed, the failure, the shrunk sequence and a command that replays it are
+// printed), 2 on bad arguments (refused before anything runs, with the reason).
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <optional>
 #include <vector>
 
 #include "revive/proof/differential.h"
@@ -24,11 +30,38 @@
 using namespace revive::proof;
 
 namespace {
-int usage() {
-  std::cerr << "usage: revive-campaign [--steps N] [--seed S] [--length L] [--planted]\n"
-               "       revive-campaign --replay S [--length L] [--planted]\n";
-  return 2;
+
+constexpr const char* kUsage =
+    "usage: revive-campaign [--steps N] [--seed S] [--length L] [--planted] [--progress|--quiet]\n"
+    "       revive-campaign --replay S [--length L] [--planted]\n"
+    "       revive-campaign --ops \"K,A,B,C K,A,B,C ...\" [--planted]\n"
+    "  --steps N    ops to run, 1 to 10^12 (default 1000000)\n"
+    "  --seed S     first scenario's seed, 0 to 2^64-1 (default 1)\n"
+    "  --length L   ops per scenario, 1 to 100000 (default 200)\n"
+    "  --replay S   run scenario S alone, print it, shrink it if it fails\n"
+    "  --ops \"...\"  run these ops (a failure report's replay line, or its {K, A, B, C} lines)\n"
+    "  --planted    switch the planted bug on (builds with REVIVE_PLANTED_BUG)\n"
+    "  --progress   report progress every 2 s on stderr (default on a terminal); --quiet: never\n";
+
+[[noreturn]] void refuse(const std::string& why) {
+  std::cerr << "revive-campaign: " << why << "\n" << kUsage;
+  std::exit(2);
 }
+
+// A whole decimal number in [lo, hi], or refuse naming the option.
+std::uint64_t whole_number(std::string_view option, const char* text, std::uint64_t lo, std::uint64_t hi) {
+  const std::string_view s(text);
+  bool digits = !s.empty() && s.size() <= 20;
+  for (char c : s) digits = digits && c >= '0' && c <= '9';
+  errno = 0;
+  const unsigned long long v = digits ? std::strtoull(text, nullptr, 10) : 0;
+  if (!digits || errno == ERANGE || v < lo || v > hi) {
+    refuse(std::string(option) + " takes a whole number from " + std::to_string(lo) + " to " +
+           std::to_string(hi) + ", not \"" + text + "\"");
+  }
+  return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -36,54 +69,78 @@ int main(int argc, char** argv) {
   std::size_t steps = 1'000'000;
   std::size_t length = 200;
   bool replay = false;
+  bool planted = false;
+  std::optional<bool> progress;
   std::optional<std::vector<Op>> given;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    auto value = [&]() -> std::uint64_t {
-      if (i + 1 >= argc) std::exit(usage());
-      return std::strtoull(argv[++i], nullptr, 10);
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) refuse(std::string(arg) + " needs a value");
+      return argv[++i];
     };
-    if (arg == "--steps") steps = value();
-    else if (arg == "--seed") seed = value();
-    else if (arg == "--length") length = value();
-    else if (arg == "--replay") { seed = value(); replay = true; }
-    else if (arg == "--ops") {
-      if (i + 1 >= argc) return usage();
-      std::istringstream in(argv[++i]);
-      std::vector<Op> ops;
-      int k, a, b, c;
-      char comma;
-      while (in >> k >> comma >> a >> comma >> b >> comma >> c) {
-        ops.push_back(Op{static_cast<OpKind>(k % static_cast<int>(OpKind::kCount)), static_cast<std::uint8_t>(a),
-                         static_cast<std::uint8_t>(b), static_cast<std::uint8_t>(c)});
-      }
-      given = std::move(ops);
+    if (arg == "--steps") {
+      steps = whole_number(arg, next(), 1, 1'000'000'000'000ULL);
+    } else if (arg == "--seed") {
+      seed = whole_number(arg, next(), 0, UINT64_MAX);
+    } else if (arg == "--length") {
+      length = whole_number(arg, next(), 1, 100'000);
+    } else if (arg == "--replay") {
+      seed = whole_number(arg, next(), 0, UINT64_MAX);
+      replay = true;
+    } else if (arg == "--ops") {
+      std::string error;
+      given = parse_ops(next(), &error);
+      if (!given) refuse("--ops: " + error);
+    } else if (arg == "--planted") {
+      planted = true;
+    } else if (arg == "--progress") {
+      progress = true;
+    } else if (arg == "--quiet") {
+      progress = false;
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else {
+      refuse("unknown argument \"" + std::string(arg) + "\"");
     }
-    else if (arg == "--planted") {
-      if (!planted_bug_available()) {
-        std::cerr << "this build has no planted bug (configure with -DREVIVE_PLANTED_BUG=ON)\n";
-        return 2;
-      }
-      set_planted_bug(true);
-    } else return usage();
   }
-  if (length == 0) return usage();
+  if (replay && given) refuse("--replay and --ops each name a scenario: give one");
+  if (planted) {
+    if (!planted_bug_available()) refuse("this build has no planted bug (configure with -DREVIVE_PLANTED_BUG=ON)");
+    set_planted_bug(true);
+  }
   if (replay || given) {
     const auto ops = given ? *given : random_scenario(seed, length);
-    if (given) std::cout << "the given scenario (" << ops.size() << " steps):\n";
-    else std::cout << "scenario " << seed << " (" << length << " steps):\n";
+    if (given) std::cout << "the given scenario (" << ops.size() << " ops):\n";
+    else std::cout << "scenario " << seed << " (" << length << " ops):\n";
     print_scenario(std::cout, ops);
     if (auto failure = run_scenario(ops)) {
       std::cout << "FAILS at step " << failure->step << ": " << failure->message << "\n";
       const auto shrunk = shrink(ops);
-      std::cout << "shrunk to " << shrunk.size() << " steps:\n";
+      std::cout << "shrunk to " << shrunk.size() << " ops:\n";
       print_scenario(std::cout, shrunk);
+      std::cout << "replay: " << replay_command(shrunk) << "\n";
       return 1;
     }
     std::cout << "the real code and the model agree at every step\n";
     return 0;
   }
-  const CampaignReport r = campaign(seed, steps, std::cerr, length);
+  // Progress on a terminal by default; CI logs stay quiet unless asked.
+  const bool show = progress.value_or(isatty(STDERR_FILENO) != 0);
+  const auto start = std::chrono::steady_clock::now();
+  auto last = start;
+  auto report_progress = [&](const CampaignReport& r) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last < std::chrono::seconds(2)) return;
+    last = now;
+    const double secs = std::chrono::duration<double>(now - start).count();
+    const double rate = static_cast<double>(r.steps) / secs;
+    const double left = static_cast<double>(steps > r.steps ? steps - r.steps : 0) / rate;
+    std::fprintf(stderr, "revive-campaign: %zu of %zu steps (%.0f%%), %.0f steps/s, about %.0f s left\n",
+                 r.steps, steps, 100.0 * static_cast<double>(r.steps) / static_cast<double>(steps), rate, left);
+  };
+  const CampaignReport r = show ? campaign(seed, steps, std::cerr, length, report_progress)
+                                : campaign(seed, steps, std::cerr, length);
   const Coverage& c = r.coverage;
   std::cout << r.scenarios << " scenarios, " << r.steps << " steps from seed " << seed << ": "
             << (r.failure || r.failing_seed ? "MISMATCH (see above)" : "the real code and the model agree") << "\n"

@@ -548,7 +548,85 @@ void print_scenario(std::ostream& os, const std::vector<Op>& ops) {
   }
 }
 
-CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log, std::size_t length) {
+std::string ops_argument(const std::vector<Op>& ops) {
+  std::string out;
+  for (const Op& op : ops) {
+    out += (out.empty() ? "" : " ") + std::to_string(static_cast<int>(op.kind)) + "," +
+           std::to_string(int{op.a}) + "," + std::to_string(int{op.b}) + "," + std::to_string(int{op.c});
+  }
+  return out;
+}
+
+std::optional<std::vector<Op>> parse_ops(std::string_view text, std::string* error) {
+  std::vector<Op> ops;
+  std::size_t i = 0;
+  auto fail = [&](std::string why) -> std::optional<std::vector<Op>> {
+    if (error != nullptr) *error = std::move(why);
+    return std::nullopt;
+  };
+  auto skip_space = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;
+  };
+  // One integer in [0, 255].
+  auto number = [&](int& out) -> bool {
+    skip_space();
+    const std::size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    if (i == start || i - start > 3) return false;
+    out = std::stoi(std::string(text.substr(start, i - start)));
+    return out <= 255;
+  };
+  while (true) {
+    skip_space();
+    if (i >= text.size()) break;
+    // print_scenario's line number ("12:"), then an op with or without braces.
+    const std::size_t line_start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    if (i < text.size() && text[i] == ':' && i > line_start) {
+      ++i;
+      skip_space();
+    } else {
+      i = line_start;
+    }
+    const bool braced = i < text.size() && text[i] == '{';
+    if (braced) ++i;
+    int v[4];
+    for (int k = 0; k < 4; ++k) {
+      if (!number(v[k])) {
+        return fail("op " + std::to_string(ops.size() + 1) + ": expected a number from 0 to 255 at \"" +
+                    std::string(text.substr(i, 12)) + "\"");
+      }
+      skip_space();
+      if (k < 3) {
+        if (i >= text.size() || text[i] != ',') {
+          return fail("op " + std::to_string(ops.size() + 1) + " is cut short: an op is four numbers K,A,B,C");
+        }
+        ++i;
+      }
+    }
+    if (braced) {
+      if (i >= text.size() || text[i] != '}') return fail("op " + std::to_string(ops.size() + 1) + ": missing '}'");
+      ++i;
+      // print_scenario's description after the op, up to the end of the line.
+      while (i < text.size() && text[i] != '\n') ++i;
+    }
+    if (v[0] >= static_cast<int>(OpKind::kCount)) {
+      return fail("op " + std::to_string(ops.size() + 1) + ": no op kind " + std::to_string(v[0]) +
+                  " (there are " + std::to_string(static_cast<int>(OpKind::kCount)) + ")");
+    }
+    ops.push_back(Op{static_cast<OpKind>(v[0]), static_cast<std::uint8_t>(v[1]),
+                     static_cast<std::uint8_t>(v[2]), static_cast<std::uint8_t>(v[3])});
+  }
+  if (ops.empty()) return fail("no op given");
+  return ops;
+}
+
+std::string replay_command(const std::vector<Op>& ops) {
+  return "revive-campaign --ops \"" + ops_argument(ops) + "\"" + (planted_bug_on() ? " --planted" : "");
+}
+
+CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log, std::size_t length,
+                        const std::function<void(const CampaignReport&)>& progress) {
   CampaignReport report;
   for (std::uint64_t s = seed; report.steps < steps; ++s) {
     const std::vector<Op> ops = random_scenario(s, length);
@@ -566,14 +644,18 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
       if (report.failure) log << "; fails at step " << report.failure->step << ": " << report.failure->message;
       log << "):\n";
       print_scenario(log, report.reproducer);
-      log << "replay: revive-campaign --replay " << s << "\n";
+      log << "replay: " << replay_command(report.reproducer) << "\n";
+      log << "the whole scenario: revive-campaign --replay " << s << " --length " << length
+          << (planted_bug_on() ? " --planted" : "") << "\n";
       return report;
     }
+    if (progress) progress(report);
   }
   return report;
 }
 
 bool planted_bug_available() noexcept { return binding::testing::planted_bug_available(); }
 void set_planted_bug(bool on) noexcept { binding::testing::set_planted_bug(on); }
+bool planted_bug_on() noexcept { return binding::testing::planted_bug_active(); }
 
 }  // namespace revive::proof

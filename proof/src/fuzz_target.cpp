@@ -31,6 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::vector<Op> shrunk = shrink(ops, 500);
     std::cerr << "reproducing sequence (" << shrunk.size() << " of " << ops.size() << " steps):\n";
     print_scenario(std::cerr, shrunk);
+    std::cerr << "replay: " << replay_command(shrunk) << "\n";
     std::abort();
   }
   return 0;

@@ -24,9 +24,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "revive/proof/model.h"
@@ -56,6 +58,17 @@ struct ScenarioStats {
 // The scenario as numbered lines, each op as given and (when it ran) as resolved.
 void print_scenario(std::ostream& os, const std::vector<Op>& ops);
 
+// The ops as revive-campaign's --ops takes them: "K,A,B,C K,A,B,C ...".
+[[nodiscard]] std::string ops_argument(const std::vector<Op>& ops);
+// The inverse: accepts what ops_argument writes and the "{K, A, B, C}" lines of
+// print_scenario (anything else between ops is ignored only if it is whitespace or a
+// line's "N:" number).  Each value must be an integer in [0, 255] and K a known op kind;
+// on anything else, nothing, and `error` says what is wrong (one line).
+[[nodiscard]] std::optional<std::vector<Op>> parse_ops(std::string_view text, std::string* error);
+// The command line that replays `ops` as they are (with --planted when the planted bug is
+// on now).
+[[nodiscard]] std::string replay_command(const std::vector<Op>& ops);
+
 struct CampaignReport {
   std::size_t scenarios = 0;
   std::size_t steps = 0;      // ops applied (skipped ones not counted)
@@ -66,13 +79,16 @@ struct CampaignReport {
 };
 
 // Scenarios of `length` ops with seeds seed, seed+1, ... until `steps` ops ran or one
-// failed.  On failure, prints the seed, the failure and the shrunk scenario to `log`.
+// failed.  On failure, prints the seed, the failure, the shrunk scenario and a command
+// line that replays it to `log`.  `progress`, if given, is called after each scenario.
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log,
-                        std::size_t length = 200);
+                        std::size_t length = 200,
+                        const std::function<void(const CampaignReport&)>& progress = {});
 
 // The planted bug of the REVIVE_PLANTED_BUG build option (see binding/src/python_variable.cpp):
 // whether this build has it, and switching it on and off.
 [[nodiscard]] bool planted_bug_available() noexcept;
 void set_planted_bug(bool on) noexcept;
+[[nodiscard]] bool planted_bug_on() noexcept;
 
 }  // namespace revive::proof
