@@ -16,7 +16,7 @@ void undefined_self() {
 }
 
 Ref tensor_from_storage(Interpreter& I, const Ref& storage) {
-  Storage s = I.unpack_storage(storage);
+  Storage s = I.unpack_as<Storage>(storage, "tensor");
   REVIVE_CHECK(s.defined(), "Got a null Storage");
   GilGuard gil(I.gil());
   const auto numel = static_cast<std::int64_t>(s.nbytes() / sizeof(float));
@@ -24,15 +24,20 @@ Ref tensor_from_storage(Interpreter& I, const Ref& storage) {
 }
 
 Ref untyped_storage(Interpreter& I, const Ref& t) {
-  Tensor x = I.unpack(t);
+  Tensor x = I.unpack_as<Tensor>(t, "untyped_storage");
   if (!x.defined()) undefined_self();
   return I.wrap(x.storage());
 }
 
 void set_grad(Interpreter& I, const Ref& t, const Ref& grad) {
-  Tensor x = I.unpack(t);
+  Tensor x = I.unpack_as<Tensor>(t, "grad");
   if (!x.defined()) undefined_self();
-  Tensor g = grad.is_none() ? Tensor() : I.unpack(grad);
+  if (!grad.is_none() && wrapper_ops(grad.get()) != &wrapper_ops_for<Tensor>()) {
+    // THPVariable_set_grad's TORCH_CHECK_TYPE.
+    throw interp::PythonError("TypeError", detail::str_cat("assigned grad expected to be a Tensor or None but got grad of ",
+                                                          grad->ob_type->name));
+  }
+  Tensor g = grad.is_none() ? Tensor() : I.unpack_as<Tensor>(grad, "grad");
   Tensor old;  // dropped after the GIL: See Note [GIL order across interpreters]
   {
     GilGuard gil(I.gil());  // grad_ is protected by the GIL
@@ -42,14 +47,14 @@ void set_grad(Interpreter& I, const Ref& t, const Ref& grad) {
 }
 
 Ref grad(Interpreter& I, const Ref& t) {
-  Tensor x = I.unpack(t);
+  Tensor x = I.unpack_as<Tensor>(t, "grad");
   if (!x.defined()) undefined_self();
   GilGuard gil(I.gil());  // grad_ is protected by the GIL (set_grad holds it too)
   return I.wrap(x.grad());
 }
 
 Ref sigmoid(Interpreter& I, const Ref& t) {
-  Tensor x = I.unpack(t);
+  Tensor x = I.unpack_as<Tensor>(t, "sigmoid");
   if (!x.defined()) undefined_self();
   return I.wrap(Tensor::empty(x.numel()));
 }
@@ -71,7 +76,7 @@ Ref backward_hooks(Interpreter& I, const Ref& t) {
 }
 
 std::size_t storage_nbytes(Interpreter& I, const Ref& s) {
-  Storage storage = I.unpack_storage(s);
+  Storage storage = I.unpack_as<Storage>(s, "nbytes");
   REVIVE_CHECK(storage.defined(), "Got a null Storage");
   return storage.nbytes();
 }

@@ -4,7 +4,9 @@
 #include "revive/interp/runtime.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
+#include <set>
 #include <ostream>
 
 namespace revive {
@@ -91,7 +93,27 @@ void Ref::reset() noexcept {
 
 // ---- life of an interpreter ----------------------------------------------------------
 
-Runtime::Runtime(std::string name) : name_(std::move(name)) {
+namespace {
+// The names of the interpreters alive now: two live interpreters with one name would make
+// every refusal unreadable ("on interpreter I0 ... another ... interpreter I0").
+std::mutex& names_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::set<std::string>& live_names() {
+  static auto* names = new std::set<std::string>();
+  return *names;
+}
+std::string claim_name(std::string name) {
+  REVIVE_CHECK(!name.empty(), "an interpreter needs a name");
+  std::lock_guard lock(names_mutex());
+  REVIVE_CHECK(live_names().insert(name).second, "an interpreter named ", name,
+               " already exists; give each live interpreter its own name");
+  return name;
+}
+}  // namespace
+
+Runtime::Runtime(std::string name) : name_(claim_name(std::move(name))) {
   auto add = [this](std::string n, const PyType* base, Layout layout, bool has_dict) {
     PyType& t = types_.emplace_back();
     t.name = std::move(n);
@@ -110,6 +132,14 @@ Runtime::~Runtime() = default;
 Runtime::Owner Runtime::create(std::string name) { return Owner(new Runtime(std::move(name))); }
 
 void Runtime::Teardown::operator()(Runtime* runtime) const noexcept {
+  if (runtime->is_finalized()) {
+    // A second teardown of the same interpreter (its deleter called twice): refuse it.
+    // It would count the abandoned objects twice and push the interpreter into the
+    // graveyard twice.
+    std::fprintf(stderr, "revive: interpreter %s was already torn down; the second teardown "
+                         "does nothing\n", runtime->name().c_str());
+    return;
+  }
   runtime->finalize();
   std::lock_guard lock(graveyard_mutex());
   graveyard().push_back(runtime);
@@ -128,6 +158,10 @@ void Runtime::finalize() noexcept {
   // disabled): cycles that only the globals reached are freed normally.
   (void)collect_locked(kGenerations - 1);
   finalized_.store(true, std::memory_order_release);
+  {
+    std::lock_guard lock(names_mutex());
+    live_names().erase(name_);  // a new interpreter may take the name
+  }
   // The modules' own teardown: the binding disarms its PyInterpreter here.
   for (auto& hook : teardown_hooks_) hook();
   const auto abandoned = static_cast<std::int64_t>(objects_.size());

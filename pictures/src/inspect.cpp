@@ -40,8 +40,10 @@ Snapshot snapshot(const trace::RuntimeView& interp, const impl::PyObjectSlot* sl
 }  // namespace
 
 Snapshot inspect(const trace::RuntimeView& interp, const Target& target) {
-  REVIVE_CHECK(target.slot != nullptr, "inspect(): the ", target.type_name, " is gone");
-  return snapshot(interp, target.slot, target.strong);
+  if (target.slot == nullptr) return Snapshot{.state = SlotState::D};
+  Snapshot s = snapshot(interp, target.slot, target.strong);
+  if (target.strong == 0) s.state = SlotState::R;
+  return s;
 }
 
 std::string_view to_string(SlotState s) noexcept {
@@ -51,6 +53,8 @@ std::string_view to_string(SlotState s) noexcept {
     case SlotState::L: return "L";
     case SlotState::Z: return "Z";
     case SlotState::X: return "X";
+    case SlotState::R: return "R";
+    case SlotState::D: return "D";
   }
   return "?";
 }

@@ -85,6 +85,8 @@ LifeState to_life_state(SlotState s) noexcept {
     case SlotState::L: return L;
     case SlotState::Z: return Z;
     case SlotState::X: return X;
+    case SlotState::R:  // the target is dead; its memory is only waiting for weak refs
+    case SlotState::D: return D;
   }
   return D;
 }

@@ -1,5 +1,7 @@
 #include "revive/tensor/storage_impl.h"
 
+#include <new>
+
 namespace revive {
 namespace {
 // Never destroyed: see live_count.h.
@@ -28,7 +30,20 @@ std::int64_t StorageImpl::live_count() noexcept {
 void StorageImpl::release_resources() { data_.reset(); }
 
 Storage Storage::create(std::size_t nbytes) {
-  return Storage(make_intrusive<StorageImpl>(std::make_shared<StorageImpl::DataBlock>(nbytes)));
+  // PyTorch's allocator says how much was asked for; the model also caps what it will
+  // really allocate (its storages are zero-filled: an overcommitted huge one would be
+  // touched page by page).
+  const auto refuse = [nbytes](const char* why) {
+    throw Error(detail::str_cat("DefaultCPUAllocator: can't allocate memory: you tried to allocate ",
+                                nbytes, " bytes. ", why));
+  };
+  if (nbytes > kMaxBytes) refuse("(revive's storages hold at most 1073741824 bytes)");
+  try {
+    return Storage(make_intrusive<StorageImpl>(std::make_shared<StorageImpl::DataBlock>(nbytes)));
+  } catch (const std::bad_alloc&) {
+    refuse("(out of memory)");
+  }
+  return {};
 }
 
 Storage Storage::share_data() const {

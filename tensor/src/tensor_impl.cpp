@@ -1,5 +1,7 @@
 #include "revive/tensor/tensor_impl.h"
 
+#include <cstdint>
+
 namespace revive {
 namespace {
 // Never destroyed: see live_count.h.
@@ -50,6 +52,8 @@ void TensorImpl::release_resources() {
 
 Tensor Tensor::empty(std::int64_t numel) {
   REVIVE_CHECK(numel >= 0, "a tensor cannot have ", numel, " elements");
+  REVIVE_CHECK(static_cast<std::uint64_t>(numel) <= SIZE_MAX / sizeof(float),
+               "Storage size calculation overflowed with sizes=[", numel, "]");
   return from_storage(Storage::create(static_cast<std::size_t>(numel) * sizeof(float)), numel);
 }
 

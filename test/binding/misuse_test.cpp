@@ -2,6 +2,8 @@
 // changes: each case checks the state after the throw.
 #include <boost/test/unit_test.hpp>
 
+#include <cstdint>
+
 #include "revive/pictures/inspect.h"
 #include "revive_test.h"
 #include "revive/binding/tensor_methods.h"
@@ -115,6 +117,80 @@ BOOST_AUTO_TEST_CASE(a_bare_runtime_has_no_torch) {
   BOOST_CHECK_EXCEPTION((void)Interpreter::of(*bare), Error,
                         message_is("interpreter bare has no torch loaded"));
   BOOST_TEST(&Interpreter::of(*I) == I.get());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_SUITE(edges, Fixture, *utf::label("errors"))
+
+// State reading answers for an undefined handle (D) and for a target released but kept
+// in memory by a C++ weak reference (R), instead of reading through a null pointer.
+BOOST_AUTO_TEST_CASE(inspect_answers_for_undefined_and_released_targets) {
+  BOOST_TEST(inspect(*I, Tensor()).state == SlotState::D);
+  BOOST_TEST(inspect(*I, Storage()).state == SlotState::D);
+  Storage s = Storage::create(4);
+  { Ref p = I->wrap(s); }
+  Tensor holder = Tensor::from_storage(s, 1);
+  { Ref p = I->wrap(s); }  // Z: the tensor holds the storage
+  weak_intrusive_ptr<StorageImpl> weak(s.getIntrusivePtr());
+  const StorageImpl* impl = s.unsafeGetStorageImpl();
+  s.reset();
+  holder.reset();  // n == 0: c10 keeps a storage's zombie until the weak reference goes
+  const Snapshot r = inspect(*I, impl);
+  BOOST_TEST(r.state == SlotState::R);
+  BOOST_TEST(r.strong == 0u);
+  BOOST_TEST(r.owns);
+  BOOST_TEST(r.recorded != nullptr);
+  weak.reset();
+}
+
+// Tearing an interpreter down twice (its deleter called twice) is refused: the second
+// does nothing, and the counts stay true.
+BOOST_AUTO_TEST_CASE(a_second_teardown_does_nothing) {
+  auto J = Interpreter::create("J");
+  Tensor t = Tensor::empty(2);
+  { Ref p = J->wrap(t); }  // a zombie, abandoned at teardown
+  Interpreter* raw = J.release();
+  interp::Runtime::Teardown{}(raw);
+  const auto live = Interpreter::live_object_count();
+  const auto abandoned = Interpreter::abandoned_object_count();
+  interp::Runtime::Teardown{}(raw);
+  BOOST_TEST(Interpreter::live_object_count() == live);
+  BOOST_TEST(Interpreter::abandoned_object_count() == abandoned);
+}
+
+// An impossible size names what was asked for, as PyTorch's allocator does.
+BOOST_AUTO_TEST_CASE(an_impossible_size_is_refused_with_the_size) {
+  BOOST_CHECK_EXCEPTION((void)I->new_storage(SIZE_MAX), Error,
+                        message_has("DefaultCPUAllocator: can't allocate memory: you tried to "
+                                    "allocate 18446744073709551615 bytes."));
+  BOOST_CHECK_EXCEPTION((void)I->empty(INT64_MAX), Error,
+                        message_is("Storage size calculation overflowed with sizes=[9223372036854775807]"));
+  BOOST_TEST(I->live_objects() == 0u);
+}
+
+// Errors name the operation the user called, in PyTorch's words where it has them.
+BOOST_AUTO_TEST_CASE(errors_name_the_operation) {
+  Ref x = I->empty(2);
+  Ref point = I->new_object(I->new_class("Point", I->object_type()));
+  BOOST_CHECK_EXCEPTION(set_grad(*I, x, point), PythonError,
+                        message_is("TypeError: assigned grad expected to be a Tensor or None but "
+                                   "got grad of Point"));
+  BOOST_CHECK_EXCEPTION((void)sigmoid(*I, point), PythonError,
+                        message_is("TypeError: sigmoid(): expected Tensor but got Point"));
+  BOOST_CHECK_EXCEPTION((void)tensor_from_storage(*I, x), PythonError,
+                        message_is("TypeError: tensor(): expected UntypedStorage but got Tensor"));
+}
+
+// Two live interpreters with one name would make every refusal unreadable: refused; the
+// name is free again once the first is torn down.
+BOOST_AUTO_TEST_CASE(a_live_name_cannot_be_taken_twice) {
+  BOOST_CHECK_EXCEPTION((void)Interpreter::create("I0"), Error,
+                        message_is("an interpreter named I0 already exists; give each live "
+                                   "interpreter its own name"));
+  { auto J = Interpreter::create("J"); }
+  auto again = Interpreter::create("J");
+  BOOST_TEST(again->name() == "J");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

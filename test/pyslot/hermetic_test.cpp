@@ -186,3 +186,17 @@ BOOST_AUTO_TEST_CASE(state_is_per_thread, *utf::timeout(60)) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// Run only by its own CTest entry, which expects the abort and its message: guards
+// destroyed out of order would leave the thread hermetic for good (debug builds check).
+BOOST_AUTO_TEST_SUITE(death_hermetic_guard_order, *utf::label("hermetic") *utf::disabled())
+
+BOOST_AUTO_TEST_CASE(guards_destroyed_out_of_order_abort_with_a_message) {
+  auto outer = std::make_unique<EnableHermeticPyObject>();
+  auto inner = std::make_unique<EnableHermeticPyObject>();
+  outer.reset();  // out of order: aborts in a debug build
+  inner.reset();
+  BOOST_TEST_MESSAGE("not a debug build: no check");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -20,6 +20,7 @@
 // prints and draws).  Read-only.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <iosfwd>
@@ -41,6 +42,9 @@ enum class SlotState {
   L,   // live: the recorded wrapper owns the C++ object (owns bit clear)
   Z,   // zombie: the C++ object owns the recorded wrapper (owns bit set)
   X,   // foreign: tagged by another interpreter
+  R,   // released: n == 0, but C++ weak references keep the object in memory; a
+       // storage's zombie may still be recorded (docs/reference.md §2)
+  D,   // no target: an undefined handle (inspect() of a Tensor or Storage)
 };
 
 struct Snapshot {
@@ -53,13 +57,24 @@ struct Snapshot {
   SlotState state = SlotState::U;
 };
 
-// The Snapshot of `target`'s slot, seen from `interp`.  The caller keeps `target` alive;
-// it must not be gone (target.slot != nullptr).
+// The Snapshot of `target`'s slot, seen from `interp`.  The caller keeps `target`'s memory
+// alive (a strong or weak reference); a released target (n == 0) reads as R, with what
+// its slot still records.  A gone target (target.slot == nullptr) reads as D.
 [[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const Target& target);
 // The same for any preserved C++ object (TensorImpl, StorageImpl, ...).
 template <PreservedTarget Impl>
 [[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const Impl* target) {
   return inspect(interp, trace::target_of(target));
+}
+// Through a handle (Tensor, Storage, ...): an undefined one reads as D.
+template <class Handle>
+  requires requires(const Handle& h) {
+    { h.defined() } -> std::convertible_to<bool>;
+    { h.unsafe_get_impl() };
+  }
+[[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const Handle& handle) {
+  if (!handle.defined()) return Snapshot{.state = SlotState::D};
+  return inspect(interp, handle.unsafe_get_impl());
 }
 
 [[nodiscard]] std::string_view to_string(SlotState s) noexcept;

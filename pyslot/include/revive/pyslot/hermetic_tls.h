@@ -18,6 +18,8 @@
 
 #include <atomic>
 
+#include "revive/pyslot/error.h"
+
 namespace revive::impl {
 
 // Note [Hermetic PyObject mode]
@@ -95,16 +97,42 @@ struct HermeticPyObjectTLS {
 static_assert(std::atomic<bool>::is_always_lock_free, "haveState_ must be lock-free");
 
 // RAII: hermetic mode on for a scope (PyTorch: at::impl::EnableHermeticPyObject).
+// The rule: guards nest, and are destroyed in the reverse order of their creation, on
+// the thread that made them.  Each restores the state it found; destroyed out of order,
+// an outer guard would restore "off" before an inner one restores "on", and the thread
+// would stay hermetic for good.  Debug builds count the guards per thread and abort
+// with a message on an out-of-order destruction.  Calling set_state(true) by hand has
+// no guard to restore it: turn it off yourself (the test fixtures check that nothing
+// is left on).
 class EnableHermeticPyObject {
  public:
   EnableHermeticPyObject() noexcept : old_(HermeticPyObjectTLS::get_state_slow()) {
+#ifndef NDEBUG
+    depth_ = ++open_guards();
+#endif
     HermeticPyObjectTLS::set_state(true);
   }
-  ~EnableHermeticPyObject() { HermeticPyObjectTLS::set_state(old_); }
+  ~EnableHermeticPyObject() {
+#ifndef NDEBUG
+    REVIVE_INTERNAL_ASSERT(open_guards() == depth_,
+                           "EnableHermeticPyObject guards destroyed out of order (guard ",
+                           depth_, " of ", open_guards(),
+                           "): hermetic mode would be left on for this thread");
+    --open_guards();
+#endif
+    HermeticPyObjectTLS::set_state(old_);
+  }
   EnableHermeticPyObject(const EnableHermeticPyObject&) = delete;
   EnableHermeticPyObject& operator=(const EnableHermeticPyObject&) = delete;
 
  private:
+#ifndef NDEBUG
+  static int& open_guards() noexcept {
+    thread_local int open = 0;
+    return open;
+  }
+  int depth_ = 0;
+#endif
   bool old_;
 };
 

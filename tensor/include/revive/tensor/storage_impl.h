@@ -70,7 +70,9 @@ class Storage {
   Storage() noexcept = default;  // undefined
   explicit Storage(intrusive_ptr<StorageImpl> impl) noexcept : impl_(std::move(impl)) {}
 
-  // A fresh storage of `nbytes` zero bytes.
+  // A fresh storage of `nbytes` zero bytes; at most kMaxBytes, else PyTorch's
+  // allocator error naming the size asked for.
+  static constexpr std::size_t kMaxBytes = std::size_t{1} << 30;
   [[nodiscard]] static Storage create(std::size_t nbytes);
 
   // A new StorageImpl over the same data block (c10::newStorageImplFromRefcountedDataPtr).
