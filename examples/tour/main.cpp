@@ -46,43 +46,48 @@ void usage(std::FILE* to) {
                "PATH each .dot file is rendered to .svg and .png as well.\n");
 }
 
+// A one-line reason, then the usage; exit status 2.
+int refuse(const std::string& why) {
+  std::fprintf(stderr, "revive-tour: %s\n", why.c_str());
+  usage(stderr);
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> wanted;
   std::optional<fs::path> pictures_dir;
+  bool list = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--list" || arg == "-l") {
-      for (const auto& s : all_scenarios()) {
-        std::printf("%-19s %s\n%-19s ports %s\n", s.name.data(), s.summary.data(), "", s.ports.data());
-        if (!s.same_story.empty()) std::printf("%-19s same story: %s\n", "", s.same_story.data());
-      }
-      return 0;
+      list = true;
+      continue;
     }
     if (arg == "--help" || arg == "-h") {
       usage(stdout);
       return 0;
     }
     if (arg == "--pictures") {
-      if (i + 1 >= argc) {
-        usage(stderr);
-        return 2;
-      }
+      if (i + 1 >= argc || argv[i + 1][0] == '-') return refuse("--pictures needs a directory");
+      if (argv[i + 1][0] == '\0') return refuse("--pictures needs a directory, not an empty name");
       pictures_dir = argv[++i];
       continue;
     }
-    if (arg.starts_with("-")) {
-      usage(stderr);
-      return 2;
-    }
+    if (arg.starts_with("-")) return refuse("unknown option " + std::string(arg));
     bool known = false;
     for (const auto& s : all_scenarios()) known = known || s.name == arg;
-    if (!known) {
-      std::fprintf(stderr, "no scenario named '%s'; try --list\n", argv[i]);
-      return 2;
-    }
+    if (!known) return refuse("no scenario named '" + std::string(arg) + "'; --list names them");
     wanted.push_back(arg);
+  }
+  if (list) {
+    if (!wanted.empty() || pictures_dir) return refuse("--list takes nothing else");
+    for (const auto& s : all_scenarios()) {
+      std::printf("%-19s %s\n%-19s ports %s\n", s.name.data(), s.summary.data(), "", s.ports.data());
+      if (!s.same_story.empty()) std::printf("%-19s same story: %s\n", "", s.same_story.data());
+    }
+    return 0;
   }
   try {
     std::optional<Pictures> pictures;

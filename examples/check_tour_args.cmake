@@ -1,0 +1,29 @@
+# check_tour_args.cmake: the tour refuses bad input with a reason, and ignores nothing.
+#
+#   cmake -DTOUR=<path to revive-tour> -DOUT=<scratch dir> -P check_tour_args.cmake
+cmake_minimum_required(VERSION 3.25)
+
+# Runs the tour with ARGN; checks the exit status and that stderr's first line says `reason`.
+function(expect status reason)
+  execute_process(COMMAND "${TOUR}" ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL status)
+    message(FATAL_ERROR "revive-tour ${ARGN}: exit ${rc}, expected ${status}\n${out}${err}")
+  endif()
+  string(REGEX MATCH "^[^\n]*" first "${err}")
+  string(FIND "${first}" "${reason}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "revive-tour ${ARGN}: the first line of stderr should say '${reason}':\n${err}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE "${OUT}")
+file(MAKE_DIRECTORY "${OUT}")
+file(WRITE "${OUT}/a-file" "not a directory\n")
+
+expect(2 "revive-tour: unknown option --bogus" --bogus)
+expect(2 "revive-tour: --pictures needs a directory" --pictures)
+expect(2 "revive-tour: no scenario named 'extra'" --list extra)
+expect(2 "revive-tour: --list takes nothing else" --list preserved)
+expect(2 "revive-tour: no scenario named 'nosuch'" nosuch)
+expect(1 "revive-tour: cannot write pictures into ${OUT}/a-file: Not a directory"
+       --pictures "${OUT}/a-file" preserved)
