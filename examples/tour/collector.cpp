@@ -30,7 +30,8 @@ void gc_cycle(Pictures* pics) {
   tour.step("Py: x = torch.empty(2); y = SlotTensor(...)", [&] {
     x = I->empty(2);
     y = I->empty(2, slot_tensor);
-    tour.watch(*I, I->unpack(x));
+    tour.watch(*I, I->unpack(x), "x");
+    tour.show(y, "y");
   }, "Two wrappers; y's class declares __slots__ = ['_loop']. The table follows x's tensor.",
             "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0");
   tour.step("Py: x._loop = y; y._loop = x", [&] {
@@ -50,8 +51,9 @@ void gc_cycle(Pictures* pics) {
   }, "Only the cycle holds the wrappers (r = 1: y._loop); no dealloc, so no resurrection yet.",
             "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
   tour.step("Py: gc.collect()", [&] { (void)I->gc_collect(); },
-            "x is resurrectable, so its traverse reports no references: C++ acts as its root, "
-            "and y is reachable from it. Nothing is garbage.",
+            "x is resurrectable, so its traverse reports nothing: the reference x holds to y is "
+            "never subtracted, y counts as referenced from outside (a root), and x is reachable "
+            "from y. Nothing is garbage.",
             "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
   tour.step("Py: del z", [&] { z.reset(); },
             "z's tensor dies and drops its grad: n = 1. x is no longer resurrectable.",
@@ -109,7 +111,7 @@ void held_by_dead_cycle(Narrator& tour, Interpreter& I, const PyType* cls,
 
 void gc_bugs(Pictures* pics) {
   {
-    Narrator tour(pics, "gc-bugs-75932-broken",
+    Narrator tour(pics, "gc-bugs/75932-broken",
                   {"#75932 reproduced: clear ignores preservation (GcBugs::issue_75932)",
                    "T1 cleared T1' T3", LifeState::Z});
     Interpreter::Owner I = Interpreter::create("I0", GcBugs{.issue_75932 = true, .issue_136358 = false});
@@ -120,7 +122,7 @@ void gc_bugs(Pictures* pics) {
     I->set_observer(nullptr);
   }
   {
-    Narrator tour(pics, "gc-bugs-136358-broken",
+    Narrator tour(pics, "gc-bugs/136358-broken",
                   {"#136358 reproduced: a subclass's default clear wipes __dict__ (GcBugs::issue_136358)",
                    "T1 T3 T5 T3", LifeState::Z});
     Interpreter::Owner I = Interpreter::create("I0", GcBugs{.issue_75932 = false, .issue_136358 = true});
@@ -132,7 +134,7 @@ void gc_bugs(Pictures* pics) {
     I->set_observer(nullptr);
   }
   {
-    Narrator tour(pics, "gc-bugs-fixed",
+    Narrator tour(pics, "gc-bugs/fixed",
                   {"both fixed: clear leaves a resurrectable wrapper alone (test_tensor_ressurecting_clear; #145253 remains)",
                    "T1 T3 T5 T3", LifeState::Z});
     Interpreter::Owner I = Interpreter::create("I0");

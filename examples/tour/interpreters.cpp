@@ -67,12 +67,15 @@ void interpreters(Pictures* pics) {
              (stack.values[0].unsafeGetTensorImpl()->pyobj_slot()->pyobj_interpreter() ? "set" : "none"));
   }, "No input carries Python behaviour: main (I0) runs it in hermetic mode; nothing gets tagged.",
             "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
+  Ref x;  // I1's tensor: drawn beside t, in I1's cluster
   tour.step("I1: twice(x) with x a __torch_dispatch__ subclass", [&] {
     const PyType* sub = I1->new_class("Sub", I1->tensor_type(), ClassSpec{std::nullopt, {}, true});
-    Ref x = I1->empty(2, sub);
+    x = I1->empty(2, sub);
+    tour.show(x, "x");
     Ref y = I1->call_op("tour::twice", {x});
   }, "x is tagged by I1 and carries Python behaviour: the kernel forwards to I1's vtable.",
             "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
+  x.reset();
   p.reset();
   t.reset();
   I0->set_observer(nullptr);
@@ -111,7 +114,7 @@ void tagging_race(Pictures* pics) {
     }
     if (winner == nullptr) throw std::runtime_error("tagging race: no interpreter won");
     tour.watch(*winner, *t);
-    tour.also_show(*interps[winner == interps[0].get() ? 1 : 0]);
+    for (auto& in : interps) tour.also_show(*in);  // the winner and every loser
     tour.say("winner: " + winner->name() + "; refused: " + std::to_string(cannot_allocate.load()) +
              " with \"cannot allocate PyObject ...\" (lost the CAS), " +
              std::to_string(cannot_access.load()) + " with \"cannot access PyObject ...\" (came after it)");

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -159,6 +160,17 @@ Claims read_claims(std::string_view why) {
   return c;
 }
 
+// Whether `text` has `word` as a whole word (an identifier not part of a longer one).
+bool names_word(std::string_view text, const std::string& word) {
+  auto ident = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; };
+  for (std::size_t pos = text.find(word); pos != std::string_view::npos; pos = text.find(word, pos + 1)) {
+    const bool before = pos > 0 && ident(text[pos - 1]);
+    const bool after = pos + word.size() < text.size() && ident(text[pos + word.size()]);
+    if (!before && !after) return true;
+  }
+  return false;
+}
+
 // `actual` and `expected` list the same keys with the same values; "key=?" in
 // `expected` accepts any value (a race's winner, say).
 bool row_matches(const std::string& actual, std::string_view expected) {
@@ -224,13 +236,15 @@ void Narrator::fail(std::string what) {
   narration_failures().push_back(where + ": " + std::move(what));
 }
 
-void Narrator::watch(Interpreter& viewpoint, const Tensor& t) {
+void Narrator::watch(Interpreter& viewpoint, const Tensor& t, std::string name) {
+  target_name_ = std::move(name);
   set_target(t.unsafeGetTensorImpl(), t.unsafeGetTensorImpl());
   target_ = static_cast<const TensorImpl*>(t.unsafeGetTensorImpl());
   set_viewpoint(viewpoint);
 }
 
-void Narrator::watch(Interpreter& viewpoint, const Storage& s) {
+void Narrator::watch(Interpreter& viewpoint, const Storage& s, std::string name) {
+  target_name_ = std::move(name);
   set_target(s.unsafeGetStorageImpl(), s.unsafeGetStorageImpl());
   target_ = static_cast<const StorageImpl*>(s.unsafeGetStorageImpl());
   set_viewpoint(viewpoint);
@@ -242,12 +256,28 @@ void Narrator::also_show(Interpreter& other) {
   }
 }
 
-void Narrator::show(const Ref& wrapper) { shown_.push_back({wrapper->interp, wrapper.get(), wrapper->id}); }
+void Narrator::show(const Ref& wrapper, std::string name) {
+  shown_.push_back({wrapper->interp, wrapper.get(), wrapper->id, std::move(name)});
+}
+
+std::uint64_t Narrator::local_id(std::map<std::uint64_t, std::uint64_t>& ids, std::uint64_t id) {
+  return ids.try_emplace(id, ids.size() + 1).first->second;
+}
 
 void Narrator::say(std::string line) { notes_.push_back(std::move(line)); }
 
 void Narrator::on_event(std::string_view /*interpreter*/, const Event& e) noexcept {
   trace_.push_back(e);
+  // About a shown object?  Its entry stops matching once it is freed: the address may
+  // be reused by a new object.
+  bool shown = false;
+  for (Shown& sh : shown_) {
+    if (!sh.gone && e.object != nullptr && e.object == sh.object) {
+      shown = true;
+      if (e.kind == EventKind::Freed) sh.gone = true;
+    }
+  }
+  event_shown_.push_back(shown);
   if (e.kind == EventKind::Warning) {
     notes_.push_back("warning: " + e.detail);
     events_.push_back("warning");
@@ -266,6 +296,7 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
                     std::string_view expected_row) {
   events_.clear();
   trace_.clear();
+  event_shown_.clear();
   born_in_step_ = false;
   in_step_ = true;
   LifeState before = state_;
@@ -276,11 +307,13 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
 
   std::string state = "-", n = "-", r = "-", tag = "-", owns = "-", cdata = "-", via;
   std::size_t taken_now = 0;
+  std::vector<bool> concerned(trace_.size(), false);
   std::optional<OwnershipView> view = look();
   if (view) {
     std::vector<EventKind> kinds;
-    for (const Event& e : trace_) {
-      if (filter_->concerns(e)) kinds.push_back(e.kind);
+    for (std::size_t k = 0; k < trace_.size(); ++k) {
+      concerned[k] = filter_->concerns(trace_[k]);
+      if (concerned[k]) kinds.push_back(trace_[k].kind);
     }
     const auto taken = transitions_taken(before, kinds, view->state, count_);
     taken_now = taken.size();
@@ -300,11 +333,26 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
       }
     }
   }
+  // The events column: the watched object's events and the shown objects', the
+  // interpreters' own (collections, teardowns, routed operators, warnings), and a count
+  // of the others.
   std::string ev;
-  for (const auto& e : events_) ev += (ev.empty() ? "" : ", ") + e;
+  std::size_t others = 0;
+  for (std::size_t k = 0; k < trace_.size(); ++k) {
+    if (concerned[k] || event_shown_[k] || trace_[k].kind == EventKind::Warning ||
+        trace_[k].kind == EventKind::RoutedOp || trace_[k].kind == EventKind::StorageAliased) {
+      ev += (ev.empty() ? "" : ", ") + events_[k];
+    } else {
+      ++others;
+    }
+  }
+  if (others > 0) ev += (ev.empty() ? "" : ", ") + std::string("+") + std::to_string(others) + " of other objects";
   char row[512];
-  std::snprintf(row, sizeof row, "%-4d %-46.46s %-5s %3s %3s %-24.24s %-4s %-9s %-8s ", count_,
-                std::string(action).c_str(), state.c_str(), n.c_str(), r.c_str(), tag.c_str(),
+  // An action too long for its column is cut with a marker; the picture's caption has it whole.
+  const std::string shown_action =
+      action.size() > 46 ? std::string(action.substr(0, 44)) + ".." : std::string(action);
+  std::snprintf(row, sizeof row, "%-4d %-46s %-5s %3s %3s %-24.24s %-4s %-9s %-8s ", count_,
+                shown_action.c_str(), state.c_str(), n.c_str(), r.c_str(), tag.c_str(),
                 owns.c_str(), cdata.c_str(), via.c_str());
   std::string printed = row + ev;
   printed.erase(printed.find_last_not_of(' ') + 1);
@@ -332,6 +380,19 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
     fail("the step declares no expected row; it saw \"" + actual + "\"");
   } else if (!row_matches(actual, expected_row)) {
     fail("the row is \"" + actual + "\", the scenario expects \"" + std::string(expected_row) + "\"");
+  }
+  // A shown object the action names, still alive, must be in the picture.
+  if (view) {
+    for (const Shown& sh : shown_) {
+      if (sh.name.empty() || !names_word(action, sh.name) || !sh.interp->is_alive(sh.object) ||
+          sh.object->id != sh.id) {
+        continue;
+      }
+      const bool drawn = std::any_of(view->extra.begin(), view->extra.end(),
+                                     [&sh](const WrapperView& w) { return w.name == sh.name; }) ||
+                         (view->recorded && view->recorded->name == sh.name);
+      if (!drawn) fail("the action names " + sh.name + " but the picture does not draw it");
+    }
   }
   const Claims claims = read_claims(why);
   const auto first_taken = path_.end() - static_cast<std::ptrdiff_t>(taken_now);
@@ -383,6 +444,18 @@ std::optional<OwnershipView> Narrator::look() {
     v = look_at(alive ? *t : nullptr, views, extra);
   } else {
     v = look_at(alive ? std::get<const StorageImpl*>(target_) : nullptr, views, extra);
+  }
+  // Names, and this scenario's own numbering.
+  if (v.alive) v.target_id = local_id(target_ids_, v.target_id);
+  if (v.recorded) {
+    v.recorded->name = target_name_;
+    v.recorded->id = local_id(wrapper_ids_, v.recorded->id);
+  }
+  for (WrapperView& w : v.extra) {
+    for (const Shown& s : shown_) {
+      if (s.id == w.id) w.name = s.name;
+    }
+    w.id = local_id(wrapper_ids_, w.id);
   }
   return v;
 }

@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,12 +84,16 @@ class Narrator final : public trace::Observer {
 
   // Follow a tensor or storage as seen from `viewpoint`.  Called inside a step, the
   // object is taken to be born in that step (its path starts at U).
-  void watch(Interpreter& viewpoint, const Tensor& t);
-  void watch(Interpreter& viewpoint, const Storage& s);
+  // `name` is the Python variable that holds its wrapper (the picture labels the
+  // recorded wrapper with it).
+  void watch(Interpreter& viewpoint, const Tensor& t, std::string name = {});
+  void watch(Interpreter& viewpoint, const Storage& s, std::string name = {});
   // Draw `other` too (after the viewpoint).
   void also_show(Interpreter& other);
-  // Draw this wrapper too, for as long as it lives (a hermetic or stubbed one).
-  void show(const Ref& wrapper);
+  // Draw this wrapper too, for as long as it lives (a hermetic or stubbed one, another
+  // object the story names), labelled with `name`.  A step whose action names a shown,
+  // living object must draw it: a narration check.
+  void show(const Ref& wrapper, std::string name = {});
   // Output of the current step, printed under its row.
   void say(std::string line);
 
@@ -121,10 +126,18 @@ class Narrator final : public trace::Observer {
     interp::Runtime* interp;  // where to look it up: `object` may be freed by now
     const PyObject* object;
     std::uint64_t id;
+    std::string name;
+    bool gone = false;  // its Freed event was seen
   };
+  std::string target_name_;  // names the recorded wrapper
+  // Object numbers as this scenario shows them: 1, 2, ... in order of appearance, so a
+  // reader's run and the docs show the same numbers whatever ran before.
+  std::uint64_t local_id(std::map<std::uint64_t, std::uint64_t>& ids, std::uint64_t id);
+  std::map<std::uint64_t, std::uint64_t> wrapper_ids_, target_ids_;
   std::vector<Shown> shown_;
   std::vector<std::string> events_;  // this step's events, as printed
   std::vector<trace::Event> trace_;  // this step's events, as emitted
+  std::vector<bool> event_shown_;    // for each of trace_: about a shown object
   std::vector<std::string> notes_;
   std::vector<pictures::TakenTransition> path_;
   LifeState state_ = LifeState::U;  // after the last step

@@ -100,7 +100,8 @@ NodeKind wrapper_kind(const WrapperView& w) {
 }
 
 std::string wrapper_label(const WrapperView& w) {
-  std::string label = w.type + " #" + std::to_string(w.id) + "\nr = " + std::to_string(w.refcnt);
+  std::string label = (w.name.empty() ? "" : w.name + ": ") + w.type + " #" + std::to_string(w.id) +
+                      "\nr = " + std::to_string(w.refcnt);
   if (!w.attributes.empty()) {
     label += "\nattributes:";
     for (std::size_t i = 0; i < w.attributes.size(); ++i) {

@@ -71,6 +71,8 @@ struct WrapperView {
   };
   std::uint64_t id = 0;  // the runtime's object number (WrapperFacts::id)
   std::string type;      // its class's name
+  std::string name;      // the Python variable a caller named it by, if any (the label
+                         // starts with it)
   std::string interpreter;
   std::ptrdiff_t refcnt = 0;  // r
   CdataKind cdata = CdataKind::NoWrapper;
@@ -88,6 +90,7 @@ struct InterpreterView {
 
 struct OwnershipView {
   std::string kind;            // the target's type: "TensorImpl", "StorageImpl", ...
+  std::string recorded_name;   // the Python variable naming the recorded wrapper, if any
   std::string held_by;         // who holds one in C++ (its kHeldBy)
   std::uint64_t target_id = 0; // TensorImpl::id / StorageImpl::id; 0 when gone
   LifeState state = LifeState::D;  // as seen from the first interpreter
