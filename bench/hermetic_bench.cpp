@@ -21,9 +21,12 @@ using impl::PythonOpRegistrationTrampoline;
 
 constexpr int kCalls = 8;
 
-// Register I0 (and I1, if `second`) with the trampoline, as their Python operator
-// registration would, and check the flag says what the case needs.
+// Register I0 (and I1, if `second`) with the trampoline, as loading torch in them does,
+// and check the flag says what the case needs.  The suite's interpreters registered
+// when they were made; the case starts from a process where none has.
 bool register_interpreters(Suite& suite, bool second, benchmark::State& state) {
+  PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
+  HermeticPyObjectTLS::unsafe_reset_have_state_for_testing();
   (void)PythonOpRegistrationTrampoline::registerInterpreter(
       suite.main_interpreter().pyinterpreter());
   if (second) {

@@ -111,7 +111,11 @@ class ProcessFlagsGuard {
       : have_state_(impl::HermeticPyObjectTLS::have_state()),
         main_(impl::PythonOpRegistrationTrampoline::getInterpreter()) {}
   ~ProcessFlagsGuard() {
-    if (!have_state_) impl::HermeticPyObjectTLS::unsafe_reset_have_state_for_testing();
+    if (have_state_) {
+      impl::HermeticPyObjectTLS::init_state();
+    } else {
+      impl::HermeticPyObjectTLS::unsafe_reset_have_state_for_testing();
+    }
     if (impl::PythonOpRegistrationTrampoline::getInterpreter() != main_) {
       impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
       if (main_ != nullptr) {
