@@ -12,7 +12,7 @@ using interp::GilGuard;
 using trace::EventKind;
 
 bool Torch::register_python_op(const std::string& name, PythonOpImpl impl) {
-  check_alive();
+  interp::Runtime::Entry entered(rt_, "register_python_op");  // See Note [One way into an interpreter]
   REVIVE_CHECK(static_cast<bool>(impl), "register_python_op(", name, "): no implementation");
   Dispatcher& dispatcher = Dispatcher::singleton();
   const bool is_main = is_main_;  // register_or_verify()
@@ -23,7 +23,6 @@ bool Torch::register_python_op(const std::string& name, PythonOpImpl impl) {
                  " was not registered by the main interpreter");
   }
   {
-    GilGuard gil(rt_.gil());
     REVIVE_CHECK(!python_ops_.contains(name), "operator ", name,
                  " is already registered in interpreter ", rt_.name());
     const PyType* overload = rt_.new_class("OpOverload", rt_.object_type());
@@ -68,7 +67,7 @@ PyObject* Torch::twin_of(const OperatorHandle& op) {
 }
 
 Ref Torch::op_object(const std::string& name) {
-  check_alive();
+  interp::Runtime::Entry entered(rt_, "op_object");
   const OperatorHandle* op = Dispatcher::singleton().findOp(name);
   REVIVE_CHECK(op != nullptr, "No such operator ", name);
   return Ref::borrow(twin_of(*op));
@@ -99,7 +98,6 @@ void Torch::run_python_op(const OperatorHandle& op, Stack* stack, bool hermetic)
 }
 
 Ref Torch::call_op(const std::string& name, const std::vector<Ref>& args) {
-  check_alive();
   const Dispatcher& dispatcher = Dispatcher::singleton();
   const OperatorHandle* op = dispatcher.findOp(name);
   REVIVE_CHECK(op != nullptr && dispatcher.hasKernel(*op), "No such operator ", name);

@@ -52,10 +52,6 @@ Torch::~Torch() = default;
 // runtime an object belongs to is always an Interpreter, and so a Torch.
 Torch& Torch::of(const PyObject* o) noexcept { return static_cast<Interpreter&>(*o->interp); }
 
-void Torch::check_alive() const {
-  REVIVE_CHECK(!rt_.is_finalized(), "interpreter ", rt_.name(), " has been torn down");
-}
-
 void Torch::set_resurrection_hook(std::function<void()> hook) {
   GilGuard gil(rt_.gil());
   resurrection_hook_ = std::move(hook);
@@ -83,15 +79,13 @@ Ref Torch::empty(std::int64_t numel, const PyType* cls) {
 }
 
 Ref Torch::make_subclass(const PyType* cls, const Tensor& t) {
-  check_alive();
   REVIVE_CHECK(cls != nullptr, "make_subclass() needs a class");
   if (!t.defined()) undefined_self();
   return new_with_var(cls, t);
 }
 
 Ref Torch::new_storage(std::size_t nbytes, const PyType* cls) {
-  GilGuard gil(rt_.gil());
-  check_alive();
+  interp::Runtime::Entry entered(rt_, "new_storage");
   rt_.gc_safe_point();
   Storage s = Storage::create(nbytes);
   return new_wrapper(cls != nullptr ? cls : storage_type_, s,
@@ -99,6 +93,7 @@ Ref Torch::new_storage(std::size_t nbytes, const PyType* cls) {
 }
 
 void Torch::fix_weakref(const Ref& o) {
+  interp::Runtime::Entry entered(rt_, "_fix_weakref");
   rt_.check_usable(o, "_fix_weakref");
   const WrapperOps* ops = wrapper_ops(o.get());
   if (ops == nullptr) {

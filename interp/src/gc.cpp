@@ -149,8 +149,8 @@ void Runtime::gc_untrack(PyObject* o) noexcept {
 }
 
 bool Runtime::gc_is_tracked(const Ref& o) const {
+  Entry entered(*this, "is_tracked");
   check_usable(o, "is_tracked");
-  GilGuard gil(gil_);
   return o->GcHook::is_linked();
 }
 
@@ -180,8 +180,7 @@ std::size_t Runtime::gc_collect(int generation) {
   if (generation < 0 || generation >= kGenerations) {
     throw PythonError("ValueError", "invalid generation");
   }
-  GilGuard gil(gil_);
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  Entry entered(*this, "gc.collect");
   return collect_locked(generation);
 }
 

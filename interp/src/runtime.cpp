@@ -183,8 +183,12 @@ std::int64_t Runtime::abandoned_object_count() noexcept {
 
 // ---- checks, events, warnings --------------------------------------------------------
 
+Runtime::Entry::Entry(const Runtime& runtime, const char* what) : gil_(runtime.gil_) {
+  REVIVE_CHECK(!runtime.is_finalized(), what, "(): interpreter ", runtime.name_,
+               " has been torn down");
+}
+
 void Runtime::check_usable(const Ref& o, const char* what) const {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
   if (o.is_none()) {
     throw PythonError("TypeError", detail::str_cat(what, "() got None"));
   }
@@ -227,8 +231,7 @@ void Runtime::at_teardown(std::function<void()> hook) {
 // ---- classes -----------------------------------------------------------------------
 
 const PyType* Runtime::new_class(std::string name, const PyType* base, ClassSpec spec) {
-  GilGuard gil(gil_);
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  Entry entered(*this, "new_class");
   REVIVE_CHECK(base != nullptr, "class ", name, " needs a base class");
   const bool ours = std::any_of(types_.begin(), types_.end(),
                                 [base](const PyType& t) { return &t == base; });
@@ -292,8 +295,7 @@ void Runtime::unregister(PyObject* o) noexcept {
 }
 
 Ref Runtime::new_object(const PyType* cls) {
-  GilGuard gil(gil_);
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  Entry entered(*this, "new_object");
   REVIVE_CHECK(cls != nullptr && cls->layout == Layout::Object,
                "new_object() makes plain objects; use empty() or new_storage() for ",
                cls != nullptr ? cls->name : std::string("null"));
@@ -443,9 +445,9 @@ void check_value_home(const Value& v, const Runtime* home) {
 }  // namespace
 
 void Runtime::setattr(const Ref& obj, const std::string& attr, Value value) {
+  Entry entered(*this, "setattr");
   check_usable(obj, "setattr");
   check_value_home(value, this);
-  GilGuard gil(gil_);
   Value old;  // released last, after the object is consistent
   if (auto idx = obj->ob_type->find_slot(attr)) {
     old = std::exchange(obj->slots[*idx], std::move(value));
@@ -458,8 +460,8 @@ void Runtime::setattr(const Ref& obj, const std::string& attr, Value value) {
 }
 
 Value Runtime::getattr(const Ref& obj, const std::string& attr) {
+  Entry entered(*this, "getattr");
   check_usable(obj, "getattr");
-  GilGuard gil(gil_);
   if (auto idx = obj->ob_type->find_slot(attr)) {
     const Value& v = obj->slots[*idx];
     if (std::holds_alternative<None>(v)) {
@@ -485,8 +487,8 @@ bool Runtime::hasattr(const Ref& obj, const std::string& attr) {
 }
 
 void Runtime::delattr(const Ref& obj, const std::string& attr) {
+  Entry entered(*this, "delattr");
   check_usable(obj, "delattr");
-  GilGuard gil(gil_);
   Value old;
   if (auto idx = obj->ob_type->find_slot(attr)) {
     old = std::exchange(obj->slots[*idx], None{});
@@ -502,16 +504,14 @@ void Runtime::delattr(const Ref& obj, const std::string& attr) {
 }
 
 void Runtime::set_global(const std::string& name, Value value) {
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  Entry entered(*this, "set_global");
   check_value_home(value, this);
-  GilGuard gil(gil_);
   auto [it, inserted] = globals_.try_emplace(name);
   Value old = std::exchange(it->second, std::move(value));
 }
 
 Value Runtime::get_global(const std::string& name) {
-  GilGuard gil(gil_);
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  Entry entered(*this, "get_global");
   auto it = globals_.find(name);
   if (it == globals_.end()) {
     throw PythonError("NameError", detail::str_cat("name '", name, "' is not defined"));
@@ -520,8 +520,7 @@ Value Runtime::get_global(const std::string& name) {
 }
 
 void Runtime::del_global(const std::string& name) {
-  GilGuard gil(gil_);
-  REVIVE_CHECK(!is_finalized(), "interpreter ", name_, " has been torn down");
+  Entry entered(*this, "del_global");
   auto node = globals_.extract(name);
   if (!node) throw PythonError("NameError", detail::str_cat("name '", name, "' is not defined"));
 }
@@ -529,8 +528,8 @@ void Runtime::del_global(const std::string& name) {
 // ---- weak references -----------------------------------------------------------------
 
 Ref Runtime::weakref(const Ref& obj, WeakCallback callback) {
+  Entry entered(*this, "weakref");
   check_usable(obj, "weakref");
-  GilGuard gil(gil_);
   if (obj->ob_type->layout == Layout::Weakref) {
     throw PythonError("TypeError", "cannot create weak reference to 'weakref' object");
   }
@@ -543,8 +542,8 @@ Ref Runtime::weakref(const Ref& obj, WeakCallback callback) {
 }
 
 Ref Runtime::deref(const Ref& weakref) {
+  Entry entered(*this, "deref");
   check_usable(weakref, "deref");
-  GilGuard gil(gil_);
   if (weakref->ob_type->layout != Layout::Weakref) {
     throw PythonError("TypeError", detail::str_cat("'", weakref->ob_type->name,
                                                    "' object is not callable"));
@@ -577,6 +576,7 @@ std::ptrdiff_t Runtime::refcnt(const PyObject* o) const {
 }
 
 const PyType* Runtime::type_of(const Ref& o) const {
+  Entry entered(*this, "type");
   check_usable(o, "type");
   return o->ob_type;
 }

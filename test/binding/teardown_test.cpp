@@ -1,6 +1,8 @@
 // T9: interpreter teardown disarms it and abandons what is left, on purpose.
 #include <boost/test/unit_test.hpp>
 
+#include <string>
+
 #include <chrono>
 #include <thread>
 
@@ -109,6 +111,32 @@ BOOST_AUTO_TEST_CASE(release_waiting_for_the_gil_during_teardown_runs_nothing,
   releaser.join();
   BOOST_TEST(runs == 0);
   BOOST_TEST(Interpreter::abandoned_object_count() == abandoned_before + 1);
+}
+
+// See Note [One way into an interpreter]: a call that waited for the GIL while another
+// thread tore the interpreter down is refused once it gets the GIL, and changes nothing.
+BOOST_AUTO_TEST_CASE(a_call_waiting_for_the_gil_during_teardown_is_refused, *utf::label("threads")) {
+  auto J = Interpreter::create("J");
+  Ref box = J->new_object(J->new_class("Box", J->object_type()));
+  interp::Runtime& runtime = *J;
+  std::string seen;
+  std::thread caller;
+  {
+    GilGuard hold(runtime.gil());
+    caller = std::thread([&] {
+      try {
+        runtime.setattr(box, "x", std::int64_t{1});
+        seen = "no error";
+      } catch (const Error& e) {
+        seen = e.what();
+      }
+    });
+    while (runtime.gil().waiting() == 0) std::this_thread::yield();  // it waits for the GIL
+    J.reset();  // teardown, under the GIL the caller waits for
+  }
+  caller.join();
+  BOOST_TEST(seen == "setattr(): interpreter J has been torn down");
+  BOOST_TEST(!box->dict.has_value());  // nothing was written to the abandoned object
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -117,8 +117,7 @@ Ref Torch::rewrap_recorded(WrapperObject<H>* self, const H& handle, impl::PyObje
 template <PreservedHandle H>
 Ref Torch::wrap(const H& handle) {
   if (!handle.defined()) return {};  // None, before anything else can run (THPVariable_Wrap)
-  interp::GilGuard gil(rt_.gil());
-  check_alive();
+  interp::Runtime::Entry entered(rt_, "wrap");  // See Note [One way into an interpreter]
   rt_.gc_safe_point();
   if (impl::HermeticPyObjectTLS::get_state()) {
     // T10.  See Note [Hermetic PyObject mode].
@@ -155,8 +154,7 @@ Ref Torch::wrap(const H& handle) {
 template <PreservedHandle H>
 Ref Torch::new_with_var(const PyType* cls, const H& handle) {
   REVIVE_CHECK(cls != nullptr, "new_with_var() needs a class");
-  interp::GilGuard gil(rt_.gil());
-  check_alive();
+  interp::Runtime::Entry entered(rt_, "new_with_var");
   REVIVE_CHECK(handle.defined(), "new_with_var(): the ", Preserved<H>::error_name, " is undefined");
   rt_.gc_safe_point();
   return new_wrapper(cls, handle,
@@ -202,7 +200,8 @@ Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterS
 
 // ---- unpack ----------------------------------------------------------------------------
 
-// The type check of every Python-level call that takes a wrapper.
+// The type check of every Python-level call that takes a wrapper.  The caller entered
+// the interpreter (Runtime::Entry).
 template <PreservedHandle H>
 WrapperObject<H>* Torch::as_wrapper(const Ref& o, const char* what) const {
   rt_.check_usable(o, what);
@@ -215,8 +214,8 @@ WrapperObject<H>* Torch::as_wrapper(const Ref& o, const char* what) const {
 
 template <PreservedHandle H>
 H Torch::unpack_as(const Ref& o, const char* what) {
+  interp::Runtime::Entry entered(rt_, what);
   WrapperObject<H>* self = as_wrapper<H>(o, what);
-  interp::GilGuard gil(rt_.gil());
   return self->cdata.to_owned();
 }
 

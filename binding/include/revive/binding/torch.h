@@ -141,7 +141,6 @@ class Torch {
 
   // The Torch of the interpreter `o` belongs to (o is a binding object).
   static Torch& of(const PyObject* o) noexcept;
-  void check_alive() const;
 
   // The protocol, for every preserved type H: python_variable.h.
   template <PreservedHandle H>

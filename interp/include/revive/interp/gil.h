@@ -35,7 +35,9 @@ class Gil {
       ++depth_;
       return;
     }
+    waiting_.fetch_add(1, std::memory_order_relaxed);
     mutex_.lock();
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
     owner_.store(me, std::memory_order_relaxed);
     depth_ = 1;
   }
@@ -62,6 +64,9 @@ class Gil {
     depth_ = depth;
   }
 
+  // Threads blocked in acquire() right now (tests use it to order a race).
+  [[nodiscard]] int waiting() const noexcept { return waiting_.load(std::memory_order_relaxed); }
+
   [[nodiscard]] bool held_by_this_thread() const noexcept {
     return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
   }
@@ -70,6 +75,7 @@ class Gil {
   std::mutex mutex_;
   std::atomic<std::thread::id> owner_{};
   int depth_ = 0;  // written only by the owner, under mutex_
+  std::atomic<int> waiting_{0};
 };
 
 class GilGuard {

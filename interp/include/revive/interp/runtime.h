@@ -146,8 +146,26 @@ class Runtime {
   // Py_INCREF / Py_DECREF, taking the GIL (re-entrantly); after teardown they do nothing.
   void incref(PyObject* o);
   void decref(PyObject* o) noexcept;
-  // Raise the usual errors for an object a Python-level call was handed: None, another
-  // interpreter's object, or this interpreter torn down.
+  // Note [One way into an interpreter]
+  // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+  // Model rule, kept by every Python-level operation of the runtime and the binding:
+  // take the interpreter's GIL, *then* check that it was not torn down.  Teardown sets
+  // its flag while holding the GIL, so a thread that waited for the GIL while another
+  // thread tore the interpreter down sees the flag and touches nothing (See Note
+  // [Interpreter teardown leaks on purpose]).  Checking first and locking after would
+  // let the waiting thread act on an interpreter that died while it waited.  Entry is
+  // that rule as one object: hold it for the whole operation.
+  class Entry {
+   public:
+    Entry(const Runtime& runtime, const char* what);
+    Entry(const Entry&) = delete;
+    Entry& operator=(const Entry&) = delete;
+
+   private:
+    GilGuard gil_;
+  };
+  // Raise the usual errors for an object a Python-level call was handed: None, or
+  // another interpreter's object.  The caller has entered (Entry).
   void check_usable(const Ref& o, const char* what) const;
   // A new type at module initialisation (PyType_Ready): Layout::Native instances are
   // the module's structs; it sets the type's dealloc, traverse, clear and on_subclass.
