@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include "revive/pyslot/move_out.h"
+
 namespace revive::binding {
 
 using interp::GilGuard;
@@ -66,7 +68,7 @@ void set_backward_hooks(Interpreter& I, const Ref& t, const Ref& hooks) {
                " of interpreter ", hooks->interp->name(), " in interpreter ", I.name());
   Ref old;  // dropped after the swap, with the object consistent
   GilGuard gil(I.gil());
-  old = std::exchange(self->backward_hooks, hooks);
+  old = replace(self->backward_hooks, hooks);  // See Note [Move out, then drop]
 }
 
 Ref backward_hooks(Interpreter& I, const Ref& t) {

@@ -1,6 +1,7 @@
 // The fake CPython: object lifetime, subtype_dealloc, attributes, weak references,
 // teardown.  The cycle collector is in gc.cpp; tensors and storages are the binding's
 // (binding/src/python_variable.cpp).
+#include "revive/pyslot/move_out.h"
 #include "revive/interp/runtime.h"
 
 #include <algorithm>
@@ -367,17 +368,14 @@ void Runtime::call_finalizer(PyObject* o, const Finalizer& finalizer) noexcept {
 }
 
 void Runtime::clear_slots_and_dict(PyObject* o, const PyType* stop) noexcept {
-  // Each value is moved out before it is dropped: dropping runs arbitrary code, which
-  // must find the object consistent.
+  // See Note [Move out, then drop]: dropping runs arbitrary code, which must find the
+  // object consistent.
   for (const PyType* t = o->ob_type; t != stop; t = t->base) {
     for (std::size_t i = 0; i < t->own_slots.size(); ++i) {
-      Value dropped = std::exchange(o->slots[t->slot_offset + i], None{});
+      drop(o->slots[t->slot_offset + i]);
     }
   }
-  if (o->dict.has_value()) {
-    std::map<std::string, Value> dropped = std::move(*o->dict);
-    o->dict.reset();
-  }
+  drop(o->dict);
 }
 
 // PyObject_ClearWeakRefs: every weakref reads None from now on; then the callbacks of
@@ -448,15 +446,15 @@ void Runtime::setattr(const Ref& obj, const std::string& attr, Value value) {
   Entry entered(*this, "setattr");
   check_usable(obj, "setattr");
   check_value_home(value, this);
-  Value old;  // released last, after the object is consistent
+  Value old;  // released last: See Note [Move out, then drop]
   if (auto idx = obj->ob_type->find_slot(attr)) {
-    old = std::exchange(obj->slots[*idx], std::move(value));
+    old = replace(obj->slots[*idx], std::move(value));
     return;
   }
   if (!obj->ob_type->has_dict) throw PythonError("AttributeError", no_attribute(obj.get(), attr));
   auto& dict = obj->dict.has_value() ? *obj->dict : obj->dict.emplace();
   auto [it, inserted] = dict.try_emplace(attr);
-  old = std::exchange(it->second, std::move(value));
+  old = replace(it->second, std::move(value));
 }
 
 Value Runtime::getattr(const Ref& obj, const std::string& attr) {
@@ -491,7 +489,7 @@ void Runtime::delattr(const Ref& obj, const std::string& attr) {
   check_usable(obj, "delattr");
   Value old;
   if (auto idx = obj->ob_type->find_slot(attr)) {
-    old = std::exchange(obj->slots[*idx], None{});
+    old = replace(obj->slots[*idx], None{});
     return;
   }
   if (obj->dict.has_value()) {
@@ -507,7 +505,7 @@ void Runtime::set_global(const std::string& name, Value value) {
   Entry entered(*this, "set_global");
   check_value_home(value, this);
   auto [it, inserted] = globals_.try_emplace(name);
-  Value old = std::exchange(it->second, std::move(value));
+  Value old = replace(it->second, std::move(value));  // See Note [Move out, then drop]
 }
 
 Value Runtime::get_global(const std::string& name) {

@@ -77,7 +77,8 @@ void PyObjectSlot::maybe_destroy_pyobj() {
   // finalizer, which can reach this object again (through a borrowed cdata) and call
   // maybe_destroy_pyobj() a second time: it would see the bit still set and decref
   // twice.  So forget the wrapper first, then give the reference back.  Nothing else
-  // can race: the enclosing object's strong count is zero.
+  // can race: the enclosing object's strong count is zero.  (The rule of Note [Move out,
+  // then drop], for a raw pointer: See Note [Move out, then drop].)
   pyobj_ = nullptr;
   (*interpreter)->decref(pyobj, /*has_pyobj_slot=*/true);
 }

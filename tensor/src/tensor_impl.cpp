@@ -1,3 +1,4 @@
+#include "revive/pyslot/move_out.h"
 #include "revive/tensor/tensor_impl.h"
 
 #include <cstdint>
@@ -30,9 +31,9 @@ std::int64_t TensorImpl::live_count() noexcept {
 void TensorImpl::set_grad(intrusive_ptr<TensorImpl> g) {
   // A tensor owning itself would never die: refuse the cycle here, not only in Tensor.
   REVIVE_CHECK(g.get() != this, "a tensor cannot be its own grad");
-  // Swap first, release after: dropping the old grad may run arbitrary code (its
-  // zombie wrapper's finalizer) that must see a consistent `this`.
-  intrusive_ptr<TensorImpl> old = std::exchange(grad_, std::move(g));
+  // Dropping the old grad may run arbitrary code (its zombie wrapper's finalizer) that
+  // must see a consistent `this`: See Note [Move out, then drop].
+  intrusive_ptr<TensorImpl> old = replace(grad_, std::move(g));
   old.reset();
 }
 
@@ -42,11 +43,9 @@ void TensorImpl::release_resources() {
   // grad and storage already gone.  See Note [Two counts and release_resources].
   // (The destructor, at weak count 0 without release_resources, gives the wrapper back
   // first: pyobj_slot_ is destroyed before the other members.)
-  // Move out, then drop: a release may run a finalizer that reads this tensor.
-  intrusive_ptr<TensorImpl> grad = std::move(grad_);
-  grad.reset();
-  Storage storage = std::move(storage_);
-  storage.reset();
+  // A release may run a finalizer that reads this tensor: See Note [Move out, then drop].
+  drop(grad_);
+  drop(storage_);
   pyobj_slot_.maybe_destroy_pyobj();
 }
 

@@ -16,6 +16,7 @@
 
 #include "revive/pyslot/hermetic_tls.h"
 #include "revive/pyslot/py_interpreter.h"
+#include "revive/pyslot/move_out.h"
 #include "revive/pyslot/py_object_slot.h"
 #include "fake_interpreter.h"
 #include "revive_test.h"
@@ -448,6 +449,31 @@ BOOST_AUTO_TEST_CASE(tagging_race_has_exactly_one_winner, *utf::timeout(60)) {
       }
     }
   }
+}
+
+// The example of move_out.h: drop() empties the field before the old value goes, so
+// code the release runs sees the field already empty; replace() hands the old value back.
+namespace {
+struct Watcher {
+  const std::unique_ptr<Watcher>* field = nullptr;
+  bool* saw_empty = nullptr;
+  ~Watcher() {
+    if (field != nullptr) *saw_empty = *field == nullptr;
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(move_out_releases_after_the_field_is_updated) {
+  bool saw_empty = false;
+  auto field = std::make_unique<Watcher>();
+  field->field = &field;
+  field->saw_empty = &saw_empty;
+  revive::drop(field);
+  BOOST_TEST(saw_empty);
+  saw_empty = false;
+  auto old = revive::replace(field, std::make_unique<Watcher>());
+  BOOST_TEST(old == nullptr);
+  BOOST_TEST(field != nullptr);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

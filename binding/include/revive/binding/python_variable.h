@@ -20,6 +20,7 @@
 
 #include <optional>
 
+#include "revive/pyslot/move_out.h"
 #include "revive/binding/interpreter.h"
 #include "revive/binding/planted_bug.h"
 #include "revive/pyslot/hermetic_tls.h"
@@ -297,7 +298,7 @@ void Torch::resurrect(WrapperObject<H>* self) noexcept {
   auto owned = self->cdata.take_owned();
   self->cdata = decltype(self->cdata)::borrowed(impl);
   rt_.emit(EventKind::Resurrected, self, impl);
-  owned.reset();  // may free `self`: see the HAZARD above
+  owned.reset();  // may free `self`: see the HAZARD above, and Note [Move out, then drop]
 }
 
 // Note [A recorded wrapper that really dies]
@@ -322,7 +323,8 @@ void Torch::release_cdata(WrapperObject<H>* self) noexcept {
       if (impl->refcount() > 1) rt_.emit(EventKind::SlotCleared, self, impl);
     }
   }
-  // Move out, then drop: the release may run arbitrary code (the C++ object's death).
+  // The release may run arbitrary code (the C++ object's death): See Note [Move out, then
+  // drop].  drop() is not used here because the GIL is released around the release.
   MaybeOwned<H> dropped = std::move(self->cdata);
   if constexpr (Preserved<H>::release_gil_on_drop) {
     if (dropped.defined() && !dropped.unsafeIsBorrowed()) {
@@ -386,8 +388,7 @@ void Torch::dealloc_wrapper(WrapperObject<H>* self) noexcept {
     stub_if_borrowed(self);            // See Note [A finalizer that keeps a dying zombie]
     return;
   }
-  Ref hooks = std::move(self->backward_hooks);  // THPVariable_clear's Py_CLEAR
-  hooks.reset();
+  drop(self->backward_hooks);  // THPVariable_clear's Py_CLEAR: See Note [Move out, then drop]
   release_cdata(self);  // See Note [A recorded wrapper that really dies]
   rt_.free_object(self);
 }
@@ -463,8 +464,7 @@ template <PreservedHandle H>
 void Torch::clear_wrapper_contents(WrapperObject<H>* self) noexcept {
   rt_.emit(EventKind::GcClear, self, self->cdata.get(), "__slots__, __dict__ and cdata dropped");
   interp::Runtime::clear_slots_and_dict(self, nullptr);
-  Ref hooks = std::move(self->backward_hooks);
-  hooks.reset();
+  drop(self->backward_hooks);
   stub_if_borrowed(self);  // a zombie's cdata
   release_cdata(self);     // an owned one.  See Note [A recorded wrapper that really dies]
 }
