@@ -15,7 +15,7 @@ intrusive_ptr_target::~intrusive_ptr_target() {
 
 void intrusive_ptr_target::decref_strong() noexcept {
   // acq_rel: the last decrement must see every write other owners made before they
-  // let go (for the slot: the owns bit, written under the GIL by a resurrection).
+  // let go.  See Note [Memory ordering of the two counts].
   if (refcount_.fetch_sub(1, std::memory_order_acq_rel) != 1) {
     return;
   }

@@ -180,11 +180,14 @@ class Torch {
   void run_python_op(const OperatorHandle& op, Stack* stack, bool hermetic);
   PyObject* twin_of(const OperatorHandle& op);
 
+  // Locking, member by member: the first five are set in the constructor and only read
+  // after it, from any thread, without the GIL.
   interp::Runtime& rt_;                 // the interpreter torch is loaded into
   std::unique_ptr<VTable> vtable_;      // this interpreter's PyInterpreterVTable
-  impl::PyInterpreter pyinterpreter_;  // the tag; disarmed at teardown
+  impl::PyInterpreter pyinterpreter_;  // the tag; disarmed at teardown (atomically: it is
+                                       // read by C++ code holding no GIL)
   const GcBugs bugs_;
-  bool is_main_ = false;  // set once, in the constructor
+  bool is_main_ = false;
 
   // Everything below is protected by the runtime's GIL.  preserved_types_ changes only
   // at module init (add_preserved_type), before the interpreter is shared.
@@ -193,7 +196,7 @@ class Torch {
   const PyType* storage_type_ = nullptr;
   std::function<void()> resurrection_hook_;
   std::map<std::string, PythonOp> python_ops_;
-  std::atomic<int> twin_slow_lookups_{0};
+  std::atomic<int> twin_slow_lookups_{0};  // a counter: any thread, no GIL
 };
 
 // Tensor and Storage are instantiated once, in src/python_variable.cpp; other preserved

@@ -228,9 +228,13 @@ class Runtime {
   static void object_dealloc(PyObject* o) noexcept;
   static void weakref_dealloc(PyObject* o) noexcept;
 
-  const std::string name_;
-  mutable Gil gil_;
-  std::atomic<bool> finalized_{false};
+  // Locking, member by member (nanobind's habit): what may be read or written without
+  // the GIL is said at the member; everything after `gil_` needs it.
+  const std::string name_;               // immutable; read anywhere
+  mutable Gil gil_;                      // its own synchronisation
+  std::atomic<bool> finalized_{false};   // written once, under gil_ (teardown); read
+                                         // anywhere with acquire, and re-read under gil_
+                                         // before acting (Note [One way into an interpreter])
 
   // Everything below is protected by gil_.
   using Registry = boost::intrusive::list<PyObject, boost::intrusive::base_hook<RegistryHook>,

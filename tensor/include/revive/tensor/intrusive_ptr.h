@@ -81,12 +81,29 @@ class intrusive_ptr_target {
   template <class T, class... Args>
   friend intrusive_ptr<T> make_intrusive(Args&&...);
 
-  // Both counts are written only by intrusive_ptr and weak_intrusive_ptr.
+  // Note [Memory ordering of the two counts]
+  // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+  // Era E2 (c10/util/intrusive_ptr.h, as Boost and libstdc++'s shared_ptr do it).  Both
+  // counts are written only by intrusive_ptr and weak_intrusive_ptr:
+  //   - an increment from a reference the caller already holds is relaxed: it orders
+  //     nothing, the count cannot be 0, and nobody can free the object meanwhile;
+  //   - every decrement is acq_rel: the release half publishes this owner's writes to
+  //     the object (for the slot: the owns bit, written under the GIL by a
+  //     resurrection) before it lets go; the acquire half makes the owner whose
+  //     decrement reaches 0 see every other owner's writes before it releases
+  //     resources or deletes;
+  //   - reviving from a raw pointer (lock(), unsafe_reclaim_from_nonowning) is a CAS
+  //     loop that never moves 0 to 1 (a count that reached 0 never rises), acq_rel on
+  //     success so the new owner sees the object as the last owner left it;
+  //   - the weak count is read with acquire at strong 0, to decide between deleting now
+  //     and release_resources (Note [Two counts and release_resources]);
+  //   - make_intrusive's stores are relaxed: the object has not escaped this thread.
   mutable std::atomic<std::uint32_t> refcount_{0};
   mutable std::atomic<std::uint32_t> weakcount_{0};
 
   // +1 on the strong count unless it already reached 0.  Returns success.
   bool try_incref() const noexcept {
+    // See Note [Memory ordering of the two counts]: never 0 -> 1.
     std::uint32_t n = refcount_.load(std::memory_order_relaxed);
     while (n != 0) {
       if (refcount_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel,
@@ -100,6 +117,7 @@ class intrusive_ptr_target {
   // Drop one strong reference; runs release_resources and deletes as c10 does.
   void decref_strong() noexcept;
   void decref_weak() noexcept {
+    // See Note [Memory ordering of the two counts].
     if (weakcount_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       delete this;
     }
@@ -120,6 +138,7 @@ class intrusive_ptr {
 
   intrusive_ptr(const intrusive_ptr& o) noexcept : target_(o.target_) {
     // We hold a reference through `o`, so the count cannot be 0: a plain increment.
+    // See Note [Memory ordering of the two counts].
     if (target_ != nullptr) target_->refcount_.fetch_add(1, std::memory_order_relaxed);
   }
   intrusive_ptr(intrusive_ptr&& o) noexcept : target_(std::exchange(o.target_, nullptr)) {}
@@ -180,6 +199,7 @@ template <class T, class... Args>
 [[nodiscard]] intrusive_ptr<T> make_intrusive(Args&&... args) {
   T* t = new T(std::forward<Args>(args)...);
   // Born with strong 1 and weak 1 (the strong references' share); adopted below.
+  // Relaxed: See Note [Memory ordering of the two counts].
   t->refcount_.store(1, std::memory_order_relaxed);
   t->weakcount_.store(1, std::memory_order_relaxed);
   return intrusive_ptr<T>(t, dont_incref);
@@ -189,6 +209,7 @@ template <class T>
 class weak_intrusive_ptr {
  public:
   weak_intrusive_ptr() noexcept = default;
+  // Increments from a held reference: See Note [Memory ordering of the two counts].
   explicit weak_intrusive_ptr(const intrusive_ptr<T>& p) noexcept : target_(p.get()) {
     if (target_ != nullptr) target_->weakcount_.fetch_add(1, std::memory_order_relaxed);
   }
