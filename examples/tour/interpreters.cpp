@@ -37,7 +37,7 @@ void interpreters(Pictures* pics) {
   tour.step("I1: wrap(t)", [&] { tour.say(caught([&] { (void)I1->wrap(*t); })); },
             "TensorSharingNotAllowed: the tag is I0's for good; I1 is refused (T11) and nothing "
             "changes. This row is seen from I1.",
-            "X n=2 tag=I0 via=T11 fin=0");
+            "X n=2 r=1 tag=I0 owns=0 cdata=owned via=T11 fin=0");
   tour.watch(*I0, *t);
   tour.step("I0, hermetic: h = wrap(t)", [&] {
     impl::EnableHermeticPyObject hermetic;
@@ -147,7 +147,7 @@ void disarm(Pictures* pics) {
   tour.watch(*J, *t);
   tour.step("I1: wrap(t)", [&] { tour.say(caught([&] { (void)J->wrap(*t); })); },
             "The tag never changes: another interpreter is refused with a clear error (X).",
-            "X n=1 tag=<unloaded interpreter> fin=0");
+            "X n=1 r=1 tag=<unloaded interpreter> owns=1 cdata=borrowed fin=0");
   tour.step("C++: t.reset()", [&] { t.reset(); },
             "The slot calls decref through the disarmed vtable: nothing runs, nothing crashes.",
             "D via=released fin=0");

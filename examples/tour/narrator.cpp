@@ -325,8 +325,10 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
       n = std::to_string(view->strong);
       tag = view->tag;
     }
-    if (view->state == LifeState::L || view->state == LifeState::Z || view->state == LifeState::T0) {
-      owns = view->owns.value_or(false) ? "1" : "0";
+    // The same facts the picture draws (one source for both): the slot as its tagger
+    // sees it, whenever the tagger is one of the interpreters shown.
+    if (view->alive && view->tag != "-" && view->owns) {
+      owns = *view->owns ? "1" : "0";
       if (view->recorded) {
         r = std::to_string(view->recorded->refcnt);
         cdata = std::string(to_string(view->recorded->cdata));

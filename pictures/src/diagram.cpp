@@ -200,7 +200,7 @@ Graph ownership_graph(const OwnershipView& v, std::string caption) {
     g.nodes.push_back(Node{"target", target, NodeKind::Target, "cpp", false});
     g.nodes.push_back(Node{"slot",
                            "PyObjectSlot\ntag: " + v.tag + "\nowns: " +
-                               (v.owns ? (*v.owns ? "1" : "0") : "? (tagger not shown)"),
+                               (v.tag == "-" ? "-" : v.owns ? (*v.owns ? "1" : "0") : "? (tagger not shown)"),
                            NodeKind::Slot, "cpp", false});
     g.edges.push_back(Edge{"target", "slot", "embeds", EdgeKind::Embeds, false});
     if (v.tag != "-") {

@@ -27,7 +27,7 @@ constexpr std::array kMachine{
     MachineEdge{Transition::SlotCleared, L, T0,
                 "P dies for real while C++ holds it - slot cleared"},
     MachineEdge{Transition::T5, Z, L, "T5 wrap - flip back, no incref"},
-    MachineEdge{Transition::T6, Z, D, "T6 C++ lets go - the slot decrefs P, P dies"},
+    MachineEdge{Transition::T6, Z, D, "T6 C++ lets go - the slot gives P back, P dies unless revived"},
     MachineEdge{Transition::T8, Z, Z, "T8 weakref deref - r = 2, no flip"},
     MachineEdge{Transition::T10, Z, Z, "T10 hermetic wrap - slot untouched"},
     MachineEdge{Transition::T9, Z, Z, "T9 teardown (any state) - disarmed, P abandoned"},

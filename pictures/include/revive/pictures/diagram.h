@@ -98,8 +98,9 @@ struct OwnershipView {
   std::uint32_t strong = 0;    // n
   std::uint32_t weak_refs = 0; // weak_intrusive_ptrs to it (c10's weak count minus one)
   std::string tag;             // the tag's name, "-" when untagged
-  std::optional<bool> owns;    // the owns bit; empty when tagged by an interpreter not
-                               // listed (pyobj_ is guarded by the tagger's GIL)
+  std::optional<bool> owns;    // the owns bit; false when untagged (drawn "-", as the
+                               // tour's table prints it); empty when tagged by an
+                               // interpreter not listed (pyobj_ is guarded by its GIL)
   std::optional<WrapperView> recorded;
   std::vector<WrapperView> extra;  // the wrappers the caller named, in order
   std::vector<InterpreterView> interpreters;
