@@ -192,8 +192,9 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(death_hermetic_guard_order, *utf::label("hermetic") *utf::disabled())
 
 BOOST_AUTO_TEST_CASE(guards_destroyed_out_of_order_abort_with_a_message) {
-  auto outer = std::make_unique<EnableHermeticPyObject>();
-  auto inner = std::make_unique<EnableHermeticPyObject>();
+  std::optional<EnableHermeticPyObject> outer, inner;
+  outer.emplace();
+  inner.emplace();
   outer.reset();  // out of order: aborts in a debug build
   inner.reset();
   BOOST_TEST_MESSAGE("not a debug build: no check");
