@@ -80,12 +80,17 @@ Ref Torch::empty(std::int64_t numel, const PyType* cls) {
 
 Ref Torch::make_subclass(const PyType* cls, const Tensor& t) {
   REVIVE_CHECK(cls != nullptr, "make_subclass() needs a class");
+  {
+    interp::Runtime::Entry entered(rt_, "make_subclass");
+    rt_.check_type_home(cls, "make_subclass");
+  }
   if (!t.defined()) undefined_self();
   return new_with_var(cls, t);
 }
 
 Ref Torch::new_storage(std::size_t nbytes, const PyType* cls) {
   interp::Runtime::Entry entered(rt_, "new_storage");
+  if (cls != nullptr) rt_.check_type_home(cls, "new_storage");
   rt_.gc_safe_point();
   Storage s = Storage::create(nbytes);
   return new_wrapper(cls != nullptr ? cls : storage_type_, s,

@@ -189,6 +189,16 @@ Runtime::Entry::Entry(const Runtime& runtime, const char* what) : gil_(runtime.g
                " has been torn down");
 }
 
+bool Runtime::owns_type(const PyType* type) const noexcept {
+  return std::any_of(types_.begin(), types_.end(), [type](const PyType& t) { return &t == type; });
+}
+
+void Runtime::check_type_home(const PyType* cls, const char* what) const {
+  REVIVE_CHECK(cls != nullptr, what, "() needs a class");
+  REVIVE_CHECK(owns_type(cls), what, "(): class ", cls->name, " belongs to another interpreter, not ",
+               name_);
+}
+
 void Runtime::check_usable(const Ref& o, const char* what) const {
   if (o.is_none()) {
     throw PythonError("TypeError", detail::str_cat(what, "() got None"));
@@ -234,9 +244,8 @@ void Runtime::at_teardown(std::function<void()> hook) {
 const PyType* Runtime::new_class(std::string name, const PyType* base, ClassSpec spec) {
   Entry entered(*this, "new_class");
   REVIVE_CHECK(base != nullptr, "class ", name, " needs a base class");
-  const bool ours = std::any_of(types_.begin(), types_.end(),
-                                [base](const PyType& t) { return &t == base; });
-  REVIVE_CHECK(ours, "class ", name, ": base ", base->name, " belongs to another interpreter");
+  REVIVE_CHECK(owns_type(base), "class ", name, ": base ", base->name,
+               " belongs to another interpreter");
   if (base->layout == Layout::Weakref) {
     throw PythonError("TypeError", "type 'weakref' is not an acceptable base type");
   }
@@ -297,7 +306,8 @@ void Runtime::unregister(PyObject* o) noexcept {
 
 Ref Runtime::new_object(const PyType* cls) {
   Entry entered(*this, "new_object");
-  REVIVE_CHECK(cls != nullptr && cls->layout == Layout::Object,
+  check_type_home(cls, "new_object");
+  REVIVE_CHECK(cls->layout == Layout::Object,
                "new_object() makes plain objects; use empty() or new_storage() for ",
                cls != nullptr ? cls->name : std::string("null"));
   gc_safe_point();

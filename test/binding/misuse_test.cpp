@@ -193,6 +193,22 @@ BOOST_AUTO_TEST_CASE(a_live_name_cannot_be_taken_twice) {
   BOOST_TEST(again->name() == "J");
 }
 
+// A class of another interpreter is refused wherever a class is taken, before anything
+// is allocated.
+BOOST_AUTO_TEST_CASE(a_class_of_another_interpreter_is_refused) {
+  auto J = Interpreter::create("J");
+  const PyType* theirs = J->new_class("Theirs", J->tensor_type());
+  const PyType* their_box = J->new_class("Box", J->object_type());
+  BOOST_CHECK_EXCEPTION((void)I->empty(2, theirs), Error,
+                        message_is("make_subclass(): class Theirs belongs to another interpreter, not I0"));
+  BOOST_CHECK_EXCEPTION((void)I->new_object(their_box), Error,
+                        message_is("new_object(): class Box belongs to another interpreter, not I0"));
+  BOOST_CHECK_EXCEPTION((void)I->new_storage(4, J->storage_type()), Error,
+                        message_is("new_storage(): class UntypedStorage belongs to another "
+                                   "interpreter, not I0"));
+  BOOST_TEST(I->live_objects() == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(finalizer_keeps_zombie, Fixture, *utf::label("resurrection") *utf::label("errors"))

@@ -154,8 +154,8 @@ Ref Torch::wrap(const H& handle) {
 // The Python-level entry: `cls(h)` for a preserved handle, checked.
 template <PreservedHandle H>
 Ref Torch::new_with_var(const PyType* cls, const H& handle) {
-  REVIVE_CHECK(cls != nullptr, "new_with_var() needs a class");
   interp::Runtime::Entry entered(rt_, "new_with_var");
+  rt_.check_type_home(cls, "new_with_var");
   REVIVE_CHECK(handle.defined(), "new_with_var(): the ", Preserved<H>::error_name, " is undefined");
   rt_.gc_safe_point();
   return new_wrapper(cls, handle,

@@ -167,6 +167,9 @@ class Runtime {
   // Raise the usual errors for an object a Python-level call was handed: None, or
   // another interpreter's object.  The caller has entered (Entry).
   void check_usable(const Ref& o, const char* what) const;
+  // The same for a class: null, or another interpreter's.
+  void check_type_home(const PyType* cls, const char* what) const;
+  [[nodiscard]] bool owns_type(const PyType* type) const noexcept;
   // A new type at module initialisation (PyType_Ready): Layout::Native instances are
   // the module's structs; it sets the type's dealloc, traverse, clear and on_subclass.
   PyType& add_native_type(std::string name, const PyType* base, const void* native, bool has_dict);
