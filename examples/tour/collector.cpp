@@ -110,40 +110,39 @@ void held_by_dead_cycle(Narrator& tour, Interpreter& I, const PyType* cls,
 }  // namespace
 
 void gc_bugs(Pictures* pics) {
-  {
-    Narrator tour(pics, "gc-bugs/75932-broken",
-                  {"#75932 reproduced: clear ignores preservation (GcBugs::issue_75932)",
-                   "T1 cleared T1' T3", LifeState::Z});
-    Interpreter::Owner I = Interpreter::create("I0", GcBugs{.issue_75932 = true, .issue_136358 = false});
-    I->set_observer(&tour);
-    GcDisabled manual(*I);
-    held_by_dead_cycle(tour, *I, nullptr, "T0 n=1 tag=I0 owns=0 via=cleared fin=0",
-                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T1',T3 fin=0");
-    I->set_observer(nullptr);
-  }
-  {
-    Narrator tour(pics, "gc-bugs/136358-broken",
-                  {"#136358 reproduced: a subclass's default clear wipes __dict__ (GcBugs::issue_136358)",
-                   "T1 T3 T5 T3", LifeState::Z});
-    Interpreter::Owner I = Interpreter::create("I0", GcBugs{.issue_75932 = false, .issue_136358 = true});
-    I->set_observer(&tour);
-    GcDisabled manual(*I);
-    held_by_dead_cycle(tour, *I, I->new_class("MyTensor", I->tensor_type()),
-                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T3 fin=0",
-                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T5,T3 fin=0");
-    I->set_observer(nullptr);
-  }
-  {
-    Narrator tour(pics, "gc-bugs/fixed",
-                  {"both fixed: clear leaves a resurrectable wrapper alone (test_tensor_ressurecting_clear; #145253 remains)",
-                   "T1 T3 T5 T3", LifeState::Z});
-    Interpreter::Owner I = Interpreter::create("I0");
-    I->set_observer(&tour);
-    GcDisabled manual(*I);
-    held_by_dead_cycle(tour, *I, I->new_class("MyTensor", I->tensor_type()),
-                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T3 fin=0",
-                       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T5,T3 fin=0");
-    I->set_observer(nullptr);
+  // One variant of the era's collector support per table: the scene, whether the
+  // wrapper is of a Python subclass, and the rows after the collection and after `z.grad`.
+  struct Variant {
+    const char* slug;
+    Expected expected;
+    GcBugs bugs;
+    bool subclass;
+    const char* after_collect;
+    const char* after_grad;
+  };
+  const Variant variants[] = {
+      {"gc-bugs/75932-broken",
+       {"#75932 reproduced: clear ignores preservation (GcBugs::issue_75932)", "T1 cleared T1' T3",
+        LifeState::Z},
+       GcBugs{.issue_75932 = true, .issue_136358 = false}, false,
+       "T0 n=1 tag=I0 owns=0 via=cleared fin=0", "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T1',T3 fin=0"},
+      {"gc-bugs/136358-broken",
+       {"#136358 reproduced: a subclass's default clear wipes __dict__ (GcBugs::issue_136358)",
+        "T1 T3 T5 T3", LifeState::Z},
+       GcBugs{.issue_75932 = false, .issue_136358 = true}, true,
+       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T3 fin=0", "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T5,T3 fin=0"},
+      {"gc-bugs/fixed",
+       {"both fixed: clear leaves a resurrectable wrapper alone (test_tensor_ressurecting_clear; "
+        "#145253 remains)",
+        "T1 T3 T5 T3", LifeState::Z},
+       GcBugs{}, true,
+       "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T3 fin=0", "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T5,T3 fin=0"},
+  };
+  for (const Variant& v : variants) {
+    Scene scene(pics, v.slug, v.expected, v.bugs);
+    GcDisabled manual(*scene.I);
+    const PyType* cls = v.subclass ? scene.I->new_class("MyTensor", scene.I->tensor_type()) : nullptr;
+    held_by_dead_cycle(scene.tour, *scene.I, cls, v.after_collect, v.after_grad);
   }
 }
 
