@@ -199,53 +199,121 @@ void Runtime::gc_safe_point() noexcept {
 
 // ---- a collection ----------------------------------------------------------------------
 
+// The steps of Note [The cycle collector], each named as in gcmodule.c, with what holds
+// after it.  An object's collector fields through one collection:
+//
+//   field            idle (between)   candidate (steps 1-3)        garbage (steps 4-7)
+//   gc_phase         kIdle            kYoung                       kIdle
+//   gc_refs          (stale)          refcount - internal refs     (stale)
+//   gc_unreachable   false            true once moved              true
+//   list             a generation     the collection's `young`     `unreachable`, `garbage`
+//
+// A candidate found reachable goes back to idle in `young`, then to the older
+// generation.  An object can die at any step (a finalizer, a callback or a clear frees
+// it): its GcHook unlinks it from whatever list holds it, which is why the loops below
+// take the front of a list instead of iterating over it where code can run.
+namespace {
+
+// update_refs: gc_refs = refcount for every candidate.
+// Post: every object of `list` is kYoung with gc_refs == ob_refcnt.
+void update_refs(GcList& list) {
+  for (PyObject& o : list) {
+    o.gc_phase = kYoung;
+    o.gc_refs = o.ob_refcnt;
+  }
+}
+
+// subtract_refs: one less for each reference a candidate holds to a candidate.
+// Post: gc_refs counts only the references from outside the candidates.
+void subtract_refs(GcList& list) {
+  for (PyObject& o : list) o.ob_type->traverse(&o, &visit_decref, nullptr);
+}
+
+// move_unreachable: objects with gc_refs > 0 are roots, and so is everything they
+// reach; the rest moves to `unreachable`.
+// Invariant of the loop: every object before `it` is reachable (scanned), and an
+// object visit_reachable marks (gc_refs 1, or moved back from `unreachable`) is scanned
+// when the loop reaches it.
+// Post: `list` holds exactly the reachable candidates, `unreachable` the rest
+// (gc_unreachable set); every object of both is back to kIdle.
+void move_unreachable(GcList& list, GcList& unreachable) {
+  for (auto it = list.begin(); it != list.end();) {
+    PyObject& o = *it;
+    if (o.gc_refs > 0) {
+      o.ob_type->traverse(&o, &visit_reachable, &list);  // may append to list
+      ++it;
+    } else {
+      it = list.erase(it);
+      o.gc_unreachable = true;
+      unreachable.push_back(o);
+    }
+  }
+  for (PyObject& o : list) o.gc_phase = kIdle;
+  for (PyObject& o : unreachable) o.gc_phase = kIdle;
+}
+
+// Steps 1-3 together, as gcmodule.c's deduce_unreachable.
+void deduce_unreachable(GcList& list, GcList& unreachable) {
+  update_refs(list);
+  subtract_refs(list);
+  move_unreachable(list, unreachable);
+}
+
+}  // namespace
+
 // See Note [The cycle collector] for the steps.
 std::size_t Runtime::collect_locked(int generation) noexcept {
   REVIVE_INTERNAL_ASSERT(gil_.held_by_this_thread(), "collection without the GIL");
   if (gc_collecting_) return 0;  // a finalizer or callback asked: CPython ignores it too
   gc_collecting_ = true;
 
+  // The candidates: this generation and every younger one, merged.
   if (generation + 1 < kGenerations) ++gc_count_[generation + 1];
   for (int g = 0; g <= generation; ++g) gc_count_[g] = 0;
   GcList& young = generations_[generation];
   for (int g = 0; g < generation; ++g) young.splice(young.end(), generations_[g]);
   GcList& old = generations_[generation + 1 < kGenerations ? generation + 1 : generation];
 
-  // Steps 1-3 over `list`: afterwards `list` holds the reachable objects (phase idle)
-  // and `unreachable` the rest (gc_unreachable set).
-  auto split = [](GcList& list, GcList& unreachable) {
-    for (PyObject& o : list) {
-      o.gc_phase = kYoung;
-      o.gc_refs = o.ob_refcnt;
-    }
-    for (PyObject& o : list) o.ob_type->traverse(&o, &visit_decref, nullptr);
-    for (auto it = list.begin(); it != list.end();) {
-      PyObject& o = *it;
-      if (o.gc_refs > 0) {
-        o.ob_type->traverse(&o, &visit_reachable, &list);  // may append to list
-        ++it;
-      } else {
-        it = list.erase(it);
-        o.gc_unreachable = true;
-        unreachable.push_back(o);
-      }
-    }
-    for (PyObject& o : list) o.gc_phase = kIdle;
-    for (PyObject& o : unreachable) o.gc_phase = kIdle;
-  };
-
+  // Steps 1-3.  Post: `young` reachable, `unreachable` the garbage candidates.
   GcList unreachable;
-  split(young, unreachable);
+  deduce_unreachable(young, unreachable);
   if (&young != &old) old.splice(old.end(), young);  // survivors get older
   const std::size_t found = unreachable.size();
 
-  // Step 4: clear every weakref first, then run the callbacks.
+  // Step 4, handle_weakrefs: every weakref to a garbage object reads None before any
+  // callback runs.  Post: no garbage object has a weakref.
+  handle_weakrefs(unreachable);
+
+  // Step 5, finalize_garbage: __del__, once in each object's life.  Post: every garbage
+  // object still alive has been finalized; some may have been made reachable again.
+  finalize_garbage(unreachable);
+
+  // Step 6, handle_resurrected_objects: steps 1-3 again over the garbage; what a
+  // finalizer made reachable survives.  Post: `garbage` is what nothing can reach.
+  for (PyObject& o : unreachable) o.gc_unreachable = false;
+  GcList garbage;
+  deduce_unreachable(unreachable, garbage);
+  old.splice(old.end(), unreachable);
+
+  // Step 7, delete_garbage: clear each object, holding it across the call; most die
+  // as their references drop.  Post: `garbage` is empty; survivors are in `old`.
+  delete_garbage(garbage, old);
+
+  emit(EventKind::GcCollect, nullptr, nullptr,
+       detail::str_cat("generation ", generation, ": ", found, " unreachable"));
+  gc_collecting_ = false;
+  return found;
+}
+
+void Runtime::handle_weakrefs(GcList& unreachable) noexcept {
   std::vector<Ref> callbacks;
   for (PyObject& o : unreachable) detach_weakrefs(&o, &callbacks);
   run_weakref_callbacks(callbacks);
+}
 
-  // Step 5: finalizers.  Each object moves to `seen` before its __del__ runs, so the
-  // loop survives objects that die during a finalizer (their hook unlinks them).
+// Each object moves to `seen` before its __del__ runs, so the loop survives objects that
+// die during a finalizer (their hook unlinks them).
+void Runtime::finalize_garbage(GcList& unreachable) noexcept {
   GcList seen;
   while (!unreachable.empty()) {
     PyObject& o = unreachable.front();
@@ -255,14 +323,9 @@ std::size_t Runtime::collect_locked(int generation) noexcept {
     if (finalizer != nullptr && !o.finalized) call_finalizer(&o, *finalizer);
   }
   unreachable.splice(unreachable.end(), seen);
+}
 
-  // Step 6: whatever a finalizer made reachable again survives.
-  for (PyObject& o : unreachable) o.gc_unreachable = false;
-  GcList garbage;
-  split(unreachable, garbage);
-  old.splice(old.end(), unreachable);
-
-  // Step 7: clear, one object at a time, holding it across the call.
+void Runtime::delete_garbage(GcList& garbage, GcList& old) noexcept {
   while (!garbage.empty()) {
     PyObject* o = &garbage.front();
     Ref hold = Ref::borrow(o);
@@ -274,11 +337,6 @@ std::size_t Runtime::collect_locked(int generation) noexcept {
     }
     hold.reset();  // often the last reference
   }
-
-  emit(EventKind::GcCollect, nullptr, nullptr,
-       detail::str_cat("generation ", generation, ": ", found, " unreachable"));
-  gc_collecting_ = false;
-  return found;
 }
 
 }  // namespace revive::interp

@@ -55,7 +55,13 @@ const PyType* Torch::python_type() const {
 
 // What PyTorch's metaclass (_TensorMeta) gives the base class and every subclass: the
 // wrapper's own dealloc, traverse and clear, which know about preservation; or, to
-// reproduce a bug of the era, the clear that bug had.
+// reproduce a bug of the era, the clear that bug had.  One row per variant:
+//
+//   variant                  dealloc          traverse          clear
+//   fixed (PyTorch 2.6)      wrapper_dealloc  wrapper_traverse  wrapper_clear
+//   GcBugs::issue_75932      wrapper_dealloc  wrapper_traverse  wrapper_clear_ignoring_preservation
+//   GcBugs::issue_136358     wrapper_dealloc  wrapper_traverse  subtype_clear (on subclasses;
+//                                                               the base keeps wrapper_clear)
 template <PreservedHandle H>
 void Torch::install_wrapper_slots(PyType& type) const {
   type.dealloc = &Torch::wrapper_dealloc<H>;

@@ -228,6 +228,10 @@ class Runtime {
   void gc_track(PyObject* o) noexcept;
   void gc_untrack(PyObject* o) noexcept;
   std::size_t collect_locked(int generation) noexcept;
+  // Steps 4, 5 and 7 of a collection (src/gc.cpp); 1-3 and 6 need no runtime state.
+  void handle_weakrefs(GcList& unreachable) noexcept;
+  void finalize_garbage(GcList& unreachable) noexcept;
+  void delete_garbage(GcList& garbage, GcList& old) noexcept;
   static void object_dealloc(PyObject* o) noexcept;
   static void weakref_dealloc(PyObject* o) noexcept;
 
