@@ -52,9 +52,9 @@ Torch::~Torch() = default;
 // runtime an object belongs to is always an Interpreter, and so a Torch.
 Torch& Torch::of(const PyObject* o) noexcept { return static_cast<Interpreter&>(*o->interp); }
 
-void Torch::set_resurrection_hook(std::function<void()> hook) {
-  GilGuard gil(rt_.gil());
-  resurrection_hook_ = std::move(hook);
+void testing::set_resurrection_hook(Torch& torch, std::function<void()> hook) {
+  GilGuard gil(torch.rt_.gil());
+  torch.resurrection_hook_ = std::move(hook);
 }
 
 Interpreter::Interpreter(std::string name, GcBugs bugs)

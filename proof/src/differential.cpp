@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "revive/binding/interpreter.h"
-#include "revive/binding/planted_bug.h"
+#include "revive/binding/testing.h"
 #include "revive/pictures/inspect.h"
 #include "revive/pyslot/hermetic_tls.h"
 

@@ -74,6 +74,28 @@ BOOST_AUTO_TEST_CASE(rewrap_of_a_live_wrapper_returns_it_with_an_incref) {
 }
 
 // THPVariable_Wrap of an undefined tensor is None.
+// THPVariable_Wrap returns None for an undefined tensor before anything else can run:
+// not even an automatic collection that is due.
+BOOST_AUTO_TEST_CASE(wrapping_an_undefined_tensor_runs_nothing, *utf::label("gc")) {
+  const PyType* node = I->new_class("Node", I->object_type());
+  I->gc_set_threshold(1);
+  {
+    Ref a = I->new_object(node);
+    Ref b = I->new_object(node);
+    I->setattr(a, "peer", b);
+    I->setattr(b, "peer", a);
+  }  // a dead cycle; a collection is due at the next allocating operation
+  const auto live = I->live_objects();
+  log.clear();
+  BOOST_TEST(I->wrap(Tensor()).is_none());
+  BOOST_TEST(I->live_objects() == live);
+  BOOST_TEST(log.events().empty());
+  Tensor t = Tensor::empty(1);
+  Ref p = I->wrap(t);  // this one collects first
+  BOOST_TEST(I->live_objects() == 1u);
+  I->gc_set_threshold(700);
+}
+
 BOOST_AUTO_TEST_CASE(wrapping_an_undefined_tensor_gives_none) {
   BOOST_TEST(I->wrap(Tensor()).is_none());
   BOOST_TEST(I->wrap(Storage()).is_none());
@@ -275,10 +297,10 @@ BOOST_AUTO_TEST_CASE(last_cpp_reference_dropped_during_resurrection_frees_everyt
   int runs = 0;
   auto t = std::make_unique<Tensor>(Tensor::empty(2));
   Ref p = I->make_subclass(with_finalizer(&runs), *t);
-  I->set_resurrection_hook([&t] { t.reset(); });
+  binding::testing::set_resurrection_hook(*I, [&t] { t.reset(); });
   log.clear();
   p.reset();
-  I->set_resurrection_hook(nullptr);
+  binding::testing::set_resurrection_hook(*I, nullptr);
   BOOST_TEST(runs == 1);
   BOOST_TEST(I->live_objects() == 0u);
   BOOST_TEST((log.kinds() ==

@@ -22,7 +22,7 @@
 
 #include "revive/pyslot/move_out.h"
 #include "revive/binding/interpreter.h"
-#include "revive/binding/planted_bug.h"
+#include "revive/binding/testing.h"
 #include "revive/pyslot/hermetic_tls.h"
 
 namespace revive::binding {
@@ -258,8 +258,7 @@ bool Torch::is_preservable(WrapperObject<H>* self) {
   if constexpr (Preserved<H>::hermetic == HermeticRule::RememberedAtCreation) {
     if (self->is_hermetic) return false;
   } else {
-    // The planted bug (planted_bug.h) forgets that hermetic mode hides the wrapper.
-    ignore_hermetic_tls = testing::planted_bug_active();
+    ignore_hermetic_tls = testing::planted_bug_active();  // test machinery (testing.h)
   }
   auto* target = self->cdata.get();
   if (target == nullptr || target->refcount() <= 1) return false;
@@ -280,8 +279,8 @@ bool Torch::is_preservable(WrapperObject<H>* self) {
 //   5. drop that local (n -= 1).
 // Invariants after step 4: owns == 1, cdata borrowed, r == 1 (state Z).
 // HAZARD: step 5 may drop the *last* strong reference: another C++ owner may have let
-// go between the decision and the flip (another thread, or set_resurrection_hook in
-// tests).  Then the tensor dies right here, T6 runs nested inside this dealloc, and P
+// go between the decision and the flip (another thread; in the tests, the hook of
+// testing.h, run by dealloc_wrapper between the decision and this call).  Then the tensor dies right here, T6 runs nested inside this dealloc, and P
 // is freed before we return.  So nothing may touch P after step 5, and steps 2-4 must
 // be complete before it.  (PyTorch assigns the borrowed MaybeOwned over the owned one,
 // which releases the old value inside the assignment: the same hazard, which its
@@ -298,7 +297,6 @@ void Torch::resurrect(WrapperObject<H>* self) noexcept {
   REVIVE_INTERNAL_ASSERT(!slot->owns_pyobj(),
                          "resurrecting a wrapper the slot already owns: owns == 1 must mean "
                          "cdata is borrowed");
-  if (resurrection_hook_) resurrection_hook_();
   slot->set_owns_pyobj(true);
   self->ob_refcnt = 1;
   auto owned = self->cdata.take_owned();
@@ -387,6 +385,7 @@ void Torch::stub_if_borrowed(WrapperObject<H>* self) noexcept {
 template <PreservedHandle H>
 void Torch::dealloc_wrapper(WrapperObject<H>* self) noexcept {
   if (is_preservable(self)) {  // T3.  See Note [Ownership flip on resurrection].
+    if (resurrection_hook_) resurrection_hook_();  // test machinery (testing.h)
     resurrect(self);
     return;
   }

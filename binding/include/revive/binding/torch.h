@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "revive/binding/preserved.h"
+#include "revive/binding/testing.h"
 #include "revive/interp/runtime.h"
 #include "revive/pyslot/py_interpreter.h"
 #include "revive/pyslot/py_object_slot.h"
@@ -63,6 +64,7 @@ using PythonOpImpl = std::function<Ref(Interpreter&, const std::vector<Ref>& arg
 class Torch {
  public:
   Torch(const Torch&) = delete;
+  friend void testing::set_resurrection_hook(Torch& torch, std::function<void()> hook);
   Torch& operator=(const Torch&) = delete;
 
   // The value slots are tagged with.
@@ -122,10 +124,6 @@ class Torch {
   // concrete_decref_fn: the slot gives its reference back (T6).  Reached through the
   // vtable (src/torch.cpp); defined in python_variable.h.
   void decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept;
-
-  // Test hook: runs inside a wrapper's dealloc after it decided to resurrect and
-  // before the flip, standing in for another thread dropping C++ references there.
-  void set_resurrection_hook(std::function<void()> hook);
 
  protected:
   // Loads torch into `runtime` (which must outlive it: Interpreter holds both).
@@ -194,7 +192,7 @@ class Torch {
   std::map<const WrapperOps*, const PyType*> preserved_types_;
   const PyType* tensor_type_ = nullptr;
   const PyType* storage_type_ = nullptr;
-  std::function<void()> resurrection_hook_;
+  std::function<void()> resurrection_hook_;  // test machinery: testing.h
   std::map<std::string, PythonOp> python_ops_;
   std::atomic<int> twin_slow_lookups_{0};  // a counter: any thread, no GIL
 };

@@ -82,7 +82,7 @@ enum class PyInterpreterStatus {
 //   owns == 0  <=>  P.cdata is owned (counts 1 in the tensor's strong count)
 //   owns == 1  <=>  P.cdata is borrowed, and C++ holds exactly one reference to P
 // The transitions live where they happen: Note [Ownership flip on resurrection] and
-// Note [Flipping ownership back on wrap] (interp/); the C++ side's half is
+// Note [Flipping ownership back on wrap] (binding/); the C++ side's half is
 // maybe_destroy_pyobj() below.
 class PyObjectSlot {
  public:

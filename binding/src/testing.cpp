@@ -1,6 +1,6 @@
-// The planted bug's switch (planted_bug.h): test machinery, kept out of the protocol's
+// The planted bug's switch (testing.h): test machinery, kept out of the protocol's
 // files except for the one line in Torch::is_preservable that reads it.
-#include "revive/binding/planted_bug.h"
+#include "revive/binding/testing.h"
 
 #include <atomic>
 
