@@ -66,7 +66,7 @@ class Generator {
   }
   [[nodiscard]] bool defined() const noexcept { return impl_.defined(); }
   [[nodiscard]] std::uint32_t use_count() const noexcept { return impl_.use_count(); }
-  [[nodiscard]] GeneratorImpl* unsafe_get_impl() const noexcept { return impl_.get(); }
+  [[nodiscard]] const intrusive_ptr<GeneratorImpl>& getIntrusivePtr() const noexcept { return impl_; }
   void reset() noexcept { impl_.reset(); }
 
  private:
@@ -104,7 +104,7 @@ struct Fixture : revive::testing::LeakCheck {
   const PyType* generator_type = I->add_preserved_type<Generator>();
   Fixture() { I->set_observer(&log); }
   ~Fixture() { I->set_observer(nullptr); }
-  Snapshot at(const Generator& g) { return inspect(*I, g.unsafe_get_impl()); }
+  Snapshot at(const Generator& g) { return inspect(*I, g.getIntrusivePtr().get()); }
   std::int64_t foo(const Ref& o) { return std::get<std::int64_t>(I->getattr(o, "foo")); }
 };
 
@@ -128,7 +128,7 @@ BOOST_AUTO_TEST_CASE(wrap_tags_records_and_rewraps) {
   BOOST_TEST(q == p);
   BOOST_TEST(at(g).refcnt == 2);
   BOOST_TEST((log.kinds() == std::vector{EventKind::Tagged, EventKind::NewWrapper, EventKind::Rewrapped}));
-  BOOST_TEST(I->unpack_as<Generator>(p).unsafe_get_impl() == g.unsafe_get_impl());
+  BOOST_TEST(I->unpack_as<Generator>(p).getIntrusivePtr().get() == g.getIntrusivePtr().get());
 }
 
 // T3, T5: dropped while C++ holds it, the wrapper is resurrected with its __dict__; the
@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(hermetic_and_another_interpreter, *utf::label("hermetic") *
   J->add_preserved_type<Generator>();
   BOOST_CHECK_EXCEPTION((void)J->wrap(g), Error,
                         message_has("cannot access PyObject for Tensor on interpreter J"));
-  BOOST_TEST(inspect(*J, g.unsafe_get_impl()).state == SlotState::X);
+  BOOST_TEST(inspect(*J, g.getIntrusivePtr().get()).state == SlotState::X);
 }
 
 // T9: teardown disarms the interpreter; the zombie is abandoned, and C++ letting go of
@@ -262,7 +262,7 @@ BOOST_AUTO_TEST_CASE(counts_and_pictures_work_unchanged, *utf::label("diagram"))
   BOOST_TEST(count->get() >= 1);
   Ref p = I->wrap(g);
   const RuntimeView* seen_from[] = {&I->view()};
-  OwnershipView v = look_at(g.unsafe_get_impl(), seen_from);
+  OwnershipView v = look_at(g.getIntrusivePtr().get(), seen_from);
   BOOST_TEST(v.kind == "GeneratorImpl");
   BOOST_TEST(v.state == LifeState::L);
   Graph graph = ownership_graph(v);

@@ -83,7 +83,7 @@ BOOST_AUTO_TEST_CASE(empty_makes_one_tensor_impl_and_one_storage_impl) {
   BOOST_TEST(t.numel() == 3);
   BOOST_TEST(t.storage().nbytes() == 3 * sizeof(float));
   BOOST_TEST(t.storage().use_count() == 2u);  // the tensor's and the copy returned here
-  BOOST_TEST(t.unsafeGetTensorImpl() == t.unsafe_get_impl());
+  BOOST_TEST(t.unsafeGetTensorImpl() == t.getIntrusivePtr().get());
   BOOST_TEST(t.getIntrusivePtr().get() == t.unsafeGetTensorImpl());
   t.reset();
   BOOST_TEST(!t.defined());
@@ -333,7 +333,7 @@ BOOST_AUTO_TEST_CASE(create_makes_zeroed_bytes_with_strong_count_one) {
   BOOST_TEST(s.unsafeGetStorageImpl()->nbytes() == 5u);
   const auto is_zero = [](std::byte b) { return b == std::byte{0}; };
   BOOST_TEST(std::all_of(s.data(), s.data() + s.nbytes(), is_zero));
-  BOOST_TEST(s.unsafe_get_impl() == s.getIntrusivePtr().get());
+  BOOST_TEST(s.unsafeGetStorageImpl() == s.getIntrusivePtr().get());
   s.reset();
   BOOST_TEST(!s.defined());
   BOOST_TEST(StorageImpl::live_count() == storages);

@@ -80,7 +80,7 @@ template <class H>
 concept PreservedHandle = requires(const H& h, const typename H::impl_type* impl) {
   { h.defined() } -> std::same_as<bool>;
   { h.use_count() } -> std::convertible_to<std::uint32_t>;
-  { h.unsafe_get_impl() } -> std::same_as<typename H::impl_type*>;
+  { h.getIntrusivePtr().get() } -> std::same_as<typename H::impl_type*>;
   { impl->pyobj_slot() } -> std::same_as<const impl::PyObjectSlot*>;
   { impl->refcount() } -> std::convertible_to<std::uint32_t>;
   { impl->id() } -> std::convertible_to<std::uint64_t>;

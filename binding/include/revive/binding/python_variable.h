@@ -105,11 +105,11 @@ Ref Torch::rewrap_recorded(WrapperObject<H>* self, const H& handle, impl::PyObje
   if (slot->owns_pyobj()) {  // T5: Z -> L, the caller steals the slot's reference
     slot->set_owns_pyobj(false);
     self->cdata = MaybeOwned<H>::owned(handle);
-    rt_.emit(EventKind::FlippedBack, self, handle.unsafe_get_impl());
+    rt_.emit(EventKind::FlippedBack, self, handle.getIntrusivePtr().get());
     return Ref::steal(self);
   }
   ++self->ob_refcnt;  // T2: L -> L
-  rt_.emit(EventKind::Rewrapped, self, handle.unsafe_get_impl());
+  rt_.emit(EventKind::Rewrapped, self, handle.getIntrusivePtr().get());
   return Ref::steal(self);
 }
 
@@ -130,7 +130,7 @@ Ref Torch::wrap(const H& handle) {
     // T10.  See Note [Hermetic PyObject mode].
     return new_wrapper(python_type<H>(), handle, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
   }
-  auto* target = handle.unsafe_get_impl();
+  auto* target = handle.getIntrusivePtr().get();
   impl::PyObjectSlot* slot = target->pyobj_slot();
   if constexpr (Preserved<H>::foreign == ForeignRule::Alias) {
     if (slot->has_pyobj_nonhermetic() && !slot->check_interpreter(&pyinterpreter_)) {
@@ -138,7 +138,7 @@ Ref Torch::wrap(const H& handle) {
       H alias = Preserved<H>::alias(handle);
       rt_.emit(EventKind::StorageAliased, nullptr, target,
                detail::str_cat("new ", H::impl_type::kTypeName, " ",
-                               alias.unsafe_get_impl()->id(), " shares its bytes"));
+                               alias.getIntrusivePtr().get()->id(), " shares its bytes"));
       return new_wrapper(python_type<H>(), alias, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
     }
   }
@@ -165,14 +165,14 @@ Ref Torch::new_with_var(const PyType* cls, const H& handle) {
   REVIVE_CHECK(handle.defined(), "new_with_var(): the ", Preserved<H>::error_name, " is undefined");
   rt_.gc_safe_point();
   return new_wrapper(cls, handle,
-                     status_for_new_wrapper(handle.unsafe_get_impl()->pyobj_slot(), handle.use_count()));
+                     status_for_new_wrapper(handle.getIntrusivePtr().get()->pyobj_slot(), handle.use_count()));
 }
 
 // THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
 template <PreservedHandle H>
 Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterStatus status) {
   if (!type->is_subtype_of(python_type<H>())) throw Error(Preserved<H>::subclass_error);
-  auto* target = handle.unsafe_get_impl();
+  auto* target = handle.getIntrusivePtr().get();
   impl::PyObjectSlot* slot = target->pyobj_slot();
   // This overwrites the slot without further checks, so it must be empty for us.
   const std::optional<PyObject*> mb_obj = slot->check_pyobj(&pyinterpreter_);

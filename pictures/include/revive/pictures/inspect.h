@@ -70,11 +70,11 @@ template <PreservedTarget Impl>
 template <class Handle>
   requires requires(const Handle& h) {
     { h.defined() } -> std::convertible_to<bool>;
-    { h.unsafe_get_impl() };
+    { h.getIntrusivePtr().get() };
   }
 [[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const Handle& handle) {
   if (!handle.defined()) return Snapshot{.state = SlotState::D};
-  return inspect(interp, handle.unsafe_get_impl());
+  return inspect(interp, handle.getIntrusivePtr().get());
 }
 
 [[nodiscard]] std::string_view to_string(SlotState s) noexcept;

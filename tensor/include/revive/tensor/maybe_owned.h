@@ -60,7 +60,7 @@ class MaybeOwned {
 
   [[nodiscard]] bool unsafeIsBorrowed() const noexcept { return is_borrowed_; }
   [[nodiscard]] Impl* get() const noexcept {
-    return is_borrowed_ ? borrowed_ : owned_.unsafe_get_impl();
+    return is_borrowed_ ? borrowed_ : owned_.getIntrusivePtr().get();
   }
   [[nodiscard]] bool defined() const noexcept { return get() != nullptr; }
 

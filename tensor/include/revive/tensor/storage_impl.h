@@ -86,7 +86,6 @@ class Storage {
   [[nodiscard]] bool defined() const noexcept { return impl_.defined(); }
   [[nodiscard]] std::uint32_t use_count() const noexcept { return impl_.use_count(); }
   [[nodiscard]] StorageImpl* unsafeGetStorageImpl() const noexcept { return impl_.get(); }
-  [[nodiscard]] StorageImpl* unsafe_get_impl() const noexcept { return impl_.get(); }
   [[nodiscard]] const intrusive_ptr<StorageImpl>& getIntrusivePtr() const noexcept { return impl_; }
   [[nodiscard]] const std::byte* data() const;
   [[nodiscard]] std::size_t nbytes() const;

@@ -90,7 +90,6 @@ class Tensor {
   [[nodiscard]] bool defined() const noexcept { return impl_.defined(); }
   [[nodiscard]] std::uint32_t use_count() const noexcept { return impl_.use_count(); }
   [[nodiscard]] TensorImpl* unsafeGetTensorImpl() const noexcept { return impl_.get(); }
-  [[nodiscard]] TensorImpl* unsafe_get_impl() const noexcept { return impl_.get(); }
   [[nodiscard]] const intrusive_ptr<TensorImpl>& getIntrusivePtr() const noexcept { return impl_; }
   void reset() noexcept { impl_.reset(); }
 
