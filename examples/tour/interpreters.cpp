@@ -88,7 +88,11 @@ void tagging_race(Pictures* pics) {
   Narrator tour(pics, "tagging-race", {"sixteen interpreters race to tag one tensor (T11, TaggingRace)", "T1 T3 T6", LifeState::D});
   constexpr int kThreads = 16;
   std::vector<Interpreter::Owner> interps;
-  for (int i = 0; i < kThreads; ++i) interps.push_back(Interpreter::create("I" + std::to_string(i)));
+  for (int i = 0; i < kThreads; ++i) {
+    std::string name = "I";  // not "I" + ...: g++ 12 -O3 warns falsely on it (PR 105329)
+    name += std::to_string(i);
+    interps.push_back(Interpreter::create(name));
+  }
   std::optional<Tensor> t = Tensor::empty(1);
   std::vector<Ref> results(kThreads);
   Interpreter* winner = nullptr;

@@ -54,14 +54,21 @@ std::string wrap_text(std::string_view text, std::size_t width) {
     std::size_t end = text.find(' ', pos);
     if (end == std::string_view::npos) end = text.size();
     const std::string_view word = text.substr(pos, end - pos);
+    // Separators are appended apart from the text: g++ 12 at -O3 warns falsely on
+    // `"\n" + string` (GCC PR 105329).
     if (!line.empty() && line.size() + 1 + word.size() > width) {
-      out += (out.empty() ? "" : "\n") + line;
+      if (!out.empty()) out += '\n';
+      out += line;
       line.clear();
     }
-    line += (line.empty() ? "" : " ") + std::string(word);
+    if (!line.empty()) line += ' ';
+    line += word;
     pos = end + 1;
   }
-  if (!line.empty()) out += (out.empty() ? "" : "\n") + line;
+  if (!line.empty()) {
+    if (!out.empty()) out += '\n';
+    out += line;
+  }
   return out;
 }
 

@@ -83,11 +83,13 @@ void Runtime::install_type_slots(PyType& type) {
       type.dealloc = &Runtime::object_dealloc;
       type.traverse = &Runtime::subtype_traverse;
       type.clear = &Runtime::subtype_clear;
+      type.free = &free_as<PyObject>;
       return;
     case Layout::Weakref:
       type.dealloc = &Runtime::weakref_dealloc;
       type.traverse = nullptr;
       type.clear = nullptr;
+      type.free = &free_as<WeakrefObject>;
       return;
     case Layout::Native:
       return;  // the extension module's business

@@ -265,6 +265,7 @@ const PyType* Runtime::new_class(std::string name, const PyType* base, ClassSpec
     t.dealloc = base->dealloc;
     t.traverse = base->traverse;
     t.clear = base->clear;
+    t.free = base->free;
   } else {
     install_type_slots(t);
   }
@@ -428,7 +429,7 @@ void Runtime::free_object(PyObject* o) noexcept {
                          " while weakrefs still point at it");
   unregister(o);
   emit(EventKind::Freed, o, nullptr, o->ob_type->name);
-  delete o;
+  o->ob_type->free(o);  // Note [The type is the only dispatch]
 }
 
 // A wrapper whose init_pyobj threw: it was never recorded in a slot and never seen by
@@ -437,7 +438,7 @@ void Runtime::free_object(PyObject* o) noexcept {
 void Runtime::discard_half_built(PyObject* o) noexcept {
   unregister(o);
   o->ob_refcnt = 0;
-  delete o;
+  o->ob_type->free(o);
 }
 
 // ---- attributes and globals ----------------------------------------------------------

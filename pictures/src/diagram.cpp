@@ -108,7 +108,10 @@ std::string wrapper_label(const WrapperView& w) {
       label += (i == 0 ? " " : ", ") + w.attributes[i];
     }
   }
-  if (w.weakrefs > 0) label += "\n" + plural(static_cast<std::int64_t>(w.weakrefs), "weakref", "weakrefs");
+  if (w.weakrefs > 0) {
+    label += '\n';  // appended apart: g++ 12 -O3 warns falsely on "\n" + string (PR 105329)
+    label += plural(static_cast<std::int64_t>(w.weakrefs), "weakref", "weakrefs");
+  }
   switch (w.role) {
     case WrapperView::Role::Recorded:
       if (w.cdata == CdataKind::Borrowed) label += "\nzombie: kept alive by C++";

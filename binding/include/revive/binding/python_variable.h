@@ -57,6 +57,8 @@ const PyType* Torch::python_type() const {
 // wrapper's own dealloc, traverse and clear, which know about preservation; or, to
 // reproduce a bug of the era, the clear that bug had.  One row per variant:
 //
+// (free is free_as<WrapperObject<H>> in every row.)
+//
 //   variant                  dealloc          traverse          clear
 //   fixed (PyTorch 2.6)      wrapper_dealloc  wrapper_traverse  wrapper_clear
 //   GcBugs::issue_75932      wrapper_dealloc  wrapper_traverse  wrapper_clear_ignoring_preservation
@@ -66,6 +68,7 @@ template <PreservedHandle H>
 void Torch::install_wrapper_slots(PyType& type) const {
   type.dealloc = &Torch::wrapper_dealloc<H>;
   type.traverse = &Torch::wrapper_traverse<H>;
+  type.free = &interp::free_as<WrapperObject<H>>;
   if (bugs_.issue_136358 && type.base != nullptr && type.base->layout == interp::Layout::Native) {
     type.clear = &interp::Runtime::subtype_clear;  // the default a subclass inherited
   } else if (bugs_.issue_75932) {

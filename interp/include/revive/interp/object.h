@@ -111,6 +111,8 @@ using VisitProc = void (*)(PyObject* referent, void* arg);
 using TraverseProc = void (*)(PyObject* self, VisitProc visit, void* arg);
 using ClearProc = void (*)(PyObject* self) noexcept;
 using DeallocProc = void (*)(PyObject* self) noexcept;
+// tp_free: the last step of a dealloc, deleting the struct of the type's layout.
+using FreeProc = void (*)(PyObject* self) noexcept;
 struct PyType;
 // What an extension's metaclass does to each new subclass of its types (PyTorch's
 // _TensorMeta installs its own dealloc, traverse and clear on every Tensor subclass).
@@ -130,6 +132,7 @@ struct PyType {
   DeallocProc dealloc = nullptr;          // tp_dealloc
   TraverseProc traverse = nullptr;        // tp_traverse; null: instances are not tracked
   ClearProc clear = nullptr;              // tp_clear
+  FreeProc free = nullptr;                // tp_free: free_as<the layout's struct>
   SubclassHook on_subclass;               // inherited; run by new_class on each subclass
 
   [[nodiscard]] std::size_t total_slots() const noexcept { return slot_offset + own_slots.size(); }
@@ -166,7 +169,9 @@ namespace revive {
 // interpreter's GIL.
 struct alignas(8) PyObject : interp::RegistryHook, interp::GcHook {
   PyObject(interp::Runtime* owner, const interp::PyType* type);
-  virtual ~PyObject();
+  // Not virtual: an object is deleted only through its type's free slot (free_as<Obj>),
+  // which knows the struct.  See Note [The type is the only dispatch].
+  ~PyObject();
   PyObject(const PyObject&) = delete;
   PyObject& operator=(const PyObject&) = delete;
 
@@ -202,5 +207,28 @@ struct WeakrefObject final : PyObject, WeakrefLink {
   PyObject* referent = nullptr;  // borrowed; null once the referent died (reads None)
   WeakCallback callback;
 };
+
+// Note [The type is the only dispatch]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// What happens to an object is decided by its type's slots and by nothing else, as in
+// CPython: dealloc (tp_dealloc) when its count reaches zero, traverse and clear
+// (tp_traverse, tp_clear) for the collector, free (tp_free) to delete the struct.
+// PyObject has no virtual functions, so there is no second, C++-level dispatch that
+// could disagree with the first; and the binding keeps no kind enum of its own: a
+// native type's description (PyType::native) is the binding's WrapperOps table, found
+// through the type.
+//
+// PyType::layout is not a dispatch either: it is which struct the type's instances
+// are (CPython's tp_basicsize family), fixed when the type is made.  It is read to
+// choose a new class's slots (install_type_slots), and by the checks that ask "is this
+// that struct?" before a cast, as PyWeakref_Check and THPVariable_Check do.
+//
+// Tempting and wrong: `delete o` on a PyObject*.  Without a virtual destructor that
+// would run only ~PyObject, skipping the members of a WeakrefObject or a wrapper
+// (its cdata: a leaked tensor).  free_object calls o->ob_type->free(o) instead.
+template <class Obj>
+void free_as(PyObject* o) noexcept {
+  delete static_cast<Obj*>(o);
+}
 
 }  // namespace revive::interp

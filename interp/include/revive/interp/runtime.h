@@ -171,7 +171,8 @@ class Runtime {
   void check_type_home(const PyType* cls, const char* what) const;
   [[nodiscard]] bool owns_type(const PyType* type) const noexcept;
   // A new type at module initialisation (PyType_Ready): Layout::Native instances are
-  // the module's structs; it sets the type's dealloc, traverse, clear and on_subclass.
+  // the module's structs; it sets the type's dealloc, traverse, clear, free and
+  // on_subclass.
   PyType& add_native_type(std::string name, const PyType* base, const void* native, bool has_dict);
   // PyType_GenericAlloc: a new object of `type` with refcount 1, registered and (if
   // the type has a traverse) tracked by the collector.
@@ -190,7 +191,8 @@ class Runtime {
   // subtype_traverse and subtype_clear (src/gc.cpp), for a native type to fall back on.
   static void subtype_traverse(PyObject* o, VisitProc visit, void* arg);
   static void subtype_clear(PyObject* o) noexcept;
-  // The end of every dealloc: unregister and delete an object whose refcount is 0.
+  // The end of every dealloc: unregister an object whose refcount is 0 and free it
+  // through its type's free slot.
   void free_object(PyObject* o) noexcept;
   // Delete an object Python never saw (its construction failed half-way): no dealloc
   // protocol runs.
@@ -267,6 +269,8 @@ class Runtime {
 
 template <class Obj>
 Obj* Runtime::allocate(const PyType* type) {
+  REVIVE_INTERNAL_ASSERT(type->free != nullptr, "type ", type->name,
+                         " has no free slot: its instances could not be deleted");
   auto* o = new Obj(this, type);
   register_object(o);
   return o;

@@ -34,7 +34,8 @@ namespace revive {
 // MaybeOwned's move assignment and Ref::reset follow the same rule inside.
 template <class T>
 void drop(T& field) noexcept {
-  T dropped = std::exchange(field, T{});
+  T dropped(std::move(field));
+  field = T();
 }  // `dropped` is released here, after `field` is empty
 
 template <class T, class U>
