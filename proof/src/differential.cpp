@@ -95,9 +95,19 @@ class Real {
         case OpKind::SetPeer:
           home(vars_[op.a]).setattr(vars_[op.a], "peer", interp::Value{vars_[op.b]});
           return Outcome::Ran;
-        case OpKind::MakeWeakref:
-          weakref_vars_[op.b] = home(vars_[op.a]).weakref(vars_[op.a]);
+        case OpKind::MakeWeakref: {
+          interp::WeakCallback callback;
+          if (op.c != 0) {
+            // Counts its runs, and checks CPython's order: the weakref is cleared
+            // before its callback runs, so it reads None there.
+            callback = [calls = callbacks_](Runtime& rt, const Ref& weakref) {
+              ++(*calls)[weakref->id];
+              if (!rt.deref(weakref).is_none()) ++(*calls)[kSawReferent];
+            };
+          }
+          weakref_vars_[op.b] = home(vars_[op.a]).weakref(vars_[op.a], std::move(callback));
           return Outcome::Ran;
+        }
         case OpKind::Deref:
           vars_[op.b] = home(weakref_vars_[op.a]).deref(weakref_vars_[op.a]);
           return Outcome::Ran;
@@ -192,6 +202,10 @@ class Real {
   }
 
   std::shared_ptr<std::map<std::uint64_t, int>> runs_;  // finalizer runs by object id
+  // weakref callback runs by weakref object id
+  std::shared_ptr<std::map<std::uint64_t, int>> callbacks_ = std::make_shared<std::map<std::uint64_t, int>>();
+  // The key under which callbacks_ counts the callbacks that still saw their referent.
+  static constexpr std::uint64_t kSawReferent = ~std::uint64_t{0};
   std::array<const interp::PyType*, kInterpreters> fin_{};
   Ref vars_[kVars];
   Ref weakref_vars_[kWeakrefVars];
@@ -318,6 +332,28 @@ std::optional<std::string> Real::compare(const Model& m) {
     }
     if (want >= 0) {
       if (auto e = same(want, referent.get(), "weakref referent")) return "r" + std::to_string(k) + "(): " + *e;
+    }
+    const auto it = callbacks_->find(weakref_vars_[k]->id);
+    const int calls = it == callbacks_->end() ? 0 : it->second;
+    if (calls != m.weakrefs[wr].callback_runs) {
+      err << "r" << k << ": real callback ran " << calls << " times, model " << m.weakrefs[wr].callback_runs;
+      return err.str();
+    }
+  }
+  // Callbacks of weakrefs no variable holds any more: the totals must agree too.
+  {
+    int real_total = 0, model_total = 0;
+    for (const auto& [id, calls] : *callbacks_) {
+      if (id == kSawReferent) {
+        err << "a weakref callback read its referent: callbacks must run after the weakrefs are cleared";
+        return err.str();
+      }
+      real_total += calls;
+    }
+    for (const Weakref& wr : m.weakrefs) model_total += wr.callback_runs;
+    if (real_total != model_total) {
+      err << "weakref callbacks: real ran " << real_total << " in all, model " << model_total;
+      return err.str();
     }
   }
   // Interpreters, finalizers.

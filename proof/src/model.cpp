@@ -47,7 +47,9 @@ std::string describe(const Op& op) {
     case OpKind::CopyVar: os << "v" << b % kVars << " = v" << a; break;
     case OpKind::SetFoo: os << "v" << a << ".foo = <int>"; break;
     case OpKind::SetPeer: os << "v" << a << ".peer = v" << b % kVars; break;
-    case OpKind::MakeWeakref: os << "r" << b % kWeakrefVars << " = weakref.ref(v" << a << ")"; break;
+    case OpKind::MakeWeakref:
+      os << "r" << b % kWeakrefVars << " = weakref.ref(v" << a << (c % 2 != 0 ? ", callback" : "") << ")";
+      break;
     case OpKind::Deref: os << "v" << b % kVars << " = r" << a << "()"; break;
     case OpKind::DropWeakref: os << "del r" << a; break;
     case OpKind::FixWeakref: os << "v" << a << "._fix_weakref()"; break;
@@ -68,6 +70,7 @@ Coverage& Coverage::operator+=(const Coverage& o) {
   teardowns += o.teardowns;
   gc_clears += o.gc_clears;
   hermetic_wrappers += o.hermetic_wrappers;
+  weakref_callbacks += o.weakref_callbacks;
   return *this;
 }
 
@@ -129,6 +132,7 @@ std::optional<Op> Model::resolve(const Op& op) const {
       if (v < 0) return std::nullopt;
       r.a = static_cast<std::uint8_t>(v);
       r.b = static_cast<std::uint8_t>(op.b % (op.kind == OpKind::MakeWeakref ? kWeakrefVars : kVars));
+      if (op.kind == OpKind::MakeWeakref) r.c = static_cast<std::uint8_t>(op.c % 2);
       // A hermetic wrapper is never stored as a peer: a zombie's peer chain could
       // then own the zombie's own tensor, a cycle through C++ that nothing can free.
       if (op.kind == OpKind::SetPeer && held.vars[r.b] >= 0 && wrappers[held.vars[r.b]].hermetic) {
@@ -247,7 +251,7 @@ Outcome Model::apply(const Op& op) {
       case OpKind::MakeWeakref: {
         const int w = held.vars[op.a];
         if (abandoned(w)) throw ModelError{"torn down"};
-        weakrefs.push_back(Weakref{wrappers[w].interp, w, true});
+        weakrefs.push_back(Weakref{wrappers[w].interp, w, true, op.c != 0});
         const int old = std::exchange(held.weakref_vars[op.b], static_cast<int>(weakrefs.size()) - 1);
         if (old >= 0) drop_weakref(old);
         return Outcome::Ran;
@@ -399,6 +403,20 @@ void Model::drop_weakref(int k) {
   wr.referent = -1;
 }
 
+// subtype_dealloc's PyObject_ClearWeakRefs, and the collector's handle_weakrefs: every
+// live weakref to w reads None from now on; those with a callback call it, once.  The
+// scenarios' callbacks only count, so their order among themselves is not observable.
+void Model::clear_weakrefs_to(int w) {
+  for (Weakref& wr : weakrefs) {
+    if (!wr.alive || wr.referent != w) continue;
+    wr.referent = -1;
+    if (wr.has_callback) {
+      ++wr.callback_runs;
+      ++coverage.weakref_callbacks;
+    }
+  }
+}
+
 // isResurrectable: owned cdata, a live tensor someone else also holds, recorded by this
 // wrapper's interpreter, and not in hermetic mode (check_pyobj answers "none" there).
 bool Model::resurrectable(int w) const {
@@ -436,9 +454,7 @@ void Model::real_death(int w) {
     p.finalized = true;
     ++p.finalizer_runs;
   }
-  for (Weakref& wr : weakrefs) {
-    if (wr.alive && wr.referent == w) wr.referent = -1;
-  }
+  clear_weakrefs_to(w);
   p.foo.reset();
   const int peer = std::exchange(p.peer, -1);
   decref(peer);
@@ -545,12 +561,9 @@ void Model::collect(int interp) {
   I.old.insert(I.old.end(), I.gen0.begin(), I.gen0.end());
   I.gen0.clear();
   split(I.old, I.unreachable);
-  // Weakrefs first (no callbacks in the model's scenarios), then finalizers.
-  for (int w : I.unreachable) {
-    for (Weakref& wr : weakrefs) {
-      if (wr.alive && wr.referent == w) wr.referent = -1;
-    }
-  }
+  // Weakrefs first, then finalizers.  A weakref object is never collected here (the
+  // runtime does not track weakrefs), so every cleared one that is alive calls back.
+  for (int w : I.unreachable) clear_weakrefs_to(w);
   for (int w : I.unreachable) {
     Wrapper& p = wrappers[w];
     if (p.has_finalizer && !p.finalized) {

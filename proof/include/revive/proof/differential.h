@@ -6,7 +6,8 @@
 //                       against the model, applied to both, then every observable is
 //                       compared (per tensor: n, tag, owns bit, the recorded wrapper, its
 //                       refcount and cdata; per variable: which wrapper, its refcount,
-//                       its `foo`, its finalizer runs; per weakref: its referent; per
+//                       its `foo`, its finalizer runs; per weakref: its referent and
+//                       its callback's runs (and their total); per
 //                       interpreter: live objects and warnings) and the §7 invariants
 //                       are checked.  At the end everything is dropped and collected,
 //                       and whatever is left must be explained by teardown.  Returns

@@ -45,7 +45,7 @@ enum class OpKind : std::uint8_t {
   CopyVar,       // var b = var a
   SetFoo,        // var a.foo = <next integer>
   SetPeer,       // var a.peer = var b (None if b is empty); never a hermetic wrapper
-  MakeWeakref,   // weakref var b = weakref.ref(var a)
+  MakeWeakref,   // weakref var b = weakref.ref(var a) (c odd: with a callback that counts)
   Deref,         // var b = weakref var a()
   DropWeakref,   // del weakref var a
   FixWeakref,    // var a._fix_weakref()
@@ -96,6 +96,8 @@ struct Weakref {
   int interp;
   int referent = -1;        // -1: reads None
   bool alive = true;
+  bool has_callback = false;
+  int callback_runs = 0;    // at most 1: a weakref is cleared once
 };
 
 struct Interp {
@@ -131,6 +133,7 @@ struct Coverage {
   long teardowns = 0;        // T9
   long gc_clears = 0;        // clears that dropped something (T7)
   long hermetic_wrappers = 0;  // T10
+  long weakref_callbacks = 0;  // callbacks run when a referent died or was collected
   Coverage& operator+=(const Coverage& o);
 };
 
@@ -175,6 +178,7 @@ class Model {
   void release_cdata(int w);
   void t6_decref_from_cpp(int w);
   void drop_weakref(int k);
+  void clear_weakrefs_to(int w);  // the referent w dies: None, then the callbacks
   // C++-level primitives.
   void strong_inc(int t);
   void strong_dec(int t);
