@@ -103,7 +103,7 @@ Ref Torch::call_op(const std::string& name, const std::vector<Ref>& args) {
   REVIVE_CHECK(op != nullptr && dispatcher.hasKernel(*op), "No such operator ", name);
   Stack stack;
   for (const Ref& a : args) {
-    Tensor t = unpack(a);
+    Tensor t = unpack_as<Tensor>(a, name.c_str());  // errors name the operator
     REVIVE_CHECK(t.defined(), "Expected a proper Tensor but got None (or an undefined Tensor in "
                               "C++) for an argument of ", name);
     stack.values.push_back(std::move(t));

@@ -15,6 +15,7 @@ using namespace revive::binding;
 using namespace revive::pictures;
 using namespace revive::trace;
 using revive::testing::message_has;
+using revive::testing::message_is;
 using EK = EventKind;
 
 namespace {
@@ -121,6 +122,21 @@ BOOST_AUTO_TEST_CASE(plain_tensor_tagged_elsewhere_is_refused_by_main, *utf::lab
   Ref x = I1->empty(2);
   BOOST_CHECK_EXCEPTION((void)I1->call_op("test::twice", {x}), Error,
                         message_has("cannot access PyObject for Tensor on interpreter I0"));
+  BOOST_TEST(runs0.load() == 0);
+  BOOST_TEST(inspect(*I1, I1->unpack(x).unsafeGetTensorImpl()).recorded == x.get());
+}
+
+// An argument that is another interpreter's object is refused before anything runs,
+// and the error names the operator.
+BOOST_AUTO_TEST_CASE(argument_of_another_interpreter_is_refused, *utf::label("errors")) {
+  std::atomic<int> runs0{0};
+  Interpreter::Owner I0 = Interpreter::create("I0");
+  Interpreter::Owner I1 = Interpreter::create("I1");
+  (void)I0->register_python_op("test::twice", twice(&runs0));
+  Ref x = I1->empty(2);
+  BOOST_CHECK_EXCEPTION((void)I0->call_op("test::twice", {x}), Error,
+                        message_is("test::twice(): object " + std::to_string(x->id) +
+                                   " belongs to interpreter I1, not I0"));
   BOOST_TEST(runs0.load() == 0);
   BOOST_TEST(inspect(*I1, I1->unpack(x).unsafeGetTensorImpl()).recorded == x.get());
 }
