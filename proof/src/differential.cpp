@@ -128,6 +128,10 @@ class Real {
         case OpKind::Collect:
           (void)interps_[op.a]->gc_collect();
           return Outcome::Ran;
+        case OpKind::AutoGc:
+          interps_[op.a]->gc_set_threshold(op.b, 2, 2);
+          interps_[op.a]->gc_enable();
+          return Outcome::Ran;
         case OpKind::kCount: break;
       }
     } catch (const Error& e) {
@@ -167,7 +171,7 @@ class Real {
   void start(int slot, std::string name) {
     interps_[slot] = Interpreter::create(std::move(name));
     real_names_.push_back(interps_[slot]->name());
-    interps_[slot]->gc_disable();  // collections only when the scenario asks
+    interps_[slot]->gc_disable();  // automatic collections once an AutoGc op asks
     auto runs = runs_;
     fin_[slot] = interps_[slot]->new_class(
         "Fin", interps_[slot]->tensor_type(),
@@ -522,7 +526,7 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
 
 std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length) {
   // Weights per OpKind, in enum order: wraps and drops dominate; teardown is rare.
-  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3};
+  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3, 2};
   static_assert(std::size(kWeights) == static_cast<std::size_t>(OpKind::kCount));
   std::mt19937_64 rng(seed);
   std::discrete_distribution<int> kind(std::begin(kWeights), std::end(kWeights));

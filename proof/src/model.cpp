@@ -56,6 +56,7 @@ std::string describe(const Op& op) {
     case OpKind::Hermetic: os << "hermetic mode " << (a != 0 ? "on" : "off"); break;
     case OpKind::Teardown: os << "tear down I" << slot; break;
     case OpKind::Collect: os << "I" << slot << ": gc.collect()"; break;
+    case OpKind::AutoGc: os << "I" << slot << ": gc.set_threshold(" << b % 4 << ", 2, 2); gc.enable()"; break;
     case OpKind::kCount: os << "?"; break;
   }
   return os.str();
@@ -71,6 +72,7 @@ Coverage& Coverage::operator+=(const Coverage& o) {
   gc_clears += o.gc_clears;
   hermetic_wrappers += o.hermetic_wrappers;
   weakref_callbacks += o.weakref_callbacks;
+  auto_collections += o.auto_collections;
   return *this;
 }
 
@@ -155,6 +157,10 @@ std::optional<Op> Model::resolve(const Op& op) const {
     case OpKind::Collect:
       r.a = static_cast<std::uint8_t>(op.a % kInterpreters);
       return r;
+    case OpKind::AutoGc:
+      r.a = static_cast<std::uint8_t>(op.a % kInterpreters);
+      r.b = static_cast<std::uint8_t>(op.b % 4);
+      return r;
     case OpKind::kCount: return std::nullopt;
   }
   return std::nullopt;
@@ -175,8 +181,13 @@ Outcome Model::apply(const Op& op) {
         targets.push_back(Target{});
         const int t = static_cast<int>(targets.size()) - 1;
         strong_inc(t);
-        const int w = op.c ? new_wrapper(t, slot_interp[op.a], /*has_finalizer=*/true)
-                           : wrap(t, slot_interp[op.a]);
+        int w = -1;
+        if (op.c != 0) {
+          safe_point(slot_interp[op.a]);  // cls(t): THPVariable_NewWithVar's allocation
+          w = new_wrapper(t, slot_interp[op.a], /*has_finalizer=*/true);
+        } else {
+          w = wrap(t, slot_interp[op.a]);
+        }
         strong_dec(t);
         set_var(op.b, w);
         return Outcome::Ran;
@@ -251,6 +262,7 @@ Outcome Model::apply(const Op& op) {
       case OpKind::MakeWeakref: {
         const int w = held.vars[op.a];
         if (abandoned(w)) throw ModelError{"torn down"};
+        safe_point(wrappers[w].interp);  // weakref.ref allocates (an untracked object)
         weakrefs.push_back(Weakref{wrappers[w].interp, w, true, op.c != 0});
         const int old = std::exchange(held.weakref_vars[op.b], static_cast<int>(weakrefs.size()) - 1);
         if (old >= 0) drop_weakref(old);
@@ -283,6 +295,7 @@ Outcome Model::apply(const Op& op) {
         if (w.cdata == Cdata::Undefined) return Outcome::Ran;  // wrap(undefined) is None
         const int t = w.target;
         const int interp = w.interp;
+        safe_point(interp);  // wrap's, which comes before its check of the tag
         if (targets[t].tag >= 0 && targets[t].tag != interp) {
           throw ModelError{"cannot access PyObject for Tensor on interpreter"};
         }
@@ -306,6 +319,13 @@ Outcome Model::apply(const Op& op) {
       case OpKind::Collect:
         collect(slot_interp[op.a]);
         return Outcome::Ran;
+      case OpKind::AutoGc: {
+        Interp& I = interps[slot_interp[op.a]];
+        I.threshold[0] = op.b;
+        I.threshold[1] = I.threshold[2] = 2;
+        I.gc_enabled = true;
+        return Outcome::Ran;
+      }
       case OpKind::kCount: break;
     }
   } catch (const ModelError&) {
@@ -334,6 +354,7 @@ void Model::finish() {
 
 // T1 / T1' / T2 / T5 / T10: THPVariable_Wrap.
 int Model::wrap(int t, int interp) {
+  safe_point(interp);  // before anything is read: a collection may free the recorded wrapper
   Target& target = targets[t];
   // check_pyobj refuses a tensor tagged elsewhere, in hermetic mode too (its hermetic
   // answer only covers tensors tagged by the asking interpreter).
@@ -371,7 +392,8 @@ int Model::new_wrapper(int t, int interp, bool has_finalizer) {
   wrappers.push_back(w);
   const int id = static_cast<int>(wrappers.size()) - 1;
   strong_inc(t);
-  interps[interp].gen0.push_back(id);  // tracked from birth
+  interps[interp].gens[0].push_back(id);  // tracked from birth
+  ++interps[interp].count[0];
   if (!hermetic) {  // callers made sure the slot is free for this interpreter
     Target& target = targets[t];
     target.tag = interp;
@@ -460,6 +482,8 @@ void Model::real_death(int w) {
   decref(peer);
   release_cdata(w);
   wrappers[w].alive = false;
+  int& young = interps[wrappers[w].interp].count[0];  // freed: one allocation fewer
+  if (young > 0) --young;
 }
 
 // A recorded wrapper releasing its owned cdata clears the slot first (model addition).
@@ -515,8 +539,7 @@ int Model::traverse(int w) const {
 
 void Model::untrack(int w) {
   Interp& i = interps[wrappers[w].interp];
-  erase_value(i.gen0, w);
-  erase_value(i.old, w);
+  for (std::vector<int>& gen : i.gens) erase_value(gen, w);
   erase_value(i.unreachable, w);
   erase_value(i.garbage, w);
 }
@@ -556,11 +579,32 @@ void Model::split(std::vector<int>& list, std::vector<int>& out) {
   }
 }
 
-void Model::collect(int interp) {
+// collect_generations: the oldest generation over its threshold, as the real one.
+void Model::safe_point(int interp) {
+  const Interp& I = interps[interp];
+  if (!I.gc_enabled || I.threshold[0] == 0 || I.count[0] <= I.threshold[0]) return;
+  for (int g = Interp::kGenerations - 1; g >= 0; --g) {
+    if (I.count[g] > I.threshold[g]) {
+      ++coverage.auto_collections;
+      collect(interp, g);
+      return;
+    }
+  }
+}
+
+void Model::collect(int interp, int generation) {
   Interp& I = interps[interp];
-  I.old.insert(I.old.end(), I.gen0.begin(), I.gen0.end());
-  I.gen0.clear();
-  split(I.old, I.unreachable);
+  if (generation + 1 < Interp::kGenerations) ++I.count[generation + 1];
+  for (int g = 0; g <= generation; ++g) I.count[g] = 0;
+  // The candidates: this generation, then each younger one (the real code's splices).
+  std::vector<int> young = std::exchange(I.gens[generation], {});
+  for (int g = 0; g < generation; ++g) {
+    young.insert(young.end(), I.gens[g].begin(), I.gens[g].end());
+    I.gens[g].clear();
+  }
+  const int older = std::min(generation + 1, Interp::kGenerations - 1);
+  split(young, I.unreachable);
+  I.gens[older].insert(I.gens[older].end(), young.begin(), young.end());  // survivors age
   // Weakrefs first, then finalizers.  A weakref object is never collected here (the
   // runtime does not track weakrefs), so every cleared one that is alive calls back.
   for (int w : I.unreachable) clear_weakrefs_to(w);
@@ -574,7 +618,7 @@ void Model::collect(int interp) {
   split(interps[interp].unreachable, interps[interp].garbage);
   {
     Interp& J = interps[interp];
-    J.old.insert(J.old.end(), J.unreachable.begin(), J.unreachable.end());
+    J.gens[older].insert(J.gens[older].end(), J.unreachable.begin(), J.unreachable.end());
     J.unreachable.clear();
   }
   while (!interps[interp].garbage.empty()) {
@@ -584,7 +628,7 @@ void Model::collect(int interp) {
     std::vector<int>& g = interps[interp].garbage;
     if (!g.empty() && g.front() == w) {
       g.erase(g.begin());
-      interps[interp].old.push_back(w);
+      interps[interp].gens[older].push_back(w);
     }
     decref(w);
   }

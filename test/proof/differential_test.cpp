@@ -123,7 +123,8 @@ BOOST_AUTO_TEST_CASE(random_campaign_agrees_with_the_model) {
   BOOST_TEST_MESSAGE(r.scenarios << " scenarios, " << r.steps << " steps; " << c.resurrections
                                  << " resurrections, " << c.flips << " flips, " << c.real_deaths << " real deaths, "
                                  << c.hole_warnings << " hole warnings, " << c.gc_clears << " gc clears, "
-                                 << c.weakref_callbacks << " weakref callbacks, "
+                                 << c.auto_collections << " automatic collections, " << c.weakref_callbacks
+                                 << " weakref callbacks, "
                                  << c.hermetic_wrappers << " hermetic wrappers, " << c.teardowns << " teardowns, "
                                  << c.refusals << " refusals");
   BOOST_TEST(c.resurrections > 0);
@@ -132,6 +133,7 @@ BOOST_AUTO_TEST_CASE(random_campaign_agrees_with_the_model) {
   BOOST_TEST(c.hole_warnings > 0);
   BOOST_TEST(c.gc_clears > 0);
   BOOST_TEST(c.weakref_callbacks > 0);
+  BOOST_TEST(c.auto_collections > 0);
   BOOST_TEST(c.hermetic_wrappers > 0);
   BOOST_TEST(c.teardowns > 0);
   BOOST_TEST(c.refusals > 0);

@@ -52,6 +52,7 @@ enum class OpKind : std::uint8_t {
   Hermetic,      // hermetic mode on (a odd) or off
   Teardown,      // tear interpreter a down; a fresh one takes its place
   Collect,       // interp a: gc.collect()
+  AutoGc,        // interp a: gc.set_threshold(b, 2, 2); gc.enable() (b == 0: never)
   kCount
 };
 
@@ -104,10 +105,14 @@ struct Interp {
   bool alive = true;
   int generation = 0;       // how many interpreters this slot had before
   int warnings = 0;
-  // The collector's generation lists, as the real one keeps them (wrapper indices):
-  // with automatic collection off only full collections run, so two lists suffice;
-  // and the two lists a collection works through.
-  std::vector<int> gen0, old, unreachable, garbage;
+  // The collector as the real one keeps it: three generation lists (wrapper indices),
+  // their counts and thresholds, the switch (off until an AutoGc op), and the two
+  // lists a collection works through.
+  static constexpr int kGenerations = 3;
+  std::vector<int> gens[kGenerations], unreachable, garbage;
+  int count[kGenerations] = {};
+  int threshold[kGenerations] = {700, 10, 10};
+  bool gc_enabled = false;
 };
 
 // What the scenario holds; an index of -1 is None / empty.
@@ -134,6 +139,7 @@ struct Coverage {
   long gc_clears = 0;        // clears that dropped something (T7)
   long hermetic_wrappers = 0;  // T10
   long weakref_callbacks = 0;  // callbacks run when a referent died or was collected
+  long auto_collections = 0;   // collections a threshold started inside another op
   Coverage& operator+=(const Coverage& o);
 };
 
@@ -183,7 +189,8 @@ class Model {
   void strong_inc(int t);
   void strong_dec(int t);
   // The collector.
-  void collect(int interp);
+  void collect(int interp, int generation = Interp::kGenerations - 1);
+  void safe_point(int interp);  // an automatic collection, if one is due
   void split(std::vector<int>& list, std::vector<int>& out);
   void untrack(int w);
   void gc_clear(int w);
