@@ -4,12 +4,10 @@
 #include <optional>
 
 #include "revive/binding/python_variable.h"
-#include "revive/pyslot/python_op_registration_trampoline.h"
 
 namespace revive::binding {
 
 using interp::GilGuard;
-using trace::EventKind;
 
 bool Torch::register_python_op(const std::string& name, PythonOpImpl impl) {
   interp::Runtime::Entry entered(rt_, "register_python_op");  // See Note [One way into an interpreter]
@@ -37,6 +35,9 @@ bool Torch::register_python_op(const std::string& name, PythonOpImpl impl) {
     //     is tagged by main or recorded in main's slots.  As in PyTorch, an input
     //     tagged by *another* interpreter without Python behaviour then raises in
     //     main's wrap: hermetic mode only short-circuits "tagged by us".
+    // The process-wide dispatcher keeps `this` after a teardown: valid because a torn-down
+    // interpreter is never freed (Note [Interpreter teardown leaks on purpose]), and
+    // run_python_op refuses to run then.
     dispatcher.registerKernel(op, [this](const OperatorHandle& o, Stack* stack) {
       for (const Tensor& t : stack->values) {
         if (!t.defined()) continue;

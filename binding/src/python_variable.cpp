@@ -17,6 +17,4 @@ template Storage Torch::unpack_as<Storage>(const Ref&, const char*);
 template Ref Torch::new_wrapper<Tensor>(const PyType*, const Tensor&, impl::PyInterpreterStatus);
 template Ref Torch::new_wrapper<Storage>(const PyType*, const Storage&, impl::PyInterpreterStatus);
 
-// ---- the planted bug (testing.h) ----------------------------------------------------
-
 }  // namespace revive::binding

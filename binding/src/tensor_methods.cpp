@@ -9,8 +9,6 @@
 
 namespace revive::binding {
 
-using interp::GilGuard;
-
 void undefined_self() {
   throw Error(
       "Expected a proper Tensor but got None (or an undefined Tensor in C++) for argument "
@@ -20,7 +18,6 @@ void undefined_self() {
 Ref tensor_from_storage(Interpreter& I, const Ref& storage) {
   Storage s = I.unpack_as<Storage>(storage, "tensor");
   REVIVE_CHECK(s.defined(), "Got a null Storage");
-  GilGuard gil(I.gil());
   const auto numel = static_cast<std::int64_t>(s.nbytes() / sizeof(float));
   return I.wrap(Tensor::from_storage(std::move(s), numel));
 }
@@ -42,7 +39,7 @@ void set_grad(Interpreter& I, const Ref& t, const Ref& grad) {
   Tensor g = grad.is_none() ? Tensor() : I.unpack_as<Tensor>(grad, "grad");
   Tensor old;  // dropped after the GIL: See Note [GIL order across interpreters]
   {
-    GilGuard gil(I.gil());  // grad_ is protected by the GIL
+    interp::Runtime::Entry entered(I, "grad");  // grad_ is protected by the GIL
     old = x.grad();
     x.set_grad(std::move(g));
   }
@@ -51,7 +48,7 @@ void set_grad(Interpreter& I, const Ref& t, const Ref& grad) {
 Ref grad(Interpreter& I, const Ref& t) {
   Tensor x = I.unpack_as<Tensor>(t, "grad");
   if (!x.defined()) undefined_self();
-  GilGuard gil(I.gil());  // grad_ is protected by the GIL (set_grad holds it too)
+  interp::Runtime::Entry entered(I, "grad");  // grad_ is protected by the GIL (set_grad holds it too)
   return I.wrap(x.grad());
 }
 
@@ -64,16 +61,15 @@ Ref sigmoid(Interpreter& I, const Ref& t) {
 void set_backward_hooks(Interpreter& I, const Ref& t, const Ref& hooks) {
   (void)I.unpack_as<Tensor>(t, "_backward_hooks");  // the type check: a tensor wrapper
   auto* self = static_cast<TensorObject*>(t.get());
-  REVIVE_CHECK(hooks.is_none() || hooks->interp == t->interp, "cannot store object ", hooks->id,
-               " of interpreter ", hooks->interp->name(), " in interpreter ", I.name());
+  I.check_storable(hooks);
   Ref old;  // dropped after the swap, with the object consistent
-  GilGuard gil(I.gil());
+  interp::Runtime::Entry entered(I, "_backward_hooks");
   old = replace(self->backward_hooks, hooks);  // See Note [Move out, then drop]
 }
 
 Ref backward_hooks(Interpreter& I, const Ref& t) {
   (void)I.unpack_as<Tensor>(t, "_backward_hooks");  // the type check
-  GilGuard gil(I.gil());
+  interp::Runtime::Entry entered(I, "_backward_hooks");
   return static_cast<TensorObject*>(t.get())->backward_hooks;
 }
 

@@ -1,5 +1,5 @@
 // Torch's state in one interpreter (the types, the PyInterpreter and its vtable) and
-// the Python-level API on top of the protocol in python_variable.cpp: the checks and
+// the Python-level API on top of the protocol in python_variable.h: the checks and
 // conversions a `torch.*` call makes before it reaches wrap or unpack.
 #include "revive/binding/python_variable.h"
 #include "revive/binding/tensor_methods.h"
@@ -28,7 +28,7 @@ class Torch::VTable final : public impl::PyInterpreterVTable {
   }
 
  private:
-  Torch* owner_;
+  Torch* owner_;  // outlives every slot tagged with it: See Note [Interpreter teardown leaks on purpose]
 };
 
 Torch::Torch(interp::Runtime& runtime, GcBugs bugs)

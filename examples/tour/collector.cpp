@@ -1,18 +1,10 @@
 // The tour's scenarios: The cycle collector meets preservation (T7), and the era's bugs broken next to fixed.
 #include "scenarios.h"
 
-#include <atomic>
-#include <latch>
-#include <optional>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "revive/binding/tensor_methods.h"
-#include "revive/pyslot/hermetic_tls.h"
-#include "revive/pyslot/python_op_registration_trampoline.h"
-#include "revive/tensor/dispatcher.h"
 
 namespace revive::tour {
 

@@ -10,7 +10,6 @@
 #include <thread>
 #include <vector>
 
-#include "revive/binding/tensor_methods.h"
 #include "revive/pyslot/hermetic_tls.h"
 #include "revive/pyslot/python_op_registration_trampoline.h"
 #include "revive/tensor/dispatcher.h"
@@ -89,7 +88,7 @@ void tagging_race(Pictures* pics) {
   constexpr int kThreads = 16;
   std::vector<Interpreter::Owner> interps;
   for (int i = 0; i < kThreads; ++i) {
-    std::string name = "I";  // not "I" + ...: g++ 12 -O3 warns falsely on it (PR 105329)
+    std::string name = "I";  // not "I" + ...: here g++ 12 -O3 warned falsely (PR 105329)
     name += std::to_string(i);
     interps.push_back(Interpreter::create(name));
   }

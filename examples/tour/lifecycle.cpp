@@ -2,18 +2,11 @@
 // __dict__, __slots__ and run __del__ (docs/reference.md §9).
 #include "scenarios.h"
 
-#include <atomic>
-#include <latch>
 #include <optional>
-#include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "revive/binding/tensor_methods.h"
-#include "revive/pyslot/hermetic_tls.h"
-#include "revive/pyslot/python_op_registration_trampoline.h"
-#include "revive/tensor/dispatcher.h"
 
 namespace revive::tour {
 

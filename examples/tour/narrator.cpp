@@ -54,8 +54,8 @@ std::string wrap_text(std::string_view text, std::size_t width) {
     std::size_t end = text.find(' ', pos);
     if (end == std::string_view::npos) end = text.size();
     const std::string_view word = text.substr(pos, end - pos);
-    // Separators are appended apart from the text: g++ 12 at -O3 warns falsely on
-    // `"\n" + string` (GCC PR 105329).
+    // Separators are appended apart from the text: here, g++ 12 at -O3 warned falsely
+    // on `"\n" + string` (-Wrestrict, GCC PR 105329).
     if (!line.empty() && line.size() + 1 + word.size() > width) {
       if (!out.empty()) out += '\n';
       out += line;

@@ -9,9 +9,10 @@
 //               happened, and the scenario's path against the one its declaration names.
 //   Expected    a scenario table's declaration: title, expected path, end state.
 //   narration_failures()  every check that failed so far (the tour and its test read it).
-//   caught()    run a function and return the error it raised, as Python would print it.
+//   caught()    run a function and return the C++ error it raised, printed as the
+//               RuntimeError PyTorch's binding turns it into.
 //
-// Example (examples/tour/lifecycle.cpp):
+// Example (examples/tour/lifecycle.cpp, through its Scene):
 //   Narrator tour(pics, "plain-death", {"plain death: ...", "T1 T4", LifeState::D});
 //   tour.step("Py: del x", [&] { x.reset(); },
 //             "n == 1: not resurrectable ... wrapper freed (T4).",
@@ -115,7 +116,9 @@ class Narrator final : public trace::Observer {
   Pictures* pictures_;
   std::string slug_;
   Expected expected_;
-  std::vector<Interpreter*> interps_;  // [0] is the viewpoint
+  // [0] is the viewpoint.  Raw pointers stay valid after a teardown: See Note
+  // [Interpreter teardown leaks on purpose].
+  std::vector<Interpreter*> interps_;
   // The watched object, followed without a reference (a C++ weak reference would
   // change when a storage gives its wrapper back): see revive/tensor/death_watch.h.
   std::variant<std::monostate, const TensorImpl*, const StorageImpl*> target_;
@@ -123,7 +126,8 @@ class Narrator final : public trace::Observer {
   const void* raw_ = nullptr;
   std::optional<pictures::TargetEvents> filter_;
   struct Shown {
-    interp::Runtime* interp;  // where to look it up: `object` may be freed by now
+    interp::Runtime* interp;  // where to look it up: `object` may be freed by now (the
+                              // runtime is not: Note [Interpreter teardown leaks on purpose])
     const PyObject* object;
     std::uint64_t id;
     std::string name;
@@ -149,7 +153,7 @@ class Narrator final : public trace::Observer {
 // Every narration check that failed since the last clear, as "scenario, step N: ...".
 [[nodiscard]] std::vector<std::string>& narration_failures();
 
-// Run `f`; the error it raised as Python would print it, or "no error".
+// Run `f`; the C++ error it raised as the RuntimeError Python would print, or "no error".
 [[nodiscard]] std::string caught(const std::function<void()>& f);
 
 }  // namespace revive::tour

@@ -32,7 +32,7 @@ struct Scene {
   Scene(const Scene&) = delete;
   Scene& operator=(const Scene&) = delete;
 
-  Narrator tour;           // declared first: outlives the interpreter's teardown event
+  Narrator tour;           // declared first, destroyed last; teardown is not narrated
   Interpreter::Owner I;
 };
 

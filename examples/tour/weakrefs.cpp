@@ -1,18 +1,10 @@
 // The tour's scenarios: The weakref hole (T8) and _fix_weakref, the one way out of it.
 #include "scenarios.h"
 
-#include <atomic>
-#include <latch>
 #include <optional>
-#include <stdexcept>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "revive/binding/tensor_methods.h"
-#include "revive/pyslot/hermetic_tls.h"
-#include "revive/pyslot/python_op_registration_trampoline.h"
-#include "revive/tensor/dispatcher.h"
 
 namespace revive::tour {
 

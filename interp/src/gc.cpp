@@ -1,6 +1,6 @@
 // The fake CPython's cycle collector (Modules/gcmodule.c, 3.9-3.12, in outline) and the
 // type slots it calls.  The tensor and storage slots are the binding's
-// (binding/src/python_variable.cpp).
+// (binding/include/revive/binding/python_variable.h).
 #include <utility>
 
 #include "revive/interp/runtime.h"
@@ -31,9 +31,9 @@ namespace revive::interp {
 //                        reference for the call: tp_clear, which drops the object's
 //                        references.  Some count then reaches zero and the ordinary
 //                        dealloc frees it.  An object still alive after its clear
-//                        moves to the oldest generation: it may die later.
-// Three facts matter for PyObject preservation
-// (See Note [Cycle collection and preservation] in binding/src/python_variable.cpp):
+//                        moves to the next older generation: it may die later.
+// Three facts matter for PyObject preservation (See Note [Cycle collection and
+// preservation] in binding/include/revive/binding/python_variable.h):
 // step 2 trusts traverse, so an object that reports no
 // references looks like a root for everything it holds; step 3 puts an object in the
 // unreachable list when only garbage refers to it, even if it is not itself in a cycle
@@ -73,8 +73,9 @@ void visit_reachable(PyObject* referent, void* arg) {
 
 // What new_class gives each plain class, as CPython's type_new does: subtype_dealloc,
 // subtype_traverse, subtype_clear; weakref gets its own dealloc and is not tracked.
-// Native types get theirs from their extension module (Runtime::add_native_type), and
-// their subclasses inherit them unless the module's on_subclass hook replaces them
+// A native type gets its slots from its extension module (which sets them on the type
+// add_native_type returns), and a subclass of one inherits them here unless the
+// module's on_subclass hook, run after, replaces them
 // (PyTorch's metaclass does, on every Tensor subclass: PyTorch #136358 was a subclass
 // that kept subtype_clear).
 void Runtime::install_type_slots(PyType& type) {
@@ -91,8 +92,12 @@ void Runtime::install_type_slots(PyType& type) {
       type.clear = nullptr;
       type.free = &free_as<WeakrefObject>;
       return;
-    case Layout::Native:
-      return;  // the extension module's business
+    case Layout::Native:  // CPython: a subclass inherits its base's slots
+      type.dealloc = type.base->dealloc;
+      type.traverse = type.base->traverse;
+      type.clear = type.base->clear;
+      type.free = type.base->free;
+      return;
   }
 }
 

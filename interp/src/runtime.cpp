@@ -1,6 +1,6 @@
 // The fake CPython: object lifetime, subtype_dealloc, attributes, weak references,
 // teardown.  The cycle collector is in gc.cpp; tensors and storages are the binding's
-// (binding/src/python_variable.cpp).
+// (binding/include/revive/binding/python_variable.h).
 #include "revive/pyslot/move_out.h"
 #include "revive/interp/runtime.h"
 
@@ -261,14 +261,7 @@ const PyType* Runtime::new_class(std::string name, const PyType* base, ClassSpec
   t.slot_offset = base->total_slots();
   t.finalizer = std::move(spec.finalizer);
   t.torch_dispatch = base->torch_dispatch || spec.torch_dispatch;
-  if (t.layout == Layout::Native) {  // CPython: a subclass inherits its base's slots
-    t.dealloc = base->dealloc;
-    t.traverse = base->traverse;
-    t.clear = base->clear;
-    t.free = base->free;
-  } else {
-    install_type_slots(t);
-  }
+  install_type_slots(t);
   t.on_subclass = base->on_subclass;  // the extension's metaclass, if any
   if (t.on_subclass) t.on_subclass(t);
   return &t;
@@ -309,8 +302,7 @@ Ref Runtime::new_object(const PyType* cls) {
   Entry entered(*this, "new_object");
   check_type_home(cls, "new_object");
   REVIVE_CHECK(cls->layout == Layout::Object,
-               "new_object() makes plain objects; use empty() or new_storage() for ",
-               cls != nullptr ? cls->name : std::string("null"));
+               "new_object() makes plain objects; use empty() or new_storage() for ", cls->name);
   gc_safe_point();
   return Ref::steal(allocate<PyObject>(cls));
 }
@@ -443,20 +435,17 @@ void Runtime::discard_half_built(PyObject* o) noexcept {
 
 // ---- attributes and globals ----------------------------------------------------------
 
-namespace {
-void check_value_home(const Value& v, const Runtime* home) {
+void Runtime::check_storable(const Value& v) const {
   if (const Ref* r = std::get_if<Ref>(&v); r != nullptr && !r->is_none()) {
-    REVIVE_CHECK(r->get()->interp == home, "cannot store object ", r->get()->id,
-                 " of interpreter ", r->get()->interp->name(), " in interpreter ",
-                 home->name());
+    REVIVE_CHECK(r->get()->interp == this, "cannot store object ", r->get()->id,
+                 " of interpreter ", r->get()->interp->name(), " in interpreter ", name());
   }
 }
-}  // namespace
 
 void Runtime::setattr(const Ref& obj, const std::string& attr, Value value) {
   Entry entered(*this, "setattr");
   check_usable(obj, "setattr");
-  check_value_home(value, this);
+  check_storable(value);
   Value old;  // released last: See Note [Move out, then drop]
   if (auto idx = obj->ob_type->find_slot(attr)) {
     old = replace(obj->slots[*idx], std::move(value));
@@ -514,7 +503,7 @@ void Runtime::delattr(const Ref& obj, const std::string& attr) {
 
 void Runtime::set_global(const std::string& name, Value value) {
   Entry entered(*this, "set_global");
-  check_value_home(value, this);
+  check_storable(value);
   auto [it, inserted] = globals_.try_emplace(name);
   Value old = replace(it->second, std::move(value));  // See Note [Move out, then drop]
 }

@@ -109,7 +109,7 @@ std::string wrapper_label(const WrapperView& w) {
     }
   }
   if (w.weakrefs > 0) {
-    label += '\n';  // appended apart: g++ 12 -O3 warns falsely on "\n" + string (PR 105329)
+    label += '\n';  // appended apart: here g++ 12 -O3 warned falsely on "\n" + ... (PR 105329)
     label += plural(static_cast<std::int64_t>(w.weakrefs), "weakref", "weakrefs");
   }
   switch (w.role) {

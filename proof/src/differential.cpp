@@ -100,9 +100,9 @@ class Real {
           if (op.c != 0) {
             // Counts its runs, and checks CPython's order: the weakref is cleared
             // before its callback runs, so it reads None there.
-            callback = [calls = callbacks_](Runtime& rt, const Ref& weakref) {
+            callback = [calls = callbacks_, early = early_callbacks_](Runtime& rt, const Ref& weakref) {
               ++(*calls)[weakref->id];
-              if (!rt.deref(weakref).is_none()) ++(*calls)[kSawReferent];
+              if (!rt.deref(weakref).is_none()) ++*early;
             };
           }
           weakref_vars_[op.b] = home(vars_[op.a]).weakref(vars_[op.a], std::move(callback));
@@ -206,10 +206,10 @@ class Real {
   }
 
   std::shared_ptr<std::map<std::uint64_t, int>> runs_;  // finalizer runs by object id
-  // weakref callback runs by weakref object id
+  // weakref callback runs by weakref object id, and the callbacks that still saw their
+  // referent (CPython's order forbids it)
   std::shared_ptr<std::map<std::uint64_t, int>> callbacks_ = std::make_shared<std::map<std::uint64_t, int>>();
-  // The key under which callbacks_ counts the callbacks that still saw their referent.
-  static constexpr std::uint64_t kSawReferent = ~std::uint64_t{0};
+  std::shared_ptr<int> early_callbacks_ = std::make_shared<int>(0);
   std::array<const interp::PyType*, kInterpreters> fin_{};
   Ref vars_[kVars];
   Ref weakref_vars_[kWeakrefVars];
@@ -344,16 +344,14 @@ std::optional<std::string> Real::compare(const Model& m) {
       return err.str();
     }
   }
+  if (*early_callbacks_ != 0) {
+    err << "a weakref callback read its referent: callbacks must run after the weakrefs are cleared";
+    return err.str();
+  }
   // Callbacks of weakrefs no variable holds any more: the totals must agree too.
   {
     int real_total = 0, model_total = 0;
-    for (const auto& [id, calls] : *callbacks_) {
-      if (id == kSawReferent) {
-        err << "a weakref callback read its referent: callbacks must run after the weakrefs are cleared";
-        return err.str();
-      }
-      real_total += calls;
-    }
+    for (const auto& [id, calls] : *callbacks_) real_total += calls;
     for (const Weakref& wr : m.weakrefs) model_total += wr.callback_runs;
     if (real_total != model_total) {
       err << "weakref callbacks: real ran " << real_total << " in all, model " << model_total;

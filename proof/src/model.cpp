@@ -295,12 +295,14 @@ Outcome Model::apply(const Op& op) {
         if (w.cdata == Cdata::Undefined) return Outcome::Ran;  // wrap(undefined) is None
         const int t = w.target;
         const int interp = w.interp;
-        safe_point(interp);  // wrap's, which comes before its check of the tag
-        if (targets[t].tag >= 0 && targets[t].tag != interp) {
-          throw ModelError{"cannot access PyObject for Tensor on interpreter"};
+        strong_inc(t);  // unpack's reference, held across wrap (and its safe point)
+        int again = -1;
+        try {
+          again = wrap(t, interp);
+        } catch (const ModelError&) {
+          strong_dec(t);  // the unpacked tensor dies with the raise
+          throw;
         }
-        strong_inc(t);
-        const int again = wrap(t, interp);
         decref(again);
         strong_dec(t);
         return Outcome::Ran;

@@ -1,6 +1,7 @@
 #include "revive/tensor/storage_impl.h"
 
 #include <new>
+#include <string>
 
 namespace revive {
 namespace {
@@ -29,21 +30,25 @@ std::int64_t StorageImpl::live_count() noexcept {
 // (at the last weak reference) gives it back.  See Note [Two counts and release_resources].
 void StorageImpl::release_resources() { data_.reset(); }
 
+namespace {
+// PyTorch's allocator says how much was asked for.
+[[noreturn]] void refuse_allocation(std::size_t nbytes, const std::string& why) {
+  throw Error(detail::str_cat("DefaultCPUAllocator: can't allocate memory: you tried to allocate ",
+                              nbytes, " bytes. ", why));
+}
+}  // namespace
+
 Storage Storage::create(std::size_t nbytes) {
-  // PyTorch's allocator says how much was asked for; the model also caps what it will
-  // really allocate (its storages are zero-filled: an overcommitted huge one would be
-  // touched page by page).
-  const auto refuse = [nbytes](const char* why) {
-    throw Error(detail::str_cat("DefaultCPUAllocator: can't allocate memory: you tried to allocate ",
-                                nbytes, " bytes. ", why));
-  };
-  if (nbytes > kMaxBytes) refuse("(revive's storages hold at most 1073741824 bytes)");
+  // The model also caps what it will really allocate (its storages are zero-filled: an
+  // overcommitted huge one would be touched page by page).
+  if (nbytes > kMaxBytes) {
+    refuse_allocation(nbytes, detail::str_cat("(revive's storages hold at most ", kMaxBytes, " bytes)"));
+  }
   try {
     return Storage(make_intrusive<StorageImpl>(std::make_shared<StorageImpl::DataBlock>(nbytes)));
   } catch (const std::bad_alloc&) {
-    refuse("(out of memory)");
+    refuse_allocation(nbytes, "(out of memory)");
   }
-  return {};
 }
 
 Storage Storage::share_data() const {

@@ -4,6 +4,7 @@
 
 #include "revive/pictures/inspect.h"
 #include "revive_test.h"
+#include "tracker.h"
 #include "revive/binding/tensor_methods.h"
 
 using namespace revive;
@@ -73,18 +74,13 @@ BOOST_AUTO_TEST_CASE(rewrap_of_a_live_wrapper_returns_it_with_an_incref) {
   BOOST_TEST(log.kinds().back() == EK::Rewrapped);
 }
 
-// THPVariable_Wrap of an undefined tensor is None.
 // THPVariable_Wrap returns None for an undefined tensor before anything else can run:
 // not even an automatic collection that is due.
 BOOST_AUTO_TEST_CASE(wrapping_an_undefined_tensor_runs_nothing, *utf::label("gc")) {
   const PyType* node = I->new_class("Node", I->object_type());
   I->gc_set_threshold(1);
-  {
-    Ref a = I->new_object(node);
-    Ref b = I->new_object(node);
-    I->setattr(a, "peer", b);
-    I->setattr(b, "peer", a);
-  }  // a dead cycle; a collection is due at the next allocating operation
+  (void)revive::testing::make_cycle(*I, node);  // dead at once; a collection is due at
+                                                // the next allocating operation
   const auto live = I->live_objects();
   log.clear();
   BOOST_TEST(I->wrap(Tensor()).is_none());
@@ -93,9 +89,9 @@ BOOST_AUTO_TEST_CASE(wrapping_an_undefined_tensor_runs_nothing, *utf::label("gc"
   Tensor t = Tensor::empty(1);
   Ref p = I->wrap(t);  // this one collects first
   BOOST_TEST(I->live_objects() == 1u);
-  I->gc_set_threshold(700);
 }
 
+// THPVariable_Wrap of an undefined tensor is None.
 BOOST_AUTO_TEST_CASE(wrapping_an_undefined_tensor_gives_none) {
   BOOST_TEST(I->wrap(Tensor()).is_none());
   BOOST_TEST(I->wrap(Storage()).is_none());

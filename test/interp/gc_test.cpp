@@ -80,10 +80,7 @@ BOOST_AUTO_TEST_CASE(weakrefs_cleared_then_callbacks_then_finalizers) {
                                    ClassSpec{std::nullopt, [&order](Runtime&, const Ref&) {
                                                order.push_back("__del__");
                                              }});
-  Ref a = I->new_object(fin);
-  Ref b = I->new_object(fin);
-  I->setattr(a, "peer", b);
-  I->setattr(b, "peer", a);
+  auto [a, b] = revive::testing::make_cycle(*I, fin);
   Ref wa, wb;
   auto callback = [&](Runtime& interp, const Ref&) {
     // Both weakrefs already read None when the first callback runs.

@@ -168,6 +168,19 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_SUITE(runtime_view, Fixture, *utf::label("diagram"))
 
+// The header example of trace/target.h: a target's facts, read through the concept.
+BOOST_AUTO_TEST_CASE(a_target_is_read_through_the_concept) {
+  Tensor t = Tensor::empty(2);
+  Target x = target_of(t.unsafeGetTensorImpl());
+  BOOST_TEST(x.type_name == "TensorImpl");
+  BOOST_TEST(x.strong == 1u);
+  BOOST_TEST(x.slot == t.unsafeGetTensorImpl()->pyobj_slot());
+  BOOST_TEST(x.address == static_cast<const void*>(t.unsafeGetTensorImpl()));
+  Target gone = target_of<TensorImpl>(nullptr);
+  BOOST_TEST(gone.type_name == "TensorImpl");
+  BOOST_TEST(gone.address == nullptr);
+}
+
 // The header example of trace/runtime_view.h: what the pictures can learn of a wrapper
 // through the view alone, live (L) and as a zombie (Z).
 BOOST_AUTO_TEST_CASE(the_view_reads_a_wrapper) {

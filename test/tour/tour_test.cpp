@@ -35,9 +35,11 @@ struct Clean : revive::testing::LeakCheck {
   ~Clean() { narration_failures().clear(); }
 };
 
-// One step that wraps a fresh tensor (T1), told with `why` and checked against `row`.
+// One step that wraps a fresh tensor (T1), told with `why` and checked against `row`:
+// the failures of that step alone.
 std::vector<std::string> failures_of_one_wrap(std::string_view why, std::string_view row,
                                               std::string path = "T1") {
+  narration_failures().clear();
   {
     Scene scene(nullptr, "check", {"check", std::move(path), LifeState::L});
     Tensor t = Tensor::empty(2);
@@ -82,13 +84,9 @@ BOOST_AUTO_TEST_CASE(a_missing_row_fails_and_shows_what_it_saw) {
 BOOST_AUTO_TEST_CASE(a_wrong_sentence_fails) {
   const std::string row = "L n=2 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0";
   BOOST_TEST(failures_of_one_wrap("Zombie (T3).", row).size() == 1u);
-  Clean reset;
   BOOST_TEST(failures_of_one_wrap("A wrap (T1): n = 3.", row).size() == 1u);
-  Clean reset2;
   BOOST_TEST(failures_of_one_wrap("A wrap (T1): n: 1 -> 2, r = 2.", row).size() == 1u);
-  Clean reset3;
   BOOST_TEST(failures_of_one_wrap("A wrap (T1); __del__ runs.", row).size() == 1u);
-  Clean reset4;
   BOOST_TEST(failures_of_one_wrap("A wrap (T1); no __del__.", row).empty());
 }
 

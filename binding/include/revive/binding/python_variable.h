@@ -39,7 +39,7 @@ const PyType* Torch::add_preserved_type() {
   PyType& type = rt_.add_native_type(Preserved<H>::python_name, rt_.object_type(), ops,
                                      /*has_dict=*/true);
   install_wrapper_slots<H>(type);
-  // PyTorch's metaclass: every subclass gets the same three slots.
+  // PyTorch's metaclass: every subclass gets the same slots.
   type.on_subclass = [this](PyType& subclass) { install_wrapper_slots<H>(subclass); };
   preserved_types_.emplace(ops, &type);
   return &type;
@@ -425,10 +425,11 @@ void Torch::wrapper_dealloc(PyObject* o) noexcept {
 //     (B -> P with A <-> B dead).  Clearing A then drops B, B drops P, and P's dealloc
 //     resurrects it, intact.  PyTorch #75932 was a clear without this test: the
 //     collector cleared P (dict and cdata) while C++ still held the tensor;
-//   - otherwise both behave like any object's: traverse reports __slots__ and
-//     __dict__, clear drops them and then cdata (owned: the C++ object may die;
-//     borrowed, a zombie: stubbed, as PyTorch's clear resets cdata either way).
-// All three slots go on every subclass (install_type_slots): PyTorch #136358 was a
+//   - otherwise both behave like any object's: traverse reports __slots__, __dict__
+//     and backward_hooks, clear drops them and then cdata (owned: the C++ object may
+//     die; borrowed, a zombie: stubbed, as PyTorch's clear resets cdata either way).
+// dealloc, traverse and clear go on every subclass (install_wrapper_slots, through the
+// type's on_subclass hook): PyTorch #136358 was a
 // subclass whose clear was CPython's default subtype_clear, which wipes __dict__ and
 // then calls the base's clear, too late for the test above.
 // What no slot can prevent, PyTorch #145253 (open for the whole era): steps 4 and 5 of

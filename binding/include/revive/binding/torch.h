@@ -6,7 +6,9 @@
 //   Torch         torch's state in one interpreter and its Python-level API: the
 //                 PyInterpreter this interpreter tags slots with (and its vtable), the
 //                 Tensor and UntypedStorage types, the Python operators it registered;
-//                 `torch.empty`, `t.grad`, `t.untyped_storage()`, `t._fix_weakref()`...
+//                 `torch.empty`, `torch.UntypedStorage`, `_make_subclass`,
+//                 `t._fix_weakref()`.  Tensor methods (`t.grad`, ...) are free
+//                 functions in tensor_methods.h.
 //
 // Torch is written against the runtime's interface for extension modules
 // (interp/runtime.h), never its internals.  The preservation protocol itself
@@ -46,7 +48,7 @@ class Interpreter;
 // Bugs of the era's cycle-collector support that an interpreter can reproduce on
 // purpose, to show what they broke.  Each one changes which tp_clear the binding
 // installs on that interpreter's tensor and storage types.
-// See Note [Cycle collection and preservation] (src/python_variable.cpp).
+// See Note [Cycle collection and preservation] (python_variable.h).
 struct GcBugs {
   // PyTorch #75932 (fixed by #75933, 2022): a wrapper's clear did not ask whether the
   // wrapper is resurrectable, so a collection could clear a wrapper C++ still needs and

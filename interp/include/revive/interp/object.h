@@ -25,6 +25,8 @@
 //
 // Model simplifications: types are not objects (they live as long as their
 // interpreter); only the kinds this design touches exist.
+//
+// Owns: Note [The type is the only dispatch].
 #pragma once
 
 #include <boost/intrusive/list.hpp>

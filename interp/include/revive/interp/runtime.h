@@ -24,7 +24,7 @@
 //
 // What lives where: object lifetime, subtype_dealloc, attributes, weakrefs and
 // teardown in src/runtime.cpp; the cycle collector in src/gc.cpp.
-// Owns Note [Interpreter teardown leaks on purpose].
+// Owns Note [Interpreter teardown leaks on purpose], Note [One way into an interpreter].
 #pragma once
 
 #include <array>
@@ -140,8 +140,8 @@ class Runtime {
   [[nodiscard]] static std::int64_t abandoned_object_count() noexcept;
 
   // ==== for extension modules (CPython's C API; binding/ uses only this) =============
-  // Each of these expects the caller to hold the GIL, except incref/decref and
-  // at_teardown, which take it.
+  // Each of these expects the caller to hold the GIL, except incref/decref,
+  // add_native_type and at_teardown, which take it.
 
   // Py_INCREF / Py_DECREF, taking the GIL (re-entrantly); after teardown they do nothing.
   void incref(PyObject* o);
@@ -154,7 +154,10 @@ class Runtime {
   // thread tore the interpreter down sees the flag and touches nothing (See Note
   // [Interpreter teardown leaks on purpose]).  Checking first and locking after would
   // let the waiting thread act on an interpreter that died while it waited.  Entry is
-  // that rule as one object: hold it for the whole operation.
+  // that rule as one object: hold it for the whole operation.  The exceptions touch no
+  // object: gc.enable/disable/set_threshold only flip settings (GcDisabled's destructor
+  // calls gc_enable, which must not throw), add_native_type runs at module init, and
+  // incref/decref/at_teardown have rules of their own (above and below).
   class Entry {
    public:
     Entry(const Runtime& runtime, const char* what);
@@ -167,6 +170,11 @@ class Runtime {
   // Raise the usual errors for an object a Python-level call was handed: None, or
   // another interpreter's object.  The caller has entered (Entry).
   void check_usable(const Ref& o, const char* what) const;
+  // A value about to be stored in one of this interpreter's objects (an attribute, a
+  // global, a C struct field) must be None, a plain value or this interpreter's
+  // object: no object ever holds another interpreter's (Note [GIL order across
+  // interpreters] relies on it).
+  void check_storable(const Value& v) const;
   // The same for a class: null, or another interpreter's.
   void check_type_home(const PyType* cls, const char* what) const;
   [[nodiscard]] bool owns_type(const PyType* type) const noexcept;

@@ -90,7 +90,6 @@ struct InterpreterView {
 
 struct OwnershipView {
   std::string kind;            // the target's type: "TensorImpl", "StorageImpl", ...
-  std::string recorded_name;   // the Python variable naming the recorded wrapper, if any
   std::string held_by;         // who holds one in C++ (its kHeldBy)
   std::uint64_t target_id = 0; // TensorImpl::id / StorageImpl::id; 0 when gone
   LifeState state = LifeState::D;  // as seen from the first interpreter

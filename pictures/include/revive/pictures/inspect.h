@@ -1,7 +1,8 @@
 // inspect.h: read the state of docs/reference.md §2 off a live C++ object.
 //
 // Defines:
-//   SlotState   U, T0, L, Z, X (D is "the C++ object is gone": the caller knows that).
+//   SlotState   U, T0, L, Z, X, and R (released, kept by weak references) and D (an
+//               undefined handle).
 //   CdataKind   what the recorded wrapper's cdata is.
 //   Snapshot    strong count n, the tag, the owns bit, the recorded wrapper, its
 //               refcount r and its cdata, and the state they add up to.

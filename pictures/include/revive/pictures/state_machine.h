@@ -2,7 +2,8 @@
 // target takes through it, and the machine drawn with that path highlighted.
 //
 // Defines:
-//   LifeState          the six states of §2: inspect()'s five (U, T0, L, Z, X) and D.
+//   LifeState          the six states of §2: U, T0, L, Z, X (as inspect() reads them)
+//                      and D.
 //   Transition         the transitions of §3 the machine draws (T1 ... T11, and the two
 //                      unnamed ones: a recorded wrapper really dying while C++ holds the
 //                      target, and C++ letting go of a target that has no wrapper).

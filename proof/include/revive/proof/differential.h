@@ -86,7 +86,8 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
                         std::size_t length = 200,
                         const std::function<void(const CampaignReport&)>& progress = {});
 
-// The planted bug of the REVIVE_PLANTED_BUG build option (see binding/src/python_variable.cpp):
+// The planted bug of the REVIVE_PLANTED_BUG build option (see
+// binding/include/revive/binding/testing.h):
 // whether this build has it, and switching it on and off.
 [[nodiscard]] bool planted_bug_available() noexcept;
 void set_planted_bug(bool on) noexcept;

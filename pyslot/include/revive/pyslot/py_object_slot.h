@@ -55,7 +55,8 @@ enum class PyInterpreterStatus {
 //   - pyobj_ and the owns bit are written only by a holder of the tagged
 //     interpreter's GIL (or by the last owner of the C++ object, when nobody else can
 //     see it).
-//   - Storages bend the rule: see Note [Storage wrap across interpreters] (interp/).
+//   - Storages bend the rule: see Note [Storage wrap across interpreters]
+//     (binding/include/revive/binding/python_variable.h).
 //
 // Note [Memory ordering on Python interpreter tag]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -129,7 +130,8 @@ class PyObjectSlot {
 
   // T6 of docs/reference.md: if the slot owns its wrapper, give that reference back
   // to the interpreter (which may free the wrapper) and forget the wrapper.
-  // Idempotent: called from release_resources() and again from ~PyObjectSlot().
+  // Idempotent: called from ~PyObjectSlot(), and earlier by a target whose
+  // release_resources() lets its wrapper go (TensorImpl's does, StorageImpl's does not).
   void maybe_destroy_pyobj();
 
   // The tag, or nullptr.  Racy by nature: it may become non-null right after.

@@ -32,7 +32,6 @@ class DeathWatch {
   DeathWatch& operator=(const DeathWatch&) = delete;
 
   [[nodiscard]] bool alive() const noexcept { return alive_.load(std::memory_order_acquire); }
-  [[nodiscard]] const intrusive_ptr_target* target() const noexcept { return target_; }
 
   // Called by ~intrusive_ptr_target.
   static void on_destroy(const intrusive_ptr_target* target) noexcept;

@@ -13,7 +13,7 @@
 //   assert(!w.lock());                         // too late to revive it
 //                                              // ~w: weak 0, the Thing is deleted
 //
-// Owns: Note [Two counts and release_resources].
+// Owns: Note [Two counts and release_resources], Note [Memory ordering of the two counts].
 #pragma once
 
 #include <atomic>
@@ -46,9 +46,10 @@ class weak_intrusive_ptr;
 //     destructor, at the last weak reference.
 //   - A count that reached 0 never rises again: lock() refuses, and reclaiming a new
 //     strong reference from a raw pointer throws.
-// This is why PyObjectSlot::maybe_destroy_pyobj() is called from both
-// release_resources() and the slot's destructor and must be idempotent: which of the
-// two runs first depends on whether a weak reference existed.  We follow c10 exactly
+// This is why PyObjectSlot::maybe_destroy_pyobj() is idempotent and called from the
+// slot's destructor as well as from TensorImpl::release_resources() (StorageImpl's
+// leaves it to the destructor): for a tensor, which of the two runs first depends on
+// whether a weak reference existed.  We follow c10 exactly
 // here (no "always release_resources() first" simplification), so both paths are
 // exercised by the tests.
 class intrusive_ptr_target {

@@ -56,7 +56,7 @@ class TensorImpl final : public intrusive_ptr_target {
   [[nodiscard]] static std::int64_t live_count() noexcept;
 
  protected:
-  // Gives up storage, grad and (if the slot owns it) the Python wrapper.
+  // Gives up grad, then storage, then (if the slot owns it) the Python wrapper.
   // See Note [Two counts and release_resources].
   void release_resources() override;
 

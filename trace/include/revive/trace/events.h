@@ -13,12 +13,12 @@
 // named by its address only (`PyObject` is opaque here).  With no observer attached,
 // emitting an event is one pointer test.
 //
-// Example (the same sequence is asserted in test/binding/lifecycle_test.cpp):
+// Example (test/binding/lifecycle_test.cpp, first_wrap_tags_and_records_an_owning_wrapper):
 //   EventLog log;
 //   I->set_observer(&log);
-//   { Ref t = I->empty(2); }
-//   assert(log.kinds() == std::vector{EventKind::Tagged, EventKind::NewWrapper,
-//                                     EventKind::Freed});
+//   Tensor t = Tensor::empty(2);
+//   Ref p = I->wrap(t);
+//   assert(log.kinds() == std::vector{EventKind::Tagged, EventKind::NewWrapper});
 #pragma once
 
 #include <iosfwd>
