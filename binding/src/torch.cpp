@@ -28,7 +28,7 @@ class Torch::VTable final : public impl::PyInterpreterVTable {
   }
 
  private:
-  Torch* owner_;  // outlives every slot tagged with it: See Note [Interpreter teardown leaks on purpose]
+  Torch* owner_;  // outlives every slot tagged with it: See Note [Reclaiming a dead interpreter]
 };
 
 Torch::Torch(interp::Runtime& runtime, GcBugs bugs)
@@ -44,6 +44,28 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs)
   is_main_ = impl::PythonOpRegistrationTrampoline::registerInterpreter(&pyinterpreter_);
   // Unloading torch disarms its PyInterpreter.  See Note [Disarming a dead interpreter].
   rt_.at_teardown([this] { pyinterpreter_.disarm(); });
+  // And once the dead interpreter cannot be reached, it is freed: See Note [Reclaiming
+  // a dead interpreter].
+  interp::Runtime::ReclaimHooks hooks;
+  hooks.visit_fields = [](PyObject* o, interp::VisitProc visit, void* arg) {
+    if (const WrapperOps* ops = wrapper_ops(o)) ops->visit_fields(o, visit, arg);
+  };
+  hooks.accounted = [this](const std::vector<PyObject*>& abandoned) -> std::optional<std::int64_t> {
+    // The trampoline holds the main interpreter, the dispatcher this one's operators.
+    if (is_main_ || !python_ops_.empty()) return std::nullopt;
+    const std::int64_t unseen = pyinterpreter_.unseen_releases();
+    if (pyinterpreter_.tagged_count() == 0) return unseen;
+    CxxReach reach(&pyinterpreter_);
+    for (const PyObject* o : abandoned) {
+      if (const WrapperOps* ops = wrapper_ops(o)) ops->reach(o, reach);
+    }
+    if (!reach.only_internal()) return std::nullopt;
+    return unseen + reach.owned_wrappers();
+  };
+  hooks.release = [this](PyObject* o) {
+    if (const WrapperOps* ops = wrapper_ops(o)) ops->release(o, &pyinterpreter_);
+  };
+  rt_.at_reclaim(std::move(hooks));
 }
 
 Torch::~Torch() = default;

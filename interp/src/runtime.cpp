@@ -115,6 +115,7 @@ std::string claim_name(std::string name) {
 }  // namespace
 
 Runtime::Runtime(std::string name) : name_(claim_name(std::move(name))) {
+  (void)reclaim_dead_interpreters();  // Note [Reclaiming a dead interpreter]: a sweep point
   auto add = [this](std::string n, const PyType* base, Layout layout, bool has_dict) {
     PyType& t = types_.emplace_back();
     t.name = std::move(n);
@@ -142,8 +143,128 @@ void Runtime::Teardown::operator()(Runtime* runtime) const noexcept {
     return;
   }
   runtime->finalize();
+  {
+    std::lock_guard lock(graveyard_mutex());
+    graveyard().push_back(runtime);
+  }
+  (void)reclaim_dead_interpreters();  // Note [Reclaiming a dead interpreter]: a sweep point
+}
+
+// ---- reclaiming dead interpreters (Note [Reclaiming a dead interpreter]) --------------
+
+std::size_t Runtime::reclaim_dead_interpreters() noexcept {
+  std::size_t freed = 0;
+  // Reclaiming one can let go of what kept another (a tensor of one, tagged by the
+  // other, held by the first one's wrapper), so sweep until nothing changes.  Each
+  // interpreter is taken out under the graveyard's mutex and freed outside it: freeing
+  // may call into live interpreters, whose GILs must never be taken under the mutex.
+  for (bool progress = true; progress;) {
+    progress = false;
+    Runtime* dead = nullptr;
+    {
+      std::lock_guard lock(graveyard_mutex());
+      auto& g = graveyard();
+      for (auto it = g.begin(); it != g.end(); ++it) {
+        GilGuard gil((*it)->gil_);
+        if ((*it)->reclaimable()) {
+          dead = *it;
+          g.erase(it);
+          break;
+        }
+      }
+    }
+    if (dead == nullptr) break;
+    bool gone = false;
+    {
+      GilGuard gil(dead->gil_);
+      dead->free_abandoned();
+      // Only lost to a racing weak_intrusive_ptr::lock() (see the Note): a tag that
+      // outlived the sweep keeps the (now empty) interpreter.
+      gone = dead->reclaimable();
+    }
+    if (gone) {
+      delete dead;
+      ++freed;
+    } else {
+      std::lock_guard lock(graveyard_mutex());
+      graveyard().push_back(dead);
+    }
+    progress = true;
+  }
+  return freed;
+}
+
+std::size_t Runtime::dead_interpreter_count() noexcept {
   std::lock_guard lock(graveyard_mutex());
-  graveyard().push_back(runtime);
+  return graveyard().size();
+}
+
+void Runtime::at_reclaim(ReclaimHooks hooks) {
+  GilGuard gil(gil_);
+  reclaim_hooks_.push_back(std::move(hooks));
+}
+
+// The collector's update_refs and subtract_refs, over every reference an abandoned
+// object holds (not what a preservation-aware traverse chooses to report).
+void Runtime::count_outside_references() noexcept {
+  for (PyObject& o : objects_) o.gc_refs = o.ob_refcnt;
+  auto subtract = [](PyObject* referent, void* arg) {
+    if (referent != nullptr && referent->interp == static_cast<Runtime*>(arg)) --referent->gc_refs;
+  };
+  for (PyObject& o : objects_) {
+    subtype_traverse(&o, subtract, this);
+    for (auto& hooks : reclaim_hooks_) {
+      if (hooks.visit_fields) hooks.visit_fields(&o, subtract, this);
+    }
+  }
+  outside_refs_ = 0;
+  for (PyObject& o : objects_) {
+    REVIVE_INTERNAL_ASSERT(o.gc_refs >= 0, "object ", o.id, " holds fewer references (",
+                           o.ob_refcnt, ") than its fellow objects give it");
+    outside_refs_ += o.gc_refs;
+    o.gc_refs = 0;
+  }
+}
+
+bool Runtime::reclaimable() const noexcept {
+  std::vector<PyObject*> abandoned;
+  abandoned.reserve(objects_.size());
+  for (const PyObject& o : objects_) abandoned.push_back(const_cast<PyObject*>(&o));
+  std::int64_t outside = outside_refs_;
+  for (const auto& hooks : reclaim_hooks_) {
+    if (!hooks.accounted) continue;
+    const std::optional<std::int64_t> accounted = hooks.accounted(abandoned);
+    if (!accounted) return false;
+    outside -= *accounted;
+  }
+  REVIVE_INTERNAL_ASSERT(outside >= 0, "interpreter ", name_, " has more references accounted for (",
+                         outside_refs_ - outside, ") than held from outside (", outside_refs_, ")");
+  return outside == 0;
+}
+
+void Runtime::free_abandoned() noexcept {
+  reclaiming_ = true;
+  for (PyObject& o : objects_) {
+    for (auto& hooks : reclaim_hooks_) {
+      if (hooks.release) hooks.release(&o);
+    }
+  }
+  // Weakrefs first: a weakref object freed while still linked into its referent's
+  // list would corrupt it.
+  for (PyObject& o : objects_) {
+    while (!o.weakrefs.empty()) {
+      static_cast<WeakrefObject&>(o.weakrefs.front()).referent = nullptr;
+      o.weakrefs.pop_front();
+    }
+  }
+  const auto count = static_cast<std::int64_t>(objects_.size());
+  // Freeing runs no Python code: the Refs in each __dict__ and slot go away with it
+  // (their decref does nothing while reclaiming_), whatever the order.
+  objects_.clear_and_dispose([](PyObject* o) {
+    o->ob_refcnt = 0;
+    o->ob_type->free(o);
+  });
+  abandonedObjects.fetch_sub(count, std::memory_order_relaxed);
 }
 
 void Runtime::finalize() noexcept {
@@ -166,6 +287,7 @@ void Runtime::finalize() noexcept {
   // The modules' own teardown: the binding disarms its PyInterpreter here.
   for (auto& hook : teardown_hooks_) hook();
   const auto abandoned = static_cast<std::int64_t>(objects_.size());
+  count_outside_references();  // Note [Reclaiming a dead interpreter]
   liveObjects.fetch_sub(abandoned, std::memory_order_relaxed);
   abandonedObjects.fetch_add(abandoned, std::memory_order_relaxed);
   if (observer_ != nullptr) {
@@ -311,7 +433,10 @@ Ref Runtime::new_object(const PyType* cls) {
 // after taking the GIL: a thread that was waiting for it sees the teardown.
 void Runtime::incref(PyObject* o) {
   GilGuard gil(gil_);
-  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
+  if (is_finalized()) {  // Note [Interpreter teardown leaks on purpose]
+    if (!reclaiming_) ++outside_refs_;  // Note [Reclaiming a dead interpreter]
+    return;
+  }
   REVIVE_INTERNAL_ASSERT(o->ob_refcnt > 0, "incref of object ", o->id,
                          " whose refcount already reached 0 (use after free)");
   ++o->ob_refcnt;
@@ -319,7 +444,10 @@ void Runtime::incref(PyObject* o) {
 
 void Runtime::decref(PyObject* o) noexcept {
   GilGuard gil(gil_);
-  if (is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
+  if (is_finalized()) {  // Note [Interpreter teardown leaks on purpose]
+    if (!reclaiming_) --outside_refs_;  // Note [Reclaiming a dead interpreter]
+    return;
+  }
   decref_locked(o);
 }
 

@@ -141,14 +141,8 @@ int main(int argc, char** argv) {
   };
   const CampaignReport r = show ? campaign(seed, steps, std::cerr, length, report_progress)
                                 : campaign(seed, steps, std::cerr, length);
-  const Coverage& c = r.coverage;
   std::cout << r.scenarios << " scenarios, " << r.steps << " steps from seed " << seed << ": "
             << (r.failure || r.failing_seed ? "MISMATCH (see above)" : "the real code and the model agree") << "\n"
-            << "covered: " << c.resurrections << " resurrections, " << c.flips << " flips back, " << c.real_deaths
-            << " real deaths, " << c.hole_warnings << " weakref-hole warnings, " << c.gc_clears
-            << " collector clears, " << c.auto_collections << " automatic collections, " << c.weakref_callbacks
-            << " weakref callbacks, " << c.hermetic_wrappers
-            << " hermetic wrappers, " << c.teardowns
-            << " teardowns, " << c.refusals << " refused ops\n";
+            << "covered: " << to_string(r.coverage) << "\n";
   return r.failing_seed ? 1 : 0;
 }

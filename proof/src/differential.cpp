@@ -36,6 +36,16 @@ std::string interp_name(int slot, long generation) {
 class Real {
  public:
   explicit Real(const Model& m) : runs_(std::make_shared<std::map<std::uint64_t, int>>()) {
+    // The process's first interpreter is main, which the trampoline keeps forever (so it
+    // is never reclaimed: Note [Reclaiming a dead interpreter]).  Make it here, once, so
+    // that every scenario's interpreters can be.
+    static const Interpreter* const main = Interpreter::create("differential-main").release();
+    (void)main;
+    // What an earlier scenario left (one that failed stops half-way) is reclaimed now,
+    // not in the middle of this one, so that the counts below are this scenario's base.
+    (void)Runtime::reclaim_dead_interpreters();
+    base_tensors = TensorImpl::live_count();
+    base_dead = Runtime::dead_interpreter_count();
     for (int slot = 0; slot < kInterpreters; ++slot) {
       start(slot, interp_name(slot, m.interps[m.slot_interp[slot]].generation));
     }
@@ -163,7 +173,8 @@ class Real {
   std::optional<std::string> check_invariants(const Model& m);
 
   std::array<Interpreter::Owner, kInterpreters> interps_;
-  std::int64_t base_tensors = TensorImpl::live_count();
+  std::int64_t base_tensors = 0;  // both measured once the graveyard was swept
+  std::size_t base_dead = 0;
 
  private:
   // A fresh interpreter in `slot`; the model's interpreters are numbered in creation
@@ -503,19 +514,21 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
       failure = Failure{ops.size(), *leak};
     }
   }
-  // Process-wide counts, once the interpreters are gone: every tensor still alive is
-  // one the model keeps alive (held by what teardown abandoned).
+  // Process-wide counts, once the interpreters are gone.  Nothing outside reaches them
+  // any more, so every one of them, torn down now or earlier, must have been reclaimed,
+  // and with them every tensor their abandoned objects kept (Note [Reclaiming a dead
+  // interpreter]): the scenario leaves nothing behind.
   const auto base_tensors = real.base_tensors;
+  const auto base_dead = real.base_dead;
   real.close();
   if (!failure) {
-    std::int64_t alive = 0;
-    for (const Target& t : model.targets) alive += t.alive ? 1 : 0;
-    // Closing tears the current interpreters down too, which may abandon more objects;
-    // the tensors left must be exactly those the model still has alive.
-    if (TensorImpl::live_count() - base_tensors != alive) {
-      failure = Failure{ops.size(), "tensors left after teardown: " +
-                                        std::to_string(TensorImpl::live_count() - base_tensors) +
-                                        ", model keeps " + std::to_string(alive)};
+    if (Runtime::dead_interpreter_count() != base_dead) {
+      failure = Failure{ops.size(), "dead interpreters left after the scenario: " +
+                                        std::to_string(Runtime::dead_interpreter_count() - base_dead) +
+                                        " not reclaimed"};
+    } else if (TensorImpl::live_count() != base_tensors) {
+      failure = Failure{ops.size(), "tensors left after the scenario: " +
+                                        std::to_string(TensorImpl::live_count() - base_tensors)};
     }
   }
   if (stats != nullptr) stats->coverage = model.coverage;

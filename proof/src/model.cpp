@@ -62,6 +62,16 @@ std::string describe(const Op& op) {
   return os.str();
 }
 
+std::string to_string(const Coverage& c) {
+  std::ostringstream os;
+  os << c.resurrections << " resurrections, " << c.flips << " flips back, " << c.real_deaths << " real deaths, "
+     << c.hole_warnings << " weakref-hole warnings, " << c.gc_clears << " collector clears, " << c.auto_collections
+     << " automatic collections, " << c.weakref_callbacks << " weakref callbacks, " << c.hermetic_wrappers
+     << " hermetic wrappers, " << c.teardowns << " teardowns, " << c.reclaims << " dead interpreters reclaimed, "
+     << c.refusals << " refused ops";
+  return os.str();
+}
+
 Coverage& Coverage::operator+=(const Coverage& o) {
   resurrections += o.resurrections;
   flips += o.flips;
@@ -73,6 +83,7 @@ Coverage& Coverage::operator+=(const Coverage& o) {
   hermetic_wrappers += o.hermetic_wrappers;
   weakref_callbacks += o.weakref_callbacks;
   auto_collections += o.auto_collections;
+  reclaims += o.reclaims;
   return *this;
 }
 
@@ -315,6 +326,7 @@ Outcome Model::apply(const Op& op) {
         collect(dying);  // Py_Finalize's last collection
         interps[dying].alive = false;
         ++coverage.teardowns;
+        reclaim_dead();  // the teardown's sweep
         new_interp(op.a);
         return Outcome::Ran;
       }
@@ -350,6 +362,53 @@ void Model::finish() {
   }
   held.weaks.clear();
   for (int i = 0; i < kInterpreters; ++i) collect(slot_interp[i]);
+}
+
+// ---- reclaiming dead interpreters ----------------------------------------------------------
+
+// Note [Reclaiming a dead interpreter] (interp/runtime.h), stated over the model's
+// holdings rather than counted: a dead interpreter is freed once no variable holds one
+// of its wrappers or weakrefs, and every live tensor it tagged is held only by its own
+// wrappers (their owned cdata).  Freeing releases each owned cdata in creation order
+// (which may kill tensors, and so hand zombies of other interpreters back), then the
+// objects are gone.  Sweeps repeat until nothing changes, as the runtime's do.
+void Model::reclaim_dead() {
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (std::size_t i = 0; i < interps.size(); ++i) {
+      const int d = static_cast<int>(i);
+      if (interps[i].alive || interps[i].reclaimed || !reclaimable(d)) continue;
+      for (std::size_t w = 0; w < wrappers.size(); ++w) {
+        if (wrappers[w].alive && wrappers[w].interp == d) release_cdata(static_cast<int>(w));
+      }
+      for (Wrapper& w : wrappers) {
+        if (w.interp == d) w.alive = false;
+      }
+      for (Weakref& wr : weakrefs) {
+        if (wr.interp == d) wr.alive = false;
+      }
+      interps[i].reclaimed = true;
+      ++coverage.reclaims;
+      progress = true;
+    }
+  }
+}
+
+bool Model::reclaimable(int d) const {
+  for (int w : held.vars) {
+    if (w >= 0 && wrappers[w].interp == d) return false;
+  }
+  for (int k : held.weakref_vars) {
+    if (k >= 0 && weakrefs[k].interp == d) return false;
+  }
+  std::vector<int> owners(targets.size(), 0);
+  for (const Wrapper& w : wrappers) {
+    if (w.alive && w.interp == d && w.cdata == Cdata::Owned) ++owners[w.target];
+  }
+  for (std::size_t t = 0; t < targets.size(); ++t) {
+    if (targets[t].alive && targets[t].tag == d && targets[t].n != owners[t]) return false;
+  }
+  return true;
 }
 
 // ---- Python-level primitives ---------------------------------------------------------------

@@ -14,28 +14,48 @@ namespace {
 
 }  // namespace
 
-PyObjectSlot::~PyObjectSlot() { maybe_destroy_pyobj(); }
+PyObjectSlot::~PyObjectSlot() {
+  maybe_destroy_pyobj();
+  retire_tag();
+}
+
+void PyObjectSlot::target_died() noexcept {
+  if (!owns_pyobj()) retire_tag();
+}
+
+// After this the interpreter may be reclaimed (Note [Reclaiming a dead interpreter]), so
+// it is the last time the slot touches it.
+void PyObjectSlot::retire_tag() noexcept {
+  PyInterpreter* interpreter = pyobj_interpreter_.load(std::memory_order_acquire);
+  if (interpreter == nullptr || (reinterpret_cast<std::uintptr_t>(pyobj_) & kRetiredBit) != 0) return;
+  REVIVE_INTERNAL_ASSERT(!owns_pyobj(), "a slot that owns its wrapper cannot stop counting its tag");
+  pyobj_ = reinterpret_cast<PyObject*>(kRetiredBit);
+  interpreter->tagged_.fetch_sub(1, std::memory_order_acq_rel);
+}
 
 void PyObjectSlot::init_pyobj(PyInterpreter* self_interpreter, PyObject* pyobj,
                               PyInterpreterStatus status) {
   REVIVE_INTERNAL_ASSERT(self_interpreter != nullptr, "init_pyobj needs an interpreter");
   REVIVE_INTERNAL_ASSERT(
-      (reinterpret_cast<std::uintptr_t>(pyobj) & kOwnsBit) == 0,
-      "wrappers must be 2-aligned: bit 0 of pyobj_ is the owns bit");
+      (reinterpret_cast<std::uintptr_t>(pyobj) & (kOwnsBit | kRetiredBit)) == 0,
+      "wrappers must be 4-aligned: bits 0 and 1 of pyobj_ are the owns and retired bits");
   switch (status) {
-    case PyInterpreterStatus::DEFINITELY_UNINITIALIZED:
-      REVIVE_INTERNAL_ASSERT(
-          pyobj_interpreter_.load(std::memory_order_relaxed) == nullptr ||
-              pyobj_interpreter_.load(std::memory_order_relaxed) == self_interpreter,
-          "DEFINITELY_UNINITIALIZED for a slot another interpreter already tagged");
+    case PyInterpreterStatus::DEFINITELY_UNINITIALIZED: {
+      PyInterpreter* previous = pyobj_interpreter_.load(std::memory_order_relaxed);
+      REVIVE_INTERNAL_ASSERT(previous == nullptr || previous == self_interpreter,
+                             "DEFINITELY_UNINITIALIZED for a slot another interpreter already tagged");
       // See Note [Memory ordering on Python interpreter tag]: nobody else can see the
       // object, so a relaxed store suffices.
       pyobj_interpreter_.store(self_interpreter, std::memory_order_relaxed);
+      if (previous == nullptr) self_interpreter->tagged_.fetch_add(1, std::memory_order_relaxed);
       break;
+    }
     case PyInterpreterStatus::MAYBE_UNINITIALIZED: {
       PyInterpreter* expected = nullptr;
-      if (!pyobj_interpreter_.compare_exchange_strong(expected, self_interpreter,
-                                                      std::memory_order_acq_rel)) {
+      if (pyobj_interpreter_.compare_exchange_strong(expected, self_interpreter,
+                                                     std::memory_order_acq_rel)) {
+        self_interpreter->tagged_.fetch_add(1, std::memory_order_relaxed);
+      } else {
         // A conservative caller may pass MAYBE for a slot already tagged by itself.
         // Anyone else lost the race.  See Note [Python interpreter tag].
         if (expected != self_interpreter) {
@@ -80,7 +100,13 @@ void PyObjectSlot::maybe_destroy_pyobj() {
   // can race: the enclosing object's strong count is zero.  (The rule of Note [Move out,
   // then drop], for a raw pointer: See Note [Move out, then drop].)
   pyobj_ = nullptr;
-  (*interpreter)->decref(pyobj, /*has_pyobj_slot=*/true);
+  // One load of the vtable: whether this release is one the dead interpreter cannot
+  // see is decided by the same pointer that performs it.
+  const PyInterpreterVTable* vtable = interpreter->operator->();
+  if (vtable == &noop_vtable()) {
+    interpreter->unseen_releases_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  vtable->decref(pyobj, /*has_pyobj_slot=*/true);
 }
 
 PyInterpreter& PyObjectSlot::load_pyobj_interpreter() const {

@@ -28,7 +28,10 @@ std::int64_t StorageImpl::live_count() noexcept {
 
 // c10 frees only the bytes here: a zombie wrapper stays recorded until the destructor
 // (at the last weak reference) gives it back.  See Note [Two counts and release_resources].
-void StorageImpl::release_resources() { data_.reset(); }
+void StorageImpl::release_resources() {
+  data_.reset();
+  pyobj_slot_.target_died();
+}
 
 namespace {
 // PyTorch's allocator says how much was asked for.

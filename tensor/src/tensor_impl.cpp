@@ -47,6 +47,7 @@ void TensorImpl::release_resources() {
   drop(grad_);
   drop(storage_);
   pyobj_slot_.maybe_destroy_pyobj();
+  pyobj_slot_.target_died();
 }
 
 Tensor Tensor::empty(std::int64_t numel) {

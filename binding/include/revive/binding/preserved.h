@@ -28,6 +28,9 @@
 
 #include <concepts>
 #include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -168,6 +171,75 @@ using StorageObject = WrapperObject<Storage>;
 
 class Torch;
 
+// Which C++ objects a dead interpreter's abandoned wrappers keep alive, and whether
+// anything else reaches one it tagged: the module's answer to Note [Reclaiming a dead
+// interpreter] (interp/runtime.h), condition 2.  Each add() is one owning reference,
+// from an abandoned wrapper (parent null) or from an object already added (a tensor's
+// grad and storage).  An object is held from outside when its strong count is more than
+// the references found, or when one that holds it is; objects the interpreter did not
+// tag do not matter in themselves, only as a way to reach one it did.
+class CxxReach {
+ public:
+  explicit CxxReach(const impl::PyInterpreter* self) noexcept : self_(self) {}
+
+  template <class Impl>
+  void add(const Impl* impl, const void* parent = nullptr) {
+    auto [it, fresh] = nodes_.try_emplace(impl);
+    Node& node = it->second;
+    ++node.held;
+    if (parent != nullptr) nodes_[parent].children.push_back(impl);
+    if (!fresh) return;
+    node.uses = impl->refcount();
+    const impl::PyObjectSlot* slot = impl->pyobj_slot();
+    node.tagged = slot->pyobj_interpreter() == self_;
+    node.owns_wrapper = node.tagged && slot->owns_pyobj();
+    if constexpr (requires { impl->grad(); }) {
+      if (impl->grad()) add(impl->grad().get(), impl);
+    }
+    if constexpr (requires { impl->storage().getIntrusivePtr(); }) {
+      if (impl->storage().defined()) add(impl->storage().getIntrusivePtr().get(), impl);
+    }
+  }
+
+  // True when no object the interpreter tagged is reachable from outside, and the
+  // objects added carry every one of its live tags.
+  [[nodiscard]] bool only_internal() const {
+    std::vector<const void*> outside;
+    std::map<const void*, bool> reached;
+    for (const auto& [impl, node] : nodes_) {
+      if (node.uses != node.held) outside.push_back(impl);
+    }
+    while (!outside.empty()) {
+      const void* impl = outside.back();
+      outside.pop_back();
+      if (std::exchange(reached[impl], true)) continue;
+      const Node& node = nodes_.at(impl);
+      if (node.tagged) return false;
+      outside.insert(outside.end(), node.children.begin(), node.children.end());
+    }
+    std::int64_t tagged = 0;
+    for (const auto& [impl, node] : nodes_) tagged += node.tagged ? 1 : 0;
+    return tagged == self_->tagged_count();
+  }
+  // References to the interpreter's zombies held by the slots of the objects added.
+  [[nodiscard]] std::int64_t owned_wrappers() const noexcept {
+    std::int64_t n = 0;
+    for (const auto& [impl, node] : nodes_) n += node.owns_wrapper ? 1 : 0;
+    return n;
+  }
+
+ private:
+  struct Node {
+    std::uint32_t uses = 0;  // the strong count when first seen
+    std::uint32_t held = 0;  // owning references found from the abandoned side
+    bool tagged = false;     // by this interpreter
+    bool owns_wrapper = false;
+    std::vector<const void*> children;
+  };
+  const impl::PyInterpreter* self_;
+  std::map<const void*, Node> nodes_;
+};
+
 // One per preserved type: what the binding needs of a wrapper whose handle type it
 // does not know statically.
 struct WrapperOps {
@@ -179,6 +251,12 @@ struct WrapperOps {
   void (*stub_cdata)(PyObject* o) noexcept;
   // `o._fix_weakref()`: wrap the wrapper's C++ object again, then drop the result.
   void (*fix_weakref)(Torch& torch, const interp::Ref& o);
+  // Reclaiming a dead interpreter (Note [Reclaiming a dead interpreter]): the reference
+  // _backward_hooks holds; the C++ object an owned cdata keeps alive; letting it go
+  // (the slot forgets the wrapper first, if it records it).
+  void (*visit_fields)(PyObject* o, interp::VisitProc visit, void* arg);
+  void (*reach)(const PyObject* o, CxxReach& reach);
+  void (*release)(PyObject* o, impl::PyInterpreter* self) noexcept;
 };
 
 namespace ops_detail {
@@ -195,13 +273,33 @@ void stub_cdata(PyObject* o) noexcept {
 }
 template <class H>
 void fix_weakref(Torch& torch, const interp::Ref& o);  // defined in python_variable.h
+template <class H>
+void visit_fields(PyObject* o, interp::VisitProc visit, void* arg) {
+  if (PyObject* hooks = static_cast<WrapperObject<H>*>(o)->backward_hooks.get()) visit(hooks, arg);
+}
+template <class H>
+void reach(const PyObject* o, CxxReach& reach) {
+  const auto& cdata = static_cast<const WrapperObject<H>*>(o)->cdata;
+  if (cdata.defined() && !cdata.unsafeIsBorrowed()) reach.add(cdata.get());
+}
+template <class H>
+void release(PyObject* o, impl::PyInterpreter* self) noexcept {
+  auto& cdata = static_cast<WrapperObject<H>*>(o)->cdata;
+  if (!cdata.defined() || cdata.unsafeIsBorrowed()) return;  // a borrowed one counts nothing
+  impl::PyObjectSlot* slot = cdata.get()->pyobj_slot();
+  if (slot->pyobj_interpreter() == self && slot->_unchecked_untagged_pyobj() == o) {
+    slot->unchecked_clear_pyobj(self);
+  }
+  cdata = MaybeOwned<H>();
+}
 }  // namespace ops_detail
 
 template <PreservedHandle H>
 [[nodiscard]] const WrapperOps& wrapper_ops_for() noexcept {
   static constexpr WrapperOps ops{Preserved<H>::python_name, Preserved<H>::weakref_hole_warning,
                                   &ops_detail::read_cdata<H>, &ops_detail::stub_cdata<H>,
-                                  &ops_detail::fix_weakref<H>};
+                                  &ops_detail::fix_weakref<H>, &ops_detail::visit_fields<H>,
+                                  &ops_detail::reach<H>, &ops_detail::release<H>};
   return ops;
 }
 

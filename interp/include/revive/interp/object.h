@@ -201,8 +201,10 @@ namespace revive::interp {
 using GcList = boost::intrusive::list<PyObject, boost::intrusive::base_hook<GcHook>,
                                       boost::intrusive::constant_time_size<false>>;
 
-// PyObjectSlot keeps its owns bit in bit 0 of the wrapper pointer.
-static_assert(alignof(PyObject) >= 2, "bit 0 of a PyObject* must be free for the owns bit");
+// PyObjectSlot keeps its owns bit in bit 0 of the wrapper pointer, and (a model
+// addition) its retired bit in bit 1.
+static_assert(alignof(PyObject) >= 4,
+              "bits 0 and 1 of a PyObject* must be free for the slot's owns and retired bits");
 
 struct WeakrefObject final : PyObject, WeakrefLink {
   using PyObject::PyObject;

@@ -75,9 +75,44 @@ class Runtime {
   // runs, then the extension modules' teardown hooks run (the binding disarms its
   // PyInterpreter: Note [Disarming a dead interpreter]) and everything still alive is
   // *abandoned*: never freed, never called.  The interpreter object and its remaining
-  // objects move to a process-wide graveyard that is never destroyed, so tags pointing
-  // at it stay valid and LeakSanitizer sees the memory as reachable.  After teardown,
-  // dropping a Ref to one of its objects does nothing.
+  // objects move to a process-wide graveyard, so tags pointing at it stay valid and
+  // LeakSanitizer sees the memory as reachable.  After teardown, dropping a Ref to one
+  // of its objects does nothing to the object (the graveyard counts it: Note
+  // [Reclaiming a dead interpreter]).
+  //
+  // Note [Reclaiming a dead interpreter]
+  // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+  // Model addition: torchdeploy never gave an unloaded interpreter's memory back, and
+  // neither did we, until a fuzzer that makes an interpreter per scenario ran out of
+  // memory.  A dead interpreter stays in the graveyard, exactly as above, while
+  // anything can still reach it; it is reclaimed (its abandoned objects freed without
+  // running any Python code, then the interpreter deleted) once nothing can.  What can
+  // reach a dead interpreter:
+  //   1. a reference to one of its objects held from outside them: a C++ Ref, a slot
+  //      that owns a zombie.  Counted at teardown as the collector counts (each
+  //      object's refcount minus the references its fellow objects hold: __dict__,
+  //      __slots__ and the module's native fields), then kept by incref/decref, which
+  //      after teardown only count.  A slot's release goes through the disarmed no-op
+  //      decref, which cannot count it, so the module reports those; and a slot whose
+  //      tensor only the abandoned objects keep alive is not outside (ReclaimHooks).
+  //   2. a C++ object carrying its tag, unless only its own abandoned objects keep that
+  //      object alive (a wrapper that owned its tensor when the interpreter died): the
+  //      module answers that (ReclaimHooks::accounted), with every tag counted by the
+  //      PyInterpreter.
+  //   3. anything the module keeps process-wide: the main interpreter (the trampoline
+  //      holds it for the life of the process) and one that registered Python
+  //      operators (the dispatcher holds their kernels) are never reclaimed.
+  // Objects of other interpreters never hold its objects (check_storable).
+  //
+  // When: C++ letting go of one of several references to a tensor is invisible in E2
+  // (nothing runs on a 2 -> 1 count), so the graveyard is swept at the moments an
+  // interpreter is created or torn down, and by reclaim_dead_interpreters().  A dead
+  // interpreter is therefore freed at the first sweep after the last thing that reached
+  // it let go.  What it costs: one counter per tag, kept by the slot, never read on a
+  // wrap.  One race is left open on purpose: a weak_intrusive_ptr::lock() that races
+  // the sweep can revive a tensor the sweep counted as held only by abandoned objects;
+  // the interpreter then stays (its tag count is not zero) but the wrapper is gone, and
+  // the tensor's slot was cleared first, so nothing dangles.
   struct Teardown {
     void operator()(Runtime* runtime) const noexcept;
   };
@@ -138,6 +173,11 @@ class Runtime {
   // abandoned by teardown (Note [Interpreter teardown leaks on purpose]).
   [[nodiscard]] static std::int64_t live_object_count() noexcept;
   [[nodiscard]] static std::int64_t abandoned_object_count() noexcept;
+  // See Note [Reclaiming a dead interpreter]: sweep the graveyard now (creating or
+  // tearing down an interpreter does it too); returns how many interpreters were freed.
+  static std::size_t reclaim_dead_interpreters() noexcept;
+  // Interpreters torn down and not yet reclaimed.
+  [[nodiscard]] static std::size_t dead_interpreter_count() noexcept;
 
   // ==== for extension modules (CPython's C API; binding/ uses only this) =============
   // Each of these expects the caller to hold the GIL, except incref/decref,
@@ -212,15 +252,37 @@ class Runtime {
   // Run `hook` during teardown, after the last collection and before the remaining
   // objects are abandoned (a module's m_free).
   void at_teardown(std::function<void()> hook);
+  // A module's part in Note [Reclaiming a dead interpreter].  Each is called with the
+  // dead interpreter's GIL held, and none may run Python code.
+  struct ReclaimHooks {
+    // The references to this interpreter's objects that `o`'s native fields hold,
+    // besides __dict__ and __slots__ (a wrapper's _backward_hooks), visited once each.
+    std::function<void(PyObject* o, VisitProc visit, void* arg)> visit_fields;
+    // nullopt while C++ can still reach the abandoned objects (a tagged tensor held
+    // from outside them) or the module keeps this interpreter for the process's life.
+    // Otherwise, how many references of the outside count C++ accounts for: those it
+    // gave back unseen, and those held by C++ objects that only the abandoned objects
+    // keep alive (the slot of a tensor an abandoned wrapper owns, owning a zombie).
+    std::function<std::optional<std::int64_t>(const std::vector<PyObject*>& abandoned)> accounted;
+    // Let go of what `o` owns in C++, before every abandoned object is freed.
+    std::function<void(PyObject* o)> release;
+  };
+  void at_reclaim(ReclaimHooks hooks);
 
  protected:
   explicit Runtime(std::string name);
-  // Never called: a torn-down interpreter goes to the graveyard.  Virtual so that an
-  // extension can ask which kind of interpreter a Runtime is (dynamic_cast).
+  // Called only by reclaim (Note [Reclaiming a dead interpreter]).  Virtual so that an
+  // extension can ask which kind of interpreter a Runtime is (dynamic_cast), and so
+  // that reclaiming deletes the whole binding::Interpreter.
   virtual ~Runtime();
 
  private:
   void finalize() noexcept;
+  // Note [Reclaiming a dead interpreter]: the outside count, and whether nothing
+  // reaches this dead interpreter; then freeing its objects.  Both under gil_.
+  void count_outside_references() noexcept;
+  [[nodiscard]] bool reclaimable() const noexcept;
+  void free_abandoned() noexcept;
 
   void decref_locked(PyObject* o) noexcept;
   // Run `o`'s __del__ once in its life (PEP 442), holding a reference for the call.
@@ -264,6 +326,11 @@ class Runtime {
   std::vector<std::string> warnings_;
   Observer* observer_ = nullptr;
   std::vector<std::function<void()>> teardown_hooks_;
+  std::vector<ReclaimHooks> reclaim_hooks_;
+  // After teardown: references to the abandoned objects held from outside them, less
+  // those the hooks report released unseen (Note [Reclaiming a dead interpreter]).
+  std::int64_t outside_refs_ = 0;
+  bool reclaiming_ = false;  // its objects are being freed: incref/decref do nothing
 
   // The cycle collector's state (protected by gil_).  Generation lists hold every
   // tracked object; a collection moves them through lists of its own.

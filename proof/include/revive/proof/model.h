@@ -103,6 +103,7 @@ struct Weakref {
 
 struct Interp {
   bool alive = true;
+  bool reclaimed = false;   // dead, and freed once nothing reached it any more
   int generation = 0;       // how many interpreters this slot had before
   int warnings = 0;
   // The collector as the real one keeps it: three generation lists (wrapper indices),
@@ -140,8 +141,11 @@ struct Coverage {
   long hermetic_wrappers = 0;  // T10
   long weakref_callbacks = 0;  // callbacks run when a referent died or was collected
   long auto_collections = 0;   // collections a threshold started inside another op
+  long reclaims = 0;           // dead interpreters freed (their abandoned objects too)
   Coverage& operator+=(const Coverage& o);
 };
+// "12 resurrections, 3 flips back, ...": every count, named.
+[[nodiscard]] std::string to_string(const Coverage& c);
 
 class Model {
  public:
@@ -197,6 +201,9 @@ class Model {
   [[nodiscard]] int traverse(int w) const;  // the one reference traverse reports, or -1
   void set_var(int v, int w);  // assign a new reference, then drop the old one
   void new_interp(int slot);
+  // Note [Reclaiming a dead interpreter], in the model's terms.
+  void reclaim_dead();
+  [[nodiscard]] bool reclaimable(int interp) const;
 };
 
 // Thrown by Model for an operation the real code must refuse (nothing changed).

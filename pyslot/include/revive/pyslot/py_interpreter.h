@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "revive/pyslot/python_stub.h"
@@ -87,10 +88,30 @@ struct PyInterpreter {
 
   [[nodiscard]] bool is_disarmed() const noexcept;
 
+  // Model addition, for Note [Reclaiming a dead interpreter] (interp/runtime.h).
+  // PyTorch never frees an interpreter, so it never asks these; we free a dead one once
+  // nothing can reach it, and these are how C++ can.
+  //   tagged_count()      live slots carrying this tag: +1 when init_pyobj sets it, -1
+  //                       when the slot is destroyed.  Costs nothing on check_pyobj.
+  //   unseen_releases()   references a slot gave back (maybe_destroy_pyobj) after
+  //                       disarm(): the no-op decref drops them on the floor, so the
+  //                       dead interpreter cannot see them go; this counts them.
+  [[nodiscard]] std::int64_t tagged_count() const noexcept {
+    return tagged_.load(std::memory_order_acquire);
+  }
+  [[nodiscard]] std::int64_t unseen_releases() const noexcept {
+    return unseen_releases_.load(std::memory_order_acquire);
+  }
+
  private:
+  friend class PyObjectSlot;  // keeps the two counts
+
+
   // Owned by nobody: points at the interpreter's own vtable until disarm(), then at
   // noop_vtable() (static storage).  Written once more at most (by disarm).
   std::atomic<const PyInterpreterVTable*> vtable_;
+  std::atomic<std::int64_t> tagged_{0};
+  std::atomic<std::int64_t> unseen_releases_{0};
 };
 
 // The vtable of every disarmed interpreter.  See Note [Disarming a dead interpreter].

@@ -134,6 +134,13 @@ class PyObjectSlot {
   // release_resources() lets its wrapper go (TensorImpl's does, StorageImpl's does not).
   void maybe_destroy_pyobj();
 
+  // Model addition (Note [Reclaiming a dead interpreter], interp/runtime.h): the
+  // enclosing object's strong count reached zero (its release_resources).  Unless the
+  // slot still owns a wrapper (a storage's zombie waits for the destructor), the slot
+  // will never call into its interpreter again, so its tag stops counting now rather
+  // than at the last weak reference.
+  void target_died() noexcept;
+
   // The tag, or nullptr.  Racy by nature: it may become non-null right after.
   [[nodiscard]] PyInterpreter* pyobj_interpreter() const noexcept {
     return pyobj_interpreter_.load(std::memory_order_acquire);
@@ -156,7 +163,8 @@ class PyObjectSlot {
   // pyobj_ with the owns bit masked.  _unchecked_: the caller holds the tagged
   // interpreter's GIL or is the last owner of the enclosing object.
   [[nodiscard]] PyObject* _unchecked_untagged_pyobj() const noexcept {
-    return reinterpret_cast<PyObject*>(reinterpret_cast<std::uintptr_t>(pyobj_) & ~kOwnsBit);
+    return reinterpret_cast<PyObject*>(reinterpret_cast<std::uintptr_t>(pyobj_) &
+                                       ~(kOwnsBit | kRetiredBit));
   }
 
   // Forget the wrapper without touching its refcount (the wrapper is dying and owns
@@ -178,8 +186,13 @@ class PyObjectSlot {
   // check_pyobj's error, out of line (the cold path).
   [[noreturn]] static void throw_tagged_by_other(PyInterpreter* self_interpreter,
                                                  PyInterpreter* other);
+  // Stop counting this slot in its interpreter's tagged_count(), once.
+  void retire_tag() noexcept;
 
   static constexpr std::uintptr_t kOwnsBit = 1;
+  // Model addition: set once the tag no longer counts (retire_tag).  Only ever set
+  // when no wrapper is recorded, at the enclosing object's death.
+  static constexpr std::uintptr_t kRetiredBit = 2;
 
   // The interpreter whose wrapper this slot records.  null until the first wrap;
   // then written exactly once, by whoever wins (Note [Python interpreter tag]); read
@@ -187,8 +200,8 @@ class PyObjectSlot {
   // Never cleared, not even when the interpreter dies.
   std::atomic<PyInterpreter*> pyobj_interpreter_{nullptr};
 
-  // The recorded wrapper, or null; bit 0 is the owns bit (wrappers are at least
-  // 2-aligned, which interp/ pins with a static_assert).
+  // The recorded wrapper, or null; bit 0 is the owns bit, bit 1 the retired bit
+  // (wrappers are at least 4-aligned, which interp/ pins with a static_assert).
   //   owns bit clear: a non-owning pointer; the wrapper owns the enclosing object.
   //   owns bit set:   an owning reference; the slot must give it back, through the
   //                   tagged interpreter's decref, before the enclosing object dies
