@@ -14,6 +14,7 @@
 // Exit status: 0 when the real code and the model agreed throughout, 1 on a mismatch
 // (the seed, the failure, the shrunk sequence and a command that replays it are
 // printed), 2 on bad arguments (refused before anything runs, with the reason).
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -144,5 +145,12 @@ int main(int argc, char** argv) {
   std::cout << r.scenarios << " scenarios, " << r.steps << " steps from seed " << seed << ": "
             << (r.failure || r.failing_seed ? "MISMATCH (see above)" : "the real code and the model agree") << "\n"
             << "covered: " << to_string(r.coverage) << "\n";
+  // How fast, and in how much memory: flat, however many steps (Note [Reclaiming a
+  // dead interpreter]).
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("%.1f s, %.0f steps/s, peak RSS %ld MB\n", secs, static_cast<double>(r.steps) / secs,
+              usage.ru_maxrss / 1024);
   return r.failing_seed ? 1 : 0;
 }

@@ -8,11 +8,14 @@
 #include <ostream>
 #include <random>
 #include <sstream>
+#include <variant>
 
 #include "revive/binding/interpreter.h"
 #include "revive/binding/testing.h"
 #include "revive/pictures/inspect.h"
+#include "revive/binding/tensor_methods.h"
 #include "revive/pyslot/hermetic_tls.h"
+#include "revive/tensor/death_watch.h"
 
 namespace revive::proof {
 
@@ -61,12 +64,15 @@ class Real {
       switch (op.kind) {
         case OpKind::NewTensor:
           handles_.push_back(Tensor::empty(1));
+          track(handles_.back().storage());
           track(handles_.back());
           return Outcome::Ran;
         case OpKind::NewWrapped: {
           Interpreter& I = *interps_[op.a];
           Ref w = I.empty(1, op.c ? fin_[op.a] : nullptr);
-          track(I.unpack(w));
+          const Tensor t = I.unpack(w);
+          track(t.storage());
+          track(t);
           vars_[op.b] = std::move(w);
           return Outcome::Ran;
         }
@@ -80,6 +86,10 @@ class Real {
         }
         case OpKind::CopyHandle:
           handles_.push_back(handles_[op.a]);
+          return Outcome::Ran;
+        case OpKind::ShareStorage:
+          handles_.push_back(Tensor::from_storage(handles_[op.a].storage(), 1));
+          track(handles_.back());
           return Outcome::Ran;
         case OpKind::DropHandle:
           handles_.erase(handles_.begin() + op.a);
@@ -142,6 +152,29 @@ class Real {
           interps_[op.a]->gc_set_threshold(op.b, 2, 2);
           interps_[op.a]->gc_enable();
           return Outcome::Ran;
+        case OpKind::StorageOf: {
+          Interpreter& I = home(vars_[op.a]);
+          Ref s = binding::untyped_storage(I, vars_[op.a]);
+          // A storage another interpreter tagged comes back as a new StorageImpl.
+          const Storage got = I.unpack_storage(s);
+          if (got.unsafeGetStorageImpl() != I.unpack(vars_[op.a]).storage().unsafeGetStorageImpl()) track(got);
+          vars_[op.b] = std::move(s);
+          return Outcome::Ran;
+        }
+        case OpKind::TensorOf: {
+          Interpreter& I = home(vars_[op.a]);
+          Ref t = binding::tensor_from_storage(I, vars_[op.a]);
+          track(I.unpack(t));
+          vars_[op.b] = std::move(t);
+          return Outcome::Ran;
+        }
+        case OpKind::NewStorage: {
+          Interpreter& I = *interps_[op.a];
+          Ref s = I.new_storage(16);
+          track(I.unpack_storage(s));
+          vars_[op.b] = std::move(s);
+          return Outcome::Ran;
+        }
         case OpKind::kCount: break;
       }
     } catch (const Error& e) {
@@ -166,7 +199,6 @@ class Real {
   void close() {
     for (auto& I : interps_) I.reset();
     tracked_.clear();
-    raw_.clear();
   }
 
   std::optional<std::string> compare(const Model& m);
@@ -188,9 +220,19 @@ class Real {
         "Fin", interps_[slot]->tensor_type(),
         interp::ClassSpec{std::nullopt, [runs](Runtime&, const Ref& self) { ++(*runs)[self->id]; }});
   }
+  // Tensors are followed through a weak reference (their memory stays, so a dead one
+  // can still be told dead).  Storages are watched instead: a weak reference would
+  // keep a storage's zombie recorded past its death (Note [Two counts and
+  // release_resources]) and change what is compared.
   void track(const Tensor& t) {
-    tracked_.emplace_back(t.getIntrusivePtr());
-    raw_.push_back(t.unsafeGetTensorImpl());  // valid while tracked_ holds its memory
+    Tracked& k = tracked_.emplace_back();
+    k.tensor = weak_intrusive_ptr<TensorImpl>(t.getIntrusivePtr());
+    k.impl = t.unsafeGetTensorImpl();
+  }
+  void track(const Storage& s) {
+    Tracked& k = tracked_.emplace_back();
+    k.watch = std::make_unique<DeathWatch>(s.unsafeGetStorageImpl());
+    k.impl = s.unsafeGetStorageImpl();
   }
   static Interpreter& home(const Ref& o) { return Interpreter::of(*o->interp); }
 
@@ -226,8 +268,24 @@ class Real {
   Ref weakref_vars_[kWeakrefVars];
   std::vector<Tensor> handles_;
   std::vector<weak_intrusive_ptr<TensorImpl>> weaks_;
-  std::vector<weak_intrusive_ptr<TensorImpl>> tracked_;  // per model target, in order
-  std::vector<const TensorImpl*> raw_;
+  // Per model target, in order: a TensorImpl or a StorageImpl, and how to tell it alive.
+  struct Tracked {
+    weak_intrusive_ptr<TensorImpl> tensor;  // a tensor's (null for a storage)
+    std::unique_ptr<DeathWatch> watch;      // a storage's (null for a tensor)
+    std::variant<const TensorImpl*, const StorageImpl*> impl;  // read only while alive
+
+    [[nodiscard]] bool alive() const { return watch ? watch->alive() : !tensor.expired(); }
+    [[nodiscard]] std::uint32_t strong() const {
+      return std::visit([](const auto* p) { return p->refcount(); }, impl);
+    }
+    [[nodiscard]] const impl::PyObjectSlot* slot() const {
+      return std::visit([](const auto* p) { return p->pyobj_slot(); }, impl);
+    }
+    [[nodiscard]] pictures::Snapshot inspect(const trace::RuntimeView& interp) const {
+      return std::visit([&](const auto* p) { return pictures::inspect(interp, p); }, impl);
+    }
+  };
+  std::vector<Tracked> tracked_;
   std::vector<std::string> real_names_;  // per model interpreter
   std::map<std::uint64_t, int> real_to_model_;
   std::vector<std::uint64_t> model_to_real_;
@@ -252,30 +310,34 @@ CdataKind as_kind(Cdata c) {
   return CdataKind::Undefined;
 }
 
+// "tensor 3" or "storage 4": model target t, named by its kind.
+std::string name(const Model& m, std::size_t t) {
+  return (m.targets[t].is_storage ? "storage " : "tensor ") + std::to_string(t);
+}
+
 std::optional<std::string> Real::compare(const Model& m) {
   std::ostringstream err;
   if (tracked_.size() != m.targets.size()) {
-    err << "real tracks " << tracked_.size() << " tensors, model " << m.targets.size();
+    err << "real tracks " << tracked_.size() << " tensors and storages, model " << m.targets.size();
     return err.str();
   }
   // Tensors, seen from each live interpreter.
   for (std::size_t t = 0; t < m.targets.size(); ++t) {
     const Target& mt = m.targets[t];
-    const bool alive = !tracked_[t].expired();
+    const bool alive = tracked_[t].alive();
     if (alive != mt.alive) {
-      err << "tensor " << t << ": real " << (alive ? "alive" : "dead") << ", model " << (mt.alive ? "alive" : "dead");
+      err << name(m, t) << ": real " << (alive ? "alive" : "dead") << ", model " << (mt.alive ? "alive" : "dead");
       return err.str();
     }
     if (!alive) continue;
-    const auto n = tracked_[t].use_count();
+    const auto n = tracked_[t].strong();
     if (static_cast<int>(n) != mt.n) {
-      err << "tensor " << t << ": real n = " << n << ", model n = " << mt.n;
+      err << name(m, t) << ": real n = " << n << ", model n = " << mt.n;
       return err.str();
     }
-    const TensorImpl* impl = raw_[t];
     for (int slot = 0; slot < kInterpreters; ++slot) {
       const int me = m.slot_interp[slot];
-      const pictures::Snapshot s = pictures::inspect(*interps_[slot], impl);
+      const pictures::Snapshot s = tracked_[t].inspect(*interps_[slot]);
       SlotState want = SlotState::U;
       if (mt.tag >= 0 && mt.tag != me) want = SlotState::X;
       else if (mt.tag == me) want = mt.recorded < 0 ? SlotState::T0 : (mt.owns ? SlotState::Z : SlotState::L);
@@ -283,23 +345,23 @@ std::optional<std::string> Real::compare(const Model& m) {
                                    : m.interps[mt.tag].alive ? real_names_[mt.tag]
                                                              : std::string("<unloaded interpreter>");
       if (s.state != want) {
-        err << "tensor " << t << " seen from " << interps_[slot]->name() << ": real state " << to_string(s.state)
+        err << name(m, t) << " seen from " << interps_[slot]->name() << ": real state " << to_string(s.state)
             << ", model " << to_string(want);
         return err.str();
       }
       if (s.tag != want_tag) {
-        err << "tensor " << t << ": real tag " << s.tag << ", model " << want_tag;
+        err << name(m, t) << ": real tag " << s.tag << ", model " << want_tag;
         return err.str();
       }
       if (want == SlotState::L || want == SlotState::Z) {
         const Wrapper& p = m.wrappers[mt.recorded];
-        if (auto e = same(mt.recorded, s.recorded, "recorded wrapper")) return "tensor " + std::to_string(t) + ": " + *e;
+        if (auto e = same(mt.recorded, s.recorded, "recorded wrapper")) return name(m, t) + ": " + *e;
         if (s.refcnt != p.r) {
-          err << "tensor " << t << ": recorded wrapper r = " << s.refcnt << ", model r = " << p.r;
+          err << name(m, t) << ": recorded wrapper r = " << s.refcnt << ", model r = " << p.r;
           return err.str();
         }
         if (s.cdata != as_kind(p.cdata)) {
-          err << "tensor " << t << ": recorded wrapper cdata " << to_string(s.cdata) << ", model "
+          err << name(m, t) << ": recorded wrapper cdata " << to_string(s.cdata) << ", model "
               << cdata_name(p.cdata);
           return err.str();
         }
@@ -400,8 +462,8 @@ std::optional<std::string> Real::compare(const Model& m) {
 std::optional<std::string> Real::check_invariants(const Model& m) {
   std::ostringstream err;
   for (std::size_t t = 0; t < m.targets.size(); ++t) {
-    if (tracked_[t].expired()) continue;
-    const impl::PyObjectSlot* slot = raw_[t]->pyobj_slot();
+    if (!tracked_[t].alive()) continue;
+    const impl::PyObjectSlot* slot = tracked_[t].slot();
     // 1. The tag is set at most once and never changes (disarm does not clear it).
     const impl::PyInterpreter* tag = slot->pyobj_interpreter();
     if (tag != nullptr) {
@@ -409,11 +471,11 @@ std::optional<std::string> Real::check_invariants(const Model& m) {
       key << static_cast<const void*>(tag);
       auto [it, fresh] = first_tag_.try_emplace(t, key.str());
       if (!fresh && it->second != key.str()) {
-        err << "invariant 1: tensor " << t << " changed its tag";
+        err << "invariant 1: " << name(m, t) << " changed its tag";
         return err.str();
       }
     } else if (first_tag_.count(t) != 0) {
-      err << "invariant 1: tensor " << t << " lost its tag";
+      err << "invariant 1: " << name(m, t) << " lost its tag";
       return err.str();
     }
     const Target& mt = m.targets[t];
@@ -421,19 +483,19 @@ std::optional<std::string> Real::check_invariants(const Model& m) {
     const Wrapper& p = m.wrappers[mt.recorded];
     // 3. Hermetic wrappers are never recorded.
     if (p.hermetic) {
-      err << "invariant 3: tensor " << t << " records a hermetic wrapper";
+      err << "invariant 3: " << name(m, t) << " records a hermetic wrapper";
       return err.str();
     }
     // 4. owns == 0 <=> cdata owned (owns == 1 with cdata undefined: a zombie the
     //    collector cleared: See Note [Cycle collection and preservation]).
     const bool owns = slot->owns_pyobj();
     if (owns == (p.cdata == Cdata::Owned)) {
-      err << "invariant 4: tensor " << t << ": owns = " << owns << " with cdata " << cdata_name(p.cdata);
+      err << "invariant 4: " << name(m, t) << ": owns = " << owns << " with cdata " << cdata_name(p.cdata);
       return err.str();
     }
     // 5. In Z, r == 1 except through the weakref hole.
     if (owns && p.r != 1 && !p.revived_by_weakref) {
-      err << "invariant 5: zombie of tensor " << t << " has r = " << p.r;
+      err << "invariant 5: zombie of " << name(m, t) << " has r = " << p.r;
       return err.str();
     }
   }
@@ -468,14 +530,15 @@ std::optional<std::string> unexplained_leftovers(const Model& m) {
       }
     };
     keep_wrapper(p.peer);
-    if (p.cdata != Cdata::Undefined && !kept_t[p.target]) {
-      kept_t[p.target] = 1;
-      const Target& t = m.targets[p.target];
+    // Its C++ object, and what that holds (a tensor its storage), and their wrappers.
+    for (int k = p.cdata != Cdata::Undefined ? p.target : -1; k >= 0 && !kept_t[k]; k = m.targets[k].storage) {
+      kept_t[k] = 1;
+      const Target& t = m.targets[k];
       if (t.recorded >= 0) keep_wrapper(t.recorded);  // its zombie, or a resurrectable L
     }
   }
   for (std::size_t t = 0; t < m.targets.size(); ++t) {
-    if (m.targets[t].alive && !kept_t[t]) return "invariant 9: tensor " + std::to_string(t) + " leaked";
+    if (m.targets[t].alive && !kept_t[t]) return "invariant 9: " + name(m, t) + " leaked";
   }
   for (std::size_t w = 0; w < m.wrappers.size(); ++w) {
     if (m.wrappers[w].alive && !kept_w[w]) return "invariant 9: wrapper " + std::to_string(w) + " leaked";
@@ -537,7 +600,7 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
 
 std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length) {
   // Weights per OpKind, in enum order: wraps and drops dominate; teardown is rare.
-  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3, 2};
+  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3, 2, 4, 2, 2, 3};
   static_assert(std::size(kWeights) == static_cast<std::size_t>(OpKind::kCount));
   std::mt19937_64 rng(seed);
   std::discrete_distribution<int> kind(std::begin(kWeights), std::end(kWeights));

@@ -4,7 +4,17 @@
 //
 //   build/fuzz/proof/revive_fuzz -max_total_time=60        (preset `fuzz`, clang)
 //   REVIVE_PLANTED_BUG=1 build/fuzz/proof/revive_fuzz ...   with the planted bug on
+//   bash scripts/dev fuzz --minutes 30                      a long run, its peak RSS
+//
+// At exit it prints its peak resident set size after the first 10 seconds and at the
+// end ("revive_fuzz: peak RSS ..."), which CTest's fuzz.memory_stays_flat compares:
+// every scenario's interpreters are reclaimed (Note [Reclaiming a dead interpreter]),
+// so memory must not grow with the number of scenarios.
+#include <sys/resource.h>
+
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 
@@ -12,7 +22,27 @@
 
 using namespace revive::proof;
 
+namespace {
+
+long peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024;  // Linux reports kilobytes
+}
+
+const auto started = std::chrono::steady_clock::now();
+long rss_after_10s = -1;
+long scenarios = 0;
+
+void report_memory() {
+  std::fprintf(stderr, "revive_fuzz: peak RSS %ld MB after the first 10 s, %ld MB at the end (%ld scenarios)\n",
+               rss_after_10s, peak_rss_mb(), scenarios);
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+  std::atexit(report_memory);
   if (const char* planted = std::getenv("REVIVE_PLANTED_BUG"); planted != nullptr && planted[0] == '1') {
     if (!planted_bug_available()) {
       std::cerr << "REVIVE_PLANTED_BUG=1 but this build has no planted bug\n";
@@ -25,6 +55,10 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 4 * 256) return -1;  // keep scenarios short; -1: not added to the corpus
+  if (rss_after_10s < 0 && std::chrono::steady_clock::now() - started >= std::chrono::seconds(10)) {
+    rss_after_10s = peak_rss_mb();
+  }
+  ++scenarios;
   const std::vector<Op> ops = decode(data, size);
   if (auto failure = run_scenario(ops)) {
     std::cerr << "differential mismatch at step " << failure->step << ": " << failure->message << "\n";

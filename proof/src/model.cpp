@@ -57,6 +57,10 @@ std::string describe(const Op& op) {
     case OpKind::Teardown: os << "tear down I" << slot; break;
     case OpKind::Collect: os << "I" << slot << ": gc.collect()"; break;
     case OpKind::AutoGc: os << "I" << slot << ": gc.set_threshold(" << b % 4 << ", 2, 2); gc.enable()"; break;
+    case OpKind::StorageOf: os << "v" << b % kVars << " = v" << a << ".untyped_storage()"; break;
+    case OpKind::TensorOf: os << "v" << b % kVars << " = torch.tensor(v" << a << ")"; break;
+    case OpKind::NewStorage: os << "I" << slot << ": v" << b % kVars << " = torch.UntypedStorage(16)"; break;
+    case OpKind::ShareStorage: os << "C++: h += at::empty(0).set_(h" << a << ".storage())"; break;
     case OpKind::kCount: os << "?"; break;
   }
   return os.str();
@@ -67,7 +71,9 @@ std::string to_string(const Coverage& c) {
   os << c.resurrections << " resurrections, " << c.flips << " flips back, " << c.real_deaths << " real deaths, "
      << c.hole_warnings << " weakref-hole warnings, " << c.gc_clears << " collector clears, " << c.auto_collections
      << " automatic collections, " << c.weakref_callbacks << " weakref callbacks, " << c.hermetic_wrappers
-     << " hermetic wrappers, " << c.teardowns << " teardowns, " << c.reclaims << " dead interpreters reclaimed, "
+     << " hermetic wrappers, " << c.storage_wrappers << " storage wrappers, " << c.storage_resurrections
+     << " storage resurrections, " << c.storage_aliases << " storage aliases, " << c.hermetic_storage_wrappers
+     << " hermetic storage wrappers, " << c.teardowns << " teardowns, " << c.reclaims << " dead interpreters reclaimed, "
      << c.refusals << " refused ops";
   return os.str();
 }
@@ -84,6 +90,10 @@ Coverage& Coverage::operator+=(const Coverage& o) {
   weakref_callbacks += o.weakref_callbacks;
   auto_collections += o.auto_collections;
   reclaims += o.reclaims;
+  storage_wrappers += o.storage_wrappers;
+  storage_resurrections += o.storage_resurrections;
+  storage_aliases += o.storage_aliases;
+  hermetic_storage_wrappers += o.hermetic_storage_wrappers;
   return *this;
 }
 
@@ -121,6 +131,7 @@ std::optional<Op> Model::resolve(const Op& op) const {
     case OpKind::CopyHandle:
     case OpKind::DropHandle:
     case OpKind::TakeWeak:
+    case OpKind::ShareStorage:
       if (handles == 0) return std::nullopt;
       r.a = static_cast<std::uint8_t>(op.a % handles);
       return r;
@@ -136,8 +147,28 @@ std::optional<Op> Model::resolve(const Op& op) const {
       const int v = nth_held(held.vars, op.a);
       if (v < 0) return std::nullopt;
       r.a = static_cast<std::uint8_t>(v);
+      // Left out: a hermetic storage wrapper whose storage another interpreter tagged
+      // since.  Fixing it outside hermetic mode wraps a new StorageImpl that lives
+      // only inside the call, which the runner cannot watch.
+      if (op.kind == OpKind::FixWeakref) {
+        const Wrapper& w = wrappers[held.vars[v]];
+        const Target& t = targets[w.target];
+        if (is_storage_wrapper(held.vars[v]) && w.hermetic && t.tag >= 0 && t.tag != w.interp) return std::nullopt;
+      }
       return r;
     }
+    case OpKind::StorageOf:
+    case OpKind::TensorOf: {
+      const int v = nth_held(held.vars, op.a);
+      if (v < 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(v);
+      r.b = static_cast<std::uint8_t>(op.b % kVars);
+      return r;
+    }
+    case OpKind::NewStorage:
+      r.a = static_cast<std::uint8_t>(op.a % kInterpreters);
+      r.b = static_cast<std::uint8_t>(op.b % kVars);
+      return r;
     case OpKind::CopyVar:
     case OpKind::SetPeer:
     case OpKind::MakeWeakref: {
@@ -151,6 +182,10 @@ std::optional<Op> Model::resolve(const Op& op) const {
       if (op.kind == OpKind::SetPeer && held.vars[r.b] >= 0 && wrappers[held.vars[r.b]].hermetic) {
         return std::nullopt;
       }
+      // Nor does a storage wrapper hold a peer: its zombie (kept by the storage, kept by
+      // the tensors viewing it) could then own one of those tensors.  PyTorch leaks
+      // such a cycle too; the scenarios stay with what can be freed.
+      if (op.kind == OpKind::SetPeer && is_storage_wrapper(held.vars[r.a])) return std::nullopt;
       return r;
     }
     case OpKind::Deref:
@@ -183,15 +218,11 @@ Outcome Model::apply(const Op& op) {
   try {
     switch (op.kind) {
       case OpKind::NewTensor:
-        targets.push_back(Target{});
-        held.handles.push_back(static_cast<int>(targets.size()) - 1);
-        strong_inc(static_cast<int>(targets.size()) - 1);
+        held.handles.push_back(new_tensor());
         return Outcome::Ran;
       case OpKind::NewWrapped: {
         // torch.empty(): a temporary C++ tensor, wrapped, then the temporary dies.
-        targets.push_back(Target{});
-        const int t = static_cast<int>(targets.size()) - 1;
-        strong_inc(t);
+        const int t = new_tensor();
         int w = -1;
         if (op.c != 0) {
           safe_point(slot_interp[op.a]);  // cls(t): THPVariable_NewWithVar's allocation
@@ -211,11 +242,15 @@ Outcome Model::apply(const Op& op) {
       case OpKind::Unpack: {
         const Wrapper& w = wrappers[held.vars[op.a]];
         if (abandoned(held.vars[op.a])) throw ModelError{"torn down"};
+        if (is_storage_wrapper(held.vars[op.a])) throw ModelError{"TypeError: expected Tensor"};
         if (w.cdata == Cdata::Undefined) return Outcome::Ran;  // an undefined tensor: not kept
         held.handles.push_back(w.target);
         strong_inc(w.target);
         return Outcome::Ran;
       }
+      case OpKind::ShareStorage:
+        held.handles.push_back(new_tensor(targets[held.handles[op.a]].storage));
+        return Outcome::Ran;
       case OpKind::CopyHandle:
         held.handles.push_back(held.handles[op.a]);
         strong_inc(held.handles[op.a]);
@@ -340,6 +375,40 @@ Outcome Model::apply(const Op& op) {
         I.gc_enabled = true;
         return Outcome::Ran;
       }
+      case OpKind::StorageOf: {
+        // untyped_storage: unpack the tensor (a checked TypeError for a storage, and
+        // None's error for an undefined one), then wrap its storage.
+        const int self = held.vars[op.a];
+        if (abandoned(self)) throw ModelError{"torn down"};
+        if (is_storage_wrapper(self)) throw ModelError{"TypeError: expected Tensor"};
+        if (wrappers[self].cdata == Cdata::Undefined) throw ModelError{"Expected a proper Tensor"};
+        const int w = wrap(targets[wrappers[self].target].storage, wrappers[self].interp);
+        set_var(op.b, w);
+        return Outcome::Ran;
+      }
+      case OpKind::TensorOf: {
+        const int self = held.vars[op.a];
+        if (abandoned(self)) throw ModelError{"torn down"};
+        if (!is_storage_wrapper(self)) throw ModelError{"TypeError: expected UntypedStorage"};
+        if (wrappers[self].cdata == Cdata::Undefined) throw ModelError{"Got a null Storage"};
+        const int t = new_tensor(wrappers[self].target);  // the temporary C++ tensor
+        const int w = wrap(t, wrappers[self].interp);
+        strong_dec(t);
+        set_var(op.b, w);
+        return Outcome::Ran;
+      }
+      case OpKind::NewStorage: {
+        const int interp = slot_interp[op.a];
+        safe_point(interp);
+        targets.push_back(Target{});
+        const int s = static_cast<int>(targets.size()) - 1;
+        targets[s].is_storage = true;
+        strong_inc(s);  // the temporary handle
+        const int w = new_wrapper(s, interp, false);
+        strong_dec(s);
+        set_var(op.b, w);
+        return Outcome::Ran;
+      }
       case OpKind::kCount: break;
     }
   } catch (const ModelError&) {
@@ -401,12 +470,33 @@ bool Model::reclaimable(int d) const {
   for (int k : held.weakref_vars) {
     if (k >= 0 && weakrefs[k].interp == d) return false;
   }
-  std::vector<int> owners(targets.size(), 0);
+  // What the dead interpreter's wrappers own, and what that holds in turn (a tensor
+  // its storage): each with the owning references found from that side.
+  const auto count = targets.size();
+  std::vector<int> held_inside(count, 0);
+  std::vector<char> reached(count, 0);
+  std::vector<int> work;
+  auto hold = [&](int t) {
+    ++held_inside[t];
+    if (!reached[t]) {
+      reached[t] = 1;
+      work.push_back(t);
+    }
+  };
   for (const Wrapper& w : wrappers) {
-    if (w.alive && w.interp == d && w.cdata == Cdata::Owned) ++owners[w.target];
+    if (w.alive && w.interp == d && w.cdata == Cdata::Owned) hold(w.target);
   }
-  for (std::size_t t = 0; t < targets.size(); ++t) {
-    if (targets[t].alive && targets[t].tag == d && targets[t].n != owners[t]) return false;
+  for (std::size_t i = 0; i < work.size(); ++i) {
+    if (targets[work[i]].storage >= 0) hold(targets[work[i]].storage);
+  }
+  // Held from outside: more references than those, or held by a target that is.
+  std::vector<char> outside(count, 0);
+  for (int t : work) outside[t] = targets[t].n != held_inside[t] ? 1 : 0;
+  for (int t : work) {  // a tensor is reached before its storage
+    if (outside[t] && targets[t].storage >= 0) outside[targets[t].storage] = 1;
+  }
+  for (std::size_t t = 0; t < count; ++t) {
+    if (targets[t].alive && targets[t].tag == d && (!reached[t] || outside[t])) return false;
   }
   return true;
 }
@@ -416,6 +506,18 @@ bool Model::reclaimable(int d) const {
 // T1 / T1' / T2 / T5 / T10: THPVariable_Wrap.
 int Model::wrap(int t, int interp) {
   safe_point(interp);  // before anything is read: a collection may free the recorded wrapper
+  // Note [Storage wrap across interpreters]: outside hermetic mode, a storage another
+  // interpreter tagged is wrapped as a new StorageImpl sharing its bytes.
+  if (targets[t].is_storage && !hermetic && targets[t].tag >= 0 && targets[t].tag != interp) {
+    targets.push_back(Target{});
+    const int alias = static_cast<int>(targets.size()) - 1;
+    targets[alias].is_storage = true;
+    ++coverage.storage_aliases;
+    strong_inc(alias);  // the temporary handle
+    const int w = new_wrapper(alias, interp, false);
+    strong_dec(alias);
+    return w;
+  }
   Target& target = targets[t];
   // check_pyobj refuses a tensor tagged elsewhere, in hermetic mode too (its hermetic
   // answer only covers tensors tagged by the asking interpreter).
@@ -444,6 +546,20 @@ int Model::wrap(int t, int interp) {
   return new_wrapper(t, interp, false);  // T1 / T1'
 }
 
+int Model::new_tensor(int storage) {
+  if (storage < 0) {
+    targets.push_back(Target{});
+    storage = static_cast<int>(targets.size()) - 1;
+    targets[storage].is_storage = true;
+  }
+  strong_inc(storage);  // the tensor holds its storage
+  targets.push_back(Target{});
+  const int t = static_cast<int>(targets.size()) - 1;
+  targets[t].storage = storage;
+  strong_inc(t);
+  return t;
+}
+
 int Model::new_wrapper(int t, int interp, bool has_finalizer) {
   Wrapper w;
   w.target = t;
@@ -453,6 +569,10 @@ int Model::new_wrapper(int t, int interp, bool has_finalizer) {
   wrappers.push_back(w);
   const int id = static_cast<int>(wrappers.size()) - 1;
   strong_inc(t);
+  if (targets[t].is_storage) {
+    ++coverage.storage_wrappers;
+    if (hermetic) ++coverage.hermetic_storage_wrappers;
+  }
   interps[interp].gens[0].push_back(id);  // tracked from birth
   ++interps[interp].count[0];
   if (!hermetic) {  // callers made sure the slot is free for this interpreter
@@ -504,7 +624,9 @@ void Model::clear_weakrefs_to(int w) {
 // wrapper's interpreter, and not in hermetic mode (check_pyobj answers "none" there).
 bool Model::resurrectable(int w) const {
   const Wrapper& p = wrappers[w];
-  if (p.cdata != Cdata::Owned || p.hermetic || hermetic) return false;
+  // Tensors follow the thread's hermetic state at death; storages remember it from
+  // their creation (p.hermetic) and ignore the thread's.
+  if (p.cdata != Cdata::Owned || p.hermetic || (hermetic && !is_storage_wrapper(w))) return false;
   const Target& t = targets[p.target];
   return t.alive && t.n > 1 && t.tag == p.interp && t.recorded == w;
 }
@@ -525,6 +647,7 @@ void Model::t3_resurrect(int w) {
   p.r = 1;
   p.cdata = Cdata::Borrowed;
   ++coverage.resurrections;
+  if (t.is_storage) ++coverage.storage_resurrections;
   strong_dec(p.target);  // n > 1 before, so the target lives on
 }
 
@@ -582,12 +705,17 @@ void Model::strong_inc(int t) { ++targets[t].n; }
 void Model::strong_dec(int t) {
   Target& target = targets[t];
   if (--target.n > 0) return;
-  // release_resources -> maybe_destroy_pyobj: clear the slot, then give the wrapper back.
+  // A tensor (C++ weak references keep its memory: release_resources) gives up its
+  // storage, then maybe_destroy_pyobj clears the slot and gives the wrapper back.  A
+  // storage (nothing weak holds it in these scenarios: deleted at once) does the same
+  // from its destructor.
   target.alive = false;
-  const int p = target.recorded;
-  const bool owns = target.owns;
-  target.recorded = -1;
-  target.owns = false;
+  if (target.storage >= 0) strong_dec(target.storage);
+  Target& dying = targets[t];
+  const int p = dying.recorded;
+  const bool owns = dying.owns;
+  dying.recorded = -1;
+  dying.owns = false;
   if (p >= 0 && owns) t6_decref_from_cpp(p);
 }
 

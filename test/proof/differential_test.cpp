@@ -60,21 +60,55 @@ BOOST_FIXTURE_TEST_SUITE(reference_model, HermeticRestore, *utf::label("differen
 BOOST_AUTO_TEST_CASE(model_resurrects_and_flips_back) {
   std::vector<Op> ops(kPreserved.begin(), kPreserved.end() - 1);
   Model z = model_after(ops);
-  BOOST_TEST(z.targets[0].owns);
-  BOOST_TEST(z.targets[0].n == 1);
+  const int t = z.held.handles[0];  // (target 0 is its storage)
+  BOOST_TEST(z.targets[t].owns);
+  BOOST_TEST(z.targets[t].n == 1);
   BOOST_TEST(z.wrappers[0].r == 1);
   BOOST_TEST((z.wrappers[0].cdata == Cdata::Borrowed));
   Model l = model_after(kPreserved);
-  BOOST_TEST(!l.targets[0].owns);
+  BOOST_TEST(!l.targets[t].owns);
   BOOST_TEST(l.held.vars[1] == 0);  // the same wrapper came back
   BOOST_TEST(*l.wrappers[0].foo == 1);
-  BOOST_TEST(l.targets[0].n == 2);
+  BOOST_TEST(l.targets[t].n == 2);
+}
+
+// Storages too: v1 = v0.untyped_storage(); del v1 resurrects it (the tensor holds the
+// storage); asking again flips the same wrapper back.  A storage wrapper made outside
+// hermetic mode is preserved even when it dies inside it; a tensor wrapper is not.
+BOOST_AUTO_TEST_CASE(model_preserves_storages_whatever_the_thread_state) {
+  Model m = model_after({op(OpKind::NewWrapped, 0, 0, 0), op(OpKind::StorageOf, 0, 1), op(OpKind::Hermetic, 0),
+                         op(OpKind::DropVar, 1)});
+  const int s = m.wrappers[1].target;
+  BOOST_TEST(m.targets[s].is_storage);
+  BOOST_TEST(m.targets[s].owns);  // Z, though the thread is hermetic
+  BOOST_TEST((m.wrappers[1].cdata == Cdata::Borrowed));
+  (void)m.apply(*m.resolve(op(OpKind::Hermetic, 1)));  // off
+  (void)m.apply(*m.resolve(op(OpKind::StorageOf, 0, 2)));
+  BOOST_TEST(m.held.vars[2] == 1);  // the same wrapper, flipped back
+  BOOST_TEST(!m.targets[s].owns);
+  Model t = model_after({op(OpKind::NewTensor), op(OpKind::Wrap, 0, 0, 0), op(OpKind::Hermetic, 0),
+                         op(OpKind::DropVar, 0)});
+  BOOST_TEST(!t.wrappers[0].alive);  // a tensor wrapper dying in hermetic mode really dies
+}
+
+// A storage another interpreter tagged is wrapped as a new storage sharing its bytes.
+BOOST_AUTO_TEST_CASE(model_aliases_a_storage_across_interpreters) {
+  Model m = model_after({op(OpKind::NewTensor), op(OpKind::ShareStorage, 0), op(OpKind::Wrap, 0, 0, 0),
+                         op(OpKind::Wrap, 1, 1, 1), op(OpKind::StorageOf, 0, 2), op(OpKind::StorageOf, 1, 3)});
+  const int shared = m.targets[m.held.handles[0]].storage;
+  BOOST_TEST(m.targets[m.held.handles[1]].storage == shared);
+  BOOST_TEST(m.wrappers[m.held.vars[2]].target == shared);  // I0 tagged it
+  const int alias = m.wrappers[m.held.vars[3]].target;
+  BOOST_TEST(alias != shared);
+  BOOST_TEST(m.targets[alias].is_storage);
+  BOOST_TEST(m.targets[alias].tag == m.slot_interp[1]);
+  BOOST_TEST(m.coverage.storage_aliases == 1);
 }
 
 // A wrapper that alone owns its tensor dies with it; a finalizer runs once.
 BOOST_AUTO_TEST_CASE(model_real_death_runs_finalizer_once) {
   Model m = model_after({op(OpKind::NewWrapped, 0, 0, 1), op(OpKind::DropVar, 0)});
-  BOOST_TEST(!m.targets[0].alive);
+  BOOST_TEST(!m.targets[m.wrappers[0].target].alive);
   BOOST_TEST(!m.wrappers[0].alive);
   BOOST_TEST(m.wrappers[0].finalizer_runs == 1);
 }
@@ -90,7 +124,7 @@ BOOST_AUTO_TEST_CASE(model_refuses_a_foreign_tag) {
   BOOST_TEST((m.apply(*m.resolve(op(OpKind::Wrap, 1, 1, 0))) == Outcome::Raised));
   BOOST_TEST((m.apply(*m.resolve(op(OpKind::Wrap, 0, 1, 0))) == Outcome::Ran));
   BOOST_TEST(m.wrappers[1].hermetic);
-  BOOST_TEST(m.targets[0].recorded == 0);  // the slot still records the first wrapper
+  BOOST_TEST(m.targets[m.held.handles[0]].recorded == 0);  // the slot still records the first wrapper
 }
 
 // Scenarios decode from bytes, four per op, and a short one runs clean.
@@ -131,6 +165,10 @@ BOOST_AUTO_TEST_CASE(random_campaign_agrees_with_the_model) {
   BOOST_TEST(c.hermetic_wrappers > 0);
   BOOST_TEST(c.teardowns > 0);
   BOOST_TEST(c.reclaims > 0);
+  BOOST_TEST(c.storage_wrappers > 0);
+  BOOST_TEST(c.storage_resurrections > 0);
+  BOOST_TEST(c.storage_aliases > 0);
+  BOOST_TEST(c.hermetic_storage_wrappers > 0);
   BOOST_TEST(c.refusals > 0);
 }
 

@@ -53,6 +53,11 @@ enum class OpKind : std::uint8_t {
   Teardown,      // tear interpreter a down; a fresh one takes its place
   Collect,       // interp a: gc.collect()
   AutoGc,        // interp a: gc.set_threshold(b, 2, 2); gc.enable() (b == 0: never)
+  StorageOf,     // var b = var a.untyped_storage() (a storage of another interpreter's
+                 // tag: a new StorageImpl sharing its bytes)
+  TensorOf,      // var b = torch.tensor(var a), a storage: a new tensor viewing it
+  NewStorage,    // interp a: var b = torch.UntypedStorage(16)
+  ShareStorage,  // C++: handles += a new tensor viewing handles[a]'s storage
   kCount
 };
 
@@ -72,6 +77,8 @@ enum class Cdata : std::uint8_t { Owned, Borrowed, Undefined };
 
 struct Target {
   bool alive = true;
+  bool is_storage = false;  // a StorageImpl (else a TensorImpl)
+  int storage = -1;         // a tensor's storage (a target index): the tensor holds it
   int n = 0;                // strong count
   int tag = -1;             // interpreter index that tagged it (into Model::interps)
   int recorded = -1;        // wrapper the slot records (only meaningful when tag >= 0)
@@ -142,6 +149,10 @@ struct Coverage {
   long weakref_callbacks = 0;  // callbacks run when a referent died or was collected
   long auto_collections = 0;   // collections a threshold started inside another op
   long reclaims = 0;           // dead interpreters freed (their abandoned objects too)
+  long storage_wrappers = 0;   // UntypedStorage wrappers made (hermetic ones too)
+  long storage_resurrections = 0;  // T3 of a storage wrapper
+  long storage_aliases = 0;    // storage wraps across interpreters (a new StorageImpl)
+  long hermetic_storage_wrappers = 0;
   Coverage& operator+=(const Coverage& o);
 };
 // "12 resurrections, 3 flips back, ...": every count, named.
@@ -179,6 +190,7 @@ class Model {
  private:
   // Python-level primitives, in the real code's order.
   int wrap(int target, int interp);  // returns the wrapper (new reference); may throw
+  int new_tensor(int storage = -1);  // a C++ tensor (over a fresh storage unless given), n = 1
   int new_wrapper(int target, int interp, bool has_finalizer);
   void incref(int w);
   void decref(int w);
@@ -204,6 +216,7 @@ class Model {
   // Note [Reclaiming a dead interpreter], in the model's terms.
   void reclaim_dead();
   [[nodiscard]] bool reclaimable(int interp) const;
+  [[nodiscard]] bool is_storage_wrapper(int w) const { return targets[wrappers[w].target].is_storage; }
 };
 
 // Thrown by Model for an operation the real code must refuse (nothing changed).
