@@ -33,6 +33,7 @@ expect_refused("--steps takes a whole number" --steps 99999999999999999999)
 expect_refused("--length takes a whole number" --length -1)
 expect_refused("unknown argument" --bogus)
 expect_refused("needs a value" --steps)
+expect_refused("no planted bug \"nonsense\"" --planted nonsense)
 
 execute_process(COMMAND "${CAMPAIGN}" --help OUTPUT_VARIABLE help RESULT_VARIABLE rc)
 foreach(option --steps --seed --length --replay --ops --planted --progress)

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "revive/interp/runtime.h"
+#include "revive/interp/testing.h"
 
 namespace revive::interp {
 
@@ -314,6 +315,16 @@ std::size_t Runtime::collect_locked(int generation) noexcept {
 
 void Runtime::handle_weakrefs(GcList& unreachable) noexcept {
   std::vector<Ref> callbacks;
+  if (testing::planted(testing::PlantedBug::CallbackBeforeClear)) {  // test machinery (testing.h)
+    for (PyObject& o : unreachable) {
+      for (auto& link : o.weakrefs) {
+        auto& w = static_cast<WeakrefObject&>(link);
+        if (w.callback) callbacks.push_back(Ref::borrow(&w));
+      }
+    }
+    run_weakref_callbacks(callbacks);  // each still reads its referent
+    callbacks.clear();
+  }
   for (PyObject& o : unreachable) detach_weakrefs(&o, &callbacks);
   run_weakref_callbacks(callbacks);
 }

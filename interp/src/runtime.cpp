@@ -249,17 +249,24 @@ void Runtime::free_abandoned() noexcept {
       if (hooks.release) hooks.release(&o);
     }
   }
-  // Weakrefs first: a weakref object freed while still linked into its referent's
-  // list would corrupt it.
+  // Then the references they hold to each other are forgotten, not given back: giving
+  // one back reads the referent, which may be freed first.  And weakrefs are unlinked:
+  // a weakref object freed while still linked into its referent's list would corrupt it.
+  auto forget = [](Value& v) {
+    if (auto* ref = std::get_if<Ref>(&v)) (void)ref->release();
+  };
   for (PyObject& o : objects_) {
+    if (o.dict) {
+      for (auto& [name, value] : *o.dict) forget(value);
+    }
+    for (Value& value : o.slots) forget(value);
     while (!o.weakrefs.empty()) {
       static_cast<WeakrefObject&>(o.weakrefs.front()).referent = nullptr;
       o.weakrefs.pop_front();
     }
   }
   const auto count = static_cast<std::int64_t>(objects_.size());
-  // Freeing runs no Python code: the Refs in each __dict__ and slot go away with it
-  // (their decref does nothing while reclaiming_), whatever the order.
+  // Freeing runs no Python code, in any order.
   objects_.clear_and_dispose([](PyObject* o) {
     o->ob_refcnt = 0;
     o->ob_type->free(o);

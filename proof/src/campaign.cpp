@@ -6,8 +6,9 @@
 //   revive-campaign --ops "K,A,B,C K,A,B,C ..."            run the ops given: the "replay:"
 //                                                         line of a failure report, or its
 //                                                         "{K, A, B, C}" lines pasted as is
-//   --planted                                             switch the planted bug on (builds
-//                                                         with REVIVE_PLANTED_BUG only)
+//   --planted [NAME]                                      switch a planted bug on (builds with
+//                                                         REVIVE_PLANTED_BUG only): NAME, or
+//                                                         hermetic-resurrection
 //   --progress / --quiet                                  progress every 2 s on stderr
 //                                                         (default: on a terminal only)
 //
@@ -33,15 +34,16 @@ using namespace revive::proof;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: revive-campaign [--steps N] [--seed S] [--length L] [--planted] [--progress|--quiet]\n"
-    "       revive-campaign --replay S [--length L] [--planted]\n"
-    "       revive-campaign --ops \"K,A,B,C K,A,B,C ...\" [--planted]\n"
+    "usage: revive-campaign [--steps N] [--seed S] [--length L] [--planted [NAME]] [--progress|--quiet]\n"
+    "       revive-campaign --replay S [--length L] [--planted [NAME]]\n"
+    "       revive-campaign --ops \"K,A,B,C K,A,B,C ...\" [--planted [NAME]]\n"
     "  --steps N    ops to run, 1 to 10^12 (default 1000000)\n"
     "  --seed S     first scenario's seed, 0 to 2^64-1 (default 1)\n"
     "  --length L   ops per scenario, 1 to 100000 (default 200)\n"
     "  --replay S   run scenario S alone, print it, shrink it if it fails\n"
     "  --ops \"...\"  run these ops (a failure report's replay line, or its {K, A, B, C} lines)\n"
-    "  --planted    switch the planted bug on (builds with REVIVE_PLANTED_BUG)\n"
+    "  --planted [NAME]  switch a planted bug on (builds with REVIVE_PLANTED_BUG): hermetic-resurrection\n"
+    "               (the default), storage-follows-thread or callback-before-clear\n"
     "  --progress   report progress every 2 s on stderr (default on a terminal); --quiet: never\n";
 
 [[noreturn]] void refuse(const std::string& why) {
@@ -70,7 +72,7 @@ int main(int argc, char** argv) {
   std::size_t steps = 1'000'000;
   std::size_t length = 200;
   bool replay = false;
-  bool planted = false;
+  std::optional<PlantedBug> planted;
   std::optional<bool> progress;
   std::optional<std::vector<Op>> given;
   for (int i = 1; i < argc; ++i) {
@@ -93,7 +95,14 @@ int main(int argc, char** argv) {
       given = parse_ops(next(), &error);
       if (!given) refuse("--ops: " + error);
     } else if (arg == "--planted") {
-      planted = true;
+      planted = PlantedBug::HermeticResurrection;
+      if (i + 1 < argc && argv[i + 1][0] != '-') {
+        planted = planted_bug_named(argv[++i]);
+        if (!planted) {
+          refuse(std::string("--planted: no planted bug \"") + argv[i] +
+                 "\" (hermetic-resurrection, storage-follows-thread, callback-before-clear)");
+        }
+      }
     } else if (arg == "--progress") {
       progress = true;
     } else if (arg == "--quiet") {
@@ -107,8 +116,8 @@ int main(int argc, char** argv) {
   }
   if (replay && given) refuse("--replay and --ops each name a scenario: give one");
   if (planted) {
-    if (!planted_bug_available()) refuse("this build has no planted bug (configure with -DREVIVE_PLANTED_BUG=ON)");
-    set_planted_bug(true);
+    if (!planted_bugs_available()) refuse("this build has no planted bug (configure with -DREVIVE_PLANTED_BUG=ON)");
+    set_planted_bug(*planted);
   }
   if (replay || given) {
     const auto ops = given ? *given : random_scenario(seed, length);

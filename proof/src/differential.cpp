@@ -11,7 +11,6 @@
 #include <variant>
 
 #include "revive/binding/interpreter.h"
-#include "revive/binding/testing.h"
 #include "revive/pictures/inspect.h"
 #include "revive/binding/tensor_methods.h"
 #include "revive/pyslot/hermetic_tls.h"
@@ -735,8 +734,16 @@ std::optional<std::vector<Op>> parse_ops(std::string_view text, std::string* err
   return ops;
 }
 
+namespace {
+// " --planted NAME" while a planted bug is on, else nothing.
+std::string planted_option() {
+  if (planted_bug() == PlantedBug::None) return {};
+  return " --planted " + std::string(interp::testing::to_string(planted_bug()));
+}
+}  // namespace
+
 std::string replay_command(const std::vector<Op>& ops) {
-  return "revive-campaign --ops \"" + ops_argument(ops) + "\"" + (planted_bug_on() ? " --planted" : "");
+  return "revive-campaign --ops \"" + ops_argument(ops) + "\"" + planted_option();
 }
 
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log, std::size_t length,
@@ -760,7 +767,7 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
       print_scenario(log, report.reproducer);
       log << "replay: " << replay_command(report.reproducer) << "\n";
       log << "the whole scenario: revive-campaign --replay " << s << " --length " << length
-          << (planted_bug_on() ? " --planted" : "") << "\n";
+          << planted_option() << "\n";
       return report;
     }
     if (progress) progress(report);
@@ -768,8 +775,5 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
   return report;
 }
 
-bool planted_bug_available() noexcept { return binding::testing::planted_bug_available(); }
-void set_planted_bug(bool on) noexcept { binding::testing::set_planted_bug(on); }
-bool planted_bug_on() noexcept { return binding::testing::planted_bug_active(); }
 
 }  // namespace revive::proof

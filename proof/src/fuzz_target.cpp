@@ -3,7 +3,9 @@
 // libFuzzer reports as a crash with the input saved.
 //
 //   build/fuzz/proof/revive_fuzz -max_total_time=60        (preset `fuzz`, clang)
-//   REVIVE_PLANTED_BUG=1 build/fuzz/proof/revive_fuzz ...   with the planted bug on
+//   REVIVE_PLANTED_BUG=1 build/fuzz/proof/revive_fuzz ...   with a planted bug on (1:
+//                                                           hermetic-resurrection, or
+//                                                           its name: testing.h)
 //   bash scripts/dev fuzz --minutes 30                      a long run, its peak RSS
 //
 // At exit it prints its peak resident set size after the first 10 seconds and at the
@@ -17,6 +19,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <string_view>
 
 #include "revive/proof/differential.h"
 
@@ -43,12 +47,15 @@ void report_memory() {
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   std::atexit(report_memory);
-  if (const char* planted = std::getenv("REVIVE_PLANTED_BUG"); planted != nullptr && planted[0] == '1') {
-    if (!planted_bug_available()) {
-      std::cerr << "REVIVE_PLANTED_BUG=1 but this build has no planted bug\n";
+  if (const char* planted = std::getenv("REVIVE_PLANTED_BUG"); planted != nullptr && planted[0] != '\0') {
+    const std::optional<PlantedBug> bug =
+        std::string_view(planted) == "1" ? PlantedBug::HermeticResurrection : planted_bug_named(planted);
+    if (!bug || !planted_bugs_available()) {
+      std::cerr << "REVIVE_PLANTED_BUG=" << planted << ": "
+                << (bug ? "this build has no planted bug" : "no planted bug of that name") << "\n";
       std::abort();
     }
-    set_planted_bug(true);
+    set_planted_bug(*bug);
   }
   return 0;
 }

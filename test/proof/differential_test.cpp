@@ -25,7 +25,7 @@ struct HermeticRestore {
   ~HermeticRestore() {
     impl::HermeticPyObjectTLS::set_state(hermetic_);
     if (!have_state_) impl::HermeticPyObjectTLS::unsafe_reset_have_state_for_testing();
-    set_planted_bug(false);
+    set_planted_bug(PlantedBug::None);
   }
   HermeticRestore(const HermeticRestore&) = delete;
   HermeticRestore& operator=(const HermeticRestore&) = delete;
@@ -174,28 +174,49 @@ BOOST_AUTO_TEST_CASE(random_campaign_agrees_with_the_model) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// Proof that the harness can fail: with the planted bug on, the campaign must report a
-// mismatch, with a seed and a short reproducing sequence.  Runs in builds configured
-// with REVIVE_PLANTED_BUG (the dev, asan-ubsan and tsan presets); skipped elsewhere.
+// Proof that the harness can fail: with a planted bug on, the campaign must report a
+// mismatch, with a seed and a short reproducing sequence that goes through what the
+// bug is about, and that passes with the bug off.  Runs in builds configured with
+// REVIVE_PLANTED_BUG (the dev, asan-ubsan and tsan presets); skipped elsewhere.
 namespace {
-boost::test_tools::assertion_result has_planted_bug(utf::test_unit_id) { return planted_bug_available(); }
+boost::test_tools::assertion_result has_planted_bug(utf::test_unit_id) { return planted_bugs_available(); }
+
+void expect_caught(PlantedBug bug, const std::vector<std::string>& steps_it_needs) {
+  set_planted_bug(bug);
+  std::ostringstream log;
+  const CampaignReport r = campaign(/*seed=*/1, /*steps=*/200'000, log);
+  set_planted_bug(PlantedBug::None);
+  BOOST_TEST_MESSAGE(log.str());
+  BOOST_TEST_REQUIRE(r.failing_seed.has_value());
+  BOOST_TEST_REQUIRE(r.failure.has_value());  // the shrunk scenario still fails
+  BOOST_TEST(r.reproducer.size() <= 10u);
+  BOOST_TEST(log.str().find("reproducing sequence") != std::string::npos);
+  BOOST_TEST(log.str().find(std::string("--planted ") + std::string(interp::testing::to_string(bug))) !=
+             std::string::npos);
+  for (const std::string& step : steps_it_needs) {
+    BOOST_TEST(log.str().find(step) != std::string::npos, "the reproducer should contain " << step);
+  }
+  // With the bug off again, the same reproducer passes.
+  BOOST_TEST(!run_scenario(r.reproducer).has_value());
+}
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(planted_bug, HermeticRestore, *utf::label("differential") *utf::label("planted") *utf::precondition(has_planted_bug))
 
 BOOST_AUTO_TEST_CASE(differential_runner_catches_the_planted_bug) {
-  set_planted_bug(true);
-  std::ostringstream log;
-  const CampaignReport r = campaign(/*seed=*/1, /*steps=*/100'000, log);
-  set_planted_bug(false);
-  BOOST_TEST_MESSAGE(log.str());
-  BOOST_TEST_REQUIRE(r.failing_seed.has_value());
-  BOOST_TEST_REQUIRE(r.failure.has_value());  // the shrunk scenario still fails
-  BOOST_TEST(r.reproducer.size() <= 8u);
-  BOOST_TEST(log.str().find("reproducing sequence") != std::string::npos);
-  BOOST_TEST(log.str().find("hermetic mode on") != std::string::npos);
-  // With the bug off again, the same reproducer passes.
-  BOOST_TEST(!run_scenario(r.reproducer).has_value());
+  expect_caught(PlantedBug::HermeticResurrection, {"hermetic mode on"});
+}
+
+// A storage made outside hermetic mode and dropped inside it: preserved, unless its
+// preservation wrongly follows the thread.
+BOOST_AUTO_TEST_CASE(differential_runner_catches_a_storage_preservation_bug) {
+  expect_caught(PlantedBug::StorageFollowsThread, {"hermetic mode on", "Storage"});
+}
+
+// The collector must clear every weakref before any callback runs: a callback that
+// reads its weakref finds None.
+BOOST_AUTO_TEST_CASE(differential_runner_catches_a_callback_order_bug) {
+  expect_caught(PlantedBug::CallbackBeforeClear, {"callback"});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -284,6 +284,7 @@ void reach(const PyObject* o, CxxReach& reach) {
 }
 template <class H>
 void release(PyObject* o, impl::PyInterpreter* self) noexcept {
+  (void)static_cast<WrapperObject<H>*>(o)->backward_hooks.release();  // forgotten: see ReclaimHooks
   auto& cdata = static_cast<WrapperObject<H>*>(o)->cdata;
   if (!cdata.defined() || cdata.unsafeIsBorrowed()) return;  // a borrowed one counts nothing
   impl::PyObjectSlot* slot = cdata.get()->pyobj_slot();

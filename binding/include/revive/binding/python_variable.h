@@ -23,6 +23,7 @@
 #include "revive/pyslot/move_out.h"
 #include "revive/binding/interpreter.h"
 #include "revive/binding/testing.h"
+#include "revive/interp/testing.h"
 #include "revive/pyslot/hermetic_tls.h"
 
 namespace revive::binding {
@@ -257,11 +258,14 @@ void ops_detail::fix_weakref(Torch& torch, const Ref& o) {
 template <PreservedHandle H>
 bool Torch::is_preservable(WrapperObject<H>* self) {
   if (self->cdata.unsafeIsBorrowed()) return false;
+  using interp::testing::planted;
+  using interp::testing::PlantedBug;
   bool ignore_hermetic_tls = true;
   if constexpr (Preserved<H>::hermetic == HermeticRule::RememberedAtCreation) {
     if (self->is_hermetic) return false;
+    ignore_hermetic_tls = !planted(PlantedBug::StorageFollowsThread);  // test machinery (testing.h)
   } else {
-    ignore_hermetic_tls = testing::planted_bug_active();  // test machinery (testing.h)
+    ignore_hermetic_tls = planted(PlantedBug::HermeticResurrection);  // test machinery (testing.h)
   }
   auto* target = self->cdata.get();
   if (target == nullptr || target->refcount() <= 1) return false;

@@ -264,7 +264,8 @@ class Runtime {
     // gave back unseen, and those held by C++ objects that only the abandoned objects
     // keep alive (the slot of a tensor an abandoned wrapper owns, owning a zombie).
     std::function<std::optional<std::int64_t>(const std::vector<PyObject*>& abandoned)> accounted;
-    // Let go of what `o` owns in C++, before every abandoned object is freed.
+    // Let go of what `o` owns in C++, and forget (Ref::release, no decref) the
+    // references its native fields hold, before every abandoned object is freed.
     std::function<void(PyObject* o)> release;
   };
   void at_reclaim(ReclaimHooks hooks);

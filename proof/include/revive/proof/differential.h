@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "revive/interp/testing.h"
 #include "revive/proof/model.h"
 
 namespace revive::proof {
@@ -66,8 +67,8 @@ void print_scenario(std::ostream& os, const std::vector<Op>& ops);
 // line's "N:" number).  Each value must be an integer in [0, 255] and K a known op kind;
 // on anything else, nothing, and `error` says what is wrong (one line).
 [[nodiscard]] std::optional<std::vector<Op>> parse_ops(std::string_view text, std::string* error);
-// The command line that replays `ops` as they are (with --planted when the planted bug is
-// on now).
+// The command line that replays `ops` as they are (with --planted NAME when a planted
+// bug is on now).
 [[nodiscard]] std::string replay_command(const std::vector<Op>& ops);
 
 struct CampaignReport {
@@ -86,11 +87,14 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
                         std::size_t length = 200,
                         const std::function<void(const CampaignReport&)>& progress = {});
 
-// The planted bug of the REVIVE_PLANTED_BUG build option (see
-// binding/include/revive/binding/testing.h):
-// whether this build has it, and switching it on and off.
-[[nodiscard]] bool planted_bug_available() noexcept;
-void set_planted_bug(bool on) noexcept;
-[[nodiscard]] bool planted_bug_on() noexcept;
+// The planted bugs of the REVIVE_PLANTED_BUG build option
+// (interp/include/revive/interp/testing.h): whether this build has them, switching one
+// on (PlantedBug::None: off), which one is on, and their names.
+using interp::testing::planted_bug;
+using interp::testing::planted_bug_named;
+using interp::testing::planted_bugs_available;
+using interp::testing::PlantedBug;
+using interp::testing::set_planted_bug;
+using interp::testing::kPlantedBugs;
 
 }  // namespace revive::proof
