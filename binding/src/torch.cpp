@@ -50,7 +50,10 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs)
   hooks.visit_fields = [](PyObject* o, interp::VisitProc visit, void* arg) {
     if (const WrapperOps* ops = wrapper_ops(o)) ops->visit_fields(o, visit, arg);
   };
-  hooks.accounted = [this](const std::vector<PyObject*>& abandoned) -> std::optional<std::int64_t> {
+  // `abandoned` holds the objects of the whole group judged with this interpreter: its
+  // tags may be reached through another dead interpreter's wrappers.
+  hooks.accounted = [this](const std::vector<PyObject*>& abandoned,
+                           const std::vector<interp::Runtime*>& /*group*/) -> std::optional<std::int64_t> {
     // The trampoline holds the main interpreter, the dispatcher this one's operators.
     if (is_main_ || !python_ops_.empty()) return std::nullopt;
     const std::int64_t unseen = pyinterpreter_.unseen_releases();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <ostream>
@@ -154,40 +155,61 @@ void Runtime::Teardown::operator()(Runtime* runtime) const noexcept {
 
 std::size_t Runtime::reclaim_dead_interpreters() noexcept {
   std::size_t freed = 0;
-  // Reclaiming one can let go of what kept another (a tensor of one, tagged by the
-  // other, held by the first one's wrapper), so sweep until nothing changes.  Each
-  // interpreter is taken out under the graveyard's mutex and freed outside it: freeing
-  // may call into live interpreters, whose GILs must never be taken under the mutex.
+  // Dead interpreters are judged together: one's abandoned wrapper may own a tensor
+  // another tagged, and each then keeps the other.  The group starts as the whole
+  // graveyard; whatever something outside it still reaches leaves it, until the rest
+  // reach only each other.  Judged under the graveyard's mutex with every GIL of the
+  // group held (no one else ever holds two dead GILs), freed outside the mutex:
+  // freeing may call into live interpreters, whose GILs must never be taken under it.
+  // Freeing one group can let go of what kept another interpreter, so sweep again
+  // until nothing changes.
   for (bool progress = true; progress;) {
     progress = false;
-    Runtime* dead = nullptr;
+    std::vector<Runtime*> group;
     {
       std::lock_guard lock(graveyard_mutex());
       auto& g = graveyard();
-      for (auto it = g.begin(); it != g.end(); ++it) {
-        GilGuard gil((*it)->gil_);
-        if ((*it)->reclaimable()) {
-          dead = *it;
-          g.erase(it);
-          break;
+      group.assign(g.begin(), g.end());
+      std::vector<std::unique_ptr<GilGuard>> gils;
+      for (Runtime* dead : group) gils.push_back(std::make_unique<GilGuard>(dead->gil_));
+      for (bool shrank = true; shrank && !group.empty();) {
+        shrank = false;
+        std::vector<PyObject*> abandoned;
+        for (Runtime* dead : group) {
+          for (PyObject& o : dead->objects_) abandoned.push_back(&o);
         }
+        const std::vector<Runtime*> judged = group;
+        std::erase_if(group, [&](Runtime* dead) { return !dead->reclaimable(abandoned, judged); });
+        shrank = group.size() != judged.size();
       }
+      for (Runtime* dead : group) g.erase(std::find(g.begin(), g.end(), dead));
     }
-    if (dead == nullptr) break;
-    bool gone = false;
-    {
+    if (group.empty()) break;
+    // First what every member owns in C++ (a release may reach another member's
+    // slots, so none is freed yet), then their objects.
+    for (Runtime* dead : group) {
+      GilGuard gil(dead->gil_);
+      dead->release_abandoned();
+    }
+    for (Runtime* dead : group) {
       GilGuard gil(dead->gil_);
       dead->free_abandoned();
-      // Only lost to a racing weak_intrusive_ptr::lock() (see the Note): a tag that
-      // outlived the sweep keeps the (now empty) interpreter.
-      gone = dead->reclaimable();
     }
-    if (gone) {
-      delete dead;
-      ++freed;
-    } else {
-      std::lock_guard lock(graveyard_mutex());
-      graveyard().push_back(dead);
+    for (Runtime* dead : group) {
+      bool gone = false;
+      {
+        // Only lost to a racing weak_intrusive_ptr::lock() (see the Note): a tag that
+        // outlived the sweep keeps the (now empty) interpreter.
+        GilGuard gil(dead->gil_);
+        gone = dead->reclaimable({}, {dead});
+      }
+      if (gone) {
+        delete dead;
+        ++freed;
+      } else {
+        std::lock_guard lock(graveyard_mutex());
+        graveyard().push_back(dead);
+      }
     }
     progress = true;
   }
@@ -226,14 +248,11 @@ void Runtime::count_outside_references() noexcept {
   }
 }
 
-bool Runtime::reclaimable() const noexcept {
-  std::vector<PyObject*> abandoned;
-  abandoned.reserve(objects_.size());
-  for (const PyObject& o : objects_) abandoned.push_back(const_cast<PyObject*>(&o));
+bool Runtime::reclaimable(const std::vector<PyObject*>& abandoned, const std::vector<Runtime*>& group) const noexcept {
   std::int64_t outside = outside_refs_;
   for (const auto& hooks : reclaim_hooks_) {
     if (!hooks.accounted) continue;
-    const std::optional<std::int64_t> accounted = hooks.accounted(abandoned);
+    const std::optional<std::int64_t> accounted = hooks.accounted(abandoned, group);
     if (!accounted) return false;
     outside -= *accounted;
   }
@@ -242,14 +261,17 @@ bool Runtime::reclaimable() const noexcept {
   return outside == 0;
 }
 
-void Runtime::free_abandoned() noexcept {
+void Runtime::release_abandoned() noexcept {
   reclaiming_ = true;
   for (PyObject& o : objects_) {
     for (auto& hooks : reclaim_hooks_) {
       if (hooks.release) hooks.release(&o);
     }
   }
-  // Then the references they hold to each other are forgotten, not given back: giving
+}
+
+void Runtime::free_abandoned() noexcept {
+  // The references they hold to each other are forgotten, not given back: giving
   // one back reads the referent, which may be freed first.  And weakrefs are unlinked:
   // a weakref object freed while still linked into its referent's list would corrupt it.
   auto forget = [](Value& v) {

@@ -6,6 +6,9 @@
 //   revive-campaign --ops "K,A,B,C K,A,B,C ..."            run the ops given: the "replay:"
 //                                                         line of a failure report, or its
 //                                                         "{K, A, B, C}" lines pasted as is
+//   --threads                                             each op on its interpreter's thread,
+//                                                         several at once where they commute
+//                                                         (Note [Threaded scenarios])
 //   --planted [NAME]                                      switch a planted bug on (builds with
 //                                                         REVIVE_PLANTED_BUG only): NAME, or
 //                                                         hermetic-resurrection
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -34,14 +38,15 @@ using namespace revive::proof;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: revive-campaign [--steps N] [--seed S] [--length L] [--planted [NAME]] [--progress|--quiet]\n"
-    "       revive-campaign --replay S [--length L] [--planted [NAME]]\n"
-    "       revive-campaign --ops \"K,A,B,C K,A,B,C ...\" [--planted [NAME]]\n"
+    "usage: revive-campaign [--steps N] [--seed S] [--length L] [--threads] [--planted [NAME]] [--progress|--quiet]\n"
+    "       revive-campaign --replay S [--length L] [--threads] [--planted [NAME]]\n"
+    "       revive-campaign --ops \"K,A,B,C K,A,B,C ...\" [--threads] [--planted [NAME]]\n"
     "  --steps N    ops to run, 1 to 10^12 (default 1000000)\n"
     "  --seed S     first scenario's seed, 0 to 2^64-1 (default 1)\n"
     "  --length L   ops per scenario, 1 to 100000 (default 200)\n"
     "  --replay S   run scenario S alone, print it, shrink it if it fails\n"
     "  --ops \"...\"  run these ops (a failure report's replay line, or its {K, A, B, C} lines)\n"
+    "  --threads    run each op on the thread of its interpreter, several at once where they commute\n"
     "  --planted [NAME]  switch a planted bug on (builds with REVIVE_PLANTED_BUG): hermetic-resurrection\n"
     "               (the default), storage-follows-thread or callback-before-clear\n"
     "  --progress   report progress every 2 s on stderr (default on a terminal); --quiet: never\n";
@@ -73,6 +78,7 @@ int main(int argc, char** argv) {
   std::size_t length = 200;
   bool replay = false;
   std::optional<PlantedBug> planted;
+  Threading threading = Threading::One;
   std::optional<bool> progress;
   std::optional<std::vector<Op>> given;
   for (int i = 1; i < argc; ++i) {
@@ -103,6 +109,8 @@ int main(int argc, char** argv) {
                  "\" (hermetic-resurrection, storage-follows-thread, callback-before-clear)");
         }
       }
+    } else if (arg == "--threads") {
+      threading = Threading::PerInterpreter;
     } else if (arg == "--progress") {
       progress = true;
     } else if (arg == "--quiet") {
@@ -124,12 +132,12 @@ int main(int argc, char** argv) {
     if (given) std::cout << "the given scenario (" << ops.size() << " ops):\n";
     else std::cout << "scenario " << seed << " (" << length << " ops):\n";
     print_scenario(std::cout, ops);
-    if (auto failure = run_scenario(ops)) {
+    if (auto failure = run_scenario(ops, nullptr, threading)) {
       std::cout << "FAILS at step " << failure->step << ": " << failure->message << "\n";
-      const auto shrunk = shrink(ops);
+      const auto shrunk = shrink(ops, 4000, threading);
       std::cout << "shrunk to " << shrunk.size() << " ops:\n";
       print_scenario(std::cout, shrunk);
-      std::cout << "replay: " << replay_command(shrunk) << "\n";
+      std::cout << "replay: " << replay_command(shrunk, threading) << "\n";
       return 1;
     }
     std::cout << "the real code and the model agree at every step\n";
@@ -149,8 +157,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "revive-campaign: %zu of %zu steps (%.0f%%), %.0f steps/s, about %.0f s left\n",
                  r.steps, steps, 100.0 * static_cast<double>(r.steps) / static_cast<double>(steps), rate, left);
   };
-  const CampaignReport r = show ? campaign(seed, steps, std::cerr, length, report_progress)
-                                : campaign(seed, steps, std::cerr, length);
+  const CampaignReport r = campaign(seed, steps, std::cerr, length,
+                                    show ? std::function<void(const CampaignReport&)>(report_progress) : nullptr,
+                                    threading);
   std::cout << r.scenarios << " scenarios, " << r.steps << " steps from seed " << seed << ": "
             << (r.failure || r.failing_seed ? "MISMATCH (see above)" : "the real code and the model agree") << "\n"
             << "covered: " << to_string(r.coverage) << "\n";

@@ -3,11 +3,20 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <latch>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <variant>
 
 #include "revive/binding/interpreter.h"
@@ -29,7 +38,7 @@ namespace {
 // "I<slot>.<how many interpreters that slot had before>", plus a process-wide serial
 // so that names stay unique across scenarios.
 std::string interp_name(int slot, long generation) {
-  static int serial = 0;
+  static std::atomic<int> serial{0};
   return "I" + std::to_string(slot) + "." + std::to_string(generation) + "#" + std::to_string(serial++);
 }
 
@@ -37,7 +46,7 @@ std::string interp_name(int slot, long generation) {
 // what the comparison needs to find things again.
 class Real {
  public:
-  explicit Real(const Model& m) : runs_(std::make_shared<std::map<std::uint64_t, int>>()) {
+  explicit Real(const Model& m) {
     // The process's first interpreter is main, which the trampoline keeps forever (so it
     // is never reclaimed: Note [Reclaiming a dead interpreter]).  Make it here, once, so
     // that every scenario's interpreters can be.
@@ -57,8 +66,10 @@ class Real {
   Real& operator=(const Real&) = delete;
   ~Real() { impl::HermeticPyObjectTLS::set_state(false); }
 
-  // Perform `op` (already resolved by the model, which applies it after this).
-  Outcome apply(const Op& op, const Model& before) {
+  // Perform `op` (already resolved by the model, which applies it after this); when it
+  // raises, what() goes to *error.  Several threads may call it at once for ops whose
+  // footprints are disjoint: See Note [Threaded scenarios].
+  Outcome apply(const Op& op, const Model& before, std::string* error) {
     try {
       switch (op.kind) {
         case OpKind::NewTensor:
@@ -119,9 +130,11 @@ class Real {
           if (op.c != 0) {
             // Counts its runs, and checks CPython's order: the weakref is cleared
             // before its callback runs, so it reads None there.
-            callback = [calls = callbacks_, early = early_callbacks_](Runtime& rt, const Ref& weakref) {
-              ++(*calls)[weakref->id];
-              if (!rt.deref(weakref).is_none()) ++*early;
+            callback = [counts = counts_](Runtime& rt, const Ref& weakref) {
+              const bool early = !rt.deref(weakref).is_none();
+              const std::lock_guard lock(counts->mutex);
+              ++counts->callback_runs[weakref->id];
+              if (early) ++counts->early_callbacks;
             };
           }
           weakref_vars_[op.b] = home(vars_[op.a]).weakref(vars_[op.a], std::move(callback));
@@ -177,13 +190,11 @@ class Real {
         case OpKind::kCount: break;
       }
     } catch (const Error& e) {
-      last_error = e.what();
+      if (error != nullptr) *error = e.what();
       return Outcome::Raised;
     }
     return Outcome::Skipped;
   }
-
-  std::string last_error;  // what() of the last exception apply() caught
 
   void finish() {
     impl::HermeticPyObjectTLS::set_state(false);
@@ -214,10 +225,11 @@ class Real {
     interps_[slot] = Interpreter::create(std::move(name));
     real_names_.push_back(interps_[slot]->name());
     interps_[slot]->gc_disable();  // automatic collections once an AutoGc op asks
-    auto runs = runs_;
     fin_[slot] = interps_[slot]->new_class(
-        "Fin", interps_[slot]->tensor_type(),
-        interp::ClassSpec{std::nullopt, [runs](Runtime&, const Ref& self) { ++(*runs)[self->id]; }});
+        "Fin", interps_[slot]->tensor_type(), interp::ClassSpec{std::nullopt, [counts = counts_](Runtime&, const Ref& self) {
+          const std::lock_guard lock(counts->mutex);
+          ++counts->finalizer_runs[self->id];
+        }});
   }
   // Tensors are followed through a weak reference (their memory stays, so a dead one
   // can still be told dead).  Storages are watched instead: a weak reference would
@@ -257,11 +269,15 @@ class Real {
     return std::nullopt;
   }
 
-  std::shared_ptr<std::map<std::uint64_t, int>> runs_;  // finalizer runs by object id
-  // weakref callback runs by weakref object id, and the callbacks that still saw their
-  // referent (CPython's order forbids it)
-  std::shared_ptr<std::map<std::uint64_t, int>> callbacks_ = std::make_shared<std::map<std::uint64_t, int>>();
-  std::shared_ptr<int> early_callbacks_ = std::make_shared<int>(0);
+  // What the finalizers and weakref callbacks count, from whichever thread runs them
+  // (read by the comparison only while no op runs).
+  struct Counts {
+    std::mutex mutex;
+    std::map<std::uint64_t, int> finalizer_runs;  // by object id
+    std::map<std::uint64_t, int> callback_runs;   // by weakref object id
+    int early_callbacks = 0;  // callbacks that still saw their referent (CPython's order forbids it)
+  };
+  std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
   std::array<const interp::PyType*, kInterpreters> fin_{};
   Ref vars_[kVars];
   Ref weakref_vars_[kWeakrefVars];
@@ -409,21 +425,21 @@ std::optional<std::string> Real::compare(const Model& m) {
     if (want >= 0) {
       if (auto e = same(want, referent.get(), "weakref referent")) return "r" + std::to_string(k) + "(): " + *e;
     }
-    const auto it = callbacks_->find(weakref_vars_[k]->id);
-    const int calls = it == callbacks_->end() ? 0 : it->second;
+    const auto it = counts_->callback_runs.find(weakref_vars_[k]->id);
+    const int calls = it == counts_->callback_runs.end() ? 0 : it->second;
     if (calls != m.weakrefs[wr].callback_runs) {
       err << "r" << k << ": real callback ran " << calls << " times, model " << m.weakrefs[wr].callback_runs;
       return err.str();
     }
   }
-  if (*early_callbacks_ != 0) {
+  if (counts_->early_callbacks != 0) {
     err << "a weakref callback read its referent: callbacks must run after the weakrefs are cleared";
     return err.str();
   }
   // Callbacks of weakrefs no variable holds any more: the totals must agree too.
   {
     int real_total = 0, model_total = 0;
-    for (const auto& [id, calls] : *callbacks_) real_total += calls;
+    for (const auto& [id, calls] : counts_->callback_runs) real_total += calls;
     for (const Weakref& wr : m.weakrefs) model_total += wr.callback_runs;
     if (real_total != model_total) {
       err << "weakref callbacks: real ran " << real_total << " in all, model " << model_total;
@@ -446,8 +462,8 @@ std::optional<std::string> Real::compare(const Model& m) {
   }
   for (std::size_t w = 0; w < m.wrappers.size() && w < model_to_real_.size(); ++w) {
     if (model_to_real_[w] == 0 || !m.wrappers[w].has_finalizer) continue;
-    const auto it = runs_->find(model_to_real_[w]);
-    const int real_runs = it == runs_->end() ? 0 : it->second;
+    const auto it = counts_->finalizer_runs.find(model_to_real_[w]);
+    const int real_runs = it == counts_->finalizer_runs.end() ? 0 : it->second;
     if (real_runs != m.wrappers[w].finalizer_runs) {
       err << "wrapper " << w << ": __del__ ran " << real_runs << " time(s), model "
           << m.wrappers[w].finalizer_runs;
@@ -499,7 +515,7 @@ std::optional<std::string> Real::check_invariants(const Model& m) {
     }
   }
   // 8. A finalizer runs at most once.
-  for (const auto& [id, runs] : *runs_) {
+  for (const auto& [id, runs] : counts_->finalizer_runs) {
     if (runs > 1) {
       err << "invariant 8: __del__ of object #" << id << " ran " << runs << " times";
       return err.str();
@@ -545,28 +561,387 @@ std::optional<std::string> unexplained_leftovers(const Model& m) {
   return std::nullopt;
 }
 
-}  // namespace
+// "the real code raised (...), the model did not", or nothing when they agree.
+std::optional<std::string> outcome_mismatch(Outcome got, Outcome want, const std::string& error) {
+  if (got == want) return std::nullopt;
+  return std::string("the real code ") + (got == Outcome::Raised ? "raised (" + error + ")" : "did not raise") +
+         ", the model " + (want == Outcome::Raised ? "raised" : "did not");
+}
 
-std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats) {
-  Model model;
-  Real real(model);
-  std::optional<Failure> failure;
-  for (std::size_t i = 0; i < ops.size() && !failure; ++i) {
+// Sequentially: resolve, apply to both, compare, step after step.
+std::optional<Failure> run_steps(const std::vector<Op>& ops, Model& model, Real& real, ScenarioStats* stats) {
+  for (std::size_t i = 0; i < ops.size(); ++i) {
     const std::optional<Op> op = model.resolve(ops[i]);
     if (!op) continue;
     if (stats != nullptr) ++stats->steps;
-    const Outcome got = real.apply(*op, model);  // the model before the step
+    std::string error;
+    const Outcome got = real.apply(*op, model, &error);  // the model before the step
     const Outcome want = model.apply(*op);
-    if (want != got) {
-      failure = Failure{i, std::string("the real code ") +
-                               (got == Outcome::Raised ? "raised (" + real.last_error + ")" : "did not raise") +
-                               ", the model " + (want == Outcome::Raised ? "raised" : "did not")};
-    } else if (auto e = real.compare(model)) {
-      failure = Failure{i, *e};
-    } else if (auto inv = real.check_invariants(model)) {
-      failure = Failure{i, *inv};
+    if (auto e = outcome_mismatch(got, want, error)) return Failure{i, *e};
+    if (auto e = real.compare(model)) return Failure{i, *e};
+    if (auto e = real.check_invariants(model)) return Failure{i, *e};
+  }
+  return std::nullopt;
+}
+
+// ---- threaded scenarios --------------------------------------------------------------
+
+// Note [Threaded scenarios]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~
+// The model is sequential and threads are not, so a threaded run keeps the model's
+// verdict exact by running at once only ops that commute.  Each op goes to the thread
+// of the interpreter it runs in (one thread per interpreter slot, as torchdeploy gives
+// each interpreter its own threads): a variable's op to its wrapper's interpreter, a
+// C++ op (a handle copied or dropped) to thread i mod N.  Ops are gathered into rounds:
+// an op joins the current round only if its footprint is disjoint from those of the
+// other threads' ops there: what it reads (the variables, handles, weakrefs, wrappers
+// and C++ objects it names, and what they lead to) must not be written by them, and
+// what it writes (everything the model saw change when it applied the op, a release
+// that reaches into another interpreter included) must be neither read nor written by
+// them.  Ops of one thread keep their order.  Every interleaving of a round then ends
+// in the state the model reached in sequential order, and the comparison after each
+// round is as exact as after each step of a sequential run.
+// What runs at once is what matters to the design: a wrapper dying in I0 whose
+// release drops a C++ object whose zombie lives in I1, taking I1's GIL, while I1's
+// thread does the mirror image (Note [GIL order across interpreters]).  A thread that
+// kept its GIL across such a release would deadlock the round; the watchdog then
+// aborts with the replay line.  ThreadSanitizer, in CI, checks the memory accesses.
+// Left out, because their effect depends on more than the footprint: hermetic on/off
+// and teardown run alone in their round (hermetic mode is per thread, so every thread
+// switches; teardown's sweep reads every dead interpreter's tags), and AutoGc ops are
+// skipped: a threshold counts allocations and frees, and a free made by another
+// thread would move the next automatic collection.
+
+// A resource an op reads or writes: a kind and an index.
+enum class Res : std::uint64_t { Target, Wrapper, Weakref, Var, WeakrefVar, Handles, Weaks, Targets };
+constexpr std::uint64_t res(Res kind, std::size_t index = 0) {
+  return (static_cast<std::uint64_t>(kind) << 32) | index;
+}
+
+struct Footprint {
+  std::vector<std::uint64_t> reads, writes;
+  int thread = 0;
+  bool alone = false;  // runs in a round of its own
+};
+
+// What `op`, the i-th of its scenario, touches: `before` and `after` are the model
+// around it.
+Footprint footprint(const Model& before, const Model& after, const Op& op, std::size_t i) {
+  Footprint f;
+  auto& reads = f.reads;
+  auto target = [&](int t) {
+    if (t < 0) return;
+    reads.push_back(res(Res::Target, t));
+    const Target& x = before.targets[t];
+    if (x.storage >= 0) reads.push_back(res(Res::Target, x.storage));
+    if (x.tag >= 0 && x.recorded >= 0) reads.push_back(res(Res::Wrapper, x.recorded));
+  };
+  auto wrapper = [&](int w) {
+    if (w < 0) return;
+    reads.push_back(res(Res::Wrapper, w));
+    target(before.wrappers[w].target);
+  };
+  auto var = [&](int v) {
+    reads.push_back(res(Res::Var, v));
+    wrapper(before.held.vars[v]);
+  };
+  auto weakref_var = [&](int k) {
+    reads.push_back(res(Res::WeakrefVar, k));
+    if (const int wr = before.held.weakref_vars[k]; wr >= 0) {
+      reads.push_back(res(Res::Weakref, wr));
+      wrapper(before.weakrefs[wr].referent);
+    }
+  };
+  auto handle = [&](int h) {
+    reads.push_back(res(Res::Handles));
+    target(before.held.handles[h]);
+  };
+  auto weak = [&](int h) {
+    reads.push_back(res(Res::Weaks));
+    target(before.held.weaks[h]);
+  };
+  // The thread of interpreter m's slot; an op on a dead interpreter's objects can run
+  // anywhere.
+  const int any = static_cast<int>(i % kInterpreters);
+  auto thread_of = [&](int m) { return before.interps[m].alive ? before.slot_of[m] : any; };
+  auto thread_of_var = [&](int v) {
+    const int w = before.held.vars[v];
+    return w < 0 ? any : thread_of(before.wrappers[w].interp);
+  };
+  f.thread = any;
+  switch (op.kind) {
+    case OpKind::NewTensor: reads.push_back(res(Res::Handles)); break;
+    case OpKind::NewWrapped:
+    case OpKind::NewStorage:
+      f.thread = op.a;
+      var(op.b);
+      break;
+    case OpKind::Wrap:
+      f.thread = op.a;
+      var(op.b);
+      handle(op.c);
+      break;
+    case OpKind::Unpack:
+      f.thread = thread_of_var(op.a);
+      var(op.a);
+      reads.push_back(res(Res::Handles));
+      break;
+    case OpKind::CopyHandle:
+    case OpKind::DropHandle:
+    case OpKind::ShareStorage: handle(op.a); break;
+    case OpKind::TakeWeak:
+      handle(op.a);
+      reads.push_back(res(Res::Weaks));
+      break;
+    case OpKind::LockWeak:
+      weak(op.a);
+      reads.push_back(res(Res::Handles));
+      break;
+    case OpKind::DropWeak: weak(op.a); break;
+    case OpKind::DropVar:
+    case OpKind::SetFoo:
+    case OpKind::FixWeakref:
+      f.thread = thread_of_var(op.a);
+      var(op.a);
+      break;
+    case OpKind::CopyVar:
+    case OpKind::SetPeer:
+    case OpKind::StorageOf:
+    case OpKind::TensorOf:
+      f.thread = thread_of_var(op.a);
+      var(op.a);
+      var(op.b);
+      break;
+    case OpKind::MakeWeakref:
+      f.thread = thread_of_var(op.a);
+      var(op.a);
+      weakref_var(op.b);
+      break;
+    case OpKind::Deref:
+    case OpKind::DropWeakref:
+      f.thread = thread_of(before.weakrefs[before.held.weakref_vars[op.a]].interp);
+      weakref_var(op.a);
+      var(op.b);
+      break;
+    case OpKind::Collect: {
+      // The collector reads every object of its interpreter.
+      f.thread = op.a;
+      const int me = before.slot_interp[op.a];
+      for (std::size_t w = 0; w < before.wrappers.size(); ++w) {
+        if (before.wrappers[w].alive && before.wrappers[w].interp == me) wrapper(static_cast<int>(w));
+      }
+      for (std::size_t k = 0; k < before.weakrefs.size(); ++k) {
+        if (before.weakrefs[k].alive && before.weakrefs[k].interp == me) reads.push_back(res(Res::Weakref, k));
+      }
+      break;
+    }
+    case OpKind::Teardown:
+      f.thread = op.a;
+      f.alone = true;
+      break;
+    case OpKind::Hermetic:
+    case OpKind::AutoGc: f.alone = true; break;
+    case OpKind::kCount: break;
+  }
+  // Whatever the model saw change.
+  auto& writes = f.writes;
+  auto changed = [&](Res kind, const auto& was, const auto& now) {
+    for (std::size_t k = 0; k < now.size(); ++k) {
+      if (k >= was.size() || !(was[k] == now[k])) writes.push_back(res(kind, k));
+    }
+  };
+  changed(Res::Target, before.targets, after.targets);
+  changed(Res::Wrapper, before.wrappers, after.wrappers);
+  changed(Res::Weakref, before.weakrefs, after.weakrefs);
+  if (after.targets.size() != before.targets.size()) writes.push_back(res(Res::Targets));  // Real::track
+  for (int v = 0; v < kVars; ++v) {
+    if (before.held.vars[v] != after.held.vars[v]) writes.push_back(res(Res::Var, v));
+  }
+  for (int k = 0; k < kWeakrefVars; ++k) {
+    if (before.held.weakref_vars[k] != after.held.weakref_vars[k]) writes.push_back(res(Res::WeakrefVar, k));
+  }
+  if (before.held.handles != after.held.handles) writes.push_back(res(Res::Handles));
+  if (before.held.weaks != after.held.weaks) writes.push_back(res(Res::Weaks));
+  return f;
+}
+
+bool overlap(const std::vector<std::uint64_t>& a, const std::vector<std::uint64_t>& b) {
+  return std::any_of(a.begin(), a.end(), [&](std::uint64_t x) { return std::find(b.begin(), b.end(), x) != b.end(); });
+}
+
+// Whether x and y, on different threads, could end differently in another order.
+bool conflict(const Footprint& x, const Footprint& y) {
+  if (x.thread == y.thread) return false;  // one thread keeps the order
+  return overlap(x.writes, y.writes) || overlap(x.writes, y.reads) || overlap(x.reads, y.writes);
+}
+
+// One worker thread per interpreter slot.  run() hands each its job, lets them start
+// together, and waits for all of them.
+class Crew {
+ public:
+  using Jobs = std::array<std::function<void()>, kInterpreters>;
+
+  Crew() {
+    for (int t = 0; t < kInterpreters; ++t) threads_[t] = std::thread([this, t] { work(t); });
+  }
+  Crew(const Crew&) = delete;
+  Crew& operator=(const Crew&) = delete;
+  ~Crew() {
+    {
+      const std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    start_.notify_all();
+    for (std::thread& t : threads_) t.join();
+  }
+
+  // False if the jobs did not all finish within `limit` (they are then stuck for good).
+  bool run(Jobs jobs, std::chrono::seconds limit) {
+    std::unique_lock lock(mutex_);
+    jobs_ = std::move(jobs);
+    together_.emplace(kInterpreters);
+    pending_ = kInterpreters;
+    ++round_;
+    start_.notify_all();
+    return done_.wait_for(lock, limit, [&] { return pending_ == 0; });
+  }
+
+ private:
+  void work(int t) {
+    std::uint64_t seen = 0;
+    while (true) {
+      std::function<void()> job;
+      std::latch* together = nullptr;
+      {
+        std::unique_lock lock(mutex_);
+        start_.wait(lock, [&] { return stop_ || round_ != seen; });
+        if (stop_) return;
+        seen = round_;
+        job = std::move(jobs_[t]);
+        together = &*together_;
+      }
+      together->arrive_and_wait();  // so that the threads' ops overlap
+      if (job) job();
+      const std::lock_guard lock(mutex_);
+      if (--pending_ == 0) done_.notify_one();
     }
   }
+
+  std::mutex mutex_;
+  std::condition_variable start_, done_;
+  Jobs jobs_;
+  std::optional<std::latch> together_;
+  int pending_ = 0;
+  std::uint64_t round_ = 0;
+  bool stop_ = false;
+  std::array<std::thread, kInterpreters> threads_;  // last: they start in the constructor
+};
+
+// A round's op, planned on the model, then run on its thread.
+struct Planned {
+  std::size_t index;  // in the scenario
+  Op op;              // resolved
+  Model before;       // the model before it, in sequential order
+  Footprint footprint;
+  Outcome want;
+  Outcome got = Outcome::Skipped;
+  std::string error;
+};
+
+std::optional<Failure> run_rounds(const std::vector<Op>& ops, Model& model, Real& real, ScenarioStats* stats) {
+  Crew crew;
+  std::size_t i = 0;
+  while (i < ops.size()) {
+    // Plan a round on the model.
+    std::vector<Planned> round;
+    while (i < ops.size()) {
+      const std::optional<Op> op = model.resolve(ops[i]);
+      if (!op || op->kind == OpKind::AutoGc) {
+        ++i;
+        continue;
+      }
+      Model before = model;
+      const Outcome want = model.apply(*op);
+      Footprint f = footprint(before, model, *op, i);
+      const bool fits = round.empty() || (!f.alone && !round.front().footprint.alone &&
+                                          std::none_of(round.begin(), round.end(), [&](const Planned& p) {
+                                            return conflict(f, p.footprint);
+                                          }));
+      if (!fits) {
+        model = std::move(before);  // it starts the next round
+        break;
+      }
+      round.push_back(Planned{i, *op, std::move(before), std::move(f), want, Outcome::Skipped, {}});
+      ++i;
+      if (round.back().footprint.alone) break;
+    }
+    if (round.empty()) break;
+    // Run it: each thread its ops, in order; hermetic mode switches on every thread.
+    Crew::Jobs jobs;
+    for (int t = 0; t < kInterpreters; ++t) {
+      jobs[t] = [&round, &real, t] {
+        for (Planned& p : round) {
+          if (p.footprint.thread == t) {
+            p.got = real.apply(p.op, p.before, &p.error);
+          } else if (p.op.kind == OpKind::Hermetic) {
+            std::string ignored;
+            (void)real.apply(p.op, p.before, &ignored);
+          }
+        }
+      };
+    }
+    if (!crew.run(std::move(jobs), std::chrono::seconds(120))) {
+      std::vector<Op> so_far(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(i));
+      std::fprintf(stderr,
+                   "revive: a threaded round (steps %zu to %zu) made no progress in 120 s: its threads are "
+                   "stuck, a deadlock (Note [GIL order across interpreters])\nreplay: %s\n",
+                   round.front().index, round.back().index,
+                   replay_command(so_far, Threading::PerInterpreter).c_str());
+      std::abort();  // the stuck threads cannot be joined
+    }
+    // Compare.
+    std::array<bool, kInterpreters> busy{};
+    for (const Planned& p : round) {
+      if (stats != nullptr) ++stats->steps;
+      busy[p.footprint.thread] = true;
+      if (auto e = outcome_mismatch(p.got, p.want, p.error)) return Failure{p.index, *e};
+    }
+    const std::size_t last = round.back().index;
+    const std::string where = round.size() == 1 ? std::string()
+                                                : "after a round of " + std::to_string(round.size()) +
+                                                      " ops on several threads (from step " +
+                                                      std::to_string(round.front().index) + "): ";
+    if (auto e = real.compare(model)) return Failure{last, where + *e};
+    if (auto e = real.check_invariants(model)) return Failure{last, where + *e};
+    // Coverage: rounds that really ran on several threads, and releases that reached
+    // into another busy thread's interpreter.
+    if (std::count(busy.begin(), busy.end(), true) >= 2) {
+      ++model.coverage.threaded_rounds;
+      for (const Planned& p : round) {
+        for (std::uint64_t w : p.footprint.writes) {
+          if ((w >> 32) != static_cast<std::uint64_t>(Res::Wrapper)) continue;
+          const auto idx = static_cast<std::size_t>(w & 0xffffffffu);
+          if (idx >= p.before.wrappers.size()) continue;  // made by this op
+          const int m = p.before.wrappers[idx].interp;
+          const int slot = p.before.interps[m].alive ? p.before.slot_of[m] : -1;
+          if (slot >= 0 && slot != p.footprint.thread && busy[slot]) {
+            ++model.coverage.concurrent_releases;
+            break;
+          }
+        }
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats, Threading threading) {
+  Model model;
+  Real real(model);
+  std::optional<Failure> failure = threading == Threading::One ? run_steps(ops, model, real, stats)
+                                                               : run_rounds(ops, model, real, stats);
   if (!failure) {
     model.finish();
     real.finish();
@@ -622,7 +997,7 @@ std::vector<Op> decode(const std::uint8_t* data, std::size_t size) {
   return ops;
 }
 
-std::vector<Op> shrink(std::vector<Op> ops, int budget) {
+std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading) {
   std::size_t chunk = ops.size() / 2;
   while (chunk >= 1 && budget > 0) {
     bool progress = false;
@@ -633,7 +1008,7 @@ std::vector<Op> shrink(std::vector<Op> ops, int budget) {
       candidate.insert(candidate.end(), ops.begin() + static_cast<std::ptrdiff_t>(std::min(i + chunk, ops.size())),
                        ops.end());
       --budget;
-      if (run_scenario(candidate)) {
+      if (run_scenario(candidate, nullptr, threading)) {
         ops = std::move(candidate);
         progress = true;
       } else {
@@ -742,32 +1117,33 @@ std::string planted_option() {
 }
 }  // namespace
 
-std::string replay_command(const std::vector<Op>& ops) {
-  return "revive-campaign --ops \"" + ops_argument(ops) + "\"" + planted_option();
+std::string replay_command(const std::vector<Op>& ops, Threading threading) {
+  return "revive-campaign --ops \"" + ops_argument(ops) + "\"" +
+         (threading == Threading::PerInterpreter ? " --threads" : "") + planted_option();
 }
 
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log, std::size_t length,
-                        const std::function<void(const CampaignReport&)>& progress) {
+                        const std::function<void(const CampaignReport&)>& progress, Threading threading) {
   CampaignReport report;
   for (std::uint64_t s = seed; report.steps < steps; ++s) {
     const std::vector<Op> ops = random_scenario(s, length);
     ++report.scenarios;
     ScenarioStats stats;
-    const std::optional<Failure> failure = run_scenario(ops, &stats);
+    const std::optional<Failure> failure = run_scenario(ops, &stats, threading);
     report.steps += stats.steps;
     report.coverage += stats.coverage;
     if (failure) {
       report.failing_seed = s;
       log << "differential mismatch: seed " << s << ", step " << failure->step << ": " << failure->message << "\n";
-      report.reproducer = shrink(ops);
-      report.failure = run_scenario(report.reproducer);
+      report.reproducer = shrink(ops, 4000, threading);
+      report.failure = run_scenario(report.reproducer, nullptr, threading);
       log << "reproducing sequence (" << report.reproducer.size() << " of " << ops.size() << " steps";
       if (report.failure) log << "; fails at step " << report.failure->step << ": " << report.failure->message;
       log << "):\n";
       print_scenario(log, report.reproducer);
-      log << "replay: " << replay_command(report.reproducer) << "\n";
+      log << "replay: " << replay_command(report.reproducer, threading) << "\n";
       log << "the whole scenario: revive-campaign --replay " << s << " --length " << length
-          << planted_option() << "\n";
+          << (threading == Threading::PerInterpreter ? " --threads" : "") << planted_option() << "\n";
       return report;
     }
     if (progress) progress(report);

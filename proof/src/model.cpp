@@ -75,6 +75,10 @@ std::string to_string(const Coverage& c) {
      << " storage resurrections, " << c.storage_aliases << " storage aliases, " << c.hermetic_storage_wrappers
      << " hermetic storage wrappers, " << c.teardowns << " teardowns, " << c.reclaims << " dead interpreters reclaimed, "
      << c.refusals << " refused ops";
+  if (c.threaded_rounds != 0) {
+    os << ", " << c.threaded_rounds << " rounds on several threads at once, " << c.concurrent_releases
+       << " releases into another thread's interpreter";
+  }
   return os.str();
 }
 
@@ -94,6 +98,8 @@ Coverage& Coverage::operator+=(const Coverage& o) {
   storage_resurrections += o.storage_resurrections;
   storage_aliases += o.storage_aliases;
   hermetic_storage_wrappers += o.hermetic_storage_wrappers;
+  threaded_rounds += o.threaded_rounds;
+  concurrent_releases += o.concurrent_releases;
   return *this;
 }
 
@@ -444,18 +450,31 @@ void Model::finish() {
 void Model::reclaim_dead() {
   for (bool progress = true; progress;) {
     progress = false;
+    // The dead interpreters judged together: whatever something outside the group
+    // reaches leaves it, until the rest reach only each other.
+    std::vector<char> group(interps.size(), 0);
+    for (std::size_t i = 0; i < interps.size(); ++i) group[i] = !interps[i].alive && !interps[i].reclaimed;
+    for (bool shrank = true; shrank;) {
+      shrank = false;
+      const std::vector<char> judged = group;
+      for (std::size_t i = 0; i < interps.size(); ++i) {
+        if (judged[i] && !reclaimable(static_cast<int>(i), judged)) {
+          group[i] = 0;
+          shrank = true;
+        }
+      }
+    }
+    for (std::size_t w = 0; w < wrappers.size(); ++w) {
+      if (wrappers[w].alive && group[wrappers[w].interp]) release_cdata(static_cast<int>(w));
+    }
+    for (Wrapper& w : wrappers) {
+      if (group[w.interp]) w.alive = false;
+    }
+    for (Weakref& wr : weakrefs) {
+      if (group[wr.interp]) wr.alive = false;
+    }
     for (std::size_t i = 0; i < interps.size(); ++i) {
-      const int d = static_cast<int>(i);
-      if (interps[i].alive || interps[i].reclaimed || !reclaimable(d)) continue;
-      for (std::size_t w = 0; w < wrappers.size(); ++w) {
-        if (wrappers[w].alive && wrappers[w].interp == d) release_cdata(static_cast<int>(w));
-      }
-      for (Wrapper& w : wrappers) {
-        if (w.interp == d) w.alive = false;
-      }
-      for (Weakref& wr : weakrefs) {
-        if (wr.interp == d) wr.alive = false;
-      }
+      if (!group[i]) continue;
       interps[i].reclaimed = true;
       ++coverage.reclaims;
       progress = true;
@@ -463,15 +482,15 @@ void Model::reclaim_dead() {
   }
 }
 
-bool Model::reclaimable(int d) const {
+bool Model::reclaimable(int d, const std::vector<char>& group) const {
   for (int w : held.vars) {
     if (w >= 0 && wrappers[w].interp == d) return false;
   }
   for (int k : held.weakref_vars) {
     if (k >= 0 && weakrefs[k].interp == d) return false;
   }
-  // What the dead interpreter's wrappers own, and what that holds in turn (a tensor
-  // its storage): each with the owning references found from that side.
+  // What the group's wrappers own, and what that holds in turn (a tensor its
+  // storage): each with the owning references found from that side.
   const auto count = targets.size();
   std::vector<int> held_inside(count, 0);
   std::vector<char> reached(count, 0);
@@ -484,7 +503,7 @@ bool Model::reclaimable(int d) const {
     }
   };
   for (const Wrapper& w : wrappers) {
-    if (w.alive && w.interp == d && w.cdata == Cdata::Owned) hold(w.target);
+    if (w.alive && group[w.interp] && w.cdata == Cdata::Owned) hold(w.target);
   }
   for (std::size_t i = 0; i < work.size(); ++i) {
     if (targets[work[i]].storage >= 0) hold(targets[work[i]].storage);
@@ -495,8 +514,11 @@ bool Model::reclaimable(int d) const {
   for (int t : work) {  // a tensor is reached before its storage
     if (outside[t] && targets[t].storage >= 0) outside[targets[t].storage] = 1;
   }
+  // Every live tag of d must be reached, from inside the group only.
   for (std::size_t t = 0; t < count; ++t) {
-    if (targets[t].alive && targets[t].tag == d && (!reached[t] || outside[t])) return false;
+    if (targets[t].alive && targets[t].tag == d && (!reached[t] || outside[t])) {
+      return false;
+    }
   }
   return true;
 }

@@ -188,6 +188,37 @@ BOOST_AUTO_TEST_CASE(reclaiming_one_can_free_another) {
   BOOST_TEST(Runtime::abandoned_object_count() == abandoned_before);
 }
 
+// Two dead interpreters that reach each other: I's abandoned wrapper owns a, whose
+// grad c carries J's tag (J's zombie), and J's abandoned wrapper owns d, whose grad e
+// carries I's tag.  Judged one at a time, each is reached from outside itself and
+// both would stay for good; judged as a group, nothing outside the two reaches
+// either, and both go at the same sweep.  Until C++ lets go of a, neither can.
+BOOST_AUTO_TEST_CASE(dead_interpreters_that_reach_each_other_go_together) {
+  Tensor a = Tensor::empty(2), c = Tensor::empty(2), d = Tensor::empty(2), e = Tensor::empty(2);
+  a.set_grad(c);
+  d.set_grad(e);
+  Ref wa, wd;  // held from outside through the teardowns, so that they are abandoned
+  {
+    Interpreter::Owner I = Interpreter::create("I");
+    Interpreter::Owner J = Interpreter::create("J");
+    wa = I->wrap(a);
+    wd = J->wrap(d);
+    { Ref z = J->wrap(c); }  // Z in J: a's grad holds c
+    { Ref z = I->wrap(e); }  // Z in I: d's grad holds e
+  }
+  c.reset();
+  d.reset();
+  e.reset();
+  wa.reset();
+  wd.reset();
+  BOOST_TEST(dead_after_sweep() == dead_before + 2);  // C++ still holds a
+  const std::int64_t tensors = TensorImpl::live_count();
+  a.reset();  // now only I's wrapper holds a, only J's holds d
+  BOOST_TEST(dead_after_sweep() == dead_before);
+  BOOST_TEST(TensorImpl::live_count() == tensors - 4);
+  BOOST_TEST(Runtime::abandoned_object_count() == abandoned_before);
+}
+
 // The main interpreter is the trampoline's for the life of the process: torn down, it
 // stays in the graveyard even with nothing left in it.
 BOOST_AUTO_TEST_CASE(the_main_interpreter_is_never_reclaimed) {

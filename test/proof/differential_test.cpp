@@ -174,6 +174,36 @@ BOOST_AUTO_TEST_CASE(random_campaign_agrees_with_the_model) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_FIXTURE_TEST_SUITE(threaded, HermeticRestore, *utf::label("differential") *utf::label("threads"))
+
+// Each op on the thread of its interpreter, several at once where they commute, the
+// comparison after each round (Note [Threaded scenarios]): what the threads do at once
+// includes releases that reach into the other thread's interpreter, taking its GIL
+// (Note [GIL order across interpreters]).  The tsan preset runs it under
+// ThreadSanitizer.  REVIVE_THREADED_STEPS asks for another number of steps.
+BOOST_AUTO_TEST_CASE(threaded_campaign_agrees_with_the_model) {
+  std::size_t steps = 30'000;
+  if (const char* env = std::getenv("REVIVE_THREADED_STEPS")) steps = std::strtoull(env, nullptr, 10);
+  std::ostringstream log;
+  const CampaignReport r = campaign(/*seed=*/1, steps, log, 200, {}, Threading::PerInterpreter);
+  BOOST_TEST_MESSAGE(log.str());
+  BOOST_TEST(!r.failing_seed.has_value(), "mismatch, see the log: " << log.str());
+  BOOST_TEST(r.steps >= steps);
+  const Coverage& c = r.coverage;
+  BOOST_TEST_MESSAGE(r.scenarios << " scenarios, " << r.steps << " steps on threads; " << to_string(c));
+  BOOST_TEST(c.threaded_rounds > 0);
+  BOOST_TEST(c.concurrent_releases > 0);
+  BOOST_TEST(c.resurrections > 0);
+  BOOST_TEST(c.real_deaths > 0);
+  BOOST_TEST(c.storage_resurrections > 0);
+  BOOST_TEST(c.weakref_callbacks > 0);
+  BOOST_TEST(c.teardowns > 0);
+  BOOST_TEST(c.reclaims > 0);
+  BOOST_TEST(c.auto_collections == 0);  // AutoGc ops are skipped on threads
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
 // Proof that the harness can fail: with a planted bug on, the campaign must report a
 // mismatch, with a seed and a short reproducing sequence that goes through what the
 // bug is about, and that passes with the bug off.  Runs in builds configured with

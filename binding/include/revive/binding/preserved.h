@@ -171,11 +171,11 @@ using StorageObject = WrapperObject<Storage>;
 
 class Torch;
 
-// Which C++ objects a dead interpreter's abandoned wrappers keep alive, and whether
-// anything else reaches one it tagged: the module's answer to Note [Reclaiming a dead
-// interpreter] (interp/runtime.h), condition 2.  Each add() is one owning reference,
-// from an abandoned wrapper (parent null) or from an object already added (a tensor's
-// grad and storage).  An object is held from outside when its strong count is more than
+// Which C++ objects the abandoned wrappers of a group of dead interpreters keep alive,
+// and whether anything else reaches one that interpreter `self` tagged: the module's
+// answer to Note [Reclaiming a dead interpreter] (interp/runtime.h), condition 2.  Each
+// add() is one owning reference, from an abandoned wrapper of the group (parent null)
+// or from an object already added (a tensor's grad and storage).  An object is held from outside when its strong count is more than
 // the references found, or when one that holds it is; objects the interpreter did not
 // tag do not matter in themselves, only as a way to reach one it did.
 class CxxReach {

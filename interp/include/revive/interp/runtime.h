@@ -95,10 +95,12 @@ class Runtime {
   //      after teardown only count.  A slot's release goes through the disarmed no-op
   //      decref, which cannot count it, so the module reports those; and a slot whose
   //      tensor only the abandoned objects keep alive is not outside (ReclaimHooks).
-  //   2. a C++ object carrying its tag, unless only its own abandoned objects keep that
-  //      object alive (a wrapper that owned its tensor when the interpreter died): the
-  //      module answers that (ReclaimHooks::accounted), with every tag counted by the
-  //      PyInterpreter.
+  //   2. a C++ object carrying its tag, unless only abandoned objects keep that object
+  //      alive (a wrapper that owned its tensor when the interpreter died): the module
+  //      answers that (ReclaimHooks::accounted), with every tag counted by the
+  //      PyInterpreter.  Dead interpreters are judged as a group: if I0's abandoned
+  //      wrapper owns a tensor I1 tagged and I1's owns one I0 tagged, each reaches the
+  //      other, and both are freed together once nothing outside the two reaches either.
   //   3. anything the module keeps process-wide: the main interpreter (the trampoline
   //      holds it for the life of the process) and one that registered Python
   //      operators (the dispatcher holds their kernels) are never reclaimed.
@@ -258,12 +260,16 @@ class Runtime {
     // The references to this interpreter's objects that `o`'s native fields hold,
     // besides __dict__ and __slots__ (a wrapper's _backward_hooks), visited once each.
     std::function<void(PyObject* o, VisitProc visit, void* arg)> visit_fields;
-    // nullopt while C++ can still reach the abandoned objects (a tagged tensor held
-    // from outside them) or the module keeps this interpreter for the process's life.
-    // Otherwise, how many references of the outside count C++ accounts for: those it
-    // gave back unseen, and those held by C++ objects that only the abandoned objects
-    // keep alive (the slot of a tensor an abandoned wrapper owns, owning a zombie).
-    std::function<std::optional<std::int64_t>(const std::vector<PyObject*>& abandoned)> accounted;
+    // Asked of each interpreter of a `group` of dead ones judged together, with the
+    // `abandoned` objects of all of them.  nullopt while C++ can still reach this one
+    // from outside the group (a tensor carrying its tag, held from outside the group's
+    // abandoned objects) or the module keeps this interpreter for the process's life.  Otherwise, how many references of this interpreter's outside
+    // count C++ accounts for: those it gave back unseen, and those held by C++ objects
+    // that only the group's abandoned objects keep alive (the slot of a tensor an
+    // abandoned wrapper owns, owning one of this interpreter's zombies).
+    std::function<std::optional<std::int64_t>(const std::vector<PyObject*>& abandoned,
+                                              const std::vector<Runtime*>& group)>
+        accounted;
     // Let go of what `o` owns in C++, and forget (Ref::release, no decref) the
     // references its native fields hold, before every abandoned object is freed.
     std::function<void(PyObject* o)> release;
@@ -282,8 +288,12 @@ class Runtime {
   // Note [Reclaiming a dead interpreter]: the outside count, and whether nothing
   // reaches this dead interpreter; then freeing its objects.  Both under gil_.
   void count_outside_references() noexcept;
-  [[nodiscard]] bool reclaimable() const noexcept;
-  void free_abandoned() noexcept;
+  // Whether nothing outside `group` (this one among them) reaches this dead
+  // interpreter; `abandoned` holds the objects of the whole group.
+  [[nodiscard]] bool reclaimable(const std::vector<PyObject*>& abandoned,
+                                 const std::vector<Runtime*>& group) const noexcept;
+  void release_abandoned() noexcept;  // what its objects own in C++ (ReclaimHooks::release)
+  void free_abandoned() noexcept;     // then the objects themselves
 
   void decref_locked(PyObject* o) noexcept;
   // Run `o`'s __del__ once in its life (PEP 442), holding a reference for the call.

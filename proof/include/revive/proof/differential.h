@@ -14,6 +14,9 @@
 //                       the first failure, or nothing.
 //   random_scenario()   a scenario drawn from a seed.
 //   decode(bytes)       a scenario from arbitrary bytes (the fuzzer's input).
+//                       With Threading::PerInterpreter, each op runs on the thread
+//                       of its interpreter, several at once where they commute, and
+//                       the comparison runs after each round.
 //   shrink(ops)         the shortest failing scenario found by removing steps.
 //   campaign(...)       many random scenarios; on failure, the seed and the shrunk
 //                       sequence, printed.
@@ -48,14 +51,21 @@ struct ScenarioStats {
   Coverage coverage;
 };
 
-[[nodiscard]] std::optional<Failure> run_scenario(const std::vector<Op>& ops,
-                                                  ScenarioStats* stats = nullptr);
+// How a scenario runs: every op on the calling thread, or each op on the thread of
+// its interpreter, several at once where they commute (Note [Threaded scenarios] in
+// src/differential.cpp; hermetic switches and teardowns run alone, AutoGc ops are
+// skipped).
+enum class Threading : std::uint8_t { One, PerInterpreter };
+
+[[nodiscard]] std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats = nullptr,
+                                                  Threading threading = Threading::One);
 
 [[nodiscard]] std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length);
 [[nodiscard]] std::vector<Op> decode(const std::uint8_t* data, std::size_t size);
 
 // Removes steps while the scenario still fails; at most `budget` reruns.
-[[nodiscard]] std::vector<Op> shrink(std::vector<Op> ops, int budget = 4000);
+[[nodiscard]] std::vector<Op> shrink(std::vector<Op> ops, int budget = 4000,
+                                     Threading threading = Threading::One);
 
 // The scenario as numbered lines, each op as given and (when it ran) as resolved.
 void print_scenario(std::ostream& os, const std::vector<Op>& ops);
@@ -67,9 +77,9 @@ void print_scenario(std::ostream& os, const std::vector<Op>& ops);
 // line's "N:" number).  Each value must be an integer in [0, 255] and K a known op kind;
 // on anything else, nothing, and `error` says what is wrong (one line).
 [[nodiscard]] std::optional<std::vector<Op>> parse_ops(std::string_view text, std::string* error);
-// The command line that replays `ops` as they are (with --planted NAME when a planted
-// bug is on now).
-[[nodiscard]] std::string replay_command(const std::vector<Op>& ops);
+// The command line that replays `ops` as they are (with --threads for a threaded run,
+// and --planted NAME when a planted bug is on now).
+[[nodiscard]] std::string replay_command(const std::vector<Op>& ops, Threading threading = Threading::One);
 
 struct CampaignReport {
   std::size_t scenarios = 0;
@@ -85,7 +95,8 @@ struct CampaignReport {
 // line that replays it to `log`.  `progress`, if given, is called after each scenario.
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log,
                         std::size_t length = 200,
-                        const std::function<void(const CampaignReport&)>& progress = {});
+                        const std::function<void(const CampaignReport&)>& progress = {},
+                        Threading threading = Threading::One);
 
 // The planted bugs of the REVIVE_PLANTED_BUG build option
 // (interp/include/revive/interp/testing.h): whether this build has them, switching one

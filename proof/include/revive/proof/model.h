@@ -83,6 +83,7 @@ struct Target {
   int tag = -1;             // interpreter index that tagged it (into Model::interps)
   int recorded = -1;        // wrapper the slot records (only meaningful when tag >= 0)
   bool owns = false;        // the slot owns `recorded`
+  bool operator==(const Target&) const = default;
 };
 
 struct Wrapper {
@@ -98,6 +99,7 @@ struct Wrapper {
   std::optional<std::int64_t> foo;  // x.foo
   int peer = -1;            // x.peer: a wrapper this one owns a reference to
   bool revived_by_weakref = false;  // T8: r was raised through a weakref with no flip
+  bool operator==(const Wrapper&) const = default;
 };
 
 struct Weakref {
@@ -106,6 +108,7 @@ struct Weakref {
   bool alive = true;
   bool has_callback = false;
   int callback_runs = 0;    // at most 1: a weakref is cleared once
+  bool operator==(const Weakref&) const = default;
 };
 
 struct Interp {
@@ -153,6 +156,10 @@ struct Coverage {
   long storage_resurrections = 0;  // T3 of a storage wrapper
   long storage_aliases = 0;    // storage wraps across interpreters (a new StorageImpl)
   long hermetic_storage_wrappers = 0;
+  // Counted by the runner's threaded mode (Note [Threaded scenarios]), not by the model:
+  long threaded_rounds = 0;    // rounds in which two or more threads ran ops at once
+  long concurrent_releases = 0;  // ops in such a round that changed a wrapper of another
+                                 // thread's interpreter (a release reaching across)
   Coverage& operator+=(const Coverage& o);
 };
 // "12 resurrections, 3 flips back, ...": every count, named.
@@ -213,9 +220,10 @@ class Model {
   [[nodiscard]] int traverse(int w) const;  // the one reference traverse reports, or -1
   void set_var(int v, int w);  // assign a new reference, then drop the old one
   void new_interp(int slot);
-  // Note [Reclaiming a dead interpreter], in the model's terms.
+  // Note [Reclaiming a dead interpreter], in the model's terms: the dead interpreters
+  // (those marked in `group`) are judged together.
   void reclaim_dead();
-  [[nodiscard]] bool reclaimable(int interp) const;
+  [[nodiscard]] bool reclaimable(int interp, const std::vector<char>& group) const;
   [[nodiscard]] bool is_storage_wrapper(int w) const { return targets[wrappers[w].target].is_storage; }
 };
 
