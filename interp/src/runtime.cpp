@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <memory>
 #include <mutex>
 #include <set>
 #include <ostream>
@@ -158,11 +157,17 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
   // Dead interpreters are judged together: one's abandoned wrapper may own a tensor
   // another tagged, and each then keeps the other.  The group starts as the whole
   // graveyard; whatever something outside it still reaches leaves it, until the rest
-  // reach only each other.  Judged under the graveyard's mutex with every GIL of the
-  // group held (no one else ever holds two dead GILs), freed outside the mutex:
-  // freeing may call into live interpreters, whose GILs must never be taken under it.
-  // Freeing one group can let go of what kept another interpreter, so sweep again
-  // until nothing changes.
+  // reach only each other.  Judged under the graveyard's mutex, each under its own GIL
+  // (never two GILs at once), taken only if free: a thread may hold a dead
+  // interpreter's GIL while it waits for this mutex (it tore that interpreter down
+  // under its GIL and now sweeps), so waiting for it here could deadlock; one whose
+  // GIL is busy stays for a later sweep.  The others' abandoned objects are read
+  // without their GILs, which is safe because nothing changes an abandoned object
+  // while its interpreter is in the graveyard (incref and decref only count) and only
+  // a sweep, under this mutex, takes one out.  Freed outside the mutex: freeing may
+  // call into live interpreters, whose GILs must never be taken under it.  Freeing
+  // one group can let go of what kept another interpreter, so sweep again until
+  // nothing changes.
   for (bool progress = true; progress;) {
     progress = false;
     std::vector<Runtime*> group;
@@ -170,8 +175,6 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
       std::lock_guard lock(graveyard_mutex());
       auto& g = graveyard();
       group.assign(g.begin(), g.end());
-      std::vector<std::unique_ptr<GilGuard>> gils;
-      for (Runtime* dead : group) gils.push_back(std::make_unique<GilGuard>(dead->gil_));
       for (bool shrank = true; shrank && !group.empty();) {
         shrank = false;
         std::vector<PyObject*> abandoned;
@@ -179,7 +182,12 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
           for (PyObject& o : dead->objects_) abandoned.push_back(&o);
         }
         const std::vector<Runtime*> judged = group;
-        std::erase_if(group, [&](Runtime* dead) { return !dead->reclaimable(abandoned, judged); });
+        std::erase_if(group, [&](Runtime* dead) {
+          if (!dead->gil_.try_acquire()) return true;
+          const bool reclaimable = dead->reclaimable(abandoned, judged);
+          dead->gil_.release();
+          return !reclaimable;
+        });
         shrank = group.size() != judged.size();
       }
       for (Runtime* dead : group) g.erase(std::find(g.begin(), g.end(), dead));

@@ -743,8 +743,22 @@ Footprint footprint(const Model& before, const Model& after, const Op& op, std::
     case OpKind::AutoGc: f.alone = true; break;
     case OpKind::kCount: break;
   }
-  // Whatever the model saw change.
+  // The variables it assigns, even to the object they already hold (the runner's own
+  // memory is written all the same), and whatever the model saw change.
   auto& writes = f.writes;
+  switch (op.kind) {
+    case OpKind::NewWrapped:
+    case OpKind::Wrap:
+    case OpKind::CopyVar:
+    case OpKind::Deref:
+    case OpKind::StorageOf:
+    case OpKind::TensorOf:
+    case OpKind::NewStorage: writes.push_back(res(Res::Var, op.b)); break;
+    case OpKind::DropVar: writes.push_back(res(Res::Var, op.a)); break;
+    case OpKind::MakeWeakref: writes.push_back(res(Res::WeakrefVar, op.b)); break;
+    case OpKind::DropWeakref: writes.push_back(res(Res::WeakrefVar, op.a)); break;
+    default: break;
+  }
   auto changed = [&](Res kind, const auto& was, const auto& now) {
     for (std::size_t k = 0; k < now.size(); ++k) {
       if (k >= was.size() || !(was[k] == now[k])) writes.push_back(res(kind, k));

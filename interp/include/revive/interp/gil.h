@@ -42,6 +42,21 @@ class Gil {
     depth_ = 1;
   }
 
+  // Take it only if no other thread holds it (re-entrant like acquire()); false if
+  // one does.  For code that must not wait, such as the graveyard's sweep, which holds
+  // its own mutex: See Note [Reclaiming a dead interpreter].
+  [[nodiscard]] bool try_acquire() {
+    const std::thread::id me = std::this_thread::get_id();
+    if (owner_.load(std::memory_order_relaxed) == me) {
+      ++depth_;
+      return true;
+    }
+    if (!mutex_.try_lock()) return false;
+    owner_.store(me, std::memory_order_relaxed);
+    depth_ = 1;
+    return true;
+  }
+
   void release() {
     if (--depth_ == 0) {
       owner_.store(std::thread::id(), std::memory_order_relaxed);
