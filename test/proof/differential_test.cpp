@@ -139,6 +139,21 @@ BOOST_AUTO_TEST_CASE(decoded_scenario_runs_clean) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
+namespace {
+// A campaign from seed 1 of `steps` steps (or as many as the environment variable
+// `env` asks for), which must agree with the model throughout; its report.
+CampaignReport agreeing_campaign(std::size_t steps, const char* env, Threading threading) {
+  if (const char* asked = std::getenv(env)) steps = std::strtoull(asked, nullptr, 10);
+  std::ostringstream log;
+  const CampaignReport r = campaign(/*seed=*/1, steps, log, 200, {}, threading);
+  BOOST_TEST_MESSAGE(log.str());
+  BOOST_TEST(!r.failing_seed.has_value(), "mismatch, see the log: " << log.str());
+  BOOST_TEST(r.steps >= steps);
+  BOOST_TEST_MESSAGE(r.scenarios << " scenarios, " << r.steps << " steps; " << to_string(r.coverage));
+  return r;
+}
+}  // namespace
+
 BOOST_FIXTURE_TEST_SUITE(differential, HermeticRestore, *utf::label("differential"))
 
 // At least 100,000 steps of random scenarios, compared step by step; the coverage
@@ -146,15 +161,8 @@ BOOST_FIXTURE_TEST_SUITE(differential, HermeticRestore, *utf::label("differentia
 // (50 times slower) `bash scripts/dev valgrind` asks for fewer through
 // REVIVE_DIFFERENTIAL_STEPS; every other run does the full 100,000.
 BOOST_AUTO_TEST_CASE(random_campaign_agrees_with_the_model) {
-  std::size_t steps = 100'000;
-  if (const char* env = std::getenv("REVIVE_DIFFERENTIAL_STEPS")) steps = std::strtoull(env, nullptr, 10);
-  std::ostringstream log;
-  const CampaignReport r = campaign(/*seed=*/1, steps, log);
-  BOOST_TEST_MESSAGE(log.str());
-  BOOST_TEST(!r.failing_seed.has_value(), "mismatch, see the log: " << log.str());
-  BOOST_TEST(r.steps >= steps);
+  const CampaignReport r = agreeing_campaign(100'000, "REVIVE_DIFFERENTIAL_STEPS", Threading::One);
   const Coverage& c = r.coverage;
-  BOOST_TEST_MESSAGE(r.scenarios << " scenarios, " << r.steps << " steps; " << to_string(c));
   BOOST_TEST(c.resurrections > 0);
   BOOST_TEST(c.flips > 0);
   BOOST_TEST(c.real_deaths > 0);
@@ -182,15 +190,8 @@ BOOST_FIXTURE_TEST_SUITE(threaded, HermeticRestore, *utf::label("differential") 
 // (Note [GIL order across interpreters]).  The tsan preset runs it under
 // ThreadSanitizer.  REVIVE_THREADED_STEPS asks for another number of steps.
 BOOST_AUTO_TEST_CASE(threaded_campaign_agrees_with_the_model) {
-  std::size_t steps = 30'000;
-  if (const char* env = std::getenv("REVIVE_THREADED_STEPS")) steps = std::strtoull(env, nullptr, 10);
-  std::ostringstream log;
-  const CampaignReport r = campaign(/*seed=*/1, steps, log, 200, {}, Threading::PerInterpreter);
-  BOOST_TEST_MESSAGE(log.str());
-  BOOST_TEST(!r.failing_seed.has_value(), "mismatch, see the log: " << log.str());
-  BOOST_TEST(r.steps >= steps);
+  const CampaignReport r = agreeing_campaign(30'000, "REVIVE_THREADED_STEPS", Threading::PerInterpreter);
   const Coverage& c = r.coverage;
-  BOOST_TEST_MESSAGE(r.scenarios << " scenarios, " << r.steps << " steps on threads; " << to_string(c));
   BOOST_TEST(c.threaded_rounds > 0);
   BOOST_TEST(c.concurrent_releases > 0);
   BOOST_TEST(c.resurrections > 0);
