@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   }
   const fs::path root = argv[1];
   std::vector<fs::path> files;
-  for (const char* dir : {"pyslot", "tensor", "trace", "interp", "binding", "pictures", "proof", "examples", "test", "bench", "docs"}) {
+  for (const char* dir : {"pyslot", "tensor", "trace", "interp", "binding", "cpython", "pictures", "proof", "examples", "test", "bench", "docs"}) {
     if (!fs::exists(root / dir)) continue;
     for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
       if (e.is_regular_file() && scanned(e.path())) files.push_back(e.path());
