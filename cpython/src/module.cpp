@@ -8,6 +8,8 @@
 //   >>> holder.grad.foo, id(holder.grad) == i    # ('kept', True): resurrected, same object
 #include "tensor_type.h"
 
+#include "revive/pyslot/hermetic_tls.h"
+
 #include <structmember.h>
 
 #include <cstddef>
@@ -154,6 +156,59 @@ PyType_Slot tensor_slots[] = {
 PyType_Spec tensor_spec = {"revive.Tensor", sizeof(TensorObject), 0,
                            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, tensor_slots};
 
+// revive.hermetic(): `with revive.hermetic(): ...` wraps without tagging or recording
+// (PyTorch: EnableHermeticPyObject).  See Note [Hermetic PyObject mode].  Each object
+// restores, on __exit__, the state its __enter__ found, on the same thread.
+struct HermeticObject {
+  PyObject_HEAD
+  bool entered;
+  bool old;
+};
+
+::PyObject* hermetic_enter(::PyObject* self, ::PyObject*) {
+  auto* h = reinterpret_cast<HermeticObject*>(self);
+  if (h->entered) {
+    PyErr_SetString(PyExc_RuntimeError, "hermetic(): this context manager is already in use");
+    return nullptr;
+  }
+  h->entered = true;
+  h->old = impl::HermeticPyObjectTLS::get_state();
+  impl::HermeticPyObjectTLS::set_state(true);
+  Py_RETURN_NONE;
+}
+
+::PyObject* hermetic_exit(::PyObject* self, ::PyObject*) {
+  auto* h = reinterpret_cast<HermeticObject*>(self);
+  if (h->entered) impl::HermeticPyObjectTLS::set_state(h->old);
+  h->entered = false;
+  Py_RETURN_FALSE;  // exceptions propagate
+}
+
+void hermetic_dealloc(::PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+PyMethodDef hermetic_methods[] = {
+    {"__enter__", &hermetic_enter, METH_NOARGS, nullptr},
+    {"__exit__", &hermetic_exit, METH_VARARGS, nullptr},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyType_Slot hermetic_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(&PyType_GenericNew)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(&hermetic_dealloc)},
+    {Py_tp_methods, hermetic_methods},
+    {Py_tp_doc, const_cast<char*>("with revive.hermetic(): wraps made inside are never recorded in a slot")},
+    {0, nullptr}};
+
+PyType_Spec hermetic_spec = {"revive.hermetic", sizeof(HermeticObject), 0, Py_TPFLAGS_DEFAULT, hermetic_slots};
+
+// revive.is_hermetic(): whether this thread is in hermetic mode.
+::PyObject* is_hermetic(::PyObject*, ::PyObject*) {
+  return PyBool_FromLong(impl::HermeticPyObjectTLS::get_state() ? 1 : 0);
+}
+
 // revive.empty(numel=1)
 ::PyObject* empty(::PyObject* module, ::PyObject* args) {
   Py_ssize_t numel = 1;
@@ -199,6 +254,7 @@ PyType_Spec tensor_spec = {"revive.Tensor", sizeof(TensorObject), 0,
 PyMethodDef module_methods[] = {
     {"empty", &empty, METH_VARARGS, "empty(numel=1): a new tensor, wrapped"},
     {"inspect", &inspect, METH_O, "inspect(t): state, n, r, tag, owns, cdata, hermetic"},
+    {"is_hermetic", &is_hermetic, METH_NOARGS, "whether this thread is in hermetic mode"},
     {nullptr, nullptr, 0, nullptr}};
 
 int exec_module(::PyObject* module) {
@@ -208,6 +264,11 @@ int exec_module(::PyObject* module) {
     Py_DECREF(type);
     return -1;
   }
+  ::PyObject* hermetic = PyType_FromModuleAndSpec(module, &hermetic_spec, nullptr);
+  if (hermetic == nullptr) return -1;
+  const int added = PyModule_AddObjectRef(module, "hermetic", hermetic);
+  Py_DECREF(hermetic);
+  if (added < 0) return -1;
   auto* state = static_cast<ModuleState*>(PyModule_GetState(module));
   // The interpreter's name, as the tag reports it: the main one, or a subinterpreter.
   const std::string name = PyInterpreterState_Get() == PyInterpreterState_Main()

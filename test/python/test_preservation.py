@@ -216,5 +216,39 @@ class TestPreservation(unittest.TestCase):
         self.assertEqual(state["n"], 2)  # y's grad and x's cdata
 
 
+class TestHermetic(unittest.TestCase):
+    def test_hermetic_wrapper_is_never_recorded(self):
+        # Note [Hermetic PyObject mode]: inside, wrapping neither tags the tensor nor
+        # records the wrapper, so a hermetic wrapper is never preserved.
+        holder = torch.empty(1)
+        with torch.hermetic():
+            self.assertTrue(torch.is_hermetic())
+            x = torch.empty(2)
+            state = torch.inspect(x)
+            self.assertEqual((state["state"], state["hermetic"]), ("U", True))
+            holder.grad = x
+            x.foo = 1
+            del x  # dies for real, though C++ holds its tensor
+            y = holder.grad
+            self.assertFalse(hasattr(y, "foo"))
+            self.assertEqual(torch.inspect(y)["state"], "U")
+            del y
+        self.assertFalse(torch.is_hermetic())
+        z = holder.grad  # outside: tagged and recorded now
+        self.assertEqual(torch.inspect(z)["state"], "L")
+
+    def test_hermetic_nests_and_restores(self):
+        with torch.hermetic():
+            with torch.hermetic():
+                self.assertTrue(torch.is_hermetic())
+            self.assertTrue(torch.is_hermetic())
+        self.assertFalse(torch.is_hermetic())
+        h = torch.hermetic()
+        with h:
+            with self.assertRaises(RuntimeError):
+                with h:
+                    pass
+        self.assertFalse(torch.is_hermetic())
+
 if __name__ == "__main__":
     unittest.main()
