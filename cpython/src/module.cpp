@@ -1,4 +1,5 @@
-// The `revive` extension module: Tensor, empty(), inspect() on the real CPython 3.11.
+// The `revive` extension module on the real CPython 3.11: Tensor, UntypedStorage,
+// empty(), tensor(s), hermetic(), inspect().
 // Multi-phase initialisation (PEP 489), so each interpreter that imports it gets its
 // own Tensor type and its own PyInterpreter tag.
 //
@@ -6,7 +7,7 @@
 //   >>> t = revive.empty(2); t.foo = "kept"; holder = revive.empty(1)
 //   >>> holder.grad = t; i = id(t); del t       # C++ now owns the wrapper (Z)
 //   >>> holder.grad.foo, id(holder.grad) == i    # ('kept', True): resurrected, same object
-#include "tensor_type.h"
+#include "python_variable.h"
 
 #include "revive/pyslot/hermetic_tls.h"
 
@@ -20,115 +21,133 @@ namespace revive::cpython {
 namespace {
 
 struct ModuleState {
-  TensorModule* torch;  // never freed: tags may outlive the interpreter (disarm())
+  Torch* torch;  // never freed: tags may outlive the interpreter (Torch::disarm)
 };
 
 PyModuleDef& module_def();
 
-TensorObject* as_tensor_object(::PyObject* o) noexcept { return reinterpret_cast<TensorObject*>(o); }
+Torch& torch_of(PyObject* module) { return *static_cast<ModuleState*>(PyModule_GetState(module))->torch; }
 
-bool check_tensor(TensorModule& m, ::PyObject* o, const char* what) {
-  if (PyObject_TypeCheck(o, m.tensor_type())) return true;
-  PyErr_Format(PyExc_TypeError, "%s(): expected Tensor but got %s", what, Py_TYPE(o)->tp_name);
+// Runs `f`, turning a revive::Error into Python's RuntimeError.
+template <class F>
+PyObject* guarded(F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+}
+
+// A wrapper's C++ object, or null with RuntimeError for a stubbed wrapper.
+template <class H>
+bool unpack_defined(Torch& torch, PyObject* self, H& out, const char* what) {
+  out = torch.unpack<H>(self);
+  if (out.defined()) return true;
+  PyErr_Format(PyExc_RuntimeError, "%s(): the %s is undefined (Note [The weakref hole])", what,
+               Kind<H>::python_name);
   return false;
 }
+
+// ---- Tensor ---------------------------------------------------------------------------
 
 // Tensor.__new__(cls, data=1): a fresh C++ tensor of `data` elements, or (data a
 // Tensor, as in `MyTensor(torch.empty(2))`) a new C++ tensor viewing data's storage;
 // wrapped by an instance of cls.
-::PyObject* tensor_new(PyTypeObject* cls, ::PyObject* args, ::PyObject* kwargs) {
+PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"data", nullptr};
-  ::PyObject* data = nullptr;
+  PyObject* data = nullptr;
   if (PyArg_ParseTupleAndKeywords(args, kwargs, "|O:Tensor", const_cast<char**>(keywords), &data) == 0) {
     return nullptr;
   }
-  TensorModule& m = TensorModule::of(cls);
-  try {
+  Torch& torch = Torch::of(cls);
+  return guarded([&]() -> PyObject* {
     Tensor t;
     if (data == nullptr) {
       t = Tensor::empty(1);
-    } else if (PyObject_TypeCheck(data, m.tensor_type())) {
-      const Tensor source = m.unpack(data);
-      if (!source.defined()) {
-        PyErr_SetString(PyExc_RuntimeError, "Tensor(): the given tensor is undefined");
-        return nullptr;
-      }
+    } else if (torch.is_wrapper<Tensor>(data)) {
+      Tensor source;
+      if (!unpack_defined(torch, data, source, "Tensor")) return nullptr;
       t = Tensor::from_storage(source.storage(), 1);
     } else {
       const Py_ssize_t numel = PyLong_AsSsize_t(data);
       if (numel == -1 && PyErr_Occurred() != nullptr) return nullptr;
       t = Tensor::empty(numel);
     }
-    return m.new_wrapper(cls, t, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
-  } catch (const Error& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
-  }
-}
-
-// t.sigmoid(): a small operator, enough to show that a stubbed wrapper's tensor is gone.
-::PyObject* sigmoid(::PyObject* self, ::PyObject*) {
-  TensorModule& m = TensorModule::of(Py_TYPE(self));
-  const Tensor t = m.unpack(self);
-  if (!t.defined()) {
-    PyErr_SetString(PyExc_RuntimeError, "sigmoid(): the tensor is undefined (Note [The weakref hole])");
-    return nullptr;
-  }
-  try {
-    return m.wrap(Tensor::empty(1));
-  } catch (const Error& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
-  }
+    return torch.new_wrapper(cls, t, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  });
 }
 
 // t.grad: held in C++ (TensorImpl::grad), so assigning a tensor here makes C++ co-own it.
-::PyObject* get_grad(::PyObject* self, void*) {
-  TensorModule& m = TensorModule::of(Py_TYPE(self));
-  const Tensor t = m.unpack(self);
-  if (!t.defined()) {
-    PyErr_SetString(PyExc_RuntimeError, "the wrapper's tensor is undefined (a wrapper the weakref hole stubbed)");
-    return nullptr;
-  }
-  return m.wrap(t.grad());
+PyObject* get_grad(PyObject* self, void*) {
+  Torch& torch = Torch::of(Py_TYPE(self));
+  Tensor t;
+  if (!unpack_defined(torch, self, t, "grad")) return nullptr;
+  return guarded([&] { return torch.wrap(t.grad()); });
 }
 
-int set_grad(::PyObject* self, ::PyObject* value, void*) {
-  TensorModule& m = TensorModule::of(Py_TYPE(self));
-  const Tensor t = m.unpack(self);
-  if (!t.defined()) {
-    PyErr_SetString(PyExc_RuntimeError, "the wrapper's tensor is undefined (a wrapper the weakref hole stubbed)");
-    return -1;
-  }
+int set_grad(PyObject* self, PyObject* value, void*) {
+  Torch& torch = Torch::of(Py_TYPE(self));
+  Tensor t;
+  if (!unpack_defined(torch, self, t, "grad")) return -1;
   if (value == nullptr || value == Py_None) {
     t.set_grad(Tensor());
     return 0;
   }
-  if (!check_tensor(m, value, "grad")) return -1;
-  t.set_grad(m.unpack(value));
+  if (!torch.is_wrapper<Tensor>(value)) {
+    PyErr_Format(PyExc_TypeError, "grad: expected Tensor but got %s", Py_TYPE(value)->tp_name);
+    return -1;
+  }
+  t.set_grad(torch.unpack<Tensor>(value));
   return 0;
 }
 
-// t._fix_weakref(): wrap, then drop.  See Note [The weakref hole].
-::PyObject* fix_weakref(::PyObject* self, ::PyObject*) {
-  TensorModule& m = TensorModule::of(Py_TYPE(self));
-  ::PyObject* again = m.wrap(m.unpack(self));
-  if (again == nullptr) return nullptr;
-  Py_DECREF(again);
-  Py_RETURN_NONE;
+// t._fix_weakref() / s._fix_weakref(): wrap, then drop.  See Note [The weakref hole].
+template <class H>
+PyObject* fix_weakref(PyObject* self, PyObject*) {
+  Torch& torch = Torch::of(Py_TYPE(self));
+  return guarded([&]() -> PyObject* {
+    PyObject* again = torch.wrap(torch.unpack<H>(self));
+    if (again == nullptr) return nullptr;
+    Py_DECREF(again);
+    Py_RETURN_NONE;
+  });
+}
+
+// t.sigmoid(): a small operator, enough to show that a stubbed wrapper's tensor is gone.
+PyObject* sigmoid(PyObject* self, PyObject*) {
+  Torch& torch = Torch::of(Py_TYPE(self));
+  Tensor t;
+  if (!unpack_defined(torch, self, t, "sigmoid")) return nullptr;
+  return guarded([&] { return torch.wrap(Tensor::empty(1)); });
+}
+
+// t.untyped_storage(): the tensor's storage, wrapped (preserved like the tensor).
+PyObject* untyped_storage(PyObject* self, PyObject*) {
+  Torch& torch = Torch::of(Py_TYPE(self));
+  Tensor t;
+  if (!unpack_defined(torch, self, t, "untyped_storage")) return nullptr;
+  return guarded([&] { return torch.wrap(t.storage()); });
 }
 
 // Every Python subclass gets the wrapper's own dealloc, traverse and clear, before any
 // instance exists (PyTorch's metaclass does the same in its __init__).
-::PyObject* init_subclass(::PyObject* cls, ::PyObject*, ::PyObject*) {
-  TensorModule::install_slots(reinterpret_cast<PyTypeObject*>(cls));
+template <class H>
+PyObject* init_subclass(PyObject* cls, PyObject*, PyObject*) {
+  Torch::install_slots<H>(reinterpret_cast<PyTypeObject*>(cls));
   Py_RETURN_NONE;
 }
 
-PyMemberDef tensor_members[] = {
-    {"__dictoffset__", T_PYSSIZET, offsetof(TensorObject, dict), READONLY, nullptr},
-    {"__weaklistoffset__", T_PYSSIZET, offsetof(TensorObject, weakreflist), READONLY, nullptr},
+template <class H>
+PyMemberDef wrapper_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(WrapperObject<H>, dict), READONLY, nullptr},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(WrapperObject<H>, weakreflist), READONLY, nullptr},
     {nullptr, 0, 0, 0, nullptr}};
+
+template <class H>
+PyCFunction init_subclass_function() {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&init_subclass<H>));
+}
 
 PyGetSetDef tensor_getset[] = {
     {"grad", &get_grad, &set_grad, "the gradient, held by the C++ tensor", nullptr},
@@ -136,25 +155,75 @@ PyGetSetDef tensor_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef tensor_methods[] = {
-    {"_fix_weakref", &fix_weakref, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
+    {"_fix_weakref", &fix_weakref<Tensor>, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
     {"sigmoid", &sigmoid, METH_NOARGS, "a new tensor (raises on a stubbed wrapper)"},
-    {"__init_subclass__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&init_subclass)),
-     METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
+    {"untyped_storage", &untyped_storage, METH_NOARGS, "the tensor's storage"},
+    {"__init_subclass__", init_subclass_function<Tensor>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot tensor_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(&tensor_new)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(&TensorModule::dealloc)},
-    {Py_tp_traverse, reinterpret_cast<void*>(&TensorModule::traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(&TensorModule::clear)},
-    {Py_tp_members, tensor_members},
+    {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::dealloc<Tensor>)},
+    {Py_tp_traverse, reinterpret_cast<void*>(&Torch::traverse<Tensor>)},
+    {Py_tp_clear, reinterpret_cast<void*>(&Torch::clear<Tensor>)},
+    {Py_tp_members, wrapper_members<Tensor>},
     {Py_tp_getset, tensor_getset},
     {Py_tp_methods, tensor_methods},
     {Py_tp_doc, const_cast<char*>("A C++ tensor's Python wrapper, preserved by resurrection (era E2).")},
     {0, nullptr}};
 
-PyType_Spec tensor_spec = {"revive.Tensor", sizeof(TensorObject), 0,
+PyType_Spec tensor_spec = {"revive.Tensor", sizeof(WrapperObject<Tensor>), 0,
                            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, tensor_slots};
+
+// ---- UntypedStorage -------------------------------------------------------------------
+
+// UntypedStorage.__new__(cls, nbytes=0): a fresh C++ storage, wrapped by an instance of cls.
+PyObject* storage_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"nbytes", nullptr};
+  Py_ssize_t nbytes = 0;
+  if (PyArg_ParseTupleAndKeywords(args, kwargs, "|n:UntypedStorage", const_cast<char**>(keywords), &nbytes) == 0) {
+    return nullptr;
+  }
+  if (nbytes < 0) {
+    PyErr_SetString(PyExc_ValueError, "UntypedStorage(): nbytes must not be negative");
+    return nullptr;
+  }
+  Torch& torch = Torch::of(cls);
+  return guarded([&] {
+    return torch.new_wrapper(cls, Storage::create(static_cast<std::size_t>(nbytes)),
+                             impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  });
+}
+
+PyObject* storage_nbytes(PyObject* self, PyObject*) {
+  Storage s;
+  if (!unpack_defined(Torch::of(Py_TYPE(self)), self, s, "nbytes")) return nullptr;
+  return PyLong_FromSize_t(s.nbytes());
+}
+
+PyGetSetDef storage_getset[] = {
+    {"__dict__", &PyObject_GenericGetDict, &PyObject_GenericSetDict, nullptr, nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyMethodDef storage_methods[] = {
+    {"_fix_weakref", &fix_weakref<Storage>, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
+    {"nbytes", &storage_nbytes, METH_NOARGS, "the storage's size in bytes"},
+    {"__init_subclass__", init_subclass_function<Storage>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyType_Slot storage_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(&storage_new)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::dealloc<Storage>)},
+    {Py_tp_traverse, reinterpret_cast<void*>(&Torch::traverse<Storage>)},
+    {Py_tp_clear, reinterpret_cast<void*>(&Torch::clear<Storage>)},
+    {Py_tp_members, wrapper_members<Storage>},
+    {Py_tp_getset, storage_getset},
+    {Py_tp_methods, storage_methods},
+    {Py_tp_doc, const_cast<char*>("A C++ storage's Python wrapper, preserved by resurrection (era E2).")},
+    {0, nullptr}};
+
+PyType_Spec storage_spec = {"revive.UntypedStorage", sizeof(WrapperObject<Storage>), 0,
+                            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, storage_slots};
 
 // revive.hermetic(): `with revive.hermetic(): ...` wraps without tagging or recording
 // (PyTorch: EnableHermeticPyObject).  See Note [Hermetic PyObject mode].  Each object
@@ -209,78 +278,91 @@ PyType_Spec hermetic_spec = {"revive.hermetic", sizeof(HermeticObject), 0, Py_TP
   return PyBool_FromLong(impl::HermeticPyObjectTLS::get_state() ? 1 : 0);
 }
 
-// revive.empty(numel=1)
-::PyObject* empty(::PyObject* module, ::PyObject* args) {
+// revive.empty(numel=1), and revive.randn, the same (test_torch.py's tests use both).
+PyObject* empty(PyObject* module, PyObject* args) {
   Py_ssize_t numel = 1;
   if (PyArg_ParseTuple(args, "|n:empty", &numel) == 0) return nullptr;
-  auto* state = static_cast<ModuleState*>(PyModule_GetState(module));
-  try {
-    return state->torch->wrap(Tensor::empty(numel));
-  } catch (const Error& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
-  }
+  return guarded([&] { return torch_of(module).wrap(Tensor::empty(numel)); });
 }
 
-// revive.inspect(t): the fields the C++ side's pictures show (pictures/inspect.h), read
-// off t's tensor and slot.  r counts t's references besides the call's own argument.
-::PyObject* inspect(::PyObject* module, ::PyObject* o) {
-  auto* state = static_cast<ModuleState*>(PyModule_GetState(module));
-  TensorModule& m = *state->torch;
-  if (!check_tensor(m, o, "inspect")) return nullptr;
-  TensorObject* self = as_tensor_object(o);
+// revive.tensor(s): a new tensor viewing storage s (torch.tensor(s) in test_torch.py).
+PyObject* tensor_from_storage(PyObject* module, PyObject* s) {
+  Torch& torch = torch_of(module);
+  if (!torch.is_wrapper<Storage>(s)) {
+    PyErr_Format(PyExc_TypeError, "tensor(): expected UntypedStorage but got %s", Py_TYPE(s)->tp_name);
+    return nullptr;
+  }
+  Storage storage;
+  if (!unpack_defined(torch, s, storage, "tensor")) return nullptr;
+  return guarded([&] { return torch.wrap(Tensor::from_storage(storage, 1)); });
+}
+
+// revive.inspect(x): the fields the C++ side's pictures show (pictures/inspect.h), read
+// off x's C++ object and slot.  r counts x's references besides the call's own argument.
+template <class H>
+PyObject* inspect_wrapper(Torch& torch, PyObject* o) {
+  WrapperObject<H>* self = reinterpret_cast<WrapperObject<H>*>(o);
   const char* cdata = !self->cdata.defined() ? "undefined" : self->cdata.unsafeIsBorrowed() ? "borrowed" : "owned";
-  TensorImpl* impl = self->cdata.get();
-  if (impl == nullptr) {
+  auto* target = self->cdata.get();
+  if (target == nullptr) {
     return Py_BuildValue("{s:s,s:n,s:s}", "cdata", cdata, "r", Py_REFCNT(o) - 1, "state", "stubbed");
   }
-  const impl::PyObjectSlot* slot = impl->pyobj_slot();
+  const impl::PyObjectSlot* slot = target->pyobj_slot();
   impl::PyInterpreter* tag = slot->pyobj_interpreter();
   const char* state_name = "U";
   bool owns = false;
-  if (tag == m.pyinterpreter()) {
-    revive::PyObject* recorded = slot->_unchecked_untagged_pyobj();
+  if (tag == torch.pyinterpreter()) {
     owns = slot->owns_pyobj();
-    state_name = recorded == nullptr ? "T0" : owns ? "Z" : "L";
+    state_name = slot->_unchecked_untagged_pyobj() == nullptr ? "T0" : owns ? "Z" : "L";
   } else if (tag != nullptr) {
     state_name = "X";
   }
   const std::string tag_name = tag == nullptr ? "-" : (*tag)->name();
-  return Py_BuildValue("{s:s,s:I,s:n,s:s,s:O,s:s,s:O}", "state", state_name, "n", impl->refcount(), "r",
+  return Py_BuildValue("{s:s,s:I,s:n,s:s,s:O,s:s,s:O}", "state", state_name, "n", target->refcount(), "r",
                        Py_REFCNT(o) - 1, "tag", tag_name.c_str(), "owns", owns ? Py_True : Py_False, "cdata",
                        cdata, "hermetic", self->is_hermetic ? Py_True : Py_False);
 }
 
+PyObject* inspect(PyObject* module, PyObject* o) {
+  Torch& torch = torch_of(module);
+  if (torch.is_wrapper<Tensor>(o)) return inspect_wrapper<Tensor>(torch, o);
+  if (torch.is_wrapper<Storage>(o)) return inspect_wrapper<Storage>(torch, o);
+  PyErr_Format(PyExc_TypeError, "inspect(): expected Tensor or UntypedStorage but got %s", Py_TYPE(o)->tp_name);
+  return nullptr;
+}
+
 PyMethodDef module_methods[] = {
     {"empty", &empty, METH_VARARGS, "empty(numel=1): a new tensor, wrapped"},
-    {"inspect", &inspect, METH_O, "inspect(t): state, n, r, tag, owns, cdata, hermetic"},
+    {"randn", &empty, METH_VARARGS, "randn(numel=1): the same as empty (no values are modelled)"},
+    {"tensor", &tensor_from_storage, METH_O, "tensor(s): a new tensor viewing storage s"},
+    {"inspect", &inspect, METH_O, "inspect(x): state, n, r, tag, owns, cdata, hermetic"},
     {"is_hermetic", &is_hermetic, METH_NOARGS, "whether this thread is in hermetic mode"},
     {nullptr, nullptr, 0, nullptr}};
 
-int exec_module(::PyObject* module) {
-  ::PyObject* type = PyType_FromModuleAndSpec(module, &tensor_spec, nullptr);
-  if (type == nullptr) return -1;
-  if (PyModule_AddObjectRef(module, "Tensor", type) < 0) {
-    Py_DECREF(type);
-    return -1;
-  }
-  ::PyObject* hermetic = PyType_FromModuleAndSpec(module, &hermetic_spec, nullptr);
-  if (hermetic == nullptr) return -1;
-  const int added = PyModule_AddObjectRef(module, "hermetic", hermetic);
-  Py_DECREF(hermetic);
-  if (added < 0) return -1;
-  auto* state = static_cast<ModuleState*>(PyModule_GetState(module));
-  // The interpreter's name, as the tag reports it: the main one, or a subinterpreter.
-  const std::string name = PyInterpreterState_Get() == PyInterpreterState_Main()
-                               ? std::string("CPython main")
-                               : "CPython subinterpreter " + std::to_string(PyInterpreterState_GetID(PyInterpreterState_Get()));
-  state->torch = new TensorModule(reinterpret_cast<PyTypeObject*>(type), name);
+// Adds a type made from `spec` to the module as `name`; the new type, or null.
+PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, const char* name) {
+  PyObject* type = PyType_FromModuleAndSpec(module, spec, nullptr);
+  if (type == nullptr) return nullptr;
+  const int added = PyModule_AddObjectRef(module, name, type);
   Py_DECREF(type);  // the module holds it
+  return added < 0 ? nullptr : reinterpret_cast<PyTypeObject*>(type);
+}
+
+int exec_module(PyObject* module) {
+  PyTypeObject* tensor_type = add_type(module, &tensor_spec, "Tensor");
+  PyTypeObject* storage_type = tensor_type == nullptr ? nullptr : add_type(module, &storage_spec, "UntypedStorage");
+  if (storage_type == nullptr || add_type(module, &hermetic_spec, "hermetic") == nullptr) return -1;
+  // The interpreter's name, as the tag reports it: the main one, or a subinterpreter.
+  PyInterpreterState* me = PyInterpreterState_Get();
+  const std::string name = me == PyInterpreterState_Main()
+                               ? std::string("CPython main")
+                               : "CPython subinterpreter " + std::to_string(PyInterpreterState_GetID(me));
+  static_cast<ModuleState*>(PyModule_GetState(module))->torch = new Torch(tensor_type, storage_type, name);
   return 0;
 }
 
 void free_module(void* module) {
-  auto* state = static_cast<ModuleState*>(PyModule_GetState(static_cast<::PyObject*>(module)));
+  auto* state = static_cast<ModuleState*>(PyModule_GetState(static_cast<PyObject*>(module)));
   if (state != nullptr && state->torch != nullptr) state->torch->disarm();
 }
 
@@ -301,15 +383,9 @@ PyModuleDef& module_def() {
 
 }  // namespace
 
-TensorModule& TensorModule::of(PyTypeObject* type) {
-  ::PyObject* module = PyType_GetModuleByDef(type, &module_def());
+Torch& Torch::of(PyTypeObject* type) {
+  PyObject* module = PyType_GetModuleByDef(type, &module_def());
   return *static_cast<ModuleState*>(PyModule_GetState(module))->torch;
-}
-
-void TensorModule::disarm() noexcept {
-  pyinterpreter_->disarm();
-  (void)pyinterpreter_.release();  // See Note [Disarming a dead interpreter]
-  (void)vtable_.release();
 }
 
 }  // namespace revive::cpython

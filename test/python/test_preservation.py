@@ -216,6 +216,250 @@ class TestPreservation(unittest.TestCase):
         self.assertEqual(state["n"], 2)  # y's grad and x's cdata
 
 
+class TestStoragePreservation(unittest.TestCase):
+    def test_storage_dealloc(self):
+        m, t = Tracker.make()
+        s0 = torch.UntypedStorage(10)
+        s1 = s0
+        s0._tracker = t
+        del t
+
+        self.assertFalse(m[0])
+        del s0
+        self.assertFalse(m[0])
+        del s1
+        self.assertTrue(m[0])
+
+    def test_storage_from_tensor_dealloc(self):
+        m, t = Tracker.make()
+        a = torch.randn(10)
+        s0 = a.untyped_storage()
+        s0._tracker = t
+        del t
+
+        s1 = a.untyped_storage()
+        self.assertTrue(s0 is s1)
+        self.assertTrue(hasattr(s1, '_tracker'))
+
+        del a
+
+        self.assertFalse(m[0])
+        del s0
+        self.assertFalse(m[0])
+        del s1
+        self.assertTrue(m[0])
+
+    def test_storage_from_tensor_dealloc_zombie(self):
+        m, t = Tracker.make()
+        a = torch.randn(10)
+        s0 = a.untyped_storage()
+        s0._tracker = t
+        del t
+
+        s1 = a.untyped_storage()
+        self.assertTrue(s0 is s1)
+        self.assertTrue(hasattr(s1, '_tracker'))
+
+        self.assertFalse(m[0])
+        del s0
+        self.assertFalse(m[0])
+        del s1
+        self.assertFalse(m[0])
+        del a
+        self.assertTrue(m[0])
+
+    def test_storage_from_tensor_dealloc_resurrected(self):
+        m, t = Tracker.make()
+        a = torch.randn(10)
+        s0 = a.untyped_storage()
+        s0._tracker = t
+        del t
+
+        s1 = a.untyped_storage()
+        self.assertTrue(s0 is s1)
+        self.assertTrue(hasattr(s1, '_tracker'))
+
+        self.assertFalse(m[0])
+        del s0
+        self.assertFalse(m[0])
+        del s1
+        self.assertFalse(m[0])
+
+        s0 = a.untyped_storage()
+        self.assertTrue(isinstance(s0, torch.UntypedStorage))
+
+        del a
+        self.assertFalse(m[0])
+        del s0
+        self.assertTrue(m[0])
+
+    def test_storage_dealloc_resurrected(self):
+        m, t = Tracker.make()
+        s = torch.UntypedStorage(10)
+        s._tracker = t
+        del t
+
+        a = torch.tensor(s)
+        self.assertFalse(m[0])
+        del s
+
+        self.assertFalse(m[0])
+
+        s = a.untyped_storage()
+        self.assertTrue(isinstance(s, torch.UntypedStorage))
+
+        del a
+        self.assertFalse(m[0])
+        del s
+        self.assertTrue(m[0])
+
+    def test_storage_dealloc_subclass_zombie(self):
+        class MyStorage(torch.UntypedStorage):
+            finalized_count = 0
+
+            def __del__(self):
+                MyStorage.finalized_count += 1
+
+        m, t = Tracker.make()
+        s = MyStorage(10)
+        s._tracker = t
+        del t
+
+        a = torch.tensor(s)
+        self.assertFalse(m[0])
+        del s
+
+        self.assertEqual(MyStorage.finalized_count, 0)
+        self.assertFalse(m[0])
+
+        del a
+        self.assertEqual(MyStorage.finalized_count, 1)
+        self.assertTrue(m[0])
+
+    def test_storage_dealloc_subclass_resurrected(self):
+        class MyStorage(torch.UntypedStorage):
+            finalized_count = 0
+
+            def __del__(self):
+                MyStorage.finalized_count += 1
+
+        m, t = Tracker.make()
+        s = MyStorage(10)
+        s._tracker = t
+        del t
+
+        a = torch.tensor(s)
+        self.assertFalse(m[0])
+        del s
+
+        self.assertEqual(MyStorage.finalized_count, 0)
+        self.assertFalse(m[0])
+
+        s = a.untyped_storage()
+        del a
+        self.assertFalse(m[0])
+        self.assertEqual(MyStorage.finalized_count, 0)
+        self.assertTrue(isinstance(s, MyStorage))
+        del s
+        self.assertEqual(MyStorage.finalized_count, 1)
+        self.assertTrue(m[0])
+
+    def test_storage_slot_dealloc(self):
+        class SlotStorage(torch.UntypedStorage):
+            __slots__ = ['slot1', 'slot2']
+
+        m1, t1 = Tracker.make()
+        m2, t2 = Tracker.make()
+        slot_storage = SlotStorage()
+        slot_storage.slot1 = t1
+        slot_storage.slot2 = t2
+        del t1
+        del t2
+        self.assertFalse(m1[0])
+        self.assertFalse(m2[0])
+        del slot_storage
+        self.assertTrue(m1[0])
+        self.assertTrue(m2[0])
+
+    def test_storage_weakref_dealloc(self):
+        s = torch.UntypedStorage(2)
+        m = [False]
+
+        def cb(r):
+            m[0] = True
+
+        wref = weakref.ref(s, cb)
+        del s
+        self.assertTrue(m[0])
+        self.assertEqual(wref(), None)
+
+    def test_storage_cycle_via_dict(self):
+        m1, t1 = Tracker.make()
+        s1 = torch.UntypedStorage(2)
+        s1._tracker = t1
+        del t1
+
+        m2, t2 = Tracker.make()
+        s2 = torch.UntypedStorage(2)
+        s2._tracker = t2
+        del t2
+
+        s1._ref = s2
+        s2._ref = s1
+
+        del s1, s2
+
+        self.assertFalse(m1[0])
+        self.assertFalse(m2[0])
+
+        gc.collect()
+
+        self.assertTrue(m1[0])
+        self.assertTrue(m2[0])
+
+    def test_storage_dead_weak_ref(self):
+        x = torch.UntypedStorage(2)
+        w_x = weakref.ref(x)
+        y = torch.tensor(x)
+        del x
+
+        x = w_x()
+        # Ideally, x would keep the storage live.  But CPython doesn't
+        # provide enough hooks to do this.  So it will go dead and x
+        # will transmute into storage with null StorageImpl.  Not great, but the
+        # best we can do.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del y
+        self.assertEqual(len(caught), 1)
+        self.assertIn("UntypedStorage", str(caught[0].message))
+
+        self.assertRaisesRegex(RuntimeError, "undefined", lambda: x.nbytes())
+
+    def test_storage_fix_weakref_no_leak(self):
+        a = torch.randn(1)
+        w = weakref.ref(a.untyped_storage())
+        self.assertIsNotNone(w())
+        w()._fix_weakref()
+        del a
+        self.assertIsNone(w())
+
+    def test_storage_preserve_nonhermetic_in_hermetic_context(self):
+        # A storage wrapper made outside hermetic mode that dies inside it is still
+        # preserved: a storage remembers how it was made (THPStorage_isPreservable).
+        m, t = Tracker.make()
+        a = torch.randn(10)
+        s = a.untyped_storage()
+        s._tracker = t
+        del t
+        with torch.hermetic():
+            del s
+        self.assertFalse(m[0])
+        s = a.untyped_storage()
+        self.assertTrue(hasattr(s, '_tracker'))
+        del a, s
+        self.assertTrue(m[0])
+
 class TestHermetic(unittest.TestCase):
     def test_hermetic_wrapper_is_never_recorded(self):
         # Note [Hermetic PyObject mode]: inside, wrapping neither tags the tensor nor

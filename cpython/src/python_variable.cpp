@@ -1,0 +1,295 @@
+// The wrapper protocol of binding/include/revive/binding/python_variable.h, written on
+// CPython 3.11's own C API: the same pyslot/ and tensor/ layers underneath, a real
+// PyObject on top.  Read the two side by side; each function here names its twin.
+//
+// What differs because CPython is real:
+//   - revive::PyObject is opaque to pyslot/ and tensor/; here it is CPython's object,
+//     converted at the boundary (opaque() / real()): Note [Real CPython under the same slot].
+//   - A Python subclass gets CPython's subtype_dealloc, which clears weakrefs,
+//     __dict__ and __slots__ and runs __del__ before it reaches our dealloc: too late
+//     to resurrect an intact object.  So __init_subclass__ puts our dealloc, traverse
+//     and clear into every subclass (PyTorch did it in its metaclass), and they walk
+//     the slots themselves: calling subtype_dealloc would find our dealloc again
+//     through tp_base and recurse.
+//   - Resurrection is _Py_NewReference (refcount back to 1) in tp_dealloc, before the
+//     object is untracked, as THPVariable_tryResurrect did.
+#include "python_variable.h"
+
+#include <structmember.h>
+
+#include "revive/pyslot/hermetic_tls.h"
+#include "revive/pyslot/py_object_slot.h"
+
+namespace revive::cpython {
+
+namespace {
+
+// Note [Real CPython under the same slot]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// pyslot/ stores `revive::PyObject*` and never looks inside (python_stub.h); the fake
+// interpreter defines that struct, and this module, which never links the fake, hands
+// the slot CPython's objects instead, cast at the boundary.  Everything the slot does
+// with the pointer (compare it, keep the owns bit in its low bit, give it back to the
+// vtable) works the same on a real object, which CPython aligns to at least 8 bytes.
+// The vtable below is the real twin of binding/'s: decref takes the GIL with
+// PyGILState_Ensure (the main interpreter only, for now), and a wrapper a weak
+// reference revived gets the weakref hole's warning through Python's `warnings`.
+revive::PyObject* opaque(PyObject* o) noexcept { return reinterpret_cast<revive::PyObject*>(o); }
+PyObject* real(revive::PyObject* o) noexcept { return reinterpret_cast<PyObject*>(o); }
+const PyObject* real(const revive::PyObject* o) noexcept { return reinterpret_cast<const PyObject*>(o); }
+
+template <class H>
+WrapperObject<H>* as_wrapper(PyObject* o) noexcept {
+  return reinterpret_cast<WrapperObject<H>*>(o);
+}
+
+// The members CPython appended to a heap type for its __slots__.
+PyMemberDef* heap_type_members(PyTypeObject* type) noexcept {
+  return reinterpret_cast<PyMemberDef*>(reinterpret_cast<char*>(type) + Py_TYPE(type)->tp_basicsize);
+}
+
+// Every __slots__ member of the Python classes between `o`'s type and `base`.
+template <class F>
+void for_each_slot(PyObject* o, PyTypeObject* base, F&& f) {
+  for (PyTypeObject* type = Py_TYPE(o); type != base; type = type->tp_base) {
+    PyMemberDef* member = heap_type_members(type);
+    for (Py_ssize_t i = 0; i < Py_SIZE(type); ++i, ++member) {
+      if (member->type == T_OBJECT_EX) {
+        f(*reinterpret_cast<PyObject**>(reinterpret_cast<char*>(o) + member->offset), (member->flags & READONLY) != 0);
+      }
+    }
+  }
+}
+
+template <class H>
+void stub(PyObject* o) noexcept {
+  as_wrapper<H>(o)->cdata = MaybeOwned<H>();
+}
+
+}  // namespace
+
+// ---- the interpreter's vtable -----------------------------------------------------------
+
+std::string CPythonVTable::name() const { return name_; }
+
+// concrete_decref_fn: C++ gives back the reference the slot held (T6), or another one.
+void CPythonVTable::decref(revive::PyObject* pyobj, bool has_pyobj_slot) const {
+  const PyGILState_STATE gil = PyGILState_Ensure();
+  PyObject* o = real(pyobj);
+  if (has_pyobj_slot && Py_REFCNT(o) > 1) {
+    // Note [The weakref hole] (binding/python_variable.h): a weak reference revived the
+    // zombie without flipping ownership back; it will outlive the C++ object it borrows.
+    const bool is_tensor = torch_->is_wrapper<Tensor>(o);
+    const char* warning = is_tensor ? Kind<Tensor>::weakref_hole_warning : Kind<Storage>::weakref_hole_warning;
+    if (PyErr_WarnEx(PyExc_UserWarning, warning, 1) < 0) PyErr_WriteUnraisable(o);
+    if (is_tensor) stub<Tensor>(o);
+    else stub<Storage>(o);
+  }
+  Py_DECREF(o);
+  PyGILState_Release(gil);
+}
+
+std::string CPythonVTable::type_name(const revive::PyObject* pyobj) const {
+  return Py_TYPE(real(pyobj))->tp_name;
+}
+
+Torch::Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, std::string name)
+    : vtable_(std::make_unique<CPythonVTable>(this, std::move(name))),
+      pyinterpreter_(std::make_unique<impl::PyInterpreter>(vtable_.get())),
+      tensor_type_(tensor_type),
+      storage_type_(storage_type) {}
+
+void Torch::disarm() noexcept {
+  pyinterpreter_->disarm();
+  (void)pyinterpreter_.release();  // See Note [Disarming a dead interpreter]
+  (void)vtable_.release();
+}
+
+// ---- wrap ----------------------------------------------------------------------------------
+
+// THPVariable_Wrap / THPStorage_Wrap: the one wrapper of `handle` in this interpreter.
+template <class H>
+PyObject* Torch::wrap(const H& handle) {
+  if (!handle.defined()) Py_RETURN_NONE;
+  impl::PyObjectSlot* slot = handle.getIntrusivePtr()->pyobj_slot();
+  if (impl::HermeticPyObjectTLS::get_state()) {  // T10: See Note [Hermetic PyObject mode]
+    return new_wrapper(python_type<H>(), handle, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  }
+  std::optional<revive::PyObject*> mb_obj;
+  try {
+    mb_obj = slot->check_pyobj(pyinterpreter_.get());  // another interpreter's tag: throws
+  } catch (const Error& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+  if (mb_obj.has_value() && *mb_obj != nullptr) {
+    PyObject* o = real(*mb_obj);
+    if (slot->owns_pyobj()) {  // T5: Z -> L; the caller takes the slot's reference
+      slot->set_owns_pyobj(false);
+      as_wrapper<H>(o)->cdata = MaybeOwned<H>::owned(handle);
+      return o;
+    }
+    Py_INCREF(o);  // T2
+    return o;
+  }
+  const auto status = slot->check_interpreter(pyinterpreter_.get()) ? impl::PyInterpreterStatus::TAGGED_BY_US
+                      : handle.use_count() <= 1 ? impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED
+                                                : impl::PyInterpreterStatus::MAYBE_UNINITIALIZED;
+  return new_wrapper(python_type<H>(), handle, status);
+}
+
+// THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
+template <class H>
+PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterpreterStatus status) {
+  PyObject* o = type->tp_alloc(type, 0);
+  if (o == nullptr) return nullptr;
+  WrapperObject<H>* self = as_wrapper<H>(o);
+  new (&self->cdata) MaybeOwned<H>(MaybeOwned<H>::owned(handle));
+  self->is_hermetic = impl::HermeticPyObjectTLS::get_state();
+  if (self->is_hermetic) return o;  // never recorded: See Note [Hermetic PyObject mode]
+  try {
+    handle.getIntrusivePtr()->pyobj_slot()->init_pyobj(pyinterpreter_.get(), opaque(o), status);
+  } catch (const Error& e) {
+    self->is_hermetic = true;  // never recorded: its dealloc must not consult the slot
+    Py_DECREF(o);
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+  return o;
+}
+
+// THPVariable_Unpack / THPStorage_Unpack: undefined for a stubbed wrapper.
+template <class H>
+H Torch::unpack(PyObject* o) const {
+  const auto& cdata = as_wrapper<H>(o)->cdata;
+  return cdata.defined() ? cdata.to_owned() : H();
+}
+
+// ---- dealloc --------------------------------------------------------------------------------
+
+// isResurrectable / THPStorage_isPreservable (E2): the same conditions as binding/'s
+// Torch::is_preservable.
+template <class H>
+bool Torch::is_preservable(WrapperObject<H>* self) const {
+  if (self->cdata.unsafeIsBorrowed()) return false;
+  if (Kind<H>::remembers_hermetic && self->is_hermetic) return false;
+  auto* target = self->cdata.get();
+  if (target == nullptr || target->refcount() <= 1) return false;
+  impl::PyObjectSlot* slot = target->pyobj_slot();
+  if (!slot->check_interpreter(pyinterpreter_.get())) return false;
+  return slot->check_pyobj(pyinterpreter_.get(), /*ignore_hermetic_tls=*/Kind<H>::remembers_hermetic) ==
+         std::optional<revive::PyObject*>(opaque(reinterpret_cast<PyObject*>(self)));
+}
+
+// THPVariable_tryResurrect / THPStorage_tryPreserve.  See Note [Ownership flip on
+// resurrection] (binding/python_variable.h): the same five steps, _Py_NewReference for r = 1.
+template <class H>
+void Torch::resurrect(WrapperObject<H>* self) noexcept {
+  auto* target = self->cdata.get();
+  target->pyobj_slot()->set_owns_pyobj(true);
+  _Py_NewReference(reinterpret_cast<PyObject*>(self));
+  H owned = self->cdata.take_owned();
+  self->cdata = MaybeOwned<H>::borrowed(target);
+  owned.reset();  // may free `self` (Note [Move out, then drop]): nothing touches it after
+}
+
+// THPVariable_clear's C++ half: the slot forgets the wrapper first if it records it
+// (Note [A recorded wrapper that really dies]), then the C++ object is let go.
+template <class H>
+void Torch::clear_cdata(WrapperObject<H>* self) noexcept {
+  auto* target = self->cdata.get();
+  if (target != nullptr && !self->cdata.unsafeIsBorrowed() && !self->is_hermetic) {
+    impl::PyObjectSlot* slot = target->pyobj_slot();
+    if (slot->check_interpreter(pyinterpreter_.get()) &&
+        slot->_unchecked_untagged_pyobj() == opaque(reinterpret_cast<PyObject*>(self))) {
+      slot->unchecked_clear_pyobj(pyinterpreter_.get());
+    }
+  }
+  MaybeOwned<H> dropped = std::move(self->cdata);
+  (void)dropped;  // released here, after the wrapper stopped pointing at it
+}
+
+// __slots__, __dict__, then the C++ object: what dealloc and clear both give up.
+template <class H>
+void Torch::clear_contents(PyObject* o) noexcept {
+  for_each_slot(o, python_type<H>(), [](PyObject*& member, bool readonly) {
+    if (!readonly) Py_CLEAR(member);
+  });
+  Py_CLEAR(as_wrapper<H>(o)->dict);
+  clear_cdata(as_wrapper<H>(o));
+}
+
+// THPVariable_subclass_dealloc / THPStorage_subclass_dealloc.
+template <class H>
+void Torch::dealloc(PyObject* o) noexcept {
+  Torch& torch = of(Py_TYPE(o));
+  WrapperObject<H>* self = as_wrapper<H>(o);
+  if (torch.is_preservable(self)) {  // T3
+    torch.resurrect(self);
+    return;
+  }
+  PyTypeObject* type = Py_TYPE(o);
+  PyObject_GC_UnTrack(o);
+  if (type->tp_finalize != nullptr) {  // __del__ (PEP 442): it may resurrect the object
+    PyObject_GC_Track(o);
+    if (PyObject_CallFinalizerFromDealloc(o) < 0) {
+      // Note [A finalizer that keeps a dying zombie]: a borrowed cdata would dangle.
+      if (self->cdata.unsafeIsBorrowed()) stub<H>(o);
+      return;
+    }
+    PyObject_GC_UnTrack(o);
+  }
+  if (type->tp_weaklistoffset != 0) PyObject_ClearWeakRefs(o);
+  torch.clear_contents<H>(o);
+  self->cdata.~MaybeOwned<H>();
+  type->tp_free(o);
+  Py_DECREF(type);  // a heap type: each instance holds a reference to it
+}
+
+// THPVariable_subclass_traverse: a wrapper the slot would resurrect reports nothing, so
+// the collector never takes it for garbage (Note [Cycle collection and preservation]).
+template <class H>
+int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
+  Torch& torch = of(Py_TYPE(o));
+  if (torch.is_preservable(as_wrapper<H>(o))) return 0;
+  Py_VISIT(Py_TYPE(o));
+  int failed = 0;
+  for_each_slot(o, torch.python_type<H>(), [&](PyObject* member, bool) {
+    if (failed == 0 && member != nullptr) failed = visit(member, arg);
+  });
+  if (failed != 0) return failed;
+  Py_VISIT(as_wrapper<H>(o)->dict);
+  return 0;
+}
+
+// THPVariable_subclass_clear.
+template <class H>
+int Torch::clear(PyObject* o) {
+  of(Py_TYPE(o)).clear_contents<H>(o);
+  return 0;
+}
+
+// Our dealloc, traverse and clear for a new subclass (THPVariableMetaType_init).
+template <class H>
+void Torch::install_slots(PyTypeObject* type) noexcept {
+  type->tp_dealloc = &Torch::dealloc<H>;
+  type->tp_traverse = &Torch::traverse<H>;
+  type->tp_clear = &Torch::clear<H>;
+}
+
+template PyObject* Torch::wrap(const Tensor&);
+template PyObject* Torch::wrap(const Storage&);
+template PyObject* Torch::new_wrapper(PyTypeObject*, const Tensor&, impl::PyInterpreterStatus);
+template PyObject* Torch::new_wrapper(PyTypeObject*, const Storage&, impl::PyInterpreterStatus);
+template Tensor Torch::unpack(PyObject*) const;
+template Storage Torch::unpack(PyObject*) const;
+template void Torch::dealloc<Tensor>(PyObject*) noexcept;
+template void Torch::dealloc<Storage>(PyObject*) noexcept;
+template int Torch::traverse<Tensor>(PyObject*, visitproc, void*);
+template int Torch::traverse<Storage>(PyObject*, visitproc, void*);
+template int Torch::clear<Tensor>(PyObject*);
+template int Torch::clear<Storage>(PyObject*);
+template void Torch::install_slots<Tensor>(PyTypeObject*) noexcept;
+template void Torch::install_slots<Storage>(PyTypeObject*) noexcept;
+
+}  // namespace revive::cpython

@@ -1,0 +1,139 @@
+// python_variable.h: revive's wrappers on the real CPython, the twin of binding/'s
+// Torch (binding/include/revive/binding/python_variable.h), for Tensor and Storage.
+//
+// Defines:
+//   WrapperObject<H>  the C struct of a `revive.Tensor` (H = Tensor, THPVariable) or a
+//                     `revive.UntypedStorage` (H = Storage, THPStorage) instance: cdata,
+//                     __dict__, the weakref list, whether hermetic mode made it.
+//   Kind<H>           what differs between the two, as binding/'s Preserved<H> says it.
+//   CPythonVTable     the PyInterpreter vtable C++ calls back through (decref, names).
+//   Torch             one interpreter's state: its PyInterpreter (the slots' tag), the two
+//                     types, and the protocol: wrap, unpack, dealloc with resurrection,
+//                     traverse and clear, installed into every subclass.
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <memory>
+#include <string>
+
+#include "revive/pyslot/py_interpreter.h"
+#include "revive/tensor/maybe_owned.h"
+#include "revive/tensor/storage_impl.h"
+#include "revive/tensor/tensor_impl.h"
+
+namespace revive::cpython {
+
+// CPython's object.  pyslot/ declares an opaque revive::PyObject, which unqualified
+// names in namespace revive would find; CPython's macros (PyObject_HEAD, Py_TYPE,
+// PyObject_TypeCheck) name PyObject unqualified, so here it means CPython's, and the
+// slot's opaque type is spelled revive::PyObject.  See Note [Real CPython under the same slot].
+using PyObject = ::PyObject;
+
+template <class H>
+struct WrapperObject {
+  PyObject_HEAD
+  // Owned in L, borrowed in Z, undefined once stubbed: Note [PyObject preservation].
+  MaybeOwned<H> cdata;
+  PyObject* dict;         // __dict__ (tp_dictoffset points here)
+  PyObject* weakreflist;  // tp_weaklistoffset points here
+  bool is_hermetic;       // made in hermetic mode: never recorded, never preserved
+};
+
+template <class H>
+struct Kind;
+template <>
+struct Kind<Tensor> {
+  static constexpr const char* python_name = "Tensor";
+  // Tensors follow the thread's hermetic state at their death (isResurrectable).
+  static constexpr bool remembers_hermetic = false;
+  static constexpr const char* weakref_hole_warning =
+      "Deallocating Tensor that still has live PyObject references.  This probably happened "
+      "because you took out a weak reference to Tensor and didn't call _fix_weakref() after "
+      "dereferencing it.  Subsequent accesses to this tensor via the PyObject will now fail.";
+};
+template <>
+struct Kind<Storage> {
+  static constexpr const char* python_name = "UntypedStorage";
+  // A storage wrapper remembers whether hermetic mode made it, and only that counts
+  // (THPStorage_isPreservable; test_storage_preserve_nonhermetic_in_hermetic_context).
+  static constexpr bool remembers_hermetic = true;
+  static constexpr const char* weakref_hole_warning =
+      "Deallocating UntypedStorage that still has live PyObject references.  This probably "
+      "happened because you took out a weak reference to UntypedStorage and didn't call "
+      "_fix_weakref() after dereferencing it.  Subsequent accesses to this storage via the "
+      "PyObject will now fail.";
+};
+
+class Torch;
+
+class CPythonVTable final : public impl::PyInterpreterVTable {
+ public:
+  CPythonVTable(const Torch* torch, std::string name) : torch_(torch), name_(std::move(name)) {}
+  std::string name() const override;
+  void decref(revive::PyObject* pyobj, bool has_pyobj_slot) const override;
+  std::string type_name(const revive::PyObject* pyobj) const override;
+
+ private:
+  const Torch* torch_;  // leaked with the vtable: See Note [Disarming a dead interpreter]
+  std::string name_;
+};
+
+class Torch {
+ public:
+  Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, std::string name);
+
+  // The module of the interpreter that made `type` (one of the two, or a subclass).
+  static Torch& of(PyTypeObject* type);
+
+  template <class H>
+  [[nodiscard]] PyTypeObject* python_type() const noexcept;
+  template <class H>
+  [[nodiscard]] bool is_wrapper(PyObject* o) const noexcept { return PyObject_TypeCheck(o, python_type<H>()); }
+
+  // THPVariable_Wrap / THPStorage_Wrap: a new reference, or null with an exception set.
+  template <class H>
+  PyObject* wrap(const H& handle);
+  template <class H>
+  PyObject* new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterpreterStatus status);
+  template <class H>
+  H unpack(PyObject* o) const;
+
+  [[nodiscard]] impl::PyInterpreter* pyinterpreter() const noexcept { return pyinterpreter_.get(); }
+  // Python is ending: See Note [Disarming a dead interpreter].  The PyInterpreter and
+  // its vtable are left behind on purpose (tags may outlive the interpreter).
+  void disarm() noexcept;
+
+  // The type slots of both types and of every subclass.
+  template <class H>
+  static void dealloc(PyObject* o) noexcept;
+  template <class H>
+  static int traverse(PyObject* o, visitproc visit, void* arg);
+  template <class H>
+  static int clear(PyObject* o);
+  template <class H>
+  static void install_slots(PyTypeObject* type) noexcept;
+
+ private:
+  template <class H>
+  bool is_preservable(WrapperObject<H>* self) const;
+  template <class H>
+  void resurrect(WrapperObject<H>* self) noexcept;
+  template <class H>
+  void clear_cdata(WrapperObject<H>* self) noexcept;
+  template <class H>
+  void clear_contents(PyObject* o) noexcept;
+
+  std::unique_ptr<CPythonVTable> vtable_;
+  std::unique_ptr<impl::PyInterpreter> pyinterpreter_;
+  PyTypeObject* tensor_type_;
+  PyTypeObject* storage_type_;
+};
+
+template <>
+inline PyTypeObject* Torch::python_type<Tensor>() const noexcept { return tensor_type_; }
+template <>
+inline PyTypeObject* Torch::python_type<Storage>() const noexcept { return storage_type_; }
+
+}  // namespace revive::cpython
