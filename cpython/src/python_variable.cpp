@@ -262,10 +262,15 @@ int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
   return 0;
 }
 
-// THPVariable_subclass_clear.
+// THPVariable_subclass_clear.  The collector may clear a wrapper it found only through
+// garbage even though C++ still holds its tensor (traverse hides what the wrapper holds,
+// not who holds the wrapper).  Such a wrapper is left alone: when the garbage lets go
+// of it, its dealloc resurrects it, intact (PyTorch #75932, fixed by #75933).
 template <class H>
 int Torch::clear(PyObject* o) {
-  of(Py_TYPE(o)).clear_contents<H>(o);
+  Torch& torch = of(Py_TYPE(o));
+  if (torch.is_preservable(as_wrapper<H>(o))) return 0;
+  torch.clear_contents<H>(o);
   return 0;
 }
 

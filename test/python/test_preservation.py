@@ -189,6 +189,23 @@ class TestPreservation(unittest.TestCase):
         del y
         x.sigmoid()
 
+    def test_collector_leaves_a_resurrectable_wrapper_intact(self):
+        # PyTorch #75932: x is reachable only from a garbage cycle, but C++ holds its
+        # tensor; clearing the cycle must not clear x, which is then resurrected.
+        class Box:
+            pass
+
+        y = torch.empty(2)
+        x = torch.empty(2)
+        x.foo = "kept"
+        y.grad = x
+        b = Box()
+        b.x = x
+        b.self = b
+        del x, b
+        gc.collect()
+        self.assertEqual(y.grad.foo, "kept")
+
     def test_subclass_preserved(self):
         class MyTensor(torch.Tensor):
             pass
