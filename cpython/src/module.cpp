@@ -14,7 +14,9 @@
 #include <structmember.h>
 
 #include <cstddef>
+#include <map>
 #include <string>
+#include <variant>
 
 namespace revive::cpython {
 
@@ -331,7 +333,66 @@ PyObject* inspect(PyObject* module, PyObject* o) {
   return nullptr;
 }
 
+// What C++ holds for the scripts: named tensors and storages, process-wide, so that
+// one interpreter can hand a C++ object to another (torchdeploy passed tensors between
+// interpreters the same way, through C++).  Only touched under the GIL, which 3.11's
+// interpreters share; never destroyed (it may outlive every interpreter).
+std::map<std::string, std::variant<Tensor, Storage>>& cpp_held() {
+  static auto* held = new std::map<std::string, std::variant<Tensor, Storage>>();
+  return *held;
+}
+
+// revive.hold(name, x): C++ takes a reference to x's tensor or storage.
+PyObject* hold(PyObject* module, PyObject* args) {
+  const char* name = nullptr;
+  PyObject* x = nullptr;
+  if (PyArg_ParseTuple(args, "sO:hold", &name, &x) == 0) return nullptr;
+  Torch& torch = torch_of(module);
+  if (torch.is_wrapper<Tensor>(x)) {
+    Tensor t;
+    if (!unpack_defined(torch, x, t, "hold")) return nullptr;
+    cpp_held()[name] = t;
+  } else if (torch.is_wrapper<Storage>(x)) {
+    Storage s;
+    if (!unpack_defined(torch, x, s, "hold")) return nullptr;
+    cpp_held()[name] = s;
+  } else {
+    PyErr_Format(PyExc_TypeError, "hold(): expected Tensor or UntypedStorage but got %s", Py_TYPE(x)->tp_name);
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+// revive.held(name): what C++ holds under `name`, wrapped in this interpreter.
+PyObject* held(PyObject* module, PyObject* name) {
+  const char* key = PyUnicode_AsUTF8(name);
+  if (key == nullptr) return nullptr;
+  const auto it = cpp_held().find(key);
+  if (it == cpp_held().end()) {
+    PyErr_Format(PyExc_KeyError, "C++ holds nothing named %s", key);
+    return nullptr;
+  }
+  Torch& torch = torch_of(module);
+  return guarded([&] { return std::visit([&](const auto& handle) { return torch.wrap(handle); }, it->second); });
+}
+
+// revive.release(name): C++ lets go of what it holds under `name`.
+PyObject* release(PyObject*, PyObject* name) {
+  const char* key = PyUnicode_AsUTF8(name);
+  if (key == nullptr) return nullptr;
+  auto node = cpp_held().extract(key);
+  if (node.empty()) {
+    PyErr_Format(PyExc_KeyError, "C++ holds nothing named %s", key);
+    return nullptr;
+  }
+  node = {};  // the C++ object's last reference may go here (T6, in its own interpreter)
+  Py_RETURN_NONE;
+}
+
 PyMethodDef module_methods[] = {
+    {"hold", &hold, METH_VARARGS, "hold(name, x): C++ takes a reference to x's tensor or storage"},
+    {"held", &held, METH_O, "held(name): what C++ holds under name, wrapped here"},
+    {"release", &release, METH_O, "release(name): C++ lets go of it"},
     {"empty", &empty, METH_VARARGS, "empty(numel=1): a new tensor, wrapped"},
     {"randn", &empty, METH_VARARGS, "randn(numel=1): the same as empty (no values are modelled)"},
     {"tensor", &tensor_from_storage, METH_O, "tensor(s): a new tensor viewing storage s"},
@@ -348,6 +409,28 @@ PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, const char* name) {
   return added < 0 ? nullptr : reinterpret_cast<PyTypeObject*>(type);
 }
 
+// Registered with the interpreter's atexit: it runs when that interpreter ends
+// (Py_EndInterpreter for a subinterpreter), even while its zombies keep the module
+// alive, so the tag's vtable is disarmed before anything could call into a dead
+// interpreter.
+PyObject* disarm_at_exit(PyObject* module, PyObject*) {
+  torch_of(module).disarm();
+  Py_RETURN_NONE;
+}
+PyMethodDef disarm_at_exit_def = {"_disarm", &disarm_at_exit, METH_NOARGS, nullptr};
+
+int register_disarm(PyObject* module) {
+  PyObject* callback = PyCFunction_NewEx(&disarm_at_exit_def, module, nullptr);
+  if (callback == nullptr) return -1;
+  PyObject* atexit = PyImport_ImportModule("atexit");
+  PyObject* done = atexit == nullptr ? nullptr : PyObject_CallMethod(atexit, "register", "O", callback);
+  Py_XDECREF(atexit);
+  Py_DECREF(callback);
+  if (done == nullptr) return -1;
+  Py_DECREF(done);
+  return 0;
+}
+
 int exec_module(PyObject* module) {
   PyTypeObject* tensor_type = add_type(module, &tensor_spec, "Tensor");
   PyTypeObject* storage_type = tensor_type == nullptr ? nullptr : add_type(module, &storage_spec, "UntypedStorage");
@@ -357,8 +440,8 @@ int exec_module(PyObject* module) {
   const std::string name = me == PyInterpreterState_Main()
                                ? std::string("CPython main")
                                : "CPython subinterpreter " + std::to_string(PyInterpreterState_GetID(me));
-  static_cast<ModuleState*>(PyModule_GetState(module))->torch = new Torch(tensor_type, storage_type, name);
-  return 0;
+  static_cast<ModuleState*>(PyModule_GetState(module))->torch = new Torch(tensor_type, storage_type, me, name);
+  return register_disarm(module);
 }
 
 void free_module(void* module) {

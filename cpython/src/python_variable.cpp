@@ -17,6 +17,8 @@
 
 #include <structmember.h>
 
+#include <type_traits>
+
 #include "revive/pyslot/hermetic_tls.h"
 #include "revive/pyslot/py_object_slot.h"
 
@@ -72,10 +74,39 @@ void stub(PyObject* o) noexcept {
 
 std::string CPythonVTable::name() const { return name_; }
 
-// concrete_decref_fn: C++ gives back the reference the slot held (T6), or another one.
+// concrete_decref_fn: C++ gives back the reference the slot held (T6), or another one,
+// in this vtable's interpreter whatever the calling thread holds.
 void CPythonVTable::decref(revive::PyObject* pyobj, bool has_pyobj_slot) const {
-  const PyGILState_STATE gil = PyGILState_Ensure();
   PyObject* o = real(pyobj);
+  PyThreadState* current = _PyThreadState_UncheckedGet();
+  if (current != nullptr && PyThreadState_GetInterpreter(current) == interp_) {
+    decref_here(o, has_pyobj_slot);  // the usual case: Python code of this interpreter
+    return;
+  }
+  if (current == nullptr && interp_ == PyInterpreterState_Main()) {
+    const PyGILState_STATE gil = PyGILState_Ensure();  // a C++ thread without the GIL
+    decref_here(o, has_pyobj_slot);
+    PyGILState_Release(gil);
+    return;
+  }
+  // Another interpreter's thread state is current (one GIL for all of them in 3.11),
+  // or none and this is a subinterpreter: run in a thread state of our own.
+  PyThreadState* ours = PyThreadState_New(interp_);
+  if (current != nullptr) {
+    PyThreadState_Swap(ours);
+    decref_here(o, has_pyobj_slot);
+    PyThreadState_Clear(ours);
+    PyThreadState_Swap(current);
+    PyThreadState_Delete(ours);
+  } else {
+    PyEval_RestoreThread(ours);
+    decref_here(o, has_pyobj_slot);
+    PyThreadState_Clear(ours);
+    PyThreadState_DeleteCurrent();
+  }
+}
+
+void CPythonVTable::decref_here(PyObject* o, bool has_pyobj_slot) const {
   if (has_pyobj_slot && Py_REFCNT(o) > 1) {
     // Note [The weakref hole] (binding/python_variable.h): a weak reference revived the
     // zombie without flipping ownership back; it will outlive the C++ object it borrows.
@@ -86,23 +117,20 @@ void CPythonVTable::decref(revive::PyObject* pyobj, bool has_pyobj_slot) const {
     else stub<Storage>(o);
   }
   Py_DECREF(o);
-  PyGILState_Release(gil);
 }
 
 std::string CPythonVTable::type_name(const revive::PyObject* pyobj) const {
   return Py_TYPE(real(pyobj))->tp_name;
 }
 
-Torch::Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, std::string name)
-    : vtable_(std::make_unique<CPythonVTable>(this, std::move(name))),
-      pyinterpreter_(std::make_unique<impl::PyInterpreter>(vtable_.get())),
+Torch::Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, PyInterpreterState* interp, std::string name)
+    : vtable_(new CPythonVTable(this, interp, std::move(name))),
+      pyinterpreter_(new impl::PyInterpreter(vtable_)),
       tensor_type_(tensor_type),
       storage_type_(storage_type) {}
 
 void Torch::disarm() noexcept {
-  pyinterpreter_->disarm();
-  (void)pyinterpreter_.release();  // See Note [Disarming a dead interpreter]
-  (void)vtable_.release();
+  if (!pyinterpreter_->is_disarmed()) pyinterpreter_->disarm();
 }
 
 // ---- wrap ----------------------------------------------------------------------------------
@@ -115,9 +143,15 @@ PyObject* Torch::wrap(const H& handle) {
   if (impl::HermeticPyObjectTLS::get_state()) {  // T10: See Note [Hermetic PyObject mode]
     return new_wrapper(python_type<H>(), handle, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
   }
+  if constexpr (std::is_same_v<H, Storage>) {
+    if (slot->has_pyobj_nonhermetic() && !slot->check_interpreter(pyinterpreter_)) {
+      // See Note [Storage wrap across interpreters]: a new StorageImpl sharing the bytes.
+      return new_wrapper(python_type<H>(), handle.share_data(), impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+    }
+  }
   std::optional<revive::PyObject*> mb_obj;
   try {
-    mb_obj = slot->check_pyobj(pyinterpreter_.get());  // another interpreter's tag: throws
+    mb_obj = slot->check_pyobj(pyinterpreter_);  // another interpreter's tag: throws
   } catch (const Error& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
     return nullptr;
@@ -132,7 +166,7 @@ PyObject* Torch::wrap(const H& handle) {
     Py_INCREF(o);  // T2
     return o;
   }
-  const auto status = slot->check_interpreter(pyinterpreter_.get()) ? impl::PyInterpreterStatus::TAGGED_BY_US
+  const auto status = slot->check_interpreter(pyinterpreter_) ? impl::PyInterpreterStatus::TAGGED_BY_US
                       : handle.use_count() <= 1 ? impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED
                                                 : impl::PyInterpreterStatus::MAYBE_UNINITIALIZED;
   return new_wrapper(python_type<H>(), handle, status);
@@ -148,7 +182,7 @@ PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterp
   self->is_hermetic = impl::HermeticPyObjectTLS::get_state();
   if (self->is_hermetic) return o;  // never recorded: See Note [Hermetic PyObject mode]
   try {
-    handle.getIntrusivePtr()->pyobj_slot()->init_pyobj(pyinterpreter_.get(), opaque(o), status);
+    handle.getIntrusivePtr()->pyobj_slot()->init_pyobj(pyinterpreter_, opaque(o), status);
   } catch (const Error& e) {
     self->is_hermetic = true;  // never recorded: its dealloc must not consult the slot
     Py_DECREF(o);
@@ -176,8 +210,8 @@ bool Torch::is_preservable(WrapperObject<H>* self) const {
   auto* target = self->cdata.get();
   if (target == nullptr || target->refcount() <= 1) return false;
   impl::PyObjectSlot* slot = target->pyobj_slot();
-  if (!slot->check_interpreter(pyinterpreter_.get())) return false;
-  return slot->check_pyobj(pyinterpreter_.get(), /*ignore_hermetic_tls=*/Kind<H>::remembers_hermetic) ==
+  if (!slot->check_interpreter(pyinterpreter_)) return false;
+  return slot->check_pyobj(pyinterpreter_, /*ignore_hermetic_tls=*/Kind<H>::remembers_hermetic) ==
          std::optional<revive::PyObject*>(opaque(reinterpret_cast<PyObject*>(self)));
 }
 
@@ -200,9 +234,9 @@ void Torch::clear_cdata(WrapperObject<H>* self) noexcept {
   auto* target = self->cdata.get();
   if (target != nullptr && !self->cdata.unsafeIsBorrowed() && !self->is_hermetic) {
     impl::PyObjectSlot* slot = target->pyobj_slot();
-    if (slot->check_interpreter(pyinterpreter_.get()) &&
+    if (slot->check_interpreter(pyinterpreter_) &&
         slot->_unchecked_untagged_pyobj() == opaque(reinterpret_cast<PyObject*>(self))) {
-      slot->unchecked_clear_pyobj(pyinterpreter_.get());
+      slot->unchecked_clear_pyobj(pyinterpreter_);
     }
   }
   MaybeOwned<H> dropped = std::move(self->cdata);

@@ -68,21 +68,29 @@ struct Kind<Storage> {
 
 class Torch;
 
+// Every entry may come from any thread, holding the GIL with a thread state of any
+// interpreter or holding nothing: decref runs in this vtable's own interpreter (3.11's
+// interpreters share one GIL, and PyGILState knows only the main interpreter, so it
+// makes a thread state of its own when it must).
 class CPythonVTable final : public impl::PyInterpreterVTable {
  public:
-  CPythonVTable(const Torch* torch, std::string name) : torch_(torch), name_(std::move(name)) {}
+  CPythonVTable(const Torch* torch, PyInterpreterState* interp, std::string name)
+      : torch_(torch), interp_(interp), name_(std::move(name)) {}
   std::string name() const override;
   void decref(revive::PyObject* pyobj, bool has_pyobj_slot) const override;
   std::string type_name(const revive::PyObject* pyobj) const override;
 
  private:
+  void decref_here(PyObject* o, bool has_pyobj_slot) const;
+
   const Torch* torch_;  // leaked with the vtable: See Note [Disarming a dead interpreter]
+  PyInterpreterState* interp_;
   std::string name_;
 };
 
 class Torch {
  public:
-  Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, std::string name);
+  Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, PyInterpreterState* interp, std::string name);
 
   // The module of the interpreter that made `type` (one of the two, or a subclass).
   static Torch& of(PyTypeObject* type);
@@ -100,9 +108,9 @@ class Torch {
   template <class H>
   H unpack(PyObject* o) const;
 
-  [[nodiscard]] impl::PyInterpreter* pyinterpreter() const noexcept { return pyinterpreter_.get(); }
-  // Python is ending: See Note [Disarming a dead interpreter].  The PyInterpreter and
-  // its vtable are left behind on purpose (tags may outlive the interpreter).
+  [[nodiscard]] impl::PyInterpreter* pyinterpreter() const noexcept { return pyinterpreter_; }
+  // The interpreter is ending (its atexit, or the module's free, whichever comes
+  // first): See Note [Disarming a dead interpreter].  Idempotent.
   void disarm() noexcept;
 
   // The type slots of both types and of every subclass.
@@ -125,8 +133,10 @@ class Torch {
   template <class H>
   void clear_contents(PyObject* o) noexcept;
 
-  std::unique_ptr<CPythonVTable> vtable_;
-  std::unique_ptr<impl::PyInterpreter> pyinterpreter_;
+  // Never freed: slots may keep the tag after the interpreter ended, and a disarmed
+  // PyInterpreter must still be there to say so (Note [Disarming a dead interpreter]).
+  CPythonVTable* vtable_;
+  impl::PyInterpreter* pyinterpreter_;
   PyTypeObject* tensor_type_;
   PyTypeObject* storage_type_;
 };

@@ -1,0 +1,108 @@
+"""Several real interpreters (torchdeploy's tag) with CPython 3.11's subinterpreters:
+each interpreter that imports revive gets its own types and its own PyInterpreter tag,
+and C++ hands tensors between them (revive.hold / held / release)."""
+import textwrap
+import unittest
+
+import _xxsubinterpreters as interpreters
+
+import revive as torch
+
+
+def run(interp, code):
+    interpreters.run_string(interp, textwrap.dedent(code))
+
+
+class TestInterpreters(unittest.TestCase):
+    def setUp(self):
+        self.sub = interpreters.create()
+
+    def tearDown(self):
+        if self.sub in interpreters.list_all():
+            interpreters.destroy(self.sub)
+        for name in ("t", "u", "s", "ok"):
+            try:
+                torch.release(name)
+            except KeyError:
+                pass
+
+    def test_another_interpreter_is_refused_a_tagged_tensor(self):
+        t = torch.empty(2)  # tagged by main
+        torch.hold("t", t)
+        with self.assertRaises(interpreters.RunFailedError) as caught:
+            run(self.sub, """
+                import revive
+                revive.held("t")
+            """)
+        message = str(caught.exception)
+        self.assertIn("cannot access PyObject for Tensor on interpreter CPython subinterpreter", message)
+        self.assertIn("that has already been used by another torch deploy interpreter CPython main", message)
+        # Nothing changed for main: still the same wrapper.
+        self.assertIs(torch.held("t"), t)
+        self.assertEqual(torch.inspect(t)["tag"], "CPython main")
+
+    def test_each_interpreter_tags_what_it_wraps_first(self):
+        run(self.sub, """
+            import revive
+            u = revive.empty(2)
+            revive.hold("u", u)
+            assert revive.inspect(u)["tag"].startswith("CPython subinterpreter")
+        """)
+        with self.assertRaisesRegex(RuntimeError, "already been used by another torch deploy interpreter "
+                                                  "CPython subinterpreter"):
+            torch.held("u")
+
+    def test_a_storage_another_interpreter_tagged_is_wrapped_as_a_new_storage(self):
+        # Note [Storage wrap across interpreters]: bytes are shared, the StorageImpl is not.
+        s = torch.UntypedStorage(16)
+        torch.hold("s", s)
+        run(self.sub, """
+            import revive
+            s = revive.held("s")
+            state = revive.inspect(s)
+            assert state["tag"].startswith("CPython subinterpreter"), state
+            assert s.nbytes() == 16
+        """)
+        self.assertEqual(torch.inspect(s)["tag"], "CPython main")
+
+    def test_a_zombie_outlives_its_interpreter_disarmed(self):
+        # The subinterpreter's wrapper becomes a zombie (C++ holds its tensor), then the
+        # interpreter ends: its PyInterpreter is disarmed, the tag stays, and releasing
+        # the tensor later touches nothing of the dead interpreter.
+        run(self.sub, """
+            import revive
+            u = revive.empty(2)
+            u.foo = "kept"
+            revive.hold("u", u)
+            del u
+            assert revive.held("u").foo == "kept"  # resurrected, then flipped back
+        """)
+        interpreters.destroy(self.sub)
+        with self.assertRaisesRegex(RuntimeError, "another torch deploy interpreter <unloaded interpreter>"):
+            torch.held("u")
+        torch.release("u")  # T6 through the disarmed vtable: nothing runs
+
+    def test_release_from_main_runs_the_zombies_dealloc_in_its_interpreter(self):
+        # C++ drops the last reference while main's thread state is current: the
+        # zombie's dealloc must run in the subinterpreter that made it.
+        run(self.sub, """
+            import _xxsubinterpreters as interpreters
+            import revive
+            me = interpreters.get_current()
+            class Fin(revive.Tensor):
+                def __del__(self):
+                    if interpreters.get_current() == me:
+                        revive.hold("ok", revive.empty(1))
+            u = Fin(2)
+            revive.hold("u", u)
+            del u
+        """)
+        torch.release("u")  # the zombie's __del__ runs in the subinterpreter
+        run(self.sub, """
+            import revive
+            assert revive.inspect(revive.held("ok"))["tag"].startswith("CPython subinterpreter")
+        """)
+
+
+if __name__ == "__main__":
+    unittest.main()
