@@ -164,7 +164,8 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
   // GIL is busy stays for a later sweep.  The others' abandoned objects are read
   // without their GILs, which is safe because nothing changes an abandoned object
   // while its interpreter is in the graveyard (incref and decref only count) and only
-  // a sweep, under this mutex, takes one out.  Freed outside the mutex: freeing may
+  // a sweep, under this mutex, takes one out (what they reach in C++ is another
+  // matter: see the Note's races).  Freed outside the mutex: freeing may
   // call into live interpreters, whose GILs must never be taken under it.  Freeing
   // one group can let go of what kept another interpreter, so sweep again until
   // nothing changes.
@@ -183,6 +184,11 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
         }
         const std::vector<Runtime*> judged = group;
         std::erase_if(group, [&](Runtime* dead) {
+          // Not while this thread holds its GIL (it tore it down under its GIL: freeing
+          // it would free a mutex this thread still holds), nor while a thread waits
+          // for it (a call that will be refused once it gets the GIL, Note [One way
+          // into an interpreter]): a later sweep will take it.
+          if (dead->gil_.held_by_this_thread() || dead->gil_.waiting() > 0) return true;
           if (!dead->gil_.try_acquire()) return true;
           const bool reclaimable = dead->reclaimable(abandoned, judged);
           dead->gil_.release();

@@ -219,6 +219,19 @@ BOOST_AUTO_TEST_CASE(dead_interpreters_that_reach_each_other_go_together) {
   BOOST_TEST(Runtime::abandoned_object_count() == abandoned_before);
 }
 
+// Torn down by a thread that holds its GIL (re-entrant, so teardown's own sweep runs
+// under it): the sweep must not free it while that thread still holds its mutex.  It
+// goes at the first sweep after the GIL is let go.
+BOOST_AUTO_TEST_CASE(an_interpreter_torn_down_under_its_own_gil_waits_for_the_gil) {
+  Interpreter::Owner I = Interpreter::create("I0");
+  {
+    GilGuard hold(I->gil());
+    I.reset();
+    BOOST_TEST(dead_after_sweep() == dead_before + 1);
+  }
+  BOOST_TEST(dead_after_sweep() == dead_before);
+}
+
 // The main interpreter is the trampoline's for the life of the process: torn down, it
 // stays in the graveyard even with nothing left in it.
 BOOST_AUTO_TEST_CASE(the_main_interpreter_is_never_reclaimed) {

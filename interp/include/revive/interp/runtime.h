@@ -111,10 +111,15 @@ class Runtime {
   // interpreter is created or torn down, and by reclaim_dead_interpreters().  A dead
   // interpreter is therefore freed at the first sweep after the last thing that reached
   // it let go.  What it costs: one counter per tag, kept by the slot, never read on a
-  // wrap.  One race is left open on purpose: a weak_intrusive_ptr::lock() that races
-  // the sweep can revive a tensor the sweep counted as held only by abandoned objects;
-  // the interpreter then stays (its tag count is not zero) but the wrapper is gone, and
-  // the tensor's slot was cleared first, so nothing dangles.
+  // wrap.  Two races are left open on purpose.  A weak_intrusive_ptr::lock() that races
+  // the sweep can revive a tensor the sweep counted as held only by abandoned objects:
+  // the interpreter then stays (its tag count is not zero) with its objects gone; the
+  // revived tensor's slot was cleared if it recorded a wrapper that owned the tensor,
+  // but if it owned a zombie it still points at the freed zombie, which it only ever
+  // hands to the no-op decref (never dereferenced).  And the sweep reads the grad and
+  // storage fields of live tensors that abandoned wrappers reach without those
+  // tensors' interpreters' GILs: a set_grad racing the sweep on such a tensor is a
+  // data race (the verdict stays conservative, the read is not synchronised).
   struct Teardown {
     void operator()(Runtime* runtime) const noexcept;
   };
@@ -255,7 +260,8 @@ class Runtime {
   // objects are abandoned (a module's m_free).
   void at_teardown(std::function<void()> hook);
   // A module's part in Note [Reclaiming a dead interpreter].  Each is called with the
-  // dead interpreter's GIL held, and none may run Python code.
+  // GIL of the dead interpreter it belongs to held (accounted also reads the other
+  // members' abandoned objects, without their GILs), and none may run Python code.
   struct ReclaimHooks {
     // The references to this interpreter's objects that `o`'s native fields hold,
     // besides __dict__ and __slots__ (a wrapper's _backward_hooks), visited once each.
@@ -286,7 +292,8 @@ class Runtime {
  private:
   void finalize() noexcept;
   // Note [Reclaiming a dead interpreter]: the outside count, and whether nothing
-  // reaches this dead interpreter; then freeing its objects.  Both under gil_.
+  // reaches this dead interpreter; then freeing its objects.  Each under gil_ (the
+  // judgement also reads the rest of the group: reclaim_dead_interpreters()).
   void count_outside_references() noexcept;
   // Whether nothing outside `group` (this one among them) reaches this dead
   // interpreter; `abandoned` holds the objects of the whole group.
