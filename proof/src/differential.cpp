@@ -97,6 +97,9 @@ class Real {
         case OpKind::CopyHandle:
           handles_.push_back(handles_[op.a]);
           return Outcome::Ran;
+        case OpKind::SetGrad:
+          handles_[op.a].set_grad(op.c != 0 ? Tensor() : handles_[op.b]);
+          return Outcome::Ran;
         case OpKind::ShareStorage:
           handles_.push_back(Tensor::from_storage(handles_[op.a].storage(), 1));
           track(handles_.back());
@@ -196,13 +199,16 @@ class Real {
     return Outcome::Skipped;
   }
 
-  void finish() {
+  // The model's finish(), with as many rounds of collections as it made.
+  void finish(int rounds) {
     impl::HermeticPyObjectTLS::set_state(false);
     for (Ref& v : vars_) v.reset();
     for (Ref& r : weakref_vars_) r.reset();
     while (!handles_.empty()) handles_.pop_back();
     weaks_.clear();
-    for (auto& I : interps_) (void)I->gc_collect();
+    for (int round = 0; round < rounds; ++round) {
+      for (auto& I : interps_) (void)I->gc_collect();
+    }
   }
 
   // Tear everything down; then the process-wide counts can be compared.
@@ -525,38 +531,66 @@ std::optional<std::string> Real::check_invariants(const Model& m) {
 }
 
 // 9. After everything is dropped and collected, what is left must be held, directly or
-// not, by an object its interpreter's teardown abandoned.
+// not, by an object its interpreter's teardown abandoned, or by a cycle through a C++
+// grad (the collector cannot see through C++; PyTorch leaks such a cycle too, and
+// teardown abandons it, to be reclaimed with its interpreter).
 std::optional<std::string> unexplained_leftovers(const Model& m) {
-  std::vector<char> kept_w(m.wrappers.size(), 0), kept_t(m.targets.size(), 0);
+  // Nodes: wrappers, then targets.  `strict` follows owning references only (for the
+  // cycles); otherwise also a wrapper's borrowed cdata and a slot's non-owning record.
+  const auto W = static_cast<int>(m.wrappers.size());
+  auto edges = [&](int node, bool strict) {
+    std::vector<int> out;
+    if (node < W) {
+      const Wrapper& p = m.wrappers[node];
+      if (p.peer >= 0) out.push_back(p.peer);
+      if (p.cdata == Cdata::Owned || (!strict && p.cdata == Cdata::Borrowed)) out.push_back(W + p.target);
+    } else {
+      const Target& t = m.targets[node - W];
+      if (t.recorded >= 0 && (t.owns || !strict)) out.push_back(t.recorded);
+      if (t.grad >= 0) out.push_back(W + t.grad);
+      if (t.storage >= 0) out.push_back(W + t.storage);
+    }
+    return out;
+  };
+  auto alive = [&](int node) { return node < W ? m.wrappers[node].alive : m.targets[node - W].alive; };
+  std::vector<char> kept(m.wrappers.size() + m.targets.size(), 0);
   std::vector<int> work;
-  for (std::size_t w = 0; w < m.wrappers.size(); ++w) {
-    if (m.wrappers[w].alive && m.abandoned(static_cast<int>(w))) {
-      kept_w[w] = 1;
-      work.push_back(static_cast<int>(w));
+  auto keep = [&](int node) {
+    if (!kept[node]) {
+      kept[node] = 1;
+      work.push_back(node);
+    }
+  };
+  for (int w = 0; w < W; ++w) {
+    if (m.wrappers[w].alive && m.abandoned(w)) keep(w);
+  }
+  // A live tensor whose grad leads back to it, through owning references only.
+  for (std::size_t t = 0; t < m.targets.size(); ++t) {
+    if (!m.targets[t].alive || m.targets[t].grad < 0) continue;
+    std::vector<char> seen(kept.size(), 0);
+    std::vector<int> path{W + m.targets[t].grad};
+    while (!path.empty()) {
+      const int node = path.back();
+      path.pop_back();
+      if (seen[node] || !alive(node)) continue;
+      seen[node] = 1;
+      if (node == W + static_cast<int>(t)) {
+        keep(node);
+        break;
+      }
+      for (int next : edges(node, /*strict=*/true)) path.push_back(next);
     }
   }
   while (!work.empty()) {
-    const Wrapper& p = m.wrappers[work.back()];
+    const int node = work.back();
     work.pop_back();
-    auto keep_wrapper = [&](int w) {
-      if (w >= 0 && !kept_w[w]) {
-        kept_w[w] = 1;
-        work.push_back(w);
-      }
-    };
-    keep_wrapper(p.peer);
-    // Its C++ object, and what that holds (a tensor its storage), and their wrappers.
-    for (int k = p.cdata != Cdata::Undefined ? p.target : -1; k >= 0 && !kept_t[k]; k = m.targets[k].storage) {
-      kept_t[k] = 1;
-      const Target& t = m.targets[k];
-      if (t.recorded >= 0) keep_wrapper(t.recorded);  // its zombie, or a resurrectable L
-    }
+    for (int next : edges(node, /*strict=*/false)) keep(next);
   }
   for (std::size_t t = 0; t < m.targets.size(); ++t) {
-    if (m.targets[t].alive && !kept_t[t]) return "invariant 9: " + name(m, t) + " leaked";
+    if (m.targets[t].alive && !kept[W + t]) return "invariant 9: " + name(m, t) + " leaked";
   }
-  for (std::size_t w = 0; w < m.wrappers.size(); ++w) {
-    if (m.wrappers[w].alive && !kept_w[w]) return "invariant 9: wrapper " + std::to_string(w) + " leaked";
+  for (int w = 0; w < W; ++w) {
+    if (m.wrappers[w].alive && !kept[w]) return "invariant 9: wrapper " + std::to_string(w) + " leaked";
   }
   return std::nullopt;
 }
@@ -634,6 +668,7 @@ Footprint footprint(const Model& before, const Model& after, const Op& op, std::
     reads.push_back(res(Res::Target, t));
     const Target& x = before.targets[t];
     if (x.storage >= 0) reads.push_back(res(Res::Target, x.storage));
+    if (x.grad >= 0) reads.push_back(res(Res::Target, x.grad));
     if (x.tag >= 0 && x.recorded >= 0) reads.push_back(res(Res::Wrapper, x.recorded));
   };
   auto wrapper = [&](int w) {
@@ -689,6 +724,10 @@ Footprint footprint(const Model& before, const Model& after, const Op& op, std::
     case OpKind::CopyHandle:
     case OpKind::DropHandle:
     case OpKind::ShareStorage: handle(op.a); break;
+    case OpKind::SetGrad:
+      handle(op.a);
+      handle(op.b);
+      break;
     case OpKind::TakeWeak:
       handle(op.a);
       reads.push_back(res(Res::Weaks));
@@ -744,7 +783,8 @@ Footprint footprint(const Model& before, const Model& after, const Op& op, std::
     case OpKind::kCount: break;
   }
   // The variables it assigns, even to the object they already hold (the runner's own
-  // memory is written all the same), and whatever the model saw change.
+  // memory is written all the same), the tensor whose grad it sets (likewise), and
+  // whatever the model saw change.
   auto& writes = f.writes;
   switch (op.kind) {
     case OpKind::NewWrapped:
@@ -757,6 +797,7 @@ Footprint footprint(const Model& before, const Model& after, const Op& op, std::
     case OpKind::DropVar: writes.push_back(res(Res::Var, op.a)); break;
     case OpKind::MakeWeakref: writes.push_back(res(Res::WeakrefVar, op.b)); break;
     case OpKind::DropWeakref: writes.push_back(res(Res::WeakrefVar, op.a)); break;
+    case OpKind::SetGrad: writes.push_back(res(Res::Target, before.held.handles[op.a])); break;
     default: break;
   }
   auto changed = [&](Res kind, const auto& was, const auto& now) {
@@ -957,8 +998,7 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
   std::optional<Failure> failure = threading == Threading::One ? run_steps(ops, model, real, stats)
                                                                : run_rounds(ops, model, real, stats);
   if (!failure) {
-    model.finish();
-    real.finish();
+    real.finish(model.finish());
     if (auto e = real.compare(model)) {
       failure = Failure{ops.size(), "after dropping everything: " + *e};
     } else if (auto leak = unexplained_leftovers(model)) {
@@ -988,7 +1028,7 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
 
 std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length) {
   // Weights per OpKind, in enum order: wraps and drops dominate; teardown is rare.
-  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3, 2, 4, 2, 2, 3};
+  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3, 2, 4, 2, 2, 3, 3};
   static_assert(std::size(kWeights) == static_cast<std::size_t>(OpKind::kCount));
   std::mt19937_64 rng(seed);
   std::discrete_distribution<int> kind(std::begin(kWeights), std::end(kWeights));

@@ -3,6 +3,7 @@
 #include "revive/proof/model.h"
 
 #include <algorithm>
+#include <array>
 #include <sstream>
 #include <utility>
 
@@ -61,6 +62,10 @@ std::string describe(const Op& op) {
     case OpKind::TensorOf: os << "v" << b % kVars << " = torch.tensor(v" << a << ")"; break;
     case OpKind::NewStorage: os << "I" << slot << ": v" << b % kVars << " = torch.UntypedStorage(16)"; break;
     case OpKind::ShareStorage: os << "C++: h += at::empty(0).set_(h" << a << ".storage())"; break;
+    case OpKind::SetGrad:
+      if (op.c != 0) os << "C++: h" << a << ".grad = None";
+      else os << "C++: h" << a << ".grad = h" << b;
+      break;
     case OpKind::kCount: os << "?"; break;
   }
   return os.str();
@@ -73,7 +78,7 @@ std::string to_string(const Coverage& c) {
      << " automatic collections, " << c.weakref_callbacks << " weakref callbacks, " << c.hermetic_wrappers
      << " hermetic wrappers, " << c.storage_wrappers << " storage wrappers, " << c.storage_resurrections
      << " storage resurrections, " << c.storage_aliases << " storage aliases, " << c.hermetic_storage_wrappers
-     << " hermetic storage wrappers, " << c.teardowns << " teardowns, " << c.reclaims << " dead interpreters reclaimed, "
+     << " hermetic storage wrappers, " << c.grads_released << " grads released, " << c.teardowns << " teardowns, " << c.reclaims << " dead interpreters reclaimed, "
      << c.refusals << " refused ops";
   if (c.threaded_rounds != 0) {
     os << ", " << c.threaded_rounds << " rounds on several threads at once, " << c.concurrent_releases
@@ -98,6 +103,7 @@ Coverage& Coverage::operator+=(const Coverage& o) {
   storage_resurrections += o.storage_resurrections;
   storage_aliases += o.storage_aliases;
   hermetic_storage_wrappers += o.hermetic_storage_wrappers;
+  grads_released += o.grads_released;
   threaded_rounds += o.threaded_rounds;
   concurrent_releases += o.concurrent_releases;
   return *this;
@@ -141,6 +147,20 @@ std::optional<Op> Model::resolve(const Op& op) const {
       if (handles == 0) return std::nullopt;
       r.a = static_cast<std::uint8_t>(op.a % handles);
       return r;
+    case OpKind::SetGrad: {
+      if (handles == 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(op.a % handles);
+      r.b = static_cast<std::uint8_t>(op.b % handles);
+      r.c = static_cast<std::uint8_t>(op.c % 2);
+      if (r.c != 0) return r;
+      // Never a cycle through grads (a tensor that owns itself, directly or not, is
+      // never freed: PyTorch leaks it too).
+      const int owner = held.handles[r.a];
+      for (int t = held.handles[r.b]; t >= 0; t = targets[t].grad) {
+        if (t == owner) return std::nullopt;
+      }
+      return r;
+    }
     case OpKind::LockWeak:
     case OpKind::DropWeak:
       if (weaks == 0) return std::nullopt;
@@ -257,6 +277,16 @@ Outcome Model::apply(const Op& op) {
       case OpKind::ShareStorage:
         held.handles.push_back(new_tensor(targets[held.handles[op.a]].storage));
         return Outcome::Ran;
+      case OpKind::SetGrad: {
+        // TensorImpl::set_grad: the new grad is held first, then the old one let go.
+        const int t = held.handles[op.a];
+        const int g = op.c != 0 ? -1 : held.handles[op.b];
+        if (g >= 0) strong_inc(g);
+        const int old = targets[t].grad;
+        targets[t].grad = g;
+        if (old >= 0) strong_dec(old);
+        return Outcome::Ran;
+      }
       case OpKind::CopyHandle:
         held.handles.push_back(held.handles[op.a]);
         strong_inc(held.handles[op.a]);
@@ -424,7 +454,7 @@ Outcome Model::apply(const Op& op) {
   return Outcome::Skipped;
 }
 
-void Model::finish() {
+int Model::finish() {
   hermetic = false;
   for (int v = 0; v < kVars; ++v) {
     if (held.vars[v] >= 0) apply(Op{OpKind::DropVar, static_cast<std::uint8_t>(v), 0, 0});
@@ -436,7 +466,16 @@ void Model::finish() {
     apply(Op{OpKind::DropHandle, static_cast<std::uint8_t>(held.handles.size() - 1), 0, 0});
   }
   held.weaks.clear();
-  for (int i = 0; i < kInterpreters; ++i) collect(slot_interp[i]);
+  // A collection in one interpreter can free a C++ object whose death lets another
+  // interpreter's garbage go (a grad held by a cycle of the other one), so collect
+  // every interpreter again until a round frees nothing.
+  int rounds = 0;
+  for (bool freed = true; freed; ++rounds) {
+    const auto live = std::count_if(wrappers.begin(), wrappers.end(), [](const Wrapper& w) { return w.alive; });
+    for (int i = 0; i < kInterpreters; ++i) collect(slot_interp[i]);
+    freed = live != std::count_if(wrappers.begin(), wrappers.end(), [](const Wrapper& w) { return w.alive; });
+  }
+  return rounds;
 }
 
 // ---- reclaiming dead interpreters ----------------------------------------------------------
@@ -505,14 +544,31 @@ bool Model::reclaimable(int d, const std::vector<char>& group) const {
   for (const Wrapper& w : wrappers) {
     if (w.alive && group[w.interp] && w.cdata == Cdata::Owned) hold(w.target);
   }
+  // What a reached tensor holds: its grad, then its storage.
+  auto held_by = [&](int t) { return std::array<int, 2>{targets[t].grad, targets[t].storage}; };
   for (std::size_t i = 0; i < work.size(); ++i) {
-    if (targets[work[i]].storage >= 0) hold(targets[work[i]].storage);
+    for (int k : held_by(work[i])) {
+      if (k >= 0) hold(k);
+    }
   }
   // Held from outside: more references than those, or held by a target that is.
   std::vector<char> outside(count, 0);
-  for (int t : work) outside[t] = targets[t].n != held_inside[t] ? 1 : 0;
-  for (int t : work) {  // a tensor is reached before its storage
-    if (outside[t] && targets[t].storage >= 0) outside[targets[t].storage] = 1;
+  std::vector<int> spread;
+  for (int t : work) {
+    if (targets[t].n != held_inside[t]) {
+      outside[t] = 1;
+      spread.push_back(t);
+    }
+  }
+  while (!spread.empty()) {
+    const int t = spread.back();
+    spread.pop_back();
+    for (int k : held_by(t)) {
+      if (k >= 0 && !outside[k]) {
+        outside[k] = 1;
+        spread.push_back(k);
+      }
+    }
   }
   // Every live tag of d must be reached, from inside the group only.
   for (std::size_t t = 0; t < count; ++t) {
@@ -732,7 +788,12 @@ void Model::strong_dec(int t) {
   // storage (nothing weak holds it in these scenarios: deleted at once) does the same
   // from its destructor.
   target.alive = false;
-  if (target.storage >= 0) strong_dec(target.storage);
+  if (target.grad >= 0) {  // c10's order: the grad, the storage, then the wrapper
+    const int g = std::exchange(target.grad, -1);
+    ++coverage.grads_released;
+    strong_dec(g);
+  }
+  if (targets[t].storage >= 0) strong_dec(targets[t].storage);
   Target& dying = targets[t];
   const int p = dying.recorded;
   const bool owns = dying.owns;

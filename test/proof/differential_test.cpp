@@ -177,6 +177,7 @@ BOOST_AUTO_TEST_CASE(random_campaign_agrees_with_the_model) {
   BOOST_TEST(c.storage_resurrections > 0);
   BOOST_TEST(c.storage_aliases > 0);
   BOOST_TEST(c.hermetic_storage_wrappers > 0);
+  BOOST_TEST(c.grads_released > 0);
   BOOST_TEST(c.refusals > 0);
 }
 
@@ -194,6 +195,7 @@ BOOST_AUTO_TEST_CASE(threaded_campaign_agrees_with_the_model) {
   const Coverage& c = r.coverage;
   BOOST_TEST(c.threaded_rounds > 0);
   BOOST_TEST(c.concurrent_releases > 0);
+  BOOST_TEST(c.grads_released > 0);
   BOOST_TEST(c.resurrections > 0);
   BOOST_TEST(c.real_deaths > 0);
   BOOST_TEST(c.storage_resurrections > 0);

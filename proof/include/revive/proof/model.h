@@ -58,6 +58,7 @@ enum class OpKind : std::uint8_t {
   TensorOf,      // var b = torch.tensor(var a), a storage: a new tensor viewing it
   NewStorage,    // interp a: var b = torch.UntypedStorage(16)
   ShareStorage,  // C++: handles += a new tensor viewing handles[a]'s storage
+  SetGrad,       // C++: handles[a].grad = handles[b] (c odd: = None); never a cycle
   kCount
 };
 
@@ -79,6 +80,7 @@ struct Target {
   bool alive = true;
   bool is_storage = false;  // a StorageImpl (else a TensorImpl)
   int storage = -1;         // a tensor's storage (a target index): the tensor holds it
+  int grad = -1;            // a tensor's grad (a target index): the tensor holds it
   int n = 0;                // strong count
   int tag = -1;             // interpreter index that tagged it (into Model::interps)
   int recorded = -1;        // wrapper the slot records (only meaningful when tag >= 0)
@@ -156,6 +158,7 @@ struct Coverage {
   long storage_resurrections = 0;  // T3 of a storage wrapper
   long storage_aliases = 0;    // storage wraps across interpreters (a new StorageImpl)
   long hermetic_storage_wrappers = 0;
+  long grads_released = 0;     // tensors that died and let their grad go
   // Counted by the runner's threaded mode (Note [Threaded scenarios]), not by the model:
   long threaded_rounds = 0;    // rounds in which two or more threads ran ops at once
   long concurrent_releases = 0;  // ops in such a round that changed a wrapper of another
@@ -175,9 +178,10 @@ class Model {
   // Perform a resolved op.
   Outcome apply(const Op& resolved);
 
-  // Drop everything the scenario holds, collect in every interpreter, so that only
-  // what teardown abandoned is left.
-  void finish();
+  // Drop everything the scenario holds, collect in every interpreter (again, until a
+  // round frees nothing), so that only what teardown abandoned is left.  Returns how
+  // many rounds of collections it made.
+  int finish();
 
   std::vector<Target> targets;
   std::vector<Wrapper> wrappers;
