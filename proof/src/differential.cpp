@@ -1071,6 +1071,25 @@ std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading) {
     }
     if (!progress) chunk /= 2;
   }
+  // No single op can go now; two at once sometimes can (removing one shifts how the
+  // later ops resolve their arguments), so try every pair, and start over on success.
+  for (bool progress = true; progress && budget > 0;) {
+    progress = false;
+    for (std::size_t i = 0; i < ops.size() && !progress && budget > 0; ++i) {
+      for (std::size_t j = i + 1; j < ops.size() && !progress && budget > 0; ++j) {
+        std::vector<Op> candidate;
+        candidate.reserve(ops.size());
+        for (std::size_t k = 0; k < ops.size(); ++k) {
+          if (k != i && k != j) candidate.push_back(ops[k]);
+        }
+        --budget;
+        if (run_scenario(candidate, nullptr, threading)) {
+          ops = std::move(candidate);
+          progress = true;
+        }
+      }
+    }
+  }
   return ops;
 }
 
