@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <map>
+#include <utility>
 #include <string>
 #include <variant>
 
@@ -389,7 +390,30 @@ PyObject* release(PyObject*, PyObject* name) {
   Py_RETURN_NONE;
 }
 
+// revive._gc_bugs(issue_75932=None, issue_136358=None): switch PyTorch's old collector
+// bugs on or off in this interpreter (None leaves one as it is); returns both, as a dict.
+PyObject* gc_bugs(PyObject* module, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"issue_75932", "issue_136358", nullptr};
+  PyObject* bug_75932 = Py_None;
+  PyObject* bug_136358 = Py_None;
+  if (PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:_gc_bugs", const_cast<char**>(keywords), &bug_75932,
+                                  &bug_136358) == 0) {
+    return nullptr;
+  }
+  Torch& torch = torch_of(module);
+  for (auto [value, flag] : {std::pair{bug_75932, &torch.issue_75932}, std::pair{bug_136358, &torch.issue_136358}}) {
+    if (value == Py_None) continue;
+    const int on = PyObject_IsTrue(value);
+    if (on < 0) return nullptr;
+    *flag = on != 0;
+  }
+  return Py_BuildValue("{s:O,s:O}", "issue_75932", torch.issue_75932 ? Py_True : Py_False, "issue_136358",
+                       torch.issue_136358 ? Py_True : Py_False);
+}
+
 PyMethodDef module_methods[] = {
+    {"_gc_bugs", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&gc_bugs)), METH_VARARGS | METH_KEYWORDS,
+     "_gc_bugs(issue_75932=None, issue_136358=None): PyTorch's old collector bugs, on or off"},
     {"hold", &hold, METH_VARARGS, "hold(name, x): C++ takes a reference to x's tensor or storage"},
     {"held", &held, METH_O, "held(name): what C++ holds under name, wrapped here"},
     {"release", &release, METH_O, "release(name): C++ lets go of it"},

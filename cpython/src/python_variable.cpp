@@ -303,7 +303,7 @@ int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
 template <class H>
 int Torch::clear(PyObject* o) {
   Torch& torch = of(Py_TYPE(o));
-  if (torch.is_preservable(as_wrapper<H>(o))) return 0;
+  if (!torch.issue_75932 && torch.is_preservable(as_wrapper<H>(o))) return 0;
   torch.clear_contents<H>(o);
   return 0;
 }
@@ -313,7 +313,7 @@ template <class H>
 void Torch::install_slots(PyTypeObject* type) noexcept {
   type->tp_dealloc = &Torch::dealloc<H>;
   type->tp_traverse = &Torch::traverse<H>;
-  type->tp_clear = &Torch::clear<H>;
+  if (!of(type).issue_136358) type->tp_clear = &Torch::clear<H>;  // else CPython's subtype_clear
 }
 
 template PyObject* Torch::wrap(const Tensor&);

@@ -109,6 +109,17 @@ class Torch {
   H unpack(PyObject* o) const;
 
   [[nodiscard]] impl::PyInterpreter* pyinterpreter() const noexcept { return pyinterpreter_; }
+
+  // Switches that bring back two of PyTorch's collector bugs, as binding/'s GcBugs do
+  // (revive._gc_bugs() in Python):
+  //   issue_75932   the wrapper's clear does not ask whether the wrapper is
+  //                 resurrectable (fixed by #75933, 2022);
+  //   issue_136358  subclasses keep CPython's subtype_clear, which wipes their
+  //                 __slots__ (and a __dict__ a subclass added; ours is Tensor's own)
+  //                 before the wrapper's own clear can refuse (fixed by #137267, 2024).
+  //                 Only classes made while it is on.
+  bool issue_75932 = false;
+  bool issue_136358 = false;
   // The interpreter is ending (its atexit, or the module's free, whichever comes
   // first): See Note [Disarming a dead interpreter].  Idempotent.
   void disarm() noexcept;

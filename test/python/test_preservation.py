@@ -233,6 +233,49 @@ class TestPreservation(unittest.TestCase):
         self.assertEqual(state["n"], 2)  # y's grad and x's cdata
 
 
+class TestPyTorchBugs(unittest.TestCase):
+    """Two of PyTorch's collector bugs, switched back on: each loses an attribute of a
+    wrapper that C++ still needs, in the scenario its fix was for."""
+
+    def tearDown(self):
+        torch._gc_bugs(issue_75932=False, issue_136358=False)
+
+    def lost_attribute(self, cls):
+        # x is reachable only from a garbage cycle, while C++ holds its tensor.
+        class Box:
+            pass
+
+        y = torch.empty(2)
+        x = cls(2)
+        x.foo = "kept"
+        y.grad = x
+        b = Box()
+        b.x = x
+        b.self = b
+        del x, b
+        gc.collect()
+        return not hasattr(y.grad, "foo")
+
+    def test_issue_75932_clear_ignoring_preservation(self):
+        self.assertFalse(self.lost_attribute(torch.Tensor))
+        torch._gc_bugs(issue_75932=True)
+        self.assertTrue(self.lost_attribute(torch.Tensor))
+
+    def test_issue_136358_default_subtype_clear(self):
+        # CPython's subtype_clear wipes the subclass's own __slots__ (and a __dict__ the
+        # subclass added; here the __dict__ is Tensor's, so a slot shows it).
+        class Fixed(torch.Tensor):
+            __slots__ = ['foo']
+
+        torch._gc_bugs(issue_136358=True)
+
+        class Broken(torch.Tensor):  # made while the bug is on: CPython's subtype_clear
+            __slots__ = ['foo']
+
+        self.assertFalse(self.lost_attribute(Fixed))
+        self.assertTrue(self.lost_attribute(Broken))
+
+
 class TestStoragePreservation(unittest.TestCase):
     def test_storage_dealloc(self):
         m, t = Tracker.make()
