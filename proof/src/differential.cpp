@@ -535,18 +535,19 @@ std::optional<std::string> Real::check_invariants(const Model& m) {
 // grad (the collector cannot see through C++; PyTorch leaks such a cycle too, and
 // teardown abandons it, to be reclaimed with its interpreter).
 std::optional<std::string> unexplained_leftovers(const Model& m) {
-  // Nodes: wrappers, then targets.  `strict` follows owning references only (for the
-  // cycles); otherwise also a wrapper's borrowed cdata and a slot's non-owning record.
+  // Nodes: wrappers, then targets.  What keeps what: a wrapper its peer and its cdata
+  // (a borrowed one too: a zombie and its tensor go together), a target its grad, its
+  // storage and the wrapper its slot records (owned, or made a root by C++'s hold).
   const auto W = static_cast<int>(m.wrappers.size());
-  auto edges = [&](int node, bool strict) {
+  auto edges = [&](int node) {
     std::vector<int> out;
     if (node < W) {
       const Wrapper& p = m.wrappers[node];
       if (p.peer >= 0) out.push_back(p.peer);
-      if (p.cdata == Cdata::Owned || (!strict && p.cdata == Cdata::Borrowed)) out.push_back(W + p.target);
+      if (p.cdata != Cdata::Undefined) out.push_back(W + p.target);
     } else {
       const Target& t = m.targets[node - W];
-      if (t.recorded >= 0 && (t.owns || !strict)) out.push_back(t.recorded);
+      if (t.recorded >= 0) out.push_back(t.recorded);
       if (t.grad >= 0) out.push_back(W + t.grad);
       if (t.storage >= 0) out.push_back(W + t.storage);
     }
@@ -564,7 +565,10 @@ std::optional<std::string> unexplained_leftovers(const Model& m) {
   for (int w = 0; w < W; ++w) {
     if (m.wrappers[w].alive && m.abandoned(w)) keep(w);
   }
-  // A live tensor whose grad leads back to it, through owning references only.
+  // A live tensor whose grad leads back to it.  Not only through owning references:
+  // a slot's record of a live wrapper counts too, because C++ holding that tensor (the
+  // grad) makes the wrapper resurrectable, so the collector treats it as a root.  So
+  // w2 -> t8 -grad-> t3 (recorded: w3) -> w3.peer == w2 is such a cycle, though w3 owns t3.
   for (std::size_t t = 0; t < m.targets.size(); ++t) {
     if (!m.targets[t].alive || m.targets[t].grad < 0) continue;
     std::vector<char> seen(kept.size(), 0);
@@ -578,13 +582,13 @@ std::optional<std::string> unexplained_leftovers(const Model& m) {
         keep(node);
         break;
       }
-      for (int next : edges(node, /*strict=*/true)) path.push_back(next);
+      for (int next : edges(node)) path.push_back(next);
     }
   }
   while (!work.empty()) {
     const int node = work.back();
     work.pop_back();
-    for (int next : edges(node, /*strict=*/false)) keep(next);
+    for (int next : edges(node)) keep(next);
   }
   for (std::size_t t = 0; t < m.targets.size(); ++t) {
     if (m.targets[t].alive && !kept[W + t]) return "invariant 9: " + name(m, t) + " leaked";
