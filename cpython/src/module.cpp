@@ -14,7 +14,9 @@
 #include <structmember.h>
 
 #include <cstddef>
+#include <exception>
 #include <map>
+#include <type_traits>
 #include <utility>
 #include <string>
 #include <variant>
@@ -31,21 +33,30 @@ PyModuleDef& module_def();
 
 Torch& torch_of(PyObject* module) { return *static_cast<ModuleState*>(PyModule_GetState(module))->torch; }
 
-// Runs `f`, turning a revive::Error into Python's RuntimeError.
-template <class F>
-PyObject* guarded(F&& f) {
+// Runs `f`, turning any C++ exception into a Python RuntimeError (none may cross the
+// C API): `failed` is what the entry point returns then (null, or -1 for a setter).
+template <class F, class R = std::invoke_result_t<F>>
+R guarded(F&& f, R failed = R()) {
   try {
     return f();
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
-    return nullptr;
+  } catch (...) {
+    PyErr_SetString(PyExc_RuntimeError, "unknown C++ exception");
   }
+  return failed;
 }
 
-// A wrapper's C++ object, or null with RuntimeError for a stubbed wrapper.
+// A wrapper's C++ object, or false with RuntimeError for a stubbed wrapper (or one whose
+// C++ object is dying: a finalizer during T6).
 template <class H>
 bool unpack_defined(Torch& torch, PyObject* self, H& out, const char* what) {
-  out = torch.unpack<H>(self);
+  if (!guarded([&] {
+        out = torch.unpack<H>(self);
+        return true;
+      }, false)) {
+    return false;
+  }
   if (out.defined()) return true;
   PyErr_Format(PyExc_RuntimeError, "%s(): the %s is undefined (Note [The weakref hole])", what,
                Kind<H>::python_name);
@@ -64,6 +75,9 @@ PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   Torch& torch = Torch::of(cls);
+  // Every instance is made here, so a class whose __init_subclass__ chain never reached
+  // Tensor's (a mixin's override not calling super()) gets the wrapper's slots now.
+  if (cls->tp_dealloc != &Torch::dealloc<Tensor>) Torch::install_slots<Tensor>(cls);
   return guarded([&]() -> PyObject* {
     Tensor t;
     if (data == nullptr) {
@@ -83,32 +97,33 @@ PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
 
 // t.grad: held in C++ (TensorImpl::grad), so assigning a tensor here makes C++ co-own it.
 PyObject* get_grad(PyObject* self, void*) {
-  Torch& torch = Torch::of(Py_TYPE(self));
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
   Tensor t;
   if (!unpack_defined(torch, self, t, "grad")) return nullptr;
   return guarded([&] { return torch.wrap(t.grad()); });
 }
 
 int set_grad(PyObject* self, PyObject* value, void*) {
-  Torch& torch = Torch::of(Py_TYPE(self));
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
   Tensor t;
   if (!unpack_defined(torch, self, t, "grad")) return -1;
-  if (value == nullptr || value == Py_None) {
-    t.set_grad(Tensor());
-    return 0;
-  }
-  if (!torch.is_wrapper<Tensor>(value)) {
+  if (value != nullptr && value != Py_None && !torch.is_wrapper<Tensor>(value)) {
     PyErr_Format(PyExc_TypeError, "grad: expected Tensor but got %s", Py_TYPE(value)->tp_name);
     return -1;
   }
-  t.set_grad(torch.unpack<Tensor>(value));
-  return 0;
+  // set_grad refuses a tensor as its own grad; the old grad's release may run Python.
+  return guarded(
+      [&] {
+        t.set_grad(value == nullptr || value == Py_None ? Tensor() : torch.unpack<Tensor>(value));
+        return 0;
+      },
+      -1);
 }
 
 // t._fix_weakref() / s._fix_weakref(): wrap, then drop.  See Note [The weakref hole].
 template <class H>
 PyObject* fix_weakref(PyObject* self, PyObject*) {
-  Torch& torch = Torch::of(Py_TYPE(self));
+  Torch& torch = Torch::of_wrapper<H>(self);
   return guarded([&]() -> PyObject* {
     PyObject* again = torch.wrap(torch.unpack<H>(self));
     if (again == nullptr) return nullptr;
@@ -119,7 +134,7 @@ PyObject* fix_weakref(PyObject* self, PyObject*) {
 
 // t.sigmoid(): a small operator, enough to show that a stubbed wrapper's tensor is gone.
 PyObject* sigmoid(PyObject* self, PyObject*) {
-  Torch& torch = Torch::of(Py_TYPE(self));
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
   Tensor t;
   if (!unpack_defined(torch, self, t, "sigmoid")) return nullptr;
   return guarded([&] { return torch.wrap(Tensor::empty(1)); });
@@ -127,7 +142,7 @@ PyObject* sigmoid(PyObject* self, PyObject*) {
 
 // t.untyped_storage(): the tensor's storage, wrapped (preserved like the tensor).
 PyObject* untyped_storage(PyObject* self, PyObject*) {
-  Torch& torch = Torch::of(Py_TYPE(self));
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
   Tensor t;
   if (!unpack_defined(torch, self, t, "untyped_storage")) return nullptr;
   return guarded([&] { return torch.wrap(t.storage()); });
@@ -192,6 +207,7 @@ PyObject* storage_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   Torch& torch = Torch::of(cls);
+  if (cls->tp_dealloc != &Torch::dealloc<Storage>) Torch::install_slots<Storage>(cls);  // as tensor_new
   return guarded([&] {
     return torch.new_wrapper(cls, Storage::create(static_cast<std::size_t>(nbytes)),
                              impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
@@ -200,7 +216,7 @@ PyObject* storage_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
 
 PyObject* storage_nbytes(PyObject* self, PyObject*) {
   Storage s;
-  if (!unpack_defined(Torch::of(Py_TYPE(self)), self, s, "nbytes")) return nullptr;
+  if (!unpack_defined(Torch::of_wrapper<Storage>(self), self, s, "nbytes")) return nullptr;
   return PyLong_FromSize_t(s.nbytes());
 }
 
@@ -314,16 +330,22 @@ PyObject* inspect_wrapper(Torch& torch, PyObject* o) {
   impl::PyInterpreter* tag = slot->pyobj_interpreter();
   const char* state_name = "U";
   bool owns = false;
+  // The slot's state, as seen from this interpreter (pictures/inspect.h's SlotState);
+  // "recorded" says whether the slot records this very wrapper (a hermetic one never is).
+  bool recorded = false;
   if (tag == torch.pyinterpreter()) {
     owns = slot->owns_pyobj();
-    state_name = slot->_unchecked_untagged_pyobj() == nullptr ? "T0" : owns ? "Z" : "L";
+    revive::PyObject* in_slot = slot->_unchecked_untagged_pyobj();
+    recorded = in_slot == reinterpret_cast<revive::PyObject*>(o);
+    state_name = in_slot == nullptr ? "T0" : owns ? "Z" : "L";
   } else if (tag != nullptr) {
     state_name = "X";
   }
   const std::string tag_name = tag == nullptr ? "-" : (*tag)->name();
-  return Py_BuildValue("{s:s,s:I,s:n,s:s,s:O,s:s,s:O}", "state", state_name, "n", target->refcount(), "r",
+  return Py_BuildValue("{s:s,s:I,s:n,s:s,s:O,s:s,s:O,s:O}", "state", state_name, "n", target->refcount(), "r",
                        Py_REFCNT(o) - 1, "tag", tag_name.c_str(), "owns", owns ? Py_True : Py_False, "cdata",
-                       cdata, "hermetic", self->is_hermetic ? Py_True : Py_False);
+                       cdata, "hermetic", self->is_hermetic ? Py_True : Py_False, "recorded",
+                       recorded ? Py_True : Py_False);
 }
 
 PyObject* inspect(PyObject* module, PyObject* o) {
@@ -349,18 +371,23 @@ PyObject* hold(PyObject* module, PyObject* args) {
   PyObject* x = nullptr;
   if (PyArg_ParseTuple(args, "sO:hold", &name, &x) == 0) return nullptr;
   Torch& torch = torch_of(module);
+  std::variant<Tensor, Storage> value;
   if (torch.is_wrapper<Tensor>(x)) {
     Tensor t;
     if (!unpack_defined(torch, x, t, "hold")) return nullptr;
-    cpp_held()[name] = t;
+    value = std::move(t);
   } else if (torch.is_wrapper<Storage>(x)) {
     Storage s;
     if (!unpack_defined(torch, x, s, "hold")) return nullptr;
-    cpp_held()[name] = s;
+    value = std::move(s);
   } else {
     PyErr_Format(PyExc_TypeError, "hold(): expected Tensor or UntypedStorage but got %s", Py_TYPE(x)->tp_name);
     return nullptr;
   }
+  // What was held under the name goes after the map is consistent again: its release
+  // may run Python code (a zombie's finalizer) that uses the map.
+  std::swap(cpp_held()[name], value);
+  value = Tensor();
   Py_RETURN_NONE;
 }
 
@@ -374,7 +401,9 @@ PyObject* held(PyObject* module, PyObject* name) {
     return nullptr;
   }
   Torch& torch = torch_of(module);
-  return guarded([&] { return std::visit([&](const auto& handle) { return torch.wrap(handle); }, it->second); });
+  // A copy: wrapping allocates, a collection may run and a finalizer release the name.
+  const std::variant<Tensor, Storage> handle = it->second;
+  return guarded([&] { return std::visit([&](const auto& h) { return torch.wrap(h); }, handle); });
 }
 
 // revive.release(name): C++ lets go of what it holds under `name`.

@@ -78,7 +78,10 @@ std::string CPythonVTable::name() const { return name_; }
 // in this vtable's interpreter whatever the calling thread holds.
 void CPythonVTable::decref(revive::PyObject* pyobj, bool has_pyobj_slot) const {
   PyObject* o = real(pyobj);
+  // The thread state holding the GIL, if this thread is the one holding it (3.11's
+  // _PyThreadState_UncheckedGet answers for whichever thread holds the GIL).
   PyThreadState* current = _PyThreadState_UncheckedGet();
+  if (current != nullptr && current->thread_id != PyThread_get_thread_ident()) current = nullptr;
   if (current != nullptr && PyThreadState_GetInterpreter(current) == interp_) {
     decref_here(o, has_pyobj_slot);  // the usual case: Python code of this interpreter
     return;
@@ -92,6 +95,7 @@ void CPythonVTable::decref(revive::PyObject* pyobj, bool has_pyobj_slot) const {
   // Another interpreter's thread state is current (one GIL for all of them in 3.11),
   // or none and this is a subinterpreter: run in a thread state of our own.
   PyThreadState* ours = PyThreadState_New(interp_);
+  if (ours == nullptr) return;  // out of memory: the reference leaks rather than crash
   if (current != nullptr) {
     PyThreadState_Swap(ours);
     decref_here(o, has_pyobj_slot);
@@ -112,7 +116,11 @@ void CPythonVTable::decref_here(PyObject* o, bool has_pyobj_slot) const {
     // zombie without flipping ownership back; it will outlive the C++ object it borrows.
     const bool is_tensor = torch_->is_wrapper<Tensor>(o);
     const char* warning = is_tensor ? Kind<Tensor>::weakref_hole_warning : Kind<Storage>::weakref_hole_warning;
+    // The release may come while an exception is on its way up: keep it.
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
     if (PyErr_WarnEx(PyExc_UserWarning, warning, 1) < 0) PyErr_WriteUnraisable(o);
+    PyErr_Restore(type, value, traceback);
     if (is_tensor) stub<Tensor>(o);
     else stub<Storage>(o);
   }
@@ -179,6 +187,7 @@ PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterp
   if (o == nullptr) return nullptr;
   WrapperObject<H>* self = as_wrapper<H>(o);
   new (&self->cdata) MaybeOwned<H>(MaybeOwned<H>::owned(handle));
+  self->torch = this;
   self->is_hermetic = impl::HermeticPyObjectTLS::get_state();
   if (self->is_hermetic) return o;  // never recorded: See Note [Hermetic PyObject mode]
   try {
@@ -256,7 +265,7 @@ void Torch::clear_contents(PyObject* o) noexcept {
 // THPVariable_subclass_dealloc / THPStorage_subclass_dealloc.
 template <class H>
 void Torch::dealloc(PyObject* o) noexcept {
-  Torch& torch = of(Py_TYPE(o));
+  Torch& torch = of_wrapper<H>(o);
   WrapperObject<H>* self = as_wrapper<H>(o);
   if (torch.is_preservable(self)) {  // T3
     torch.resurrect(self);
@@ -284,7 +293,7 @@ void Torch::dealloc(PyObject* o) noexcept {
 // the collector never takes it for garbage (Note [Cycle collection and preservation]).
 template <class H>
 int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
-  Torch& torch = of(Py_TYPE(o));
+  Torch& torch = of_wrapper<H>(o);
   if (torch.is_preservable(as_wrapper<H>(o))) return 0;
   Py_VISIT(Py_TYPE(o));
   int failed = 0;
@@ -302,7 +311,7 @@ int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
 // of it, its dealloc resurrects it, intact (PyTorch #75932, fixed by #75933).
 template <class H>
 int Torch::clear(PyObject* o) {
-  Torch& torch = of(Py_TYPE(o));
+  Torch& torch = of_wrapper<H>(o);
   if (!torch.issue_75932 && torch.is_preservable(as_wrapper<H>(o))) return 0;
   torch.clear_contents<H>(o);
   return 0;
@@ -313,7 +322,9 @@ template <class H>
 void Torch::install_slots(PyTypeObject* type) noexcept {
   type->tp_dealloc = &Torch::dealloc<H>;
   type->tp_traverse = &Torch::traverse<H>;
-  if (!of(type).issue_136358) type->tp_clear = &Torch::clear<H>;  // else CPython's subtype_clear
+  Torch& torch = of(type);
+  if (torch.issue_136358) torch.default_clear_classes.insert(type);
+  if (torch.default_clear_classes.count(type) == 0) type->tp_clear = &Torch::clear<H>;  // else subtype_clear
 }
 
 template PyObject* Torch::wrap(const Tensor&);

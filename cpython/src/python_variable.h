@@ -16,6 +16,7 @@
 #include <Python.h>
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "revive/pyslot/py_interpreter.h"
@@ -31,11 +32,17 @@ namespace revive::cpython {
 // slot's opaque type is spelled revive::PyObject.  See Note [Real CPython under the same slot].
 using PyObject = ::PyObject;
 
+class Torch;
+
 template <class H>
 struct WrapperObject {
   PyObject_HEAD
   // Owned in L, borrowed in Z, undefined once stubbed: Note [PyObject preservation].
   MaybeOwned<H> cdata;
+  // The interpreter's state, kept here rather than found through the type: the
+  // collector may clear a heap type (its MRO and module) before the instances it still
+  // has to free, so the type cannot lead back to the module then.  Never freed.
+  Torch* torch;
   PyObject* dict;         // __dict__ (tp_dictoffset points here)
   PyObject* weakreflist;  // tp_weaklistoffset points here
   bool is_hermetic;       // made in hermetic mode: never recorded, never preserved
@@ -92,8 +99,14 @@ class Torch {
  public:
   Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, PyInterpreterState* interp, std::string name);
 
-  // The module of the interpreter that made `type` (one of the two, or a subclass).
+  // The module of the interpreter that made `type` (one of the two, or a subclass),
+  // for code that has a live type in hand (tp_new, a class being made).
   static Torch& of(PyTypeObject* type);
+  // The state of the interpreter that made wrapper `o` (read off the wrapper).
+  template <class H>
+  static Torch& of_wrapper(PyObject* o) noexcept {
+    return *reinterpret_cast<WrapperObject<H>*>(o)->torch;
+  }
 
   template <class H>
   [[nodiscard]] PyTypeObject* python_type() const noexcept;
@@ -120,6 +133,8 @@ class Torch {
   //                 Only classes made while it is on.
   bool issue_75932 = false;
   bool issue_136358 = false;
+  // Classes made while issue_136358 was on: they keep CPython's subtype_clear.
+  std::set<PyTypeObject*> default_clear_classes;
   // The interpreter is ending (its atexit, or the module's free, whichever comes
   // first): See Note [Disarming a dead interpreter].  Idempotent.
   void disarm() noexcept;

@@ -233,6 +233,57 @@ class TestPreservation(unittest.TestCase):
         self.assertEqual(state["n"], 2)  # y's grad and x's cdata
 
 
+class TestMisuse(unittest.TestCase):
+    """What users can do to the module that must raise, not crash."""
+
+    def test_a_tensor_as_its_own_grad_raises(self):
+        x = torch.empty(1)
+        with self.assertRaisesRegex(RuntimeError, "cannot be its own grad"):
+            x.grad = x
+
+    def test_a_subclass_collected_together_with_its_instances(self):
+        # The collector may clear the class (its MRO and module) before the instance it
+        # still has to free: the wrapper's dealloc must not need the class to find its
+        # interpreter.
+        def make_garbage():
+            class T(torch.Tensor):
+                pass
+
+            x = T(2)
+            x.me = x
+
+        make_garbage()
+        gc.collect()
+
+    def test_a_mixin_that_skips_init_subclass_still_preserves(self):
+        class Registry:
+            def __init_subclass__(cls):  # does not call super(): Tensor's never runs
+                pass
+
+        class M(Registry, torch.Tensor):
+            __slots__ = ['foo']
+
+        y = torch.empty(1)
+        m = M(2)
+        m.foo = "kept"
+        y.grad = m
+        del m
+        self.assertEqual(y.grad.foo, "kept")
+        self.assertIsInstance(y.grad, M)
+
+    def test_wrong_types_raise(self):
+        x = torch.empty(1)
+        with self.assertRaises(TypeError):
+            x.grad = 3
+        with self.assertRaises(TypeError):
+            torch.tensor(x)
+        with self.assertRaises(TypeError):
+            torch.inspect(3)
+        with self.assertRaises(KeyError):
+            torch.held("nobody holds this")
+        with self.assertRaises(ValueError):
+            torch.UntypedStorage(-1)
+
 class TestPyTorchBugs(unittest.TestCase):
     """Two of PyTorch's collector bugs, switched back on: each loses an attribute of a
     wrapper that C++ still needs, in the scenario its fix was for."""
