@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <utility>
 #include <string>
+#include <thread>
 #include <variant>
 
 namespace revive::cpython {
@@ -440,7 +441,26 @@ PyObject* gc_bugs(PyObject* module, PyObject* args, PyObject* kwargs) {
                        torch.issue_136358 ? Py_True : Py_False);
 }
 
+// revive.release_on_thread(name): as release(name), but from a new C++ thread that holds
+// no GIL, while this one waits with the GIL released: a zombie's interpreter must then
+// be entered from scratch (PyGILState for main, a new thread state for a subinterpreter).
+PyObject* release_on_thread(PyObject*, PyObject* name) {
+  const char* key = PyUnicode_AsUTF8(name);
+  if (key == nullptr) return nullptr;
+  auto node = cpp_held().extract(key);
+  if (node.empty()) {
+    PyErr_Format(PyExc_KeyError, "C++ holds nothing named %s", key);
+    return nullptr;
+  }
+  Py_BEGIN_ALLOW_THREADS
+  std::thread([&node] { node = {}; }).join();
+  Py_END_ALLOW_THREADS
+  Py_RETURN_NONE;
+}
+
 PyMethodDef module_methods[] = {
+    {"release_on_thread", &release_on_thread, METH_O,
+     "release_on_thread(name): C++ lets go of it on another thread, without the GIL"},
     {"_gc_bugs", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&gc_bugs)), METH_VARARGS | METH_KEYWORDS,
      "_gc_bugs(issue_75932=None, issue_136358=None): PyTorch's old collector bugs, on or off"},
     {"hold", &hold, METH_VARARGS, "hold(name, x): C++ takes a reference to x's tensor or storage"},

@@ -104,5 +104,46 @@ class TestInterpreters(unittest.TestCase):
         """)
 
 
+class TestThreads(unittest.TestCase):
+    """C++ lets go of a zombie's tensor on a thread that holds no GIL."""
+
+    def test_a_main_zombie_released_on_another_thread(self):
+        ran = []
+
+        class Fin(torch.Tensor):
+            def __del__(self):
+                import threading
+                ran.append(threading.current_thread() is threading.main_thread())
+
+        u = Fin(2)
+        torch.hold("u", u)
+        del u  # a zombie now
+        torch.release_on_thread("u")
+        self.assertEqual(ran, [False])  # __del__ ran, on the releasing thread
+
+    def test_a_subinterpreter_zombie_released_on_another_thread(self):
+        sub = interpreters.create()
+        try:
+            run(sub, """
+                import _xxsubinterpreters as interpreters
+                import revive
+                me = interpreters.get_current()
+                class Fin(revive.Tensor):
+                    def __del__(self):
+                        if interpreters.get_current() == me:
+                            revive.hold("ok", revive.empty(1))
+                u = Fin(2)
+                revive.hold("u", u)
+                del u
+            """)
+            torch.release_on_thread("u")  # from main, through a C++ thread with no GIL
+            run(sub, """
+                import revive
+                assert revive.inspect(revive.held("ok"))["tag"].startswith("CPython subinterpreter")
+            """)
+        finally:
+            interpreters.destroy(sub)
+            torch.release("ok")
+
 if __name__ == "__main__":
     unittest.main()
