@@ -180,19 +180,27 @@ PyMethodDef tensor_methods[] = {
     {"__init_subclass__", init_subclass_function<Tensor>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
-PyType_Slot tensor_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(&tensor_new)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::dealloc<Tensor>)},
-    {Py_tp_traverse, reinterpret_cast<void*>(&Torch::traverse<Tensor>)},
-    {Py_tp_clear, reinterpret_cast<void*>(&Torch::clear<Tensor>)},
-    {Py_tp_members, wrapper_members<Tensor>},
-    {Py_tp_getset, tensor_getset},
-    {Py_tp_methods, tensor_methods},
-    {Py_tp_doc, const_cast<char*>("A C++ tensor's Python wrapper, preserved by resurrection (era E2).")},
-    {0, nullptr}};
+// The type slots both wrapper types share, around what differs: how a new instance is
+// made, its attributes and methods, its docstring.
+template <class H>
+PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, PyMethodDef* methods, const char* doc) {
+  static PyType_Slot slots[] = {
+      {Py_tp_new, reinterpret_cast<void*>(make)},
+      {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::dealloc<H>)},
+      {Py_tp_traverse, reinterpret_cast<void*>(&Torch::traverse<H>)},
+      {Py_tp_clear, reinterpret_cast<void*>(&Torch::clear<H>)},
+      {Py_tp_members, wrapper_members<H>},
+      {Py_tp_getset, getset},
+      {Py_tp_methods, methods},
+      {Py_tp_doc, const_cast<char*>(doc)},
+      {0, nullptr}};
+  return PyType_Spec{name, sizeof(WrapperObject<H>), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+                     slots};
+}
 
-PyType_Spec tensor_spec = {"revive.Tensor", sizeof(WrapperObject<Tensor>), 0,
-                           Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, tensor_slots};
+PyType_Spec tensor_spec = wrapper_spec<Tensor>(
+    "revive.Tensor", &tensor_new, tensor_getset, tensor_methods,
+    "A C++ tensor's Python wrapper, preserved by resurrection (era E2).");
 
 // ---- UntypedStorage -------------------------------------------------------------------
 
@@ -231,19 +239,9 @@ PyMethodDef storage_methods[] = {
     {"__init_subclass__", init_subclass_function<Storage>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
-PyType_Slot storage_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(&storage_new)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::dealloc<Storage>)},
-    {Py_tp_traverse, reinterpret_cast<void*>(&Torch::traverse<Storage>)},
-    {Py_tp_clear, reinterpret_cast<void*>(&Torch::clear<Storage>)},
-    {Py_tp_members, wrapper_members<Storage>},
-    {Py_tp_getset, storage_getset},
-    {Py_tp_methods, storage_methods},
-    {Py_tp_doc, const_cast<char*>("A C++ storage's Python wrapper, preserved by resurrection (era E2).")},
-    {0, nullptr}};
-
-PyType_Spec storage_spec = {"revive.UntypedStorage", sizeof(WrapperObject<Storage>), 0,
-                            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, storage_slots};
+PyType_Spec storage_spec = wrapper_spec<Storage>(
+    "revive.UntypedStorage", &storage_new, storage_getset, storage_methods,
+    "A C++ storage's Python wrapper, preserved by resurrection (era E2).");
 
 // revive.hermetic(): `with revive.hermetic(): ...` wraps without tagging or recording
 // (PyTorch: EnableHermeticPyObject).  See Note [Hermetic PyObject mode].  Each object
