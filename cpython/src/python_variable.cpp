@@ -271,8 +271,20 @@ void Torch::dealloc(PyObject* o) noexcept {
     torch.resurrect(self);
     return;
   }
-  PyTypeObject* type = Py_TYPE(o);
   PyObject_GC_UnTrack(o);
+  // A long chain of wrappers holding each other (through __slots__ or __dict__) would
+  // nest deallocs as deep as the chain: CPython's trashcan defers the deeper ones, as
+  // subtype_dealloc does.  A deferred wrapper comes back here, and is judged again.
+  Py_TRASHCAN_BEGIN_CONDITION(o, _PyTrash_cond(o, &Torch::dealloc<H>))
+  torch.real_death<H>(o);
+  Py_TRASHCAN_END
+}
+
+// T4 / T6: finalizer, weakrefs, __slots__, __dict__, the C++ object, then the memory.
+template <class H>
+void Torch::real_death(PyObject* o) noexcept {
+  WrapperObject<H>* self = as_wrapper<H>(o);
+  PyTypeObject* type = Py_TYPE(o);
   if (type->tp_finalize != nullptr) {  // __del__ (PEP 442): it may resurrect the object
     PyObject_GC_Track(o);
     if (PyObject_CallFinalizerFromDealloc(o) < 0) {
@@ -283,7 +295,7 @@ void Torch::dealloc(PyObject* o) noexcept {
     PyObject_GC_UnTrack(o);
   }
   if (type->tp_weaklistoffset != 0) PyObject_ClearWeakRefs(o);
-  torch.clear_contents<H>(o);
+  clear_contents<H>(o);
   self->cdata.~MaybeOwned<H>();
   type->tp_free(o);
   Py_DECREF(type);  // a heap type: each instance holds a reference to it

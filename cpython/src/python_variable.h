@@ -158,6 +158,8 @@ class Torch {
   void clear_cdata(WrapperObject<H>* self) noexcept;
   template <class H>
   void clear_contents(PyObject* o) noexcept;
+  template <class H>
+  void real_death(PyObject* o) noexcept;
 
   // Never freed: slots may keep the tag after the interpreter ended, and a disarmed
   // PyInterpreter must still be there to say so (Note [Disarming a dead interpreter]).

@@ -271,6 +271,18 @@ class TestMisuse(unittest.TestCase):
         self.assertEqual(y.grad.foo, "kept")
         self.assertIsInstance(y.grad, M)
 
+    def test_a_long_chain_of_wrappers_dies_without_overflowing_the_stack(self):
+        class Node(torch.Tensor):
+            __slots__ = ['next']
+
+        head = None
+        for _ in range(200_000):
+            node = Node(1)
+            node.next = head
+            head = node
+        del node
+        del head  # 200,000 nested deallocs, unless the trashcan defers them
+
     def test_wrong_types_raise(self):
         x = torch.empty(1)
         with self.assertRaises(TypeError):
