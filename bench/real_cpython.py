@@ -8,6 +8,7 @@ same attribute reads with nothing behind them) is measured alike and subtracted,
 row is the cost of what the design does, not of the interpreter's bytecode.  Best of
 five runs of N iterations each.
 """
+import contextlib
 import gc
 import sys
 import time
@@ -41,25 +42,25 @@ def overhead(n):
         del g
 
 
-def rewrap_and_resurrect(n):
-    # y.grad wraps a tensor whose wrapper is a zombie: T5 flips it back; `del g`
-    # drops the last Python reference: T3 resurrects it.  The same object every time.
+def round_trip(n, hermetic):
+    # y.grad wraps a tensor C++ keeps, then `del g` drops the last Python reference.
+    # Preserved: T5 flips the zombie back, T3 resurrects it, the same object every time.
+    # Hermetic: a brand-new wrapper every time, and a real death (dealloc, free) when it
+    # goes, which is what preservation saves.
     y = revive.empty(1)
     y.grad = revive.empty(1)
-    for _ in range(n):
-        g = y.grad
-        del g
-
-
-def fresh_wrapper(n):
-    # The same tensor, wrapped in hermetic mode: a brand-new wrapper every time, and a
-    # real death (dealloc, free) when it goes: what preservation saves.
-    y = revive.empty(1)
-    y.grad = revive.empty(1)
-    with revive.hermetic():
+    with revive.hermetic() if hermetic else contextlib.nullcontext():
         for _ in range(n):
             g = y.grad
             del g
+
+
+def rewrap_and_resurrect(n):
+    round_trip(n, hermetic=False)
+
+
+def fresh_wrapper(n):
+    round_trip(n, hermetic=True)
 
 
 def inspect_cost(n):

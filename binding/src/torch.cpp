@@ -52,8 +52,7 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs)
   };
   // `abandoned` holds the objects of the whole group judged with this interpreter: its
   // tags may be reached through another dead interpreter's wrappers.
-  hooks.accounted = [this](const std::vector<PyObject*>& abandoned,
-                           const std::vector<interp::Runtime*>& /*group*/) -> std::optional<std::int64_t> {
+  hooks.accounted = [this](const std::vector<PyObject*>& abandoned) -> std::optional<std::int64_t> {
     // The trampoline holds the main interpreter, the dispatcher this one's operators.
     if (is_main_ || !python_ops_.empty()) return std::nullopt;
     const std::int64_t unseen = pyinterpreter_.unseen_releases();

@@ -76,9 +76,6 @@ PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   Torch& torch = Torch::of(cls);
-  // Every instance is made here, so a class whose __init_subclass__ chain never reached
-  // Tensor's (a mixin's override not calling super()) gets the wrapper's slots now.
-  if (cls->tp_dealloc != &Torch::dealloc<Tensor>) Torch::install_slots<Tensor>(cls);
   return guarded([&]() -> PyObject* {
     Tensor t;
     if (data == nullptr) {
@@ -216,7 +213,6 @@ PyObject* storage_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   Torch& torch = Torch::of(cls);
-  if (cls->tp_dealloc != &Torch::dealloc<Storage>) Torch::install_slots<Storage>(cls);  // as tensor_new
   return guarded([&] {
     return torch.new_wrapper(cls, Storage::create(static_cast<std::size_t>(nbytes)),
                              impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
@@ -252,7 +248,7 @@ struct HermeticObject {
   bool old;
 };
 
-::PyObject* hermetic_enter(::PyObject* self, ::PyObject*) {
+PyObject* hermetic_enter(PyObject* self, PyObject*) {
   auto* h = reinterpret_cast<HermeticObject*>(self);
   if (h->entered) {
     PyErr_SetString(PyExc_RuntimeError, "hermetic(): this context manager is already in use");
@@ -264,14 +260,14 @@ struct HermeticObject {
   Py_RETURN_NONE;
 }
 
-::PyObject* hermetic_exit(::PyObject* self, ::PyObject*) {
+PyObject* hermetic_exit(PyObject* self, PyObject*) {
   auto* h = reinterpret_cast<HermeticObject*>(self);
   if (h->entered) impl::HermeticPyObjectTLS::set_state(h->old);
   h->entered = false;
   Py_RETURN_FALSE;  // exceptions propagate
 }
 
-void hermetic_dealloc(::PyObject* self) {
+void hermetic_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -292,7 +288,7 @@ PyType_Slot hermetic_slots[] = {
 PyType_Spec hermetic_spec = {"revive.hermetic", sizeof(HermeticObject), 0, Py_TPFLAGS_DEFAULT, hermetic_slots};
 
 // revive.is_hermetic(): whether this thread is in hermetic mode.
-::PyObject* is_hermetic(::PyObject*, ::PyObject*) {
+PyObject* is_hermetic(PyObject*, PyObject*) {
   return PyBool_FromLong(impl::HermeticPyObjectTLS::get_state() ? 1 : 0);
 }
 
@@ -359,9 +355,20 @@ PyObject* inspect(PyObject* module, PyObject* o) {
 // one interpreter can hand a C++ object to another (torchdeploy passed tensors between
 // interpreters the same way, through C++).  Only touched under the GIL, which 3.11's
 // interpreters share; never destroyed (it may outlive every interpreter).
-std::map<std::string, std::variant<Tensor, Storage>>& cpp_held() {
-  static auto* held = new std::map<std::string, std::variant<Tensor, Storage>>();
+using Held = std::variant<Tensor, Storage>;
+std::map<std::string, Held>& cpp_held() {
+  static auto* held = new std::map<std::string, Held>();
   return *held;
+}
+
+// The entry named by the Python string `name`, or end() with KeyError (or the
+// conversion's error) set.
+std::map<std::string, Held>::iterator find_held(PyObject* name) {
+  const char* key = PyUnicode_AsUTF8(name);
+  if (key == nullptr) return cpp_held().end();
+  const auto it = cpp_held().find(key);
+  if (it == cpp_held().end()) PyErr_Format(PyExc_KeyError, "C++ holds nothing named %s", key);
+  return it;
 }
 
 // revive.hold(name, x): C++ takes a reference to x's tensor or storage.
@@ -370,7 +377,7 @@ PyObject* hold(PyObject* module, PyObject* args) {
   PyObject* x = nullptr;
   if (PyArg_ParseTuple(args, "sO:hold", &name, &x) == 0) return nullptr;
   Torch& torch = torch_of(module);
-  std::variant<Tensor, Storage> value;
+  Held value;
   if (torch.is_wrapper<Tensor>(x)) {
     Tensor t;
     if (!unpack_defined(torch, x, t, "hold")) return nullptr;
@@ -392,28 +399,19 @@ PyObject* hold(PyObject* module, PyObject* args) {
 
 // revive.held(name): what C++ holds under `name`, wrapped in this interpreter.
 PyObject* held(PyObject* module, PyObject* name) {
-  const char* key = PyUnicode_AsUTF8(name);
-  if (key == nullptr) return nullptr;
-  const auto it = cpp_held().find(key);
-  if (it == cpp_held().end()) {
-    PyErr_Format(PyExc_KeyError, "C++ holds nothing named %s", key);
-    return nullptr;
-  }
+  const auto it = find_held(name);
+  if (it == cpp_held().end()) return nullptr;
   Torch& torch = torch_of(module);
   // A copy: wrapping allocates, a collection may run and a finalizer release the name.
-  const std::variant<Tensor, Storage> handle = it->second;
+  const Held handle = it->second;
   return guarded([&] { return std::visit([&](const auto& h) { return torch.wrap(h); }, handle); });
 }
 
 // revive.release(name): C++ lets go of what it holds under `name`.
 PyObject* release(PyObject*, PyObject* name) {
-  const char* key = PyUnicode_AsUTF8(name);
-  if (key == nullptr) return nullptr;
-  auto node = cpp_held().extract(key);
-  if (node.empty()) {
-    PyErr_Format(PyExc_KeyError, "C++ holds nothing named %s", key);
-    return nullptr;
-  }
+  const auto it = find_held(name);
+  if (it == cpp_held().end()) return nullptr;
+  auto node = cpp_held().extract(it);
   node = {};  // the C++ object's last reference may go here (T6, in its own interpreter)
   Py_RETURN_NONE;
 }
@@ -443,13 +441,9 @@ PyObject* gc_bugs(PyObject* module, PyObject* args, PyObject* kwargs) {
 // no GIL, while this one waits with the GIL released: a zombie's interpreter must then
 // be entered from scratch (PyGILState for main, a new thread state for a subinterpreter).
 PyObject* release_on_thread(PyObject*, PyObject* name) {
-  const char* key = PyUnicode_AsUTF8(name);
-  if (key == nullptr) return nullptr;
-  auto node = cpp_held().extract(key);
-  if (node.empty()) {
-    PyErr_Format(PyExc_KeyError, "C++ holds nothing named %s", key);
-    return nullptr;
-  }
+  const auto it = find_held(name);
+  if (it == cpp_held().end()) return nullptr;
+  auto node = cpp_held().extract(it);
   Py_BEGIN_ALLOW_THREADS
   std::thread([&node] { node = {}; }).join();
   Py_END_ALLOW_THREADS

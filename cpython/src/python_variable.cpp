@@ -8,9 +8,10 @@
 //   - A Python subclass gets CPython's subtype_dealloc, which clears weakrefs,
 //     __dict__ and __slots__ and runs __del__ before it reaches our dealloc: too late
 //     to resurrect an intact object.  So __init_subclass__ puts our dealloc, traverse
-//     and clear into every subclass (PyTorch did it in its metaclass), and they walk
-//     the slots themselves: calling subtype_dealloc would find our dealloc again
-//     through tp_base and recurse.
+//     and clear into every subclass (PyTorch did it in its metaclass), new_wrapper
+//     again for a class whose __init_subclass__ chain skipped ours, and they walk the
+//     slots themselves: calling subtype_dealloc would find our dealloc again through
+//     tp_base and recurse.
 //   - Resurrection is _Py_NewReference (refcount back to 1) in tp_dealloc, before the
 //     object is untracked, as THPVariable_tryResurrect did.
 #include "python_variable.h"
@@ -33,9 +34,10 @@ namespace {
 // the slot CPython's objects instead, cast at the boundary.  Everything the slot does
 // with the pointer (compare it, keep the owns bit in its low bit, give it back to the
 // vtable) works the same on a real object, which CPython aligns to at least 8 bytes.
-// The vtable below is the real twin of binding/'s: decref takes the GIL with
-// PyGILState_Ensure (the main interpreter only, for now), and a wrapper a weak
-// reference revived gets the weakref hole's warning through Python's `warnings`.
+// The vtable below is the real twin of binding/'s: decref runs in the wrapper's own
+// interpreter whatever the calling thread holds (PyGILState for main, a thread state
+// of its own for a subinterpreter), and a wrapper a weak reference revived gets the
+// weakref hole's warning through Python's `warnings`.
 revive::PyObject* opaque(PyObject* o) noexcept { return reinterpret_cast<revive::PyObject*>(o); }
 PyObject* real(revive::PyObject* o) noexcept { return reinterpret_cast<PyObject*>(o); }
 const PyObject* real(const revive::PyObject* o) noexcept { return reinterpret_cast<const PyObject*>(o); }
@@ -183,6 +185,10 @@ PyObject* Torch::wrap(const H& handle) {
 // THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
 template <class H>
 PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterpreterStatus status) {
+  // Every instance is made here, so a class whose __init_subclass__ chain never reached
+  // ours (a mixin's override not calling super()) gets the wrapper's slots now.  A class
+  // that did, under issue_136358, keeps the subtype_clear it was given.
+  if (type->tp_dealloc != &Torch::dealloc<H>) install_slots<H>(type);
   PyObject* o = type->tp_alloc(type, 0);
   if (o == nullptr) return nullptr;
   WrapperObject<H>* self = as_wrapper<H>(o);
@@ -334,9 +340,7 @@ template <class H>
 void Torch::install_slots(PyTypeObject* type) noexcept {
   type->tp_dealloc = &Torch::dealloc<H>;
   type->tp_traverse = &Torch::traverse<H>;
-  Torch& torch = of(type);
-  if (torch.issue_136358) torch.default_clear_classes.insert(type);
-  if (torch.default_clear_classes.count(type) == 0) type->tp_clear = &Torch::clear<H>;  // else subtype_clear
+  if (!of(type).issue_136358) type->tp_clear = &Torch::clear<H>;  // else CPython's subtype_clear
 }
 
 template PyObject* Torch::wrap(const Tensor&);

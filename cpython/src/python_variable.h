@@ -9,20 +9,20 @@
 //   CPythonVTable     the PyInterpreter vtable C++ calls back through (decref, names).
 //   Torch             one interpreter's state: its PyInterpreter (the slots' tag), the two
 //                     types, and the protocol: wrap, unpack, dealloc with resurrection,
-//                     traverse and clear, installed into every subclass.
+//                     traverse and clear, installed into every subclass (by
+//                     __init_subclass__, or at its first instance if that never ran).
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <memory>
-#include <set>
 #include <string>
 
 #include "revive/pyslot/py_interpreter.h"
 #include "revive/tensor/maybe_owned.h"
 #include "revive/tensor/storage_impl.h"
 #include "revive/tensor/tensor_impl.h"
+#include "revive/tensor/wrapper_texts.h"
 
 namespace revive::cpython {
 
@@ -55,10 +55,7 @@ struct Kind<Tensor> {
   static constexpr const char* python_name = "Tensor";
   // Tensors follow the thread's hermetic state at their death (isResurrectable).
   static constexpr bool remembers_hermetic = false;
-  static constexpr const char* weakref_hole_warning =
-      "Deallocating Tensor that still has live PyObject references.  This probably happened "
-      "because you took out a weak reference to Tensor and didn't call _fix_weakref() after "
-      "dereferencing it.  Subsequent accesses to this tensor via the PyObject will now fail.";
+  static constexpr const char* weakref_hole_warning = texts::kTensorWeakrefHoleWarning;
 };
 template <>
 struct Kind<Storage> {
@@ -66,14 +63,8 @@ struct Kind<Storage> {
   // A storage wrapper remembers whether hermetic mode made it, and only that counts
   // (THPStorage_isPreservable; test_storage_preserve_nonhermetic_in_hermetic_context).
   static constexpr bool remembers_hermetic = true;
-  static constexpr const char* weakref_hole_warning =
-      "Deallocating UntypedStorage that still has live PyObject references.  This probably "
-      "happened because you took out a weak reference to UntypedStorage and didn't call "
-      "_fix_weakref() after dereferencing it.  Subsequent accesses to this storage via the "
-      "PyObject will now fail.";
+  static constexpr const char* weakref_hole_warning = texts::kStorageWeakrefHoleWarning;
 };
-
-class Torch;
 
 // Every entry may come from any thread, holding the GIL with a thread state of any
 // interpreter or holding nothing: decref runs in this vtable's own interpreter (3.11's
@@ -133,8 +124,6 @@ class Torch {
   //                 Only classes made while it is on.
   bool issue_75932 = false;
   bool issue_136358 = false;
-  // Classes made while issue_136358 was on: they keep CPython's subtype_clear.
-  std::set<PyTypeObject*> default_clear_classes;
   // The interpreter is ending (its atexit, or the module's free, whichever comes
   // first): See Note [Disarming a dead interpreter].  Idempotent.
   void disarm() noexcept;

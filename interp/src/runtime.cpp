@@ -177,12 +177,11 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
       auto& g = graveyard();
       group.assign(g.begin(), g.end());
       for (bool shrank = true; shrank && !group.empty();) {
-        shrank = false;
         std::vector<PyObject*> abandoned;
         for (Runtime* dead : group) {
           for (PyObject& o : dead->objects_) abandoned.push_back(&o);
         }
-        const std::vector<Runtime*> judged = group;
+        const std::size_t judged = group.size();
         std::erase_if(group, [&](Runtime* dead) {
           // Not while this thread holds its GIL (it tore it down under its GIL: freeing
           // it would free a mutex this thread still holds), nor while a thread waits
@@ -190,11 +189,11 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
           // into an interpreter]): a later sweep will take it.
           if (dead->gil_.held_by_this_thread() || dead->gil_.waiting() > 0) return true;
           if (!dead->gil_.try_acquire()) return true;
-          const bool reclaimable = dead->reclaimable(abandoned, judged);
+          const bool reclaimable = dead->reclaimable(abandoned);
           dead->gil_.release();
           return !reclaimable;
         });
-        shrank = group.size() != judged.size();
+        shrank = group.size() != judged;
       }
       for (Runtime* dead : group) g.erase(std::find(g.begin(), g.end(), dead));
     }
@@ -215,7 +214,7 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
         // Only lost to a racing weak_intrusive_ptr::lock() (see the Note): a tag that
         // outlived the sweep keeps the (now empty) interpreter.
         GilGuard gil(dead->gil_);
-        gone = dead->reclaimable({}, {dead});
+        gone = dead->reclaimable({});
       }
       if (gone) {
         delete dead;
@@ -262,11 +261,11 @@ void Runtime::count_outside_references() noexcept {
   }
 }
 
-bool Runtime::reclaimable(const std::vector<PyObject*>& abandoned, const std::vector<Runtime*>& group) const noexcept {
+bool Runtime::reclaimable(const std::vector<PyObject*>& abandoned) const noexcept {
   std::int64_t outside = outside_refs_;
   for (const auto& hooks : reclaim_hooks_) {
     if (!hooks.accounted) continue;
-    const std::optional<std::int64_t> accounted = hooks.accounted(abandoned, group);
+    const std::optional<std::int64_t> accounted = hooks.accounted(abandoned);
     if (!accounted) return false;
     outside -= *accounted;
   }

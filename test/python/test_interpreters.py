@@ -13,6 +13,22 @@ def run(interp, code):
     interpreters.run_string(interp, textwrap.dedent(code))
 
 
+# Run in a subinterpreter: C++ holds "u", a tensor whose wrapper is now a zombie of
+# that interpreter; its __del__ makes C++ hold "ok" only if it runs in that interpreter.
+ZOMBIE_THAT_REPORTS_ITS_INTERPRETER = """
+    import _xxsubinterpreters as interpreters
+    import revive
+    me = interpreters.get_current()
+    class Fin(revive.Tensor):
+        def __del__(self):
+            if interpreters.get_current() == me:
+                revive.hold("ok", revive.empty(1))
+    u = Fin(2)
+    revive.hold("u", u)
+    del u
+"""
+
+
 class TestInterpreters(unittest.TestCase):
     def setUp(self):
         self.sub = interpreters.create()
@@ -85,18 +101,7 @@ class TestInterpreters(unittest.TestCase):
     def test_release_from_main_runs_the_zombies_dealloc_in_its_interpreter(self):
         # C++ drops the last reference while main's thread state is current: the
         # zombie's dealloc must run in the subinterpreter that made it.
-        run(self.sub, """
-            import _xxsubinterpreters as interpreters
-            import revive
-            me = interpreters.get_current()
-            class Fin(revive.Tensor):
-                def __del__(self):
-                    if interpreters.get_current() == me:
-                        revive.hold("ok", revive.empty(1))
-            u = Fin(2)
-            revive.hold("u", u)
-            del u
-        """)
+        run(self.sub, ZOMBIE_THAT_REPORTS_ITS_INTERPRETER)
         torch.release("u")  # the zombie's __del__ runs in the subinterpreter
         run(self.sub, """
             import revive
@@ -124,18 +129,7 @@ class TestThreads(unittest.TestCase):
     def test_a_subinterpreter_zombie_released_on_another_thread(self):
         sub = interpreters.create()
         try:
-            run(sub, """
-                import _xxsubinterpreters as interpreters
-                import revive
-                me = interpreters.get_current()
-                class Fin(revive.Tensor):
-                    def __del__(self):
-                        if interpreters.get_current() == me:
-                            revive.hold("ok", revive.empty(1))
-                u = Fin(2)
-                revive.hold("u", u)
-                del u
-            """)
+            run(sub, ZOMBIE_THAT_REPORTS_ITS_INTERPRETER)
             torch.release_on_thread("u")  # from main, through a C++ thread with no GIL
             run(sub, """
                 import revive

@@ -37,6 +37,7 @@
 #include "revive/interp/object.h"
 #include "revive/pyslot/py_object_slot.h"
 #include "revive/tensor/maybe_owned.h"
+#include "revive/tensor/wrapper_texts.h"
 #include "revive/tensor/storage_impl.h"
 #include "revive/tensor/tensor_impl.h"
 #include "revive/trace/runtime_view.h"
@@ -111,10 +112,7 @@ struct Preserved<Tensor> {
   static constexpr ForeignRule foreign = ForeignRule::Refuse;
   static constexpr bool python_dispatch = true;
   static constexpr bool release_gil_on_drop = true;  // THPVariable_clear
-  static constexpr const char* weakref_hole_warning =
-      "Deallocating Tensor that still has live PyObject references.  This probably happened "
-      "because you took out a weak reference to Tensor and didn't call _fix_weakref() after "
-      "dereferencing it.  Subsequent accesses to this tensor via the PyObject will now fail.";
+  static constexpr const char* weakref_hole_warning = texts::kTensorWeakrefHoleWarning;
   // THPVariable_NewWithVar (a TORCH_CHECK: RuntimeError; E4 made it a TypeError).
   static constexpr const char* subclass_error =
       "Creating a Tensor subclass from a class that does not inherit from Tensor is not "
@@ -135,11 +133,7 @@ struct Preserved<Storage> {
   // THPStorage's dealloc drops cdata under the GIL; a storage's death cannot reach
   // another interpreter (its one slot is this interpreter's, and was cleared).
   static constexpr bool release_gil_on_drop = false;
-  static constexpr const char* weakref_hole_warning =
-      "Deallocating UntypedStorage that still has live PyObject references.  This probably "
-      "happened because you took out a weak reference to UntypedStorage and didn't call "
-      "_fix_weakref() after dereferencing it.  Subsequent accesses to this storage via the "
-      "PyObject will now fail.";
+  static constexpr const char* weakref_hole_warning = texts::kStorageWeakrefHoleWarning;
   // THPStorage_NewWithStorage.
   static constexpr const char* subclass_error =
       "Creating a Storage subclass from a class that does not inherit from Storage is not "

@@ -266,16 +266,15 @@ class Runtime {
     // The references to this interpreter's objects that `o`'s native fields hold,
     // besides __dict__ and __slots__ (a wrapper's _backward_hooks), visited once each.
     std::function<void(PyObject* o, VisitProc visit, void* arg)> visit_fields;
-    // Asked of each interpreter of a `group` of dead ones judged together, with the
+    // Asked of each interpreter of a group of dead ones judged together, with the
     // `abandoned` objects of all of them.  nullopt while C++ can still reach this one
     // from outside the group (a tensor carrying its tag, held from outside the group's
-    // abandoned objects) or the module keeps this interpreter for the process's life.  Otherwise, how many references of this interpreter's outside
-    // count C++ accounts for: those it gave back unseen, and those held by C++ objects
-    // that only the group's abandoned objects keep alive (the slot of a tensor an
-    // abandoned wrapper owns, owning one of this interpreter's zombies).
-    std::function<std::optional<std::int64_t>(const std::vector<PyObject*>& abandoned,
-                                              const std::vector<Runtime*>& group)>
-        accounted;
+    // abandoned objects) or the module keeps this interpreter for the process's life.
+    // Otherwise, how many references of this interpreter's outside count C++ accounts
+    // for: those it gave back unseen, and those held by C++ objects that only the
+    // group's abandoned objects keep alive (the slot of a tensor an abandoned wrapper
+    // owns, owning one of this interpreter's zombies).
+    std::function<std::optional<std::int64_t>(const std::vector<PyObject*>& abandoned)> accounted;
     // Let go of what `o` owns in C++, and forget (Ref::release, no decref) the
     // references its native fields hold, before every abandoned object is freed.
     std::function<void(PyObject* o)> release;
@@ -295,10 +294,9 @@ class Runtime {
   // reaches this dead interpreter; then freeing its objects.  Each under gil_ (the
   // judgement also reads the rest of the group: reclaim_dead_interpreters()).
   void count_outside_references() noexcept;
-  // Whether nothing outside `group` (this one among them) reaches this dead
-  // interpreter; `abandoned` holds the objects of the whole group.
-  [[nodiscard]] bool reclaimable(const std::vector<PyObject*>& abandoned,
-                                 const std::vector<Runtime*>& group) const noexcept;
+  // Whether nothing outside the group judged with it reaches this dead interpreter;
+  // `abandoned` holds the objects of the whole group.
+  [[nodiscard]] bool reclaimable(const std::vector<PyObject*>& abandoned) const noexcept;
   void release_abandoned() noexcept;  // what its objects own in C++ (ReclaimHooks::release)
   void free_abandoned() noexcept;     // then the objects themselves
 

@@ -1,0 +1,24 @@
+// wrapper_texts.h: PyTorch's own words about a tensor's or a storage's Python wrapper,
+// kept once for both bindings that say them: binding/ on the fake interpreter and
+// cpython/ on the real one (neither may include the other).
+//
+// Defines, in namespace revive::texts:
+//   kTensorWeakrefHoleWarning, kStorageWeakrefHoleWarning
+//       the warning of Note [The weakref hole] (binding/python_variable.h), given when
+//       C++ releases a zombie a weak reference revived (concrete_decref_fn).
+#pragma once
+
+namespace revive::texts {
+
+inline constexpr const char* kTensorWeakrefHoleWarning =
+    "Deallocating Tensor that still has live PyObject references.  This probably happened "
+    "because you took out a weak reference to Tensor and didn't call _fix_weakref() after "
+    "dereferencing it.  Subsequent accesses to this tensor via the PyObject will now fail.";
+
+inline constexpr const char* kStorageWeakrefHoleWarning =
+    "Deallocating UntypedStorage that still has live PyObject references.  This probably "
+    "happened because you took out a weak reference to UntypedStorage and didn't call "
+    "_fix_weakref() after dereferencing it.  Subsequent accesses to this storage via the "
+    "PyObject will now fail.";
+
+}  // namespace revive::texts
