@@ -2,10 +2,7 @@
 // sanitizer presets build this instead of the extension module (a module compiled with
 // AddressSanitizer cannot be loaded into an uninstrumented python3), so the Python
 // tests run under the sanitizers as `revive-python -m unittest ...`.
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-extern "C" PyObject* PyInit_revive();
+#include "revive/cpython/module.h"
 
 int main(int argc, char** argv) {
   if (PyImport_AppendInittab("revive", &PyInit_revive) != 0) return 1;

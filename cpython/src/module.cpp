@@ -7,7 +7,8 @@
 //   >>> t = revive.empty(2); t.foo = "kept"; holder = revive.empty(1)
 //   >>> holder.grad = t; i = id(t); del t       # C++ now owns the wrapper (Z)
 //   >>> holder.grad.foo, id(holder.grad) == i    # ('kept', True): resurrected, same object
-#include "python_variable.h"
+#include "revive/cpython/module.h"
+#include "revive/cpython/python_variable.h"
 
 #include "revive/pyslot/hermetic_tls.h"
 

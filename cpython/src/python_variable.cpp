@@ -14,7 +14,7 @@
 //     tp_base and recurse.
 //   - Resurrection is _Py_NewReference (refcount back to 1) in tp_dealloc, before the
 //     object is untracked, as THPVariable_tryResurrect did.
-#include "python_variable.h"
+#include "revive/cpython/python_variable.h"
 
 #include <structmember.h>
 
@@ -189,6 +189,24 @@ PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterp
   // ours (a mixin's override not calling super()) gets the wrapper's slots now.  A class
   // that did, under issue_136358, keeps the subtype_clear it was given.
   if (type->tp_dealloc != &Torch::dealloc<H>) install_slots<H>(type);
+  // The slot is overwritten below without further checks, so it must be empty for us;
+  // and check_pyobj refuses another interpreter's tag here too, in hermetic mode as well
+  // (THPVariable_NewWithVar asks before it looks at the hermetic state).  Found by the
+  // fake-against-real campaign: See Note [The fake against the real CPython].
+  std::optional<revive::PyObject*> mb_obj;
+  try {
+    mb_obj = handle.getIntrusivePtr()->pyobj_slot()->check_pyobj(pyinterpreter_);
+  } catch (const Error& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return nullptr;
+  }
+  if (mb_obj.has_value() && *mb_obj != nullptr) {
+    PyErr_Format(PyExc_RuntimeError,
+                 "Creating a new %s subclass %s but the raw %s object is already associated to a python object of "
+                 "type %s",
+                 Kind<H>::error_name, type->tp_name, Kind<H>::error_name, Py_TYPE(real(*mb_obj))->tp_name);
+    return nullptr;
+  }
   PyObject* o = type->tp_alloc(type, 0);
   if (o == nullptr) return nullptr;
   WrapperObject<H>* self = as_wrapper<H>(o);

@@ -18,6 +18,11 @@
 // Exit status: 0 when the real code and the model agreed throughout, 1 on a mismatch
 // (the seed, the failure, the shrunk sequence and a command that replays it are
 // printed), 2 on bad arguments (refused before anything runs, with the reason).
+//
+// Built a second time as revive-against-cpython (REVIVE_AGAINST_CPYTHON): the same
+// campaigns with the real CPython as a witness beside the fake interpreter (Note [The
+// fake against the real CPython], cpython_witness.cpp); default 10,000 steps, and no
+// --threads (the witness runs on one thread).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -32,10 +37,21 @@
 #include <vector>
 
 #include "revive/proof/differential.h"
+#ifdef REVIVE_AGAINST_CPYTHON
+#include "revive/proof/cpython_witness.h"
+#endif
 
 using namespace revive::proof;
 
 namespace {
+
+#ifdef REVIVE_AGAINST_CPYTHON
+constexpr const char* kProgram = "revive-against-cpython";
+constexpr std::size_t kDefaultSteps = 10'000;
+#else
+constexpr const char* kProgram = "revive-campaign";
+constexpr std::size_t kDefaultSteps = 1'000'000;
+#endif
 
 constexpr const char* kUsage =
     "usage: revive-campaign [--steps N] [--seed S] [--length L] [--threads] [--planted [NAME]] [--progress|--quiet]\n"
@@ -52,7 +68,7 @@ constexpr const char* kUsage =
     "  --progress   report progress every 2 s on stderr (default on a terminal); --quiet: never\n";
 
 [[noreturn]] void refuse(const std::string& why) {
-  std::cerr << "revive-campaign: " << why << "\n" << kUsage;
+  std::cerr << kProgram << ": " << why << "\n" << kUsage;
   std::exit(2);
 }
 
@@ -74,7 +90,7 @@ std::uint64_t whole_number(std::string_view option, const char* text, std::uint6
 
 int main(int argc, char** argv) {
   std::uint64_t seed = 1;
-  std::size_t steps = 1'000'000;
+  std::size_t steps = kDefaultSteps;
   std::size_t length = 200;
   bool replay = false;
   std::optional<PlantedBug> planted;
@@ -123,6 +139,14 @@ int main(int argc, char** argv) {
     }
   }
   if (replay && given) refuse("--replay and --ops each name a scenario: give one");
+#ifdef REVIVE_AGAINST_CPYTHON
+  if (threading != Threading::One) refuse("--threads: the real CPython witness runs on one thread");
+  start_cpython();
+  const WitnessKind cpython = cpython_witness();
+  const WitnessKind* witness = &cpython;
+#else
+  const WitnessKind* witness = nullptr;
+#endif
   if (planted) {
     if (!planted_bugs_available()) refuse("this build has no planted bug (configure with -DREVIVE_PLANTED_BUG=ON)");
     set_planted_bug(*planted);
@@ -132,15 +156,16 @@ int main(int argc, char** argv) {
     if (given) std::cout << "the given scenario (" << ops.size() << " ops):\n";
     else std::cout << "scenario " << seed << " (" << length << " ops):\n";
     print_scenario(std::cout, ops);
-    if (auto failure = run_scenario(ops, nullptr, threading)) {
+    if (auto failure = run_scenario(ops, nullptr, threading, witness)) {
       std::cout << "FAILS at step " << failure->step << ": " << failure->message << "\n";
-      const auto shrunk = shrink(ops, 4000, threading);
+      const auto shrunk = shrink(ops, 4000, threading, witness);
       std::cout << "shrunk to " << shrunk.size() << " ops:\n";
       print_scenario(std::cout, shrunk);
-      std::cout << "replay: " << replay_command(shrunk, threading) << "\n";
+      std::cout << "replay: " << replay_command(shrunk, threading, witness) << "\n";
       return 1;
     }
-    std::cout << "the real code and the model agree at every step\n";
+    std::cout << (witness != nullptr ? "the fake runtime, the real CPython and the model agree at every step\n"
+                                     : "the real code and the model agree at every step\n");
     return 0;
   }
   // Progress on a terminal by default; CI logs stay quiet unless asked.
@@ -154,14 +179,16 @@ int main(int argc, char** argv) {
     const double secs = std::chrono::duration<double>(now - start).count();
     const double rate = static_cast<double>(r.steps) / secs;
     const double left = static_cast<double>(steps > r.steps ? steps - r.steps : 0) / rate;
-    std::fprintf(stderr, "revive-campaign: %zu of %zu steps (%.0f%%), %.0f steps/s, about %.0f s left\n",
-                 r.steps, steps, 100.0 * static_cast<double>(r.steps) / static_cast<double>(steps), rate, left);
+    std::fprintf(stderr, "%s: %zu of %zu steps (%.0f%%), %.0f steps/s, about %.0f s left\n", kProgram, r.steps, steps, 100.0 * static_cast<double>(r.steps) / static_cast<double>(steps), rate, left);
   };
   const CampaignReport r = campaign(seed, steps, std::cerr, length,
                                     show ? std::function<void(const CampaignReport&)>(report_progress) : nullptr,
-                                    threading);
+                                    threading, witness);
   std::cout << r.scenarios << " scenarios, " << r.steps << " steps from seed " << seed << ": "
-            << (r.failure || r.failing_seed ? "MISMATCH (see above)" : "the real code and the model agree") << "\n"
+            << (r.failure || r.failing_seed ? "MISMATCH (see above)"
+                : witness != nullptr      ? "the fake runtime, the real CPython and the model agree"
+                                          : "the real code and the model agree")
+            << "\n"
             << "covered: " << to_string(r.coverage) << "\n";
   // How fast, and in how much memory: flat, however many steps (Note [Reclaiming a
   // dead interpreter]).

@@ -16,6 +16,7 @@
 #include <ostream>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 #include <variant>
 
@@ -219,6 +220,18 @@ class Real {
 
   std::optional<std::string> compare(const Model& m);
   std::optional<std::string> check_invariants(const Model& m);
+
+  // `text` with the interpreters' names written as the slots they fill ("I0", "I1"), as
+  // a witness writes its own (its names are not the fake's).
+  [[nodiscard]] std::string slot_names(std::string text) const {
+    for (int slot = 0; slot < kInterpreters; ++slot) {
+      const std::string& name = interps_[slot]->name();
+      for (auto at = text.find(name); at != std::string::npos; at = text.find(name, at)) {
+        text.replace(at, name.size(), "I" + std::to_string(slot));
+      }
+    }
+    return text;
+  }
 
   std::array<Interpreter::Owner, kInterpreters> interps_;
   std::int64_t base_tensors = 0;  // both measured once the graveyard was swept
@@ -606,18 +619,42 @@ std::optional<std::string> outcome_mismatch(Outcome got, Outcome want, const std
          ", the model " + (want == Outcome::Raised ? "raised" : "did not");
 }
 
-// Sequentially: resolve, apply to both, compare, step after step.
-std::optional<Failure> run_steps(const std::vector<Op>& ops, Model& model, Real& real, ScenarioStats* stats) {
+// Whether the fake's error and a witness's are the same: PyTorch's texts (a RuntimeError,
+// or a C++ error) word for word; a TypeError, which each runtime words for its own
+// objects ("expected Tensor but got UntypedStorage" names a class each spells its way),
+// by its kind.
+bool same_error(const std::string& fake, const std::string& witness) {
+  const std::string_view type_error = "TypeError: ";
+  if (fake.starts_with(type_error)) return witness.starts_with(type_error);
+  return fake == witness;
+}
+
+// Sequentially: resolve, apply to both (to all three, with a witness), compare, step
+// after step.
+std::optional<Failure> run_steps(const std::vector<Op>& ops, Model& model, Real& real, ScenarioStats* stats,
+                                 Witness* witness) {
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const std::optional<Op> op = model.resolve(ops[i]);
-    if (!op) continue;
+    if (!op || (witness != nullptr && !witness->performs(*op, model))) continue;
     if (stats != nullptr) ++stats->steps;
     std::string error;
     const Outcome got = real.apply(*op, model, &error);  // the model before the step
+    std::string witness_error;
+    const Outcome witnessed = witness != nullptr ? witness->apply(*op, model, &witness_error) : Outcome::Skipped;
     const Outcome want = model.apply(*op);
     if (auto e = outcome_mismatch(got, want, error)) return Failure{i, *e};
+    if (witness != nullptr) {
+      if (auto e = outcome_mismatch(witnessed, want, witness_error)) return Failure{i, "witness: " + *e};
+      if (want == Outcome::Raised && !same_error(real.slot_names(error), witness_error)) {
+        return Failure{i, "the two runtimes raised different errors: fake \"" + error + "\", witness \"" +
+                              witness_error + "\""};
+      }
+    }
     if (auto e = real.compare(model)) return Failure{i, *e};
     if (auto e = real.check_invariants(model)) return Failure{i, *e};
+    if (witness != nullptr) {
+      if (auto e = witness->compare(model)) return Failure{i, "witness: " + *e};
+    }
   }
   return std::nullopt;
 }
@@ -996,19 +1033,30 @@ std::optional<Failure> run_rounds(const std::vector<Op>& ops, Model& model, Real
 
 }  // namespace
 
-std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats, Threading threading) {
+std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats, Threading threading,
+                                    const WitnessKind* witness_kind) {
+  if (witness_kind != nullptr && threading != Threading::One) {
+    throw std::invalid_argument("run_scenario: a witness runs on the calling thread only (Threading::One)");
+  }
   Model model;
   Real real(model);
-  std::optional<Failure> failure = threading == Threading::One ? run_steps(ops, model, real, stats)
+  const std::unique_ptr<Witness> witness = witness_kind != nullptr ? witness_kind->make() : nullptr;
+  std::optional<Failure> failure = threading == Threading::One ? run_steps(ops, model, real, stats, witness.get())
                                                                : run_rounds(ops, model, real, stats);
   if (!failure) {
-    real.finish(model.finish());
+    const int rounds = model.finish();
+    real.finish(rounds);
+    if (witness != nullptr) witness->finish(rounds);
     if (auto e = real.compare(model)) {
       failure = Failure{ops.size(), "after dropping everything: " + *e};
+    } else if (auto w = witness != nullptr ? witness->compare(model) : std::nullopt) {
+      failure = Failure{ops.size(), "witness, after dropping everything: " + *w};
     } else if (auto leak = unexplained_leftovers(model)) {
       failure = Failure{ops.size(), *leak};
     }
   }
+  // What the witness keeps alive for good is not the fake's to reclaim.
+  const std::int64_t kept_by_witness = witness != nullptr ? witness->close() : 0;
   // Process-wide counts, once the interpreters are gone.  Nothing outside reaches them
   // any more, so every one of them, torn down now or earlier, must have been reclaimed,
   // and with them every tensor their abandoned objects kept (Note [Reclaiming a dead
@@ -1021,9 +1069,9 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
       failure = Failure{ops.size(), "dead interpreters left after the scenario: " +
                                         std::to_string(Runtime::dead_interpreter_count() - base_dead) +
                                         " not reclaimed"};
-    } else if (TensorImpl::live_count() != base_tensors) {
+    } else if (TensorImpl::live_count() - kept_by_witness != base_tensors) {
       failure = Failure{ops.size(), "tensors left after the scenario: " +
-                                        std::to_string(TensorImpl::live_count() - base_tensors)};
+                                        std::to_string(TensorImpl::live_count() - kept_by_witness - base_tensors)};
     }
   }
   if (stats != nullptr) stats->coverage = model.coverage;
@@ -1055,7 +1103,7 @@ std::vector<Op> decode(const std::uint8_t* data, std::size_t size) {
   return ops;
 }
 
-std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading) {
+std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading, const WitnessKind* witness) {
   std::size_t chunk = ops.size() / 2;
   while (chunk >= 1 && budget > 0) {
     bool progress = false;
@@ -1066,7 +1114,7 @@ std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading) {
       candidate.insert(candidate.end(), ops.begin() + static_cast<std::ptrdiff_t>(std::min(i + chunk, ops.size())),
                        ops.end());
       --budget;
-      if (run_scenario(candidate, nullptr, threading)) {
+      if (run_scenario(candidate, nullptr, threading, witness)) {
         ops = std::move(candidate);
         progress = true;
       } else {
@@ -1087,7 +1135,7 @@ std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading) {
           if (k != i && k != j) candidate.push_back(ops[k]);
         }
         --budget;
-        if (run_scenario(candidate, nullptr, threading)) {
+        if (run_scenario(candidate, nullptr, threading, witness)) {
           ops = std::move(candidate);
           progress = true;
         }
@@ -1194,32 +1242,34 @@ std::string planted_option() {
 }
 }  // namespace
 
-std::string replay_command(const std::vector<Op>& ops, Threading threading) {
-  return "revive-campaign --ops \"" + ops_argument(ops) + "\"" +
+std::string replay_command(const std::vector<Op>& ops, Threading threading, const WitnessKind* witness) {
+  return (witness != nullptr ? witness->program : std::string("revive-campaign")) + " --ops \"" + ops_argument(ops) + "\"" +
          (threading == Threading::PerInterpreter ? " --threads" : "") + planted_option();
 }
 
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log, std::size_t length,
-                        const std::function<void(const CampaignReport&)>& progress, Threading threading) {
+                        const std::function<void(const CampaignReport&)>& progress, Threading threading,
+                        const WitnessKind* witness) {
   CampaignReport report;
   for (std::uint64_t s = seed; report.steps < steps; ++s) {
     const std::vector<Op> ops = random_scenario(s, length);
     ++report.scenarios;
     ScenarioStats stats;
-    const std::optional<Failure> failure = run_scenario(ops, &stats, threading);
+    const std::optional<Failure> failure = run_scenario(ops, &stats, threading, witness);
     report.steps += stats.steps;
     report.coverage += stats.coverage;
     if (failure) {
       report.failing_seed = s;
       log << "differential mismatch: seed " << s << ", step " << failure->step << ": " << failure->message << "\n";
-      report.reproducer = shrink(ops, 4000, threading);
-      report.failure = run_scenario(report.reproducer, nullptr, threading);
+      report.reproducer = shrink(ops, 4000, threading, witness);
+      report.failure = run_scenario(report.reproducer, nullptr, threading, witness);
       log << "reproducing sequence (" << report.reproducer.size() << " of " << ops.size() << " steps";
       if (report.failure) log << "; fails at step " << report.failure->step << ": " << report.failure->message;
       log << "):\n";
       print_scenario(log, report.reproducer);
-      log << "replay: " << replay_command(report.reproducer, threading) << "\n";
-      log << "the whole scenario: revive-campaign --replay " << s << " --length " << length
+      log << "replay: " << replay_command(report.reproducer, threading, witness) << "\n";
+      log << "the whole scenario: " << (witness != nullptr ? witness->program : std::string("revive-campaign"))
+          << " --replay " << s << " --length " << length
           << (threading == Threading::PerInterpreter ? " --threads" : "") << planted_option() << "\n";
       return report;
     }

@@ -18,6 +18,9 @@
 //                       of its interpreter, several at once where they commute, and
 //                       the comparison runs after each round.
 //   shrink(ops)         the shortest failing scenario found by removing steps.
+//   Witness             another runtime that follows the same scenario beside the fake
+//                       one and is compared with the model after every step too (the
+//                       real CPython: cpython_witness.h).
 //   campaign(...)       many random scenarios; on failure, the seed and the shrunk
 //                       sequence, printed.
 //
@@ -30,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,15 +61,46 @@ struct ScenarioStats {
 // skipped).
 enum class Threading : std::uint8_t { One, PerInterpreter };
 
+// Another runtime run beside the fake one, op for op, on the calling thread: the real
+// CPython (cpython_witness.h).  The model is the common reference: after every step
+// the fake runtime and the witness are each compared with it, on every observable the
+// model names, and when an op raises in both, their error texts are compared with each
+// other.  So when a scenario passes, the two runtimes agreed with each other at every
+// step.  Ops the witness cannot perform are skipped in all three.
+class Witness {
+ public:
+  virtual ~Witness() = default;
+  // Whether it can perform `op` (resolved; `before` is the model before it).
+  [[nodiscard]] virtual bool performs(const Op& op, const Model& before) const = 0;
+  // As the fake's apply: `before` is the model before the step; on Raised, *error is
+  // the text of what was raised.
+  virtual Outcome apply(const Op& op, const Model& before, std::string* error) = 0;
+  // What differs from the model, or nothing.
+  [[nodiscard]] virtual std::optional<std::string> compare(const Model& m) = 0;
+  // The model's finish(): drop everything held, then `rounds` rounds of collections.
+  virtual void finish(int rounds) = 0;
+  // End the runtime's interpreters.  Returns how many TensorImpls it leaves alive for
+  // good (a real interpreter cannot be reclaimed as the fake's is, so a leak the model
+  // explains stays); the fake's process-wide count discounts them.
+  virtual std::int64_t close() = 0;
+};
+
+struct WitnessKind {
+  std::string program;  // the program that replays a scenario with it
+  std::function<std::unique_ptr<Witness>()> make;
+};
+
+// With a witness, `threading` must be Threading::One.
 [[nodiscard]] std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats = nullptr,
-                                                  Threading threading = Threading::One);
+                                                  Threading threading = Threading::One,
+                                                  const WitnessKind* witness = nullptr);
 
 [[nodiscard]] std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length);
 [[nodiscard]] std::vector<Op> decode(const std::uint8_t* data, std::size_t size);
 
 // Removes steps while the scenario still fails; at most `budget` reruns.
 [[nodiscard]] std::vector<Op> shrink(std::vector<Op> ops, int budget = 4000,
-                                     Threading threading = Threading::One);
+                                     Threading threading = Threading::One, const WitnessKind* witness = nullptr);
 
 // The scenario as numbered lines, each op as given and (when it ran) as resolved.
 void print_scenario(std::ostream& os, const std::vector<Op>& ops);
@@ -79,7 +114,9 @@ void print_scenario(std::ostream& os, const std::vector<Op>& ops);
 [[nodiscard]] std::optional<std::vector<Op>> parse_ops(std::string_view text, std::string* error);
 // The command line that replays `ops` as they are (with --threads for a threaded run,
 // and --planted NAME when a planted bug is on now).
-[[nodiscard]] std::string replay_command(const std::vector<Op>& ops, Threading threading = Threading::One);
+// (With a witness, its program instead of revive-campaign.)
+[[nodiscard]] std::string replay_command(const std::vector<Op>& ops, Threading threading = Threading::One,
+                                         const WitnessKind* witness = nullptr);
 
 struct CampaignReport {
   std::size_t scenarios = 0;
@@ -96,7 +133,7 @@ struct CampaignReport {
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log,
                         std::size_t length = 200,
                         const std::function<void(const CampaignReport&)>& progress = {},
-                        Threading threading = Threading::One);
+                        Threading threading = Threading::One, const WitnessKind* witness = nullptr);
 
 // The planted bugs of the REVIVE_PLANTED_BUG build option
 // (interp/include/revive/interp/testing.h): whether this build has them, switching one

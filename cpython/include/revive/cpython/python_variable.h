@@ -53,6 +53,7 @@ struct Kind;
 template <>
 struct Kind<Tensor> {
   static constexpr const char* python_name = "Tensor";
+  static constexpr const char* error_name = "Tensor";  // the word PyTorch's error texts use
   // Tensors follow the thread's hermetic state at their death (isResurrectable).
   static constexpr bool remembers_hermetic = false;
   static constexpr const char* weakref_hole_warning = texts::kTensorWeakrefHoleWarning;
@@ -60,6 +61,7 @@ struct Kind<Tensor> {
 template <>
 struct Kind<Storage> {
   static constexpr const char* python_name = "UntypedStorage";
+  static constexpr const char* error_name = "Storage";
   // A storage wrapper remembers whether hermetic mode made it, and only that counts
   // (THPStorage_isPreservable; test_storage_preserve_nonhermetic_in_hermetic_context).
   static constexpr bool remembers_hermetic = true;
