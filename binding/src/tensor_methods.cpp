@@ -6,18 +6,15 @@
 #include <utility>
 
 #include "revive/pyslot/move_out.h"
+#include "revive/tensor/wrapper_texts.h"
 
 namespace revive::binding {
 
-void undefined_self() {
-  throw Error(
-      "Expected a proper Tensor but got None (or an undefined Tensor in C++) for argument "
-      "#0 'self'");
-}
+void undefined_self() { throw Error(texts::kUndefinedSelf); }
 
 Ref tensor_from_storage(Interpreter& I, const Ref& storage) {
   Storage s = I.unpack_as<Storage>(storage, "tensor");
-  REVIVE_CHECK(s.defined(), "Got a null Storage");
+  REVIVE_CHECK(s.defined(), texts::kNullStorage);
   const auto numel = static_cast<std::int64_t>(s.nbytes() / sizeof(float));
   return I.wrap(Tensor::from_storage(std::move(s), numel));
 }
@@ -75,7 +72,7 @@ Ref backward_hooks(Interpreter& I, const Ref& t) {
 
 std::size_t storage_nbytes(Interpreter& I, const Ref& s) {
   Storage storage = I.unpack_as<Storage>(s, "nbytes");
-  REVIVE_CHECK(storage.defined(), "Got a null Storage");
+  REVIVE_CHECK(storage.defined(), texts::kNullStorage);
   return storage.nbytes();
 }
 

@@ -50,7 +50,9 @@ R guarded(F&& f, R failed = R()) {
 }
 
 // A wrapper's C++ object, or false with RuntimeError for a stubbed wrapper (or one whose
-// C++ object is dying: a finalizer during T6).
+// C++ object is dying: a finalizer during T6): PyTorch's text for a method's undefined
+// `self` or a null storage (the same words as binding/'s, tensor/wrapper_texts.h), or,
+// for the module's own entry points, one naming `what`.
 template <class H>
 bool unpack_defined(Torch& torch, PyObject* self, H& out, const char* what) {
   if (!guarded([&] {
@@ -60,8 +62,9 @@ bool unpack_defined(Torch& torch, PyObject* self, H& out, const char* what) {
     return false;
   }
   if (out.defined()) return true;
-  PyErr_Format(PyExc_RuntimeError, "%s(): the %s is undefined (Note [The weakref hole])", what,
-               Kind<H>::python_name);
+  if constexpr (std::is_same_v<H, Storage>) PyErr_SetString(PyExc_RuntimeError, texts::kNullStorage);
+  else if (what == nullptr) PyErr_SetString(PyExc_RuntimeError, texts::kUndefinedSelf);
+  else PyErr_Format(PyExc_RuntimeError, "%s(): the %s is undefined (Note [The weakref hole])", what, Kind<H>::python_name);
   return false;
 }
 
@@ -98,14 +101,14 @@ PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
 PyObject* get_grad(PyObject* self, void*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
   Tensor t;
-  if (!unpack_defined(torch, self, t, "grad")) return nullptr;
+  if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
   return guarded([&] { return torch.wrap(t.grad()); });
 }
 
 int set_grad(PyObject* self, PyObject* value, void*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
   Tensor t;
-  if (!unpack_defined(torch, self, t, "grad")) return -1;
+  if (!unpack_defined(torch, self, t, nullptr)) return -1;
   if (value != nullptr && value != Py_None && !torch.is_wrapper<Tensor>(value)) {
     PyErr_Format(PyExc_TypeError, "grad: expected Tensor but got %s", Py_TYPE(value)->tp_name);
     return -1;
@@ -135,7 +138,7 @@ PyObject* fix_weakref(PyObject* self, PyObject*) {
 PyObject* sigmoid(PyObject* self, PyObject*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
   Tensor t;
-  if (!unpack_defined(torch, self, t, "sigmoid")) return nullptr;
+  if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
   return guarded([&] { return torch.wrap(Tensor::empty(1)); });
 }
 
@@ -143,7 +146,7 @@ PyObject* sigmoid(PyObject* self, PyObject*) {
 PyObject* untyped_storage(PyObject* self, PyObject*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
   Tensor t;
-  if (!unpack_defined(torch, self, t, "untyped_storage")) return nullptr;
+  if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
   return guarded([&] { return torch.wrap(t.storage()); });
 }
 

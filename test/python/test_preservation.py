@@ -557,7 +557,8 @@ class TestStoragePreservation(unittest.TestCase):
         self.assertEqual(len(caught), 1)
         self.assertIn("UntypedStorage", str(caught[0].message))
 
-        self.assertRaisesRegex(RuntimeError, "undefined", lambda: x.nbytes())
+        self.assertRaisesRegex(RuntimeError, "Got a null Storage", lambda: x.nbytes())
+        self.assertRaisesRegex(RuntimeError, "Got a null Storage", lambda: torch.tensor(x))
 
     def test_storage_fix_weakref_no_leak(self):
         a = torch.randn(1)

@@ -6,6 +6,10 @@
 //   kTensorWeakrefHoleWarning, kStorageWeakrefHoleWarning
 //       the warning of Note [The weakref hole] (binding/python_variable.h), given when
 //       C++ releases a zombie a weak reference revived (concrete_decref_fn).
+//   kUndefinedSelf, kNullStorage
+//       what a method raises when its wrapper's C++ object is undefined (a wrapper the
+//       weakref hole stubbed): the argument parser's text for a tensor's `self`, and
+//       THPStorage_assertNotNull's for a storage.
 #pragma once
 
 namespace revive::texts {
@@ -20,5 +24,10 @@ inline constexpr const char* kStorageWeakrefHoleWarning =
     "happened because you took out a weak reference to UntypedStorage and didn't call "
     "_fix_weakref() after dereferencing it.  Subsequent accesses to this storage via the "
     "PyObject will now fail.";
+
+inline constexpr const char* kUndefinedSelf =
+    "Expected a proper Tensor but got None (or an undefined Tensor in C++) for argument #0 'self'";
+
+inline constexpr const char* kNullStorage = "Got a null Storage";
 
 }  // namespace revive::texts
