@@ -11,12 +11,14 @@
 #include "revive/cpython/python_variable.h"
 
 #include "revive/pyslot/hermetic_tls.h"
+#include "revive/tensor/death_watch.h"
 
 #include <structmember.h>
 
 #include <cstddef>
 #include <exception>
 #include <map>
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <string>
@@ -402,13 +404,36 @@ PyObject* hold(PyObject* module, PyObject* args) {
 }
 
 // revive.held(name): what C++ holds under `name`, wrapped in this interpreter.
-PyObject* held(PyObject* module, PyObject* name) {
+// revive.held(name, cls): wrapped by a new instance of cls, a subclass of Tensor or
+// UntypedStorage (THPVariable_NewWithVar with a type, as Tensor._make_subclass does); the
+// object must have no wrapper here yet.
+PyObject* held(PyObject* module, PyObject* args) {
+  PyObject* name = nullptr;
+  PyObject* cls = nullptr;
+  if (PyArg_ParseTuple(args, "U|O!:held", &name, &PyType_Type, &cls) == 0) return nullptr;
   const auto it = find_held(name);
   if (it == cpp_held().end()) return nullptr;
   Torch& torch = torch_of(module);
   // A copy: wrapping allocates, a collection may run and a finalizer release the name.
   const Held handle = it->second;
-  return guarded([&] { return std::visit([&](const auto& h) { return torch.wrap(h); }, handle); });
+  if (cls == nullptr) {
+    return guarded([&] { return std::visit([&](const auto& h) { return torch.wrap(h); }, handle); });
+  }
+  auto* type = reinterpret_cast<PyTypeObject*>(cls);
+  return std::visit(
+      [&]<class H>(const H& h) -> PyObject* {
+        if (!PyType_IsSubtype(type, torch.python_type<H>())) {
+          PyErr_Format(PyExc_TypeError, "held(): %s is not a subclass of %s", type->tp_name, Kind<H>::python_name);
+          return nullptr;
+        }
+        const bool ours = h.getIntrusivePtr()->pyobj_slot()->check_interpreter(torch.pyinterpreter());
+        return guarded([&] {
+          return torch.new_wrapper(type, h,
+                                   ours ? impl::PyInterpreterStatus::TAGGED_BY_US
+                                        : impl::PyInterpreterStatus::MAYBE_UNINITIALIZED);
+        });
+      },
+      handle);
 }
 
 // revive.release(name): C++ lets go of what it holds under `name`.
@@ -418,6 +443,103 @@ PyObject* release(PyObject*, PyObject* name) {
   auto node = cpp_held().extract(it);
   node = {};  // the C++ object's last reference may go here (T6, in its own interpreter)
   Py_RETURN_NONE;
+}
+
+// revive.cpp_empty(name, numel=1): C++ makes a tensor and holds it under `name`; it never
+// crossed into Python (state U), until revive.held(name) wraps it.
+PyObject* cpp_empty(PyObject*, PyObject* args) {
+  const char* name = nullptr;
+  Py_ssize_t numel = 1;
+  if (PyArg_ParseTuple(args, "s|n:cpp_empty", &name, &numel) == 0) return nullptr;
+  if (numel < 0) {
+    PyErr_SetString(PyExc_ValueError, "cpp_empty(): numel must not be negative");
+    return nullptr;
+  }
+  Held value = Tensor::empty(numel);
+  std::swap(cpp_held()[name], value);
+  value = Tensor();  // what was held under the name goes last (see hold)
+  Py_RETURN_NONE;
+}
+
+// The one C++ object revive.watch() follows, without a reference to it (a reference would
+// change what is watched): the tour on the real CPython reads its row off it
+// (examples/cpython/tour.py).  Only touched under the GIL.
+struct Watched {
+  std::variant<const TensorImpl*, const StorageImpl*> target;
+  std::unique_ptr<DeathWatch> alive;
+};
+std::unique_ptr<Watched>& watched_object() {
+  static auto* watched = new std::unique_ptr<Watched>();
+  return *watched;
+}
+
+template <class H>
+void watch_handle(const H& handle) {
+  auto w = std::make_unique<Watched>();
+  w->target = handle.getIntrusivePtr().get();
+  w->alive = std::make_unique<DeathWatch>(handle.getIntrusivePtr().get());
+  watched_object() = std::move(w);
+}
+
+// revive.watch(x): follow x's tensor or storage; revive.watch("name"): what C++ holds
+// under that name.
+PyObject* watch(PyObject* module, PyObject* x) {
+  Torch& torch = torch_of(module);
+  if (PyUnicode_Check(x)) {
+    const auto it = find_held(x);
+    if (it == cpp_held().end()) return nullptr;
+    std::visit([](const auto& h) { watch_handle(h); }, it->second);
+    Py_RETURN_NONE;
+  }
+  if (torch.is_wrapper<Tensor>(x)) {
+    Tensor t;
+    if (!unpack_defined(torch, x, t, "watch")) return nullptr;
+    watch_handle(t);
+  } else if (torch.is_wrapper<Storage>(x)) {
+    Storage s;
+    if (!unpack_defined(torch, x, s, "watch")) return nullptr;
+    watch_handle(s);
+  } else {
+    PyErr_Format(PyExc_TypeError, "watch(): expected Tensor, UntypedStorage or a name C++ holds, got %s",
+                 Py_TYPE(x)->tp_name);
+    return nullptr;
+  }
+  Py_RETURN_NONE;
+}
+
+// revive.watched(): the watched object's row, as the tour prints it: state (U, T0, L, Z,
+// X as this interpreter sees the slot, D once it is destroyed), n, tag, owns, and the
+// recorded wrapper's r and cdata.  Reads only: no reference is taken to anything.
+PyObject* watched(PyObject* module, PyObject*) {
+  const std::unique_ptr<Watched>& w = watched_object();
+  if (w == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "watched(): nothing is watched (revive.watch first)");
+    return nullptr;
+  }
+  if (!w->alive->alive()) return Py_BuildValue("{s:s}", "state", "D");
+  Torch& torch = torch_of(module);
+  const auto n = std::visit([](const auto* p) { return p->refcount(); }, w->target);
+  const impl::PyObjectSlot* slot = std::visit([](const auto* p) { return p->pyobj_slot(); }, w->target);
+  impl::PyInterpreter* tag = slot->pyobj_interpreter();
+  if (tag == nullptr) return Py_BuildValue("{s:s,s:I}", "state", "U", "n", n);
+  const std::string tag_name = (*tag)->name();
+  if (tag != torch.pyinterpreter()) {
+    return Py_BuildValue("{s:s,s:I,s:s}", "state", "X", "n", n, "tag", tag_name.c_str());
+  }
+  const bool owns = slot->owns_pyobj();
+  PyObject* recorded = reinterpret_cast<PyObject*>(slot->_unchecked_untagged_pyobj());
+  if (recorded == nullptr) {
+    return Py_BuildValue("{s:s,s:I,s:s,s:O}", "state", "T0", "n", n, "tag", tag_name.c_str(), "owns",
+                         owns ? Py_True : Py_False);
+  }
+  const bool is_storage = std::holds_alternative<const StorageImpl*>(w->target);
+  const bool defined = is_storage ? reinterpret_cast<WrapperObject<Storage>*>(recorded)->cdata.defined()
+                                  : reinterpret_cast<WrapperObject<Tensor>*>(recorded)->cdata.defined();
+  const bool borrowed = is_storage ? reinterpret_cast<WrapperObject<Storage>*>(recorded)->cdata.unsafeIsBorrowed()
+                                   : reinterpret_cast<WrapperObject<Tensor>*>(recorded)->cdata.unsafeIsBorrowed();
+  const char* cdata = !defined ? "undefined" : borrowed ? "borrowed" : "owned";
+  return Py_BuildValue("{s:s,s:I,s:n,s:s,s:O,s:s}", "state", owns ? "Z" : "L", "n", n, "r", Py_REFCNT(recorded),
+                       "tag", tag_name.c_str(), "owns", owns ? Py_True : Py_False, "cdata", cdata);
 }
 
 // revive._gc_bugs(issue_75932=None, issue_136358=None): switch PyTorch's old collector
@@ -460,8 +582,11 @@ PyMethodDef module_methods[] = {
     {"_gc_bugs", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&gc_bugs)), METH_VARARGS | METH_KEYWORDS,
      "_gc_bugs(issue_75932=None, issue_136358=None): PyTorch's old collector bugs, on or off"},
     {"hold", &hold, METH_VARARGS, "hold(name, x): C++ takes a reference to x's tensor or storage"},
-    {"held", &held, METH_O, "held(name): what C++ holds under name, wrapped here"},
+    {"held", &held, METH_VARARGS, "held(name, cls=None): what C++ holds under name, wrapped here (by a new cls)"},
     {"release", &release, METH_O, "release(name): C++ lets go of it"},
+    {"cpp_empty", &cpp_empty, METH_VARARGS, "cpp_empty(name, numel=1): C++ makes a tensor and holds it, unwrapped"},
+    {"watch", &watch, METH_O, "watch(x or name): follow one tensor or storage, without a reference"},
+    {"watched", &watched, METH_NOARGS, "watched(): the watched object's state, n, r, tag, owns, cdata"},
     {"empty", &empty, METH_VARARGS, "empty(numel=1): a new tensor, wrapped"},
     {"randn", &empty, METH_VARARGS, "randn(numel=1): the same as empty (no values are modelled)"},
     {"tensor", &tensor_from_storage, METH_O, "tensor(s): a new tensor viewing storage s"},

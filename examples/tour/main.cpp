@@ -5,6 +5,9 @@
 //   revive-tour --list                       list the scenarios and the tests they port
 //   revive-tour NAME...                      run the named scenarios
 //   revive-tour --pictures DIR [NAME...]     also write pictures into DIR
+//   revive-tour --rows [NAME...]             one line per step instead of the tables (the
+//                                            Python tour on the real CPython checks its
+//                                            rows against these: examples/cpython/tour.py)
 //
 // Each row shows, after one Python or C++ action: the state of docs/lifecycle.md, the
 // tensor's strong count n, the wrapper's refcount r, the interpreter tag, the owns bit,
@@ -38,12 +41,14 @@ namespace {
 void usage(std::FILE* to) {
   std::fprintf(to,
                "usage: revive-tour [--pictures DIR] [SCENARIO...]\n"
+               "       revive-tour --rows [SCENARIO...]\n"
                "       revive-tour --list\n"
                "Runs the named scenarios (all of them if none is named) and prints a table per\n"
                "scenario. --pictures DIR also writes DIR/<scenario>/step-NN.dot (who owns whom\n"
                "after each step), states.dot and states.mmd (the state machine, the scenario's\n"
                "path highlighted), and DIR/state-machine.{dot,mmd}; with Graphviz's `dot` on the\n"
-               "PATH each .dot file is rendered to .svg and .png as well.\n");
+               "PATH each .dot file is rendered to .svg and .png as well. --rows prints one line\n"
+               "per step instead, scenario<TAB>step<TAB>row<TAB>action, for examples/cpython/tour.py.\n");
 }
 
 // A one-line reason, then the usage; exit status 2.
@@ -69,6 +74,10 @@ int main(int argc, char** argv) {
       usage(stdout);
       return 0;
     }
+    if (arg == "--rows") {
+      rows_only() = true;
+      continue;
+    }
     if (arg == "--pictures") {
       if (i + 1 >= argc || argv[i + 1][0] == '-') return refuse("--pictures needs a directory");
       if (argv[i + 1][0] == '\0') return refuse("--pictures needs a directory, not an empty name");
@@ -82,7 +91,7 @@ int main(int argc, char** argv) {
     wanted.push_back(arg);
   }
   if (list) {
-    if (!wanted.empty() || pictures_dir) return refuse("--list takes nothing else");
+    if (!wanted.empty() || pictures_dir || rows_only()) return refuse("--list takes nothing else");
     for (const auto& s : all_scenarios()) {
       std::printf("%-19s %s\n%-19s ports %s\n", s.name.data(), s.summary.data(), "", s.ports.data());
       if (!s.same_story.empty()) std::printf("%-19s same story: %s\n", "", s.same_story.data());
@@ -98,8 +107,8 @@ int main(int argc, char** argv) {
       pictures->render(pictures->write("", "state-machine.dot", to_dot(machine)));
       (void)pictures->write("", "state-machine.mmd", state_machine_mermaid({}));
     }
-    std::printf("revive tour: PyTorch's PyObject preservation (era E2) on a fake interpreter\n");
-    std::printf("columns: n = C++ strong count, r = wrapper refcount, owns = slot owns the "
+    if (!rows_only()) std::printf("revive tour: PyTorch's PyObject preservation (era E2) on a fake interpreter\n");
+    if (!rows_only()) std::printf("columns: n = C++ strong count, r = wrapper refcount, owns = slot owns the "
                 "wrapper, cdata = the wrapper's reference to the tensor, via = transitions of "
                 "docs/reference.md section 3\n");
     if (pictures && !pictures->renders()) {
@@ -122,6 +131,7 @@ int main(int argc, char** argv) {
   }
   // Every preserved C++ type counts its live objects (LiveCount), so this line covers
   // TensorImpl, StorageImpl and any type added later, by name.
+  if (rows_only()) return 0;
   std::string per_type;
   for (const LiveCount* c : LiveCount::all()) {
     per_type += (per_type.empty() ? "" : ", ") + c->type_name() + " " + std::to_string(c->get());

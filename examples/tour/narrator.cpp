@@ -115,6 +115,11 @@ std::vector<std::string>& narration_failures() {
   return failures;
 }
 
+bool& rows_only() {
+  static bool rows = false;
+  return rows;
+}
+
 std::string caught(const std::function<void()>& f) {
   try {
     f();
@@ -210,6 +215,7 @@ bool row_matches(const std::string& actual, std::string_view expected) {
 
 Narrator::Narrator(Pictures* pictures, std::string slug, Expected expected)
     : pictures_(pictures), slug_(std::move(slug)), expected_(std::move(expected)) {
+  if (rows_only()) return;
   std::cout << "\n== " << expected_.title << " ==\n\n";
   std::printf("%-4s %-46s %-5s %3s %3s %-24s %-4s %-9s %-8s %s\n", "step", "action", "state",
               "n", "r", "tag", "owns", "cdata", "via", "events");
@@ -218,7 +224,7 @@ Narrator::Narrator(Pictures* pictures, std::string slug, Expected expected)
 Narrator::~Narrator() {
   std::string path;
   for (const TakenTransition& t : path_) path += (path.empty() ? "" : " ") + std::string(to_string(t.transition));
-  std::printf("\npath: %s\n", path.empty() ? "(no transition)" : path.c_str());
+  if (!rows_only()) std::printf("\npath: %s\n", path.empty() ? "(no transition)" : path.c_str());
   if (path != expected_.path) fail("the path is \"" + path + "\", the declaration says \"" + expected_.path + "\"");
   if (state_ != expected_.end) {
     fail("ends in " + std::string(to_string(state_)) + ", the declaration says " +
@@ -239,7 +245,7 @@ Narrator::~Narrator() {
 
 void Narrator::fail(std::string what) {
   std::string where = slug_ + (in_step_ || count_ == 0 ? "" : ", step " + std::to_string(count_));
-  std::printf("     !! narration check failed: %s\n", what.c_str());
+  std::fprintf(rows_only() ? stderr : stdout, "     !! narration check failed: %s\n", what.c_str());
   narration_failures().push_back(where + ": " + std::move(what));
 }
 
@@ -365,9 +371,11 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
                 owns.c_str(), cdata.c_str(), via.c_str());
   std::string printed = row + ev;
   printed.erase(printed.find_last_not_of(' ') + 1);
-  std::printf("%s\n", printed.c_str());
-  std::printf("     %s\n", std::string(why).c_str());
-  for (const auto& line : notes_) std::printf("     -> %s\n", line.c_str());
+  if (!rows_only()) {
+    std::printf("%s\n", printed.c_str());
+    std::printf("     %s\n", std::string(why).c_str());
+    for (const auto& line : notes_) std::printf("     -> %s\n", line.c_str());
+  }
   if (pictures_ != nullptr && view) draw(*view, action, why, via, ev);
   notes_.clear();
 
@@ -385,6 +393,7 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
   add("cdata", cdata);
   add("via", via);
   actual += " fin=" + std::to_string(finalized);
+  if (rows_only()) std::printf("%s\t%d\t%s\t%s\n", slug_.c_str(), count_, actual.c_str(), std::string(action).c_str());
   if (expected_row.empty()) {
     fail("the step declares no expected row; it saw \"" + actual + "\"");
   } else if (!row_matches(actual, expected_row)) {

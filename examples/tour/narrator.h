@@ -153,6 +153,12 @@ class Narrator final : public trace::Observer {
 // Every narration check that failed since the last clear, as "scenario, step N: ...".
 [[nodiscard]] std::vector<std::string>& narration_failures();
 
+// The rows mode (revive-tour --rows): instead of the tables, one line per step,
+// "scenario<TAB>step<TAB>row<TAB>action", the row in the expected-row form above (what
+// happened, not what was expected).  The Python tour (examples/cpython/tour.py) runs the
+// same scenarios on the real CPython and compares its rows with these.
+[[nodiscard]] bool& rows_only();
+
 // Run `f`; the C++ error it raised as the RuntimeError Python would print, or "no error".
 [[nodiscard]] std::string caught(const std::function<void()>& f);
 
