@@ -110,7 +110,54 @@ class TestInterpreters(unittest.TestCase):
 
 
 class TestThreads(unittest.TestCase):
-    """C++ lets go of a zombie's tensor on a thread that holds no GIL."""
+    """C++ lets go of a zombie's tensor on a thread that holds no GIL; interpreters race."""
+
+    def test_tagging_race(self):
+        # torchdeploy's TaggingRace on real interpreters: one C++ tensor, eight threads
+        # each in a subinterpreter of its own, all wrapping it at once.  Exactly one
+        # interpreter tags it; the others are refused with PyTorch's text.  (3.11's
+        # subinterpreters share one GIL, so the wraps interleave at the interpreter's
+        # switch points rather than overlap: which one wins is still up to the
+        # scheduler.  The fake tour's tagging-race runs the tag's compare-and-swap truly
+        # at once, under ThreadSanitizer in CI.)
+        import threading
+        trials, nthreads = 4, 8
+        subs = [interpreters.create() for _ in range(nthreads)]
+        try:
+            for trial in range(trials):
+                torch.cpp_empty("t", 2)
+                start = threading.Barrier(nthreads)
+                outcomes = [None] * nthreads
+
+                def attempt(i):
+                    start.wait()
+                    try:
+                        run(subs[i], """
+                            import revive
+                            kept = revive.held("t")
+                        """)
+                        outcomes[i] = "tagged"
+                    except interpreters.RunFailedError as e:
+                        outcomes[i] = str(e)
+
+                threads = [threading.Thread(target=attempt, args=(i,)) for i in range(nthreads)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                self.assertEqual(outcomes.count("tagged"), 1, outcomes)
+                winner = outcomes.index("tagged")
+                for i, outcome in enumerate(outcomes):
+                    if i != winner:
+                        self.assertIn("cannot access PyObject for Tensor on interpreter CPython subinterpreter", outcome)
+                        self.assertIn("that has already been used by another torch deploy interpreter "
+                                      "CPython subinterpreter", outcome)
+                # The winner's wrapper lets go of the tensor; C++ releases it next trial.
+                run(subs[winner], "del kept")
+                torch.release("t")
+        finally:
+            for sub in subs:
+                interpreters.destroy(sub)
 
     def test_a_main_zombie_released_on_another_thread(self):
         ran = []
