@@ -252,6 +252,7 @@ struct HermeticObject {
   PyObject_HEAD
   bool entered;
   bool old;
+  unsigned long thread;  // the thread that entered: the mode is that thread's
 };
 
 PyObject* hermetic_enter(PyObject* self, PyObject*) {
@@ -261,6 +262,7 @@ PyObject* hermetic_enter(PyObject* self, PyObject*) {
     return nullptr;
   }
   h->entered = true;
+  h->thread = PyThread_get_thread_ident();
   h->old = impl::HermeticPyObjectTLS::get_state();
   impl::HermeticPyObjectTLS::set_state(true);
   Py_RETURN_NONE;
@@ -268,6 +270,12 @@ PyObject* hermetic_enter(PyObject* self, PyObject*) {
 
 PyObject* hermetic_exit(PyObject* self, PyObject*) {
   auto* h = reinterpret_cast<HermeticObject*>(self);
+  if (h->entered && h->thread != PyThread_get_thread_ident()) {
+    // Hermetic mode is thread-local: leaving it here would change this thread's mode
+    // and leave the entering thread's on.
+    PyErr_SetString(PyExc_RuntimeError, "hermetic(): left on another thread than the one that entered it");
+    return nullptr;
+  }
   if (h->entered) impl::HermeticPyObjectTLS::set_state(h->old);
   h->entered = false;
   Py_RETURN_FALSE;  // exceptions propagate

@@ -618,5 +618,30 @@ class TestHermetic(unittest.TestCase):
                     pass
         self.assertFalse(torch.is_hermetic())
 
+    def test_hermetic_is_left_on_the_thread_that_entered_it(self):
+        # The mode is per thread: another thread cannot leave it for this one.
+        import threading
+        h = torch.hermetic()
+        h.__enter__()
+        errors = []
+
+        def leave():
+            try:
+                h.__exit__(None, None, None)
+            except RuntimeError as e:
+                errors.append(str(e))
+            errors.append(torch.is_hermetic())
+
+        t = threading.Thread(target=leave)
+        t.start()
+        t.join()
+        self.assertEqual(len(errors), 2, errors)
+        self.assertIn("another thread", errors[0])
+        self.assertFalse(errors[1])           # the other thread's mode never changed
+        self.assertTrue(torch.is_hermetic())  # and this one's is still on
+        h.__exit__(None, None, None)
+        self.assertFalse(torch.is_hermetic())
+
+
 if __name__ == "__main__":
     unittest.main()
