@@ -351,10 +351,10 @@ PyObject* inspect_wrapper(Torch& torch, PyObject* o) {
     state_name = "X";
   }
   const std::string tag_name = tag == nullptr ? "-" : (*tag)->name();
-  return Py_BuildValue("{s:s,s:I,s:n,s:s,s:O,s:s,s:O,s:O}", "state", state_name, "n", target->refcount(), "r",
-                       Py_REFCNT(o) - 1, "tag", tag_name.c_str(), "owns", owns ? Py_True : Py_False, "cdata",
+  return Py_BuildValue("{s:s,s:I,s:n,s:s,s:O,s:s,s:O,s:O,s:K}", "state", state_name, "n", target->refcount(),
+                       "r", Py_REFCNT(o) - 1, "tag", tag_name.c_str(), "owns", owns ? Py_True : Py_False, "cdata",
                        cdata, "hermetic", self->is_hermetic ? Py_True : Py_False, "recorded",
-                       recorded ? Py_True : Py_False);
+                       recorded ? Py_True : Py_False, "serial", static_cast<unsigned long long>(self->serial));
 }
 
 PyObject* inspect(PyObject* module, PyObject* o) {
@@ -598,7 +598,7 @@ PyMethodDef module_methods[] = {
     {"empty", &empty, METH_VARARGS, "empty(numel=1): a new tensor, wrapped"},
     {"randn", &empty, METH_VARARGS, "randn(numel=1): the same as empty (no values are modelled)"},
     {"tensor", &tensor_from_storage, METH_O, "tensor(s): a new tensor viewing storage s"},
-    {"inspect", &inspect, METH_O, "inspect(x): state, n, r, tag, owns, cdata, hermetic"},
+    {"inspect", &inspect, METH_O, "inspect(x): state, n, r, tag, owns, cdata, hermetic, recorded, serial"},
     {"is_hermetic", &is_hermetic, METH_NOARGS, "whether this thread is in hermetic mode"},
     {nullptr, nullptr, 0, nullptr}};
 

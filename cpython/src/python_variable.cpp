@@ -40,6 +40,13 @@ namespace {
 // weakref hole's warning through Python's `warnings`.
 revive::PyObject* opaque(PyObject* o) noexcept { return reinterpret_cast<revive::PyObject*>(o); }
 PyObject* real(revive::PyObject* o) noexcept { return reinterpret_cast<PyObject*>(o); }
+
+// A wrapper's serial (WrapperObject::serial): one counter for both types, under the GIL,
+// which 3.11's interpreters share.
+std::uint64_t next_serial() noexcept {
+  static std::uint64_t serials = 0;
+  return ++serials;
+}
 const PyObject* real(const revive::PyObject* o) noexcept { return reinterpret_cast<const PyObject*>(o); }
 
 template <class H>
@@ -212,6 +219,8 @@ PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterp
   WrapperObject<H>* self = as_wrapper<H>(o);
   new (&self->cdata) MaybeOwned<H>(MaybeOwned<H>::owned(handle));
   self->torch = this;
+  self->serial = next_serial();
+  ++live_wrappers_;
   self->is_hermetic = impl::HermeticPyObjectTLS::get_state();
   if (self->is_hermetic) return o;  // never recorded: See Note [Hermetic PyObject mode]
   try {
@@ -321,6 +330,7 @@ void Torch::real_death(PyObject* o) noexcept {
   if (type->tp_weaklistoffset != 0) PyObject_ClearWeakRefs(o);
   clear_contents<H>(o);
   self->cdata.~MaybeOwned<H>();
+  --live_wrappers_;
   type->tp_free(o);
   Py_DECREF(type);  // a heap type: each instance holds a reference to it
 }

@@ -53,16 +53,25 @@ constexpr const char* kProgram = "revive-campaign";
 constexpr std::size_t kDefaultSteps = 1'000'000;
 #endif
 
+#ifdef REVIVE_AGAINST_CPYTHON
+constexpr const char* kUsage =
+    "usage: revive-against-cpython [--steps N] [--seed S] [--length L] [--planted [NAME]] [--progress|--quiet]\n"
+    "       revive-against-cpython --replay S [--length L] [--planted [NAME]]\n"
+    "       revive-against-cpython --ops \"K,A,B,C K,A,B,C ...\" [--planted [NAME]]\n"
+    "  the fake interpreter and two real CPython subinterpreters, each compared with the model after every step\n"
+    "  --steps N    ops to run, 1 to 10^12 (default 10000)\n"
+#else
 constexpr const char* kUsage =
     "usage: revive-campaign [--steps N] [--seed S] [--length L] [--threads] [--planted [NAME]] [--progress|--quiet]\n"
     "       revive-campaign --replay S [--length L] [--threads] [--planted [NAME]]\n"
     "       revive-campaign --ops \"K,A,B,C K,A,B,C ...\" [--threads] [--planted [NAME]]\n"
     "  --steps N    ops to run, 1 to 10^12 (default 1000000)\n"
+    "  --threads    run each op on the thread of its interpreter, several at once where they commute\n"
+#endif
     "  --seed S     first scenario's seed, 0 to 2^64-1 (default 1)\n"
     "  --length L   ops per scenario, 1 to 100000 (default 200)\n"
     "  --replay S   run scenario S alone, print it, shrink it if it fails\n"
     "  --ops \"...\"  run these ops (a failure report's replay line, or its {K, A, B, C} lines)\n"
-    "  --threads    run each op on the thread of its interpreter, several at once where they commute\n"
     "  --planted [NAME]  switch a planted bug on (builds with REVIVE_PLANTED_BUG): hermetic-resurrection\n"
     "               (the default), storage-follows-thread or callback-before-clear\n"
     "  --progress   report progress every 2 s on stderr (default on a terminal); --quiet: never\n";

@@ -11,14 +11,17 @@
 //                           interpreter, or none), the recorded wrapper (its identity),
 //                           the owns bit, that wrapper's refcount r and its cdata
 //                           (owned, borrowed, undefined);
-//   per variable            which wrapper (identity: the same object as before, so a
-//                           resurrection must give back the very object), its r, its
-//                           `foo` attribute (it survives a resurrection);
+//   per variable            which wrapper (identity by the wrapper's serial, never by
+//                           address, so a resurrection must give back the very
+//                           object), its r, its `foo` attribute (it survives a
+//                           resurrection);
 //   per weakref             what it reads (None or which wrapper), its callback's runs,
 //                           the total of all callbacks, and that no callback saw its
 //                           referent (CPython clears the weakref first);
-//   per interpreter         the warnings raised (the weakref hole's);
-//   per wrapper with __del__  how often it ran (at most once: PEP 442);
+//   per interpreter         the warnings raised (the weakref hole's), and the wrappers
+//                           not yet freed (zombies, stubbed and hermetic ones too);
+//   per wrapper with __del__  how often it ran (at most once: PEP 442), dead wrappers
+//                           included, and the total of all runs;
 // and when an op raises in both runtimes, the two texts are compared (interpreter names
 // written as I0 and I1; a C++ error that the real module turns into RuntimeError is
 // compared by its message).  The model being the same reference for both, a scenario
@@ -42,7 +45,8 @@
 //     a real generation-0 count moves with every container CPython allocates (frames,
 //     dicts, the call's tuples), so when a threshold fires cannot agree.  Explicit
 //     collections (Collect) are compared, and they are where the collector's order shows.
-//   - Live object counts per interpreter: a real one holds thousands of its own.
+//   - Live objects other than wrappers: a real interpreter holds thousands of its own,
+//     and shares one weakref object among all plain weakref.ref(x) of an object.
 //   - Storing an object of one interpreter in another's (SetPeer across interpreters),
 //     which the fake refuses: torchdeploy's interpreters were separate copies of
 //     libpython, where it cannot even be written, but 3.11's subinterpreters share one
@@ -52,6 +56,7 @@
 #include "revive/cpython/module.h"
 #include "revive/cpython/python_variable.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <map>
@@ -82,8 +87,9 @@ PyThreadState* main_thread_state = nullptr;  // the embedding thread's, from sta
 // What the Python-level hooks count, for the witness that runs now (one at a time, on
 // the thread that runs the scenario).
 struct Counts {
-  std::map<const PyObj*, int> finalizer_runs;  // by object, reset when one is made
-  std::map<const PyObj*, int> callback_runs;   // by weakref object, reset when one is made
+  std::map<std::uint64_t, int> finalizer_runs;  // by wrapper serial
+  int finalizers = 0;                           // all finalizer runs
+  std::map<const PyObj*, int> callback_runs;    // by weakref object, reset when one is made
   int callbacks = 0;                           // all callback runs
   int early_callbacks = 0;                     // callbacks that still saw their referent
   std::map<const PyInterpreterState*, int> warnings;
@@ -91,7 +97,11 @@ struct Counts {
 Counts* counts = nullptr;
 
 PyObj* count_finalizer(PyObj*, PyObj* self) {
-  if (counts != nullptr) ++counts->finalizer_runs[self];
+  if (counts != nullptr) {
+    // Only Fin's instances (revive.Tensor wrappers) run it.
+    ++counts->finalizer_runs[reinterpret_cast<const WrapperObject<Tensor>*>(self)->serial];
+    ++counts->finalizers;
+  }
   Py_RETURN_NONE;
 }
 PyObj* count_callback(PyObj*, PyObj* weakref) {
@@ -172,7 +182,9 @@ struct Held {
 class Enter {
  public:
   explicit Enter(PyThreadState* ts) {
+    // 3.11 answers with the thread state of whichever thread holds the GIL.
     PyThreadState* current = _PyThreadState_UncheckedGet();
+    if (current != nullptr && current->thread_id != PyThread_get_thread_ident()) current = nullptr;
     if (current == ts) return;
     if (current != nullptr) {
       previous_ = PyThreadState_Swap(ts);
@@ -196,8 +208,8 @@ class Enter {
 class CPythonWitness final : public Witness {
  public:
   CPythonWitness() {
-    counts = &counts_;
     for (int s = 0; s < kInterpreters; ++s) start(s);
+    counts = &counts_;
   }
   ~CPythonWitness() override {
     if (!closed_) (void)close();
@@ -220,7 +232,8 @@ class CPythonWitness final : public Witness {
       return Outcome::Ran;
     } catch (const PythonFailed&) {
       Enter entered(subs_[failed_in_].ts);
-      if (error != nullptr) *error = normalize(take_exception());
+      const std::string text = normalize(take_exception());  // cleared, whoever asks
+      if (error != nullptr) *error = text;
     } catch (const Error& e) {
       if (error != nullptr) *error = normalize(e.what());
     }
@@ -262,35 +275,53 @@ class CPythonWitness final : public Witness {
     PyEval_RestoreThread(main_thread_state);
     sub.ts = Py_NewInterpreter();
     if (sub.ts == nullptr) {
-      PyEval_SaveThread();
+      (void)PyEval_SaveThread();
       throw std::runtime_error("revive-against-cpython: Py_NewInterpreter failed");
     }
+    if (!set_up(sub)) {
+      PyErr_Print();
+      Py_EndInterpreter(sub.ts);
+      sub.ts = nullptr;
+      (void)PyThreadState_Swap(main_thread_state);
+      (void)PyEval_SaveThread();
+      throw std::runtime_error("revive-against-cpython: a subinterpreter's set-up failed (printed above)");
+    }
+    (void)PyThreadState_Swap(main_thread_state);
+    (void)PyEval_SaveThread();
+  }
+
+  // In the new subinterpreter (its thread state current): the counters, kSetup, and what
+  // the witness keeps of it.  False with a Python exception set on failure.
+  static bool set_up(Sub& sub) {
     PyObj* globals = PyModule_GetDict(PyImport_AddModule("__main__"));  // borrowed
+    if (globals == nullptr) return false;
     for (PyMethodDef* def : {&count_finalizer_def, &count_callback_def, &count_warning_def}) {
       PyObj* f = PyCFunction_New(def, nullptr);
-      PyDict_SetItemString(globals, def->ml_name, f);
+      if (f == nullptr || PyDict_SetItemString(globals, def->ml_name, f) < 0) {
+        Py_XDECREF(f);
+        return false;
+      }
       Py_DECREF(f);
     }
     PyObj* done = PyRun_String(kSetup, Py_file_input, globals, globals);
-    if (done == nullptr) {
-      PyErr_Print();
-      throw std::runtime_error("revive-against-cpython: the subinterpreter's setup failed");
-    }
+    if (done == nullptr) return false;
     Py_DECREF(done);
     sub.module = PyImport_ImportModule("revive");
-    sub.fin_type = PyDict_GetItemString(globals, "Fin");
-    Py_INCREF(sub.fin_type);
-    sub.callback = PyDict_GetItemString(globals, "_count_callback");
-    Py_INCREF(sub.callback);
     PyObj* gc = PyImport_ImportModule("gc");
-    sub.collect = PyObject_GetAttrString(gc, "collect");
-    Py_DECREF(gc);
-    PyObj* tensor_type = PyObject_GetAttrString(sub.module, "Tensor");
+    sub.collect = gc == nullptr ? nullptr : PyObject_GetAttrString(gc, "collect");
+    Py_XDECREF(gc);
+    sub.fin_type = Py_XNewRef(PyDict_GetItemString(globals, "Fin"));
+    sub.callback = Py_XNewRef(PyDict_GetItemString(globals, "_count_callback"));
+    PyObj* tensor_type = sub.module == nullptr ? nullptr : PyObject_GetAttrString(sub.module, "Tensor");
+    if (sub.collect == nullptr || sub.fin_type == nullptr || sub.callback == nullptr || tensor_type == nullptr) {
+      Py_XDECREF(tensor_type);
+      if (!PyErr_Occurred()) PyErr_SetString(PyExc_RuntimeError, "the set-up left something undefined");
+      return false;
+    }
     sub.torch = &Torch::of(reinterpret_cast<PyTypeObject*>(tensor_type));
     Py_DECREF(tensor_type);
     sub.name = (*sub.torch->pyinterpreter())->name();
-    (void)PyThreadState_Swap(main_thread_state);
-    (void)PyEval_SaveThread();
+    return true;
   }
 
   void end(int s) {
@@ -369,6 +400,14 @@ class CPythonWitness final : public Witness {
   }
 
   std::optional<std::string> same(int model_w, const PyObj* real, const char* where);
+  std::uint64_t serial_of(const PyObj* o) const {
+    for (const Sub& sub : subs_) {
+      if (sub.torch->is_wrapper<Storage>(const_cast<PyObj*>(o))) {
+        return reinterpret_cast<const WrapperObject<Storage>*>(o)->serial;
+      }
+    }
+    return reinterpret_cast<const WrapperObject<Tensor>*>(o)->serial;
+  }
 
   Counts counts_;
   std::array<Sub, kInterpreters> subs_;
@@ -383,8 +422,9 @@ class CPythonWitness final : public Witness {
     [[nodiscard]] bool alive() const { return watch ? watch->alive() : !tensor.expired(); }
   };
   std::vector<Tracked> tracked_;
-  std::map<const PyObj*, int> real_to_model_;
-  std::map<int, const PyObj*> model_to_real_;
+  // Which real wrapper (by serial) each model wrapper is, bound at first sight.
+  std::map<std::uint64_t, int> real_to_model_;
+  std::map<int, std::uint64_t> model_to_real_;
   int failed_in_ = 0;
   bool closed_ = false;
 };
@@ -401,7 +441,6 @@ void CPythonWitness::perform(const Op& op, const Model& before) {
       in(op.a, [&] {
         w.o = op.c != 0 ? check(PyObject_CallNoArgs(subs_[op.a].fin_type))
                         : check(PyObject_CallMethod(subs_[op.a].module, "empty", "i", 1));
-        if (op.c != 0) counts_.finalizer_runs[w.o] = 0;
       });
       const Tensor t = unpack<Tensor>(w);
       track(t.storage());
@@ -557,13 +596,16 @@ void CPythonWitness::perform(const Op& op, const Model& before) {
 
 std::optional<std::string> CPythonWitness::same(int model_w, const PyObj* real, const char* where) {
   if (real == nullptr) return std::string(where) + ": real has no object, model has wrapper " + std::to_string(model_w);
-  auto [it, fresh] = real_to_model_.try_emplace(real, model_w);
+  // Every object compared is a wrapper (a Tensor's or a storage's): its serial, never an
+  // address, tells it from one made later in the same memory.
+  const std::uint64_t serial = serial_of(real);
+  auto [it, fresh] = real_to_model_.try_emplace(serial, model_w);
   if (it->second != model_w) {
     return std::string(where) + ": the real object is model wrapper " + std::to_string(it->second) + ", expected " +
            std::to_string(model_w);
   }
-  auto [jt, fresh_too] = model_to_real_.try_emplace(model_w, real);
-  if (jt->second != real) {
+  auto [jt, fresh_too] = model_to_real_.try_emplace(model_w, serial);
+  if (jt->second != serial) {
     return std::string(where) + ": model wrapper " + std::to_string(model_w) +
            " was another real object (not the same object after all)";
   }
@@ -582,15 +624,6 @@ const char* cdata_name(Cdata c) {
 
 std::optional<std::string> CPythonWitness::compare(const Model& m) {
   std::ostringstream err;
-  // A wrapper the model says is dead has freed its memory: its address may be reused.
-  for (auto it = model_to_real_.begin(); it != model_to_real_.end();) {
-    if (!m.wrappers[it->first].alive) {
-      real_to_model_.erase(it->second);
-      it = model_to_real_.erase(it);
-    } else {
-      ++it;
-    }
-  }
   if (tracked_.size() != m.targets.size()) {
     err << "real tracks " << tracked_.size() << " tensors and storages, model " << m.targets.size();
     return err.str();
@@ -708,11 +741,31 @@ std::optional<std::string> CPythonWitness::compare(const Model& m) {
       return err.str();
     }
   }
-  for (const auto& [w, real] : model_to_real_) {
+  // Finalizers: every wrapper seen so far, dead ones too (a __del__ runs as its wrapper
+  // dies), and the total, which also covers wrappers no comparison ever bound.
+  int model_finalizers = 0;
+  for (const Wrapper& w : m.wrappers) model_finalizers += w.finalizer_runs;
+  if (counts_.finalizers != model_finalizers) {
+    err << "__del__ ran " << counts_.finalizers << " time(s) in all, model " << model_finalizers;
+    return err.str();
+  }
+  for (const auto& [w, serial] : model_to_real_) {
     if (!m.wrappers[w].has_finalizer) continue;
-    const int runs = counts_.finalizer_runs[real];
+    const auto it = counts_.finalizer_runs.find(serial);
+    const int runs = it == counts_.finalizer_runs.end() ? 0 : it->second;
     if (runs != m.wrappers[w].finalizer_runs) {
       err << "wrapper " << w << ": __del__ ran " << runs << " time(s), model " << m.wrappers[w].finalizer_runs;
+      return err.str();
+    }
+  }
+  // Live wrappers per interpreter (zombies, stubbed and hermetic ones included): a
+  // leaked reference shows here even when no count of a C++ object moves.
+  for (int s = 0; s < kInterpreters; ++s) {
+    const int me = m.slot_interp[s];
+    const auto model_live = std::count_if(m.wrappers.begin(), m.wrappers.end(),
+                                          [&](const Wrapper& w) { return w.alive && w.interp == me; });
+    if (subs_[s].torch->live_wrappers() != model_live) {
+      err << "I" << s << ": real " << subs_[s].torch->live_wrappers() << " live wrappers, model " << model_live;
       return err.str();
     }
   }
@@ -724,6 +777,12 @@ std::optional<std::string> CPythonWitness::compare(const Model& m) {
 void start_cpython() {
   if (main_thread_state != nullptr) return;
   if (PyImport_AppendInittab("revive", &PyInit_revive) != 0) throw std::runtime_error("PyImport_AppendInittab failed");
+  // The C allocator, not pymalloc: AddressSanitizer then sees every object (an isolated
+  // configuration ignores PYTHONMALLOC).
+  PyPreConfig preconfig;
+  PyPreConfig_InitIsolatedConfig(&preconfig);
+  preconfig.allocator = PYMEM_ALLOCATOR_MALLOC;
+  if (PyStatus_Exception(Py_PreInitialize(&preconfig))) throw std::runtime_error("revive-against-cpython: Py_PreInitialize failed");
   PyConfig config;
   PyConfig_InitIsolatedConfig(&config);
   config.site_import = 0;  // the subinterpreters start faster, and need nothing from site

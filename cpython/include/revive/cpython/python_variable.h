@@ -16,6 +16,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstdint>
 #include <string>
 
 #include "revive/pyslot/py_interpreter.h"
@@ -46,6 +47,9 @@ struct WrapperObject {
   PyObject* dict;         // __dict__ (tp_dictoffset points here)
   PyObject* weakreflist;  // tp_weaklistoffset points here
   bool is_hermetic;       // made in hermetic mode: never recorded, never preserved
+  // Process-wide, never reused (an address is, once the wrapper is freed): what tells
+  // two wrappers apart, for revive.inspect and the fake-against-real comparison.
+  std::uint64_t serial;
 };
 
 template <class H>
@@ -115,6 +119,8 @@ class Torch {
   H unpack(PyObject* o) const;
 
   [[nodiscard]] impl::PyInterpreter* pyinterpreter() const noexcept { return pyinterpreter_; }
+  // Wrappers of this interpreter not yet freed (zombies and stubbed ones included).
+  [[nodiscard]] std::int64_t live_wrappers() const noexcept { return live_wrappers_; }
 
   // Switches that bring back two of PyTorch's collector bugs, as binding/'s GcBugs do
   // (revive._gc_bugs() in Python):
@@ -156,6 +162,7 @@ class Torch {
   // PyInterpreter must still be there to say so (Note [Disarming a dead interpreter]).
   CPythonVTable* vtable_;
   impl::PyInterpreter* pyinterpreter_;
+  std::int64_t live_wrappers_ = 0;  // under the GIL
   PyTypeObject* tensor_type_;
   PyTypeObject* storage_type_;
 };

@@ -9,7 +9,7 @@
 //                       process; later calls do nothing.
 //   cpython_witness()   the WitnessKind to hand to run_scenario, shrink or campaign.
 //
-// Example (proof/src/against_cpython.cpp):
+// Example (proof/src/campaign.cpp, built as revive-against-cpython):
 //   revive::proof::start_cpython();
 //   const auto witness = revive::proof::cpython_witness();
 //   auto report = revive::proof::campaign(1, 10000, std::cerr, 200, {}, Threading::One, &witness);
