@@ -1,5 +1,8 @@
 #include "revive/tensor/intrusive_ptr.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "revive/tensor/death_watch.h"
 
 namespace revive {
@@ -7,23 +10,88 @@ namespace revive {
 intrusive_ptr_target::~intrusive_ptr_target() {
   // A destructor reached with strong references left means someone deleted the object
   // by hand, or a count was corrupted: either way, every intrusive_ptr to it dangles.
-  REVIVE_INTERNAL_ASSERT(refcount_.load(std::memory_order_relaxed) == 0,
+  REVIVE_INTERNAL_ASSERT(detail::refcount(combined_refcount_.load(std::memory_order_relaxed)) == 0,
                          "an intrusive_ptr_target was destroyed while strong references "
                          "to it still existed");
   DeathWatch::on_destroy(this);
 }
 
-void intrusive_ptr_target::decref_strong() noexcept {
+namespace {
+[[noreturn]] void no_pyobject(const char* hook) noexcept {
+  std::fprintf(stderr, "revive: %s() called on a type that never sets the has-PyObject bit\n", hook);
+  std::abort();
+}
+}  // namespace
+
+void intrusive_ptr_target::incref_pyobject() const noexcept { no_pyobject("incref_pyobject"); }
+void intrusive_ptr_target::decref_pyobject() const noexcept { no_pyobject("decref_pyobject"); }
+bool intrusive_ptr_target::try_incref_pyobject() const noexcept { no_pyobject("try_incref_pyobject"); }
+
+void intrusive_ptr_target::set_has_pyobject_fresh() {
+  // Nobody else can reach the target, so nobody can race this store.
+  REVIVE_CHECK(combined_refcount_.load(std::memory_order_relaxed) == detail::kUniqueRef,
+               "set_has_pyobject_fresh(): the target is shared (use set_has_pyobject)");
+  combined_refcount_.store(detail::kUniqueRef | detail::kHasPyObject, std::memory_order_relaxed);
+}
+
+bool intrusive_ptr_target::set_has_pyobject() noexcept {
+  // See Note [The has-PyObject bit]: C++'s reference to the wrapper before the bit.
+  std::uint64_t c = combined_refcount_.load(std::memory_order_relaxed);
+  bool increfed = false;
+  while (!detail::has_pyobject(c)) {
+    if (detail::refcount(c) > 1 && !increfed) {
+      incref_pyobject();
+      increfed = true;
+    }
+    if (combined_refcount_.compare_exchange_weak(c, c | detail::kHasPyObject, std::memory_order_acq_rel,
+                                                 std::memory_order_relaxed)) {
+      // n fell to 1 between the incref and the CAS: the wrapper alone owns the target.
+      if (increfed && detail::refcount(c) == 1) decref_pyobject();
+      return true;
+    }
+  }
+  if (increfed) decref_pyobject();  // someone else set it, with their own reference
+  return false;
+}
+
+bool intrusive_ptr_target::try_incref(bool can_have_pyobject) const noexcept {
+  // See Note [Memory ordering of the two counts]: never 0 -> 1.
+  std::uint64_t c = combined_refcount_.load(std::memory_order_relaxed);
+  bool increfed = false;  // C++'s reference to the wrapper, taken for a 1 -> 2
+  while (detail::refcount(c) != 0) {
+    // See Note [The has-PyObject bit]: at n == 1 the wrapper is the only owner and may
+    // be dying; take a reference to it first, or give up.
+    if (can_have_pyobject && detail::has_pyobject(c) && detail::refcount(c) == 1 && !increfed) {
+      if (!try_incref_pyobject()) return false;
+      increfed = true;
+    }
+    if (combined_refcount_.compare_exchange_weak(c, c + detail::kReferenceCountOne, std::memory_order_acq_rel,
+                                                 std::memory_order_relaxed)) {
+      // Another owner came meanwhile (n was 2 or more): C++ already holds the wrapper.
+      if (increfed && detail::refcount(c) != 1) decref_pyobject();
+      return true;
+    }
+  }
+  if (increfed) decref_pyobject();
+  return false;
+}
+
+void intrusive_ptr_target::decref_strong(bool can_have_pyobject) noexcept {
   // acq_rel: the last decrement must see every write other owners made before they
   // let go.  See Note [Memory ordering of the two counts].
-  if (refcount_.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+  const std::uint64_t before =
+      combined_refcount_.fetch_sub(detail::kReferenceCountOne, std::memory_order_acq_rel);
+  if (detail::refcount(before) != 1) {
+    // See Note [The has-PyObject bit]: 2 -> 1, the wrapper alone owns the target now.
+    if (can_have_pyobject && detail::has_pyobject(before) && detail::refcount(before) == 2) decref_pyobject();
     return;
   }
   // See Note [Two counts and release_resources].
-  bool should_delete = weakcount_.load(std::memory_order_acquire) == 1;
+  bool should_delete = detail::weakcount(combined_refcount_.load(std::memory_order_acquire)) == 1;
   if (!should_delete) {
     release_resources();
-    should_delete = weakcount_.fetch_sub(1, std::memory_order_acq_rel) == 1;
+    should_delete = detail::weakcount(combined_refcount_.fetch_sub(detail::kWeakReferenceCountOne,
+                                                                   std::memory_order_acq_rel)) == 1;
   }
   if (should_delete) {
     delete this;

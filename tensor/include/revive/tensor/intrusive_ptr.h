@@ -1,10 +1,13 @@
 // intrusive_ptr.h: c10's intrusive reference counting, strong and weak.
 //
 // Defines:
-//   intrusive_ptr_target    base class holding a strong and a weak count.
+//   intrusive_ptr_target    base class holding the strong and the weak count, in one
+//                           64-bit word with era E4's has-PyObject bit.
 //   intrusive_ptr<T>        an owning (strong) reference.
 //   weak_intrusive_ptr<T>   a weak reference; lock() upgrades it if the object lives.
 //   make_intrusive<T>(...)  allocate with strong = 1.
+//   TargetTraits<T>         can_have_pyobject: whether T pays for E4's bit check (Note
+//                           [The has-PyObject bit]).
 //
 // Example (compiled in test/tensor/intrusive_ptr_test.cpp):
 //   auto p = make_intrusive<Thing>();          // strong 1
@@ -13,7 +16,8 @@
 //   assert(!w.lock());                         // too late to revive it
 //                                              // ~w: weak 0, the Thing is deleted
 //
-// Owns: Note [Two counts and release_resources], Note [Memory ordering of the two counts].
+// Owns: Note [Two counts and release_resources], Note [Memory ordering of the two counts],
+// Note [The has-PyObject bit].
 #pragma once
 
 #include <atomic>
@@ -30,6 +34,31 @@ template <class T>
 class intrusive_ptr;
 template <class T>
 class weak_intrusive_ptr;
+
+// The two counts share one 64-bit word, as c10 has kept them since 2025 (E2's c10 had
+// two 32-bit atomics; the rules below did not change):
+//   bits 0..31   the strong count n
+//   bits 32..62  the weak count w
+//   bit 63       kHasPyObject (era E4): See Note [The has-PyObject bit]
+namespace detail {
+inline constexpr std::uint64_t kReferenceCountOne = 1;
+inline constexpr std::uint64_t kWeakReferenceCountOne = std::uint64_t{1} << 32;
+inline constexpr std::uint64_t kHasPyObject = std::uint64_t{1} << 63;
+inline constexpr std::uint64_t kUniqueRef = kReferenceCountOne | kWeakReferenceCountOne;
+constexpr std::uint32_t refcount(std::uint64_t combined) noexcept { return static_cast<std::uint32_t>(combined); }
+constexpr std::uint32_t weakcount(std::uint64_t combined) noexcept {
+  return static_cast<std::uint32_t>((combined & ~kHasPyObject) >> 32);
+}
+constexpr bool has_pyobject(std::uint64_t combined) noexcept { return (combined & kHasPyObject) != 0; }
+}  // namespace detail
+
+// Whether an intrusive_ptr<T> checks E4's bit on 1 <-> 2 (Note [The has-PyObject bit]).
+// Only types that can have a Python wrapper pay for the check; tensor_impl.h and
+// storage_impl.h say yes for theirs.
+template <class T>
+struct TargetTraits {
+  static constexpr bool can_have_pyobject = false;
+};
 
 // Note [Two counts and release_resources]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -58,11 +87,26 @@ class intrusive_ptr_target {
   intrusive_ptr_target& operator=(const intrusive_ptr_target&) = delete;
 
   [[nodiscard]] std::uint32_t refcount() const noexcept {
-    return refcount_.load(std::memory_order_acquire);
+    return detail::refcount(combined_refcount_.load(std::memory_order_acquire));
   }
   [[nodiscard]] std::uint32_t weakcount() const noexcept {
-    return weakcount_.load(std::memory_order_acquire);
+    return detail::weakcount(combined_refcount_.load(std::memory_order_acquire));
   }
+  // Era E4: the target's wrapper follows its strong count (Note [The has-PyObject bit]).
+  [[nodiscard]] bool has_pyobject() const noexcept {
+    return detail::has_pyobject(combined_refcount_.load(std::memory_order_acquire));
+  }
+
+  // Era E4: set the bit for a wrapper the target's slot records now; the two ways c10's
+  // PyObjectPreservation does it (Note [The has-PyObject bit]).
+  //   set_has_pyobject_fresh()  a target nobody else can reach (n == 1, w == 1): a
+  //                             plain store.  Throws if it is shared.
+  //   set_has_pyobject()        any target: a CAS loop that ORs the bit in, first
+  //                             taking C++'s reference to the wrapper when n > 1, and
+  //                             giving it back if n fell to 1 meanwhile.  False if the
+  //                             bit was already set (nothing changed).
+  void set_has_pyobject_fresh();
+  bool set_has_pyobject() noexcept;
 
  protected:
   intrusive_ptr_target() noexcept = default;
@@ -73,6 +117,14 @@ class intrusive_ptr_target {
   // a PyObjectSlot decides here whether its wrapper goes now or waits for the
   // destructor (docs/extending.md, a new preserved type).
   virtual void release_resources() {}
+
+  // Era E4's hooks (Note [The has-PyObject bit]), called only once the bit is set, so
+  // only a type that sets it overrides them: C++ takes a reference to the wrapper
+  // (n: 1 -> 2), lets it go (2 -> 1), or tries to take one from a wrapper that may be
+  // dying (lock() at n == 1: false if it is).  The defaults abort.
+  virtual void incref_pyobject() const noexcept;
+  virtual void decref_pyobject() const noexcept;
+  [[nodiscard]] virtual bool try_incref_pyobject() const noexcept;
 
  private:
   template <class T>
@@ -99,27 +151,57 @@ class intrusive_ptr_target {
   //   - the weak count is read with acquire at strong 0, to decide between deleting now
   //     and release_resources (Note [Two counts and release_resources]);
   //   - make_intrusive's stores are relaxed: the object has not escaped this thread.
-  mutable std::atomic<std::uint32_t> refcount_{0};
-  mutable std::atomic<std::uint32_t> weakcount_{0};
+  // The two counts live in one word (above), so "the weak count at strong 0" is read from
+  // the same word the strong decrement wrote; the rules are the ones above.
+  //
+  // Note [The has-PyObject bit]
+  // ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+  // Era E4 (PyTorch #167564, November 2025), which replaced resurrection.  Bit 63 says
+  // "this target has a Python wrapper, and the wrapper owns one strong reference".
+  // While C++ shares the target (n >= 2), C++ holds one real reference to the wrapper,
+  // so the wrapper cannot die; when only the wrapper is left (n == 1), it is an ordinary
+  // Python object, free to die, and its death drops the last strong reference.
+  //   - n: 1 -> 2 with the bit set: incref_pyobject() (the interpreter takes its GIL);
+  //     2 -> 1: decref_pyobject().  Both are seen in the word the increment or
+  //     decrement returned, so no other count change can slip between the test and it.
+  //   - Setting the bit.  A target nobody else can reach is stored to non-atomically
+  //     (set_has_pyobject_fresh).  A shared one gets a CAS loop (set_has_pyobject):
+  //     when n > 1, C++'s reference to the wrapper is taken *before* the bit is
+  //     published (another thread's 2 -> 1 may give it back at once); if the CAS then
+  //     finds n == 1 after all, that reference is given back.
+  //   - lock() at n == 1 with the bit set: the only owner is the wrapper, which may be
+  //     dying in its interpreter right now.  The first version of E4 incremented n and
+  //     then increfed the wrapper (a FIXME: the wrapper could already be freed); the fix
+  //     try-increfs the wrapper first, under its GIL, and fails the lock() if it is
+  //     dying.  try_incref() does the fixed order.
+  //   - Only types whose TargetTraits say can_have_pyobject test the bit at all: the
+  //     price of E4 for every other type is nothing, and for a tensor with no wrapper
+  //     one test of a bit in a word already loaded (bench: E4's bit check).
+  // E2 never sets the bit, so none of this runs in E2.
+  mutable std::atomic<std::uint64_t> combined_refcount_{0};
 
-  // +1 on the strong count unless it already reached 0.  Returns success.
-  bool try_incref() const noexcept {
-    // See Note [Memory ordering of the two counts]: never 0 -> 1.
-    std::uint32_t n = refcount_.load(std::memory_order_relaxed);
-    while (n != 0) {
-      if (refcount_.compare_exchange_weak(n, n + 1, std::memory_order_acq_rel,
-                                           std::memory_order_relaxed)) {
-        return true;
-      }
-    }
-    return false;
+  // +1 on the strong count from a reference the caller holds (an intrusive_ptr copy);
+  // with the bit set, 1 -> 2 takes C++'s reference to the wrapper.
+  void incref_strong(bool can_have_pyobject) const noexcept {
+    // See Note [Memory ordering of the two counts]: a plain increment.
+    const std::uint64_t now =
+        combined_refcount_.fetch_add(detail::kReferenceCountOne, std::memory_order_relaxed) +
+        detail::kReferenceCountOne;
+    if (can_have_pyobject && detail::has_pyobject(now) && detail::refcount(now) == 2) incref_pyobject();
   }
-
-  // Drop one strong reference; runs release_resources and deletes as c10 does.
-  void decref_strong() noexcept;
+  // +1 on the strong count unless it already reached 0 (lock(), reclaiming a borrowed
+  // pointer).  Returns success.  See Note [The has-PyObject bit] for n == 1 with the bit.
+  bool try_incref(bool can_have_pyobject) const noexcept;
+  // Drop one strong reference; with the bit set, 2 -> 1 gives the wrapper back; at 0,
+  // release_resources and delete as c10 does.
+  void decref_strong(bool can_have_pyobject) noexcept;
+  void incref_weak() const noexcept {
+    combined_refcount_.fetch_add(detail::kWeakReferenceCountOne, std::memory_order_relaxed);
+  }
   void decref_weak() noexcept {
     // See Note [Memory ordering of the two counts].
-    if (weakcount_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    if (detail::weakcount(combined_refcount_.fetch_sub(detail::kWeakReferenceCountOne,
+                                                       std::memory_order_acq_rel)) == 1) {
       delete this;
     }
   }
@@ -140,7 +222,7 @@ class intrusive_ptr {
   intrusive_ptr(const intrusive_ptr& o) noexcept : target_(o.target_) {
     // We hold a reference through `o`, so the count cannot be 0: a plain increment.
     // See Note [Memory ordering of the two counts].
-    if (target_ != nullptr) target_->refcount_.fetch_add(1, std::memory_order_relaxed);
+    if (target_ != nullptr) target_->incref_strong(TargetTraits<T>::can_have_pyobject);
   }
   intrusive_ptr(intrusive_ptr&& o) noexcept : target_(std::exchange(o.target_, nullptr)) {}
   template <class U>
@@ -155,7 +237,7 @@ class intrusive_ptr {
   ~intrusive_ptr() { reset(); }
 
   void reset() noexcept {
-    if (T* t = std::exchange(target_, nullptr)) t->decref_strong();
+    if (T* t = std::exchange(target_, nullptr)) t->decref_strong(TargetTraits<T>::can_have_pyobject);
   }
 
   [[nodiscard]] T* get() const noexcept { return target_; }
@@ -181,7 +263,7 @@ class intrusive_ptr {
   // destroyed and may not be revived (Note [Two counts and release_resources]).
   [[nodiscard]] static intrusive_ptr unsafe_reclaim_from_nonowning(T* raw) {
     if (raw == nullptr) return {};
-    REVIVE_CHECK(raw->try_incref(),
+    REVIVE_CHECK(raw->try_incref(TargetTraits<T>::can_have_pyobject),
                  "intrusive_ptr: Cannot increase refcount after it reached zero.");
     return intrusive_ptr(raw, dont_incref);
   }
@@ -201,8 +283,7 @@ template <class T, class... Args>
   T* t = new T(std::forward<Args>(args)...);
   // Born with strong 1 and weak 1 (the strong references' share); adopted below.
   // Relaxed: See Note [Memory ordering of the two counts].
-  t->refcount_.store(1, std::memory_order_relaxed);
-  t->weakcount_.store(1, std::memory_order_relaxed);
+  t->combined_refcount_.store(detail::kUniqueRef, std::memory_order_relaxed);
   return intrusive_ptr<T>(t, dont_incref);
 }
 
@@ -212,10 +293,10 @@ class weak_intrusive_ptr {
   weak_intrusive_ptr() noexcept = default;
   // Increments from a held reference: See Note [Memory ordering of the two counts].
   explicit weak_intrusive_ptr(const intrusive_ptr<T>& p) noexcept : target_(p.get()) {
-    if (target_ != nullptr) target_->weakcount_.fetch_add(1, std::memory_order_relaxed);
+    if (target_ != nullptr) target_->incref_weak();
   }
   weak_intrusive_ptr(const weak_intrusive_ptr& o) noexcept : target_(o.target_) {
-    if (target_ != nullptr) target_->weakcount_.fetch_add(1, std::memory_order_relaxed);
+    if (target_ != nullptr) target_->incref_weak();
   }
   weak_intrusive_ptr(weak_intrusive_ptr&& o) noexcept
       : target_(std::exchange(o.target_, nullptr)) {}
@@ -229,9 +310,10 @@ class weak_intrusive_ptr {
     if (T* t = std::exchange(target_, nullptr)) t->decref_weak();
   }
 
-  // A strong reference if the object is still alive (strong count > 0), else null.
+  // A strong reference if the object is still alive (strong count > 0), else null; in
+  // E4, also null when its only owner is a wrapper that is being freed.
   [[nodiscard]] intrusive_ptr<T> lock() const noexcept {
-    if (target_ == nullptr || !target_->try_incref()) return {};
+    if (target_ == nullptr || !target_->try_incref(TargetTraits<T>::can_have_pyobject)) return {};
     return intrusive_ptr<T>(target_, dont_incref);
   }
   [[nodiscard]] bool expired() const noexcept {
