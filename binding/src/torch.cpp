@@ -22,6 +22,8 @@ class Torch::VTable final : public impl::PyInterpreterVTable {
   void decref(PyObject* pyobj, bool has_pyobj_slot) const override {
     owner_->decref_from_cpp(pyobj, has_pyobj_slot);
   }
+  void incref(PyObject* pyobj) const override { owner_->incref_from_cpp(pyobj); }
+  bool try_incref(const impl::PyObjectSlot& slot) const override { return owner_->try_incref_from_cpp(slot); }
   std::string type_name(const PyObject* pyobj) const override { return pyobj->ob_type->name; }
   void python_op_registration_trampoline(const OperatorHandle& op, Stack* stack) const override {
     owner_->run_python_op(op, stack, /*hermetic=*/false);
@@ -31,11 +33,12 @@ class Torch::VTable final : public impl::PyInterpreterVTable {
   Torch* owner_;  // outlives every slot tagged with it: See Note [Reclaiming a dead interpreter]
 };
 
-Torch::Torch(interp::Runtime& runtime, GcBugs bugs)
+Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era)
     : rt_(runtime),
       vtable_(std::make_unique<VTable>(this)),
       pyinterpreter_(vtable_.get()),
-      bugs_(bugs) {
+      bugs_(bugs),
+      era_(era) {
   // The types, as torch's module init makes them; the metaclass hook gives every later
   // subclass the wrapper's own slots too.
   tensor_type_ = add_preserved_type<Tensor>();
@@ -81,11 +84,11 @@ void testing::set_resurrection_hook(Torch& torch, std::function<void()> hook) {
   torch.resurrection_hook_ = std::move(hook);
 }
 
-Interpreter::Interpreter(std::string name, GcBugs bugs)
-    : Runtime(std::move(name)), Torch(static_cast<Runtime&>(*this), bugs), view_(*this) {}
+Interpreter::Interpreter(std::string name, GcBugs bugs, Era era)
+    : Runtime(std::move(name)), Torch(static_cast<Runtime&>(*this), bugs, era), view_(*this) {}
 
-Interpreter::Owner Interpreter::create(std::string name, GcBugs bugs) {
-  return Owner(new Interpreter(std::move(name), bugs));
+Interpreter::Owner Interpreter::create(std::string name, GcBugs bugs, Era era) {
+  return Owner(new Interpreter(std::move(name), bugs, era));
 }
 
 Interpreter& Interpreter::of(interp::Runtime& runtime) {

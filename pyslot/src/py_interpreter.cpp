@@ -11,6 +11,9 @@ struct NoopPyInterpreterVTable final : PyInterpreterVTable {
 
   // The interpreter that owned `pyobj` is gone; its memory is leaked on purpose.
   void decref(PyObject* /*pyobj*/, bool /*has_pyobj_slot*/) const override {}
+  // E4: nothing to take a reference to, nothing to revive.
+  void incref(PyObject* /*pyobj*/) const override {}
+  bool try_incref(const PyObjectSlot& /*slot*/) const override { return false; }
 
   std::string type_name(const PyObject* /*pyobj*/) const override { died("type_name"); }
 
@@ -34,6 +37,14 @@ const NoopPyInterpreterVTable kNoopVTable;
 void PyInterpreterVTable::python_op_registration_trampoline(const OperatorHandle& /*op*/,
                                                             Stack* /*stack*/) const {
   throw Error(detail::str_cat("interpreter ", name(), " cannot run Python operators"));
+}
+
+void PyInterpreterVTable::incref(PyObject* /*pyobj*/) const {
+  throw Error(detail::str_cat("interpreter ", name(), " does not run era E4 (incref from C++)"));
+}
+
+bool PyInterpreterVTable::try_incref(const PyObjectSlot& /*slot*/) const {
+  throw Error(detail::str_cat("interpreter ", name(), " does not run era E4 (try_incref from C++)"));
 }
 
 const PyInterpreterVTable& noop_vtable() noexcept { return kNoopVTable; }

@@ -109,6 +109,31 @@ void PyObjectSlot::maybe_destroy_pyobj() {
   vtable->decref(pyobj, /*has_pyobj_slot=*/true);
 }
 
+void PyObjectSlot::incref_pyobj() const {
+  PyInterpreter& interpreter = load_pyobj_interpreter();
+  PyObject* pyobj = _unchecked_untagged_pyobj();
+  REVIVE_INTERNAL_ASSERT(pyobj != nullptr, "the has-PyObject bit is set but the slot records no wrapper");
+  const PyInterpreterVTable* vtable = interpreter.operator->();
+  // A reference the dead interpreter never sees taken: its release will not be seen
+  // either (decref_pyobj), so the two cancel.
+  if (vtable == &noop_vtable()) interpreter.unseen_releases_.fetch_sub(1, std::memory_order_acq_rel);
+  vtable->incref(pyobj);
+}
+
+void PyObjectSlot::decref_pyobj() const {
+  PyInterpreter& interpreter = load_pyobj_interpreter();
+  PyObject* pyobj = _unchecked_untagged_pyobj();
+  REVIVE_INTERNAL_ASSERT(pyobj != nullptr, "the has-PyObject bit is set but the slot records no wrapper");
+  const PyInterpreterVTable* vtable = interpreter.operator->();
+  if (vtable == &noop_vtable()) interpreter.unseen_releases_.fetch_add(1, std::memory_order_acq_rel);
+  vtable->decref(pyobj, /*has_pyobj_slot=*/false);
+}
+
+bool PyObjectSlot::try_incref_pyobj() const {
+  PyInterpreter& interpreter = load_pyobj_interpreter();
+  return interpreter->try_incref(*this);
+}
+
 PyInterpreter& PyObjectSlot::load_pyobj_interpreter() const {
   PyInterpreter* interpreter = pyobj_interpreter_.load(std::memory_order_acquire);
   // PyTorch once formatted this message by dereferencing the (null) tag; we don't.

@@ -69,4 +69,10 @@ std::size_t Storage::nbytes() const {
   return impl_->nbytes();
 }
 
+// Era E4's hooks: See Note [The has-PyObject bit].  A vtable that throws here (an
+// interpreter without E4) would be a bug of the binding: the hooks cannot report it.
+void StorageImpl::incref_pyobject() const noexcept { pyobj_slot_.incref_pyobj(); }
+void StorageImpl::decref_pyobject() const noexcept { pyobj_slot_.decref_pyobj(); }
+bool StorageImpl::try_incref_pyobject() const noexcept { return pyobj_slot_.try_incref_pyobj(); }
+
 }  // namespace revive

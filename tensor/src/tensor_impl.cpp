@@ -83,4 +83,10 @@ void Tensor::set_grad(Tensor g) const {
   impl_->set_grad(intrusive_ptr<TensorImpl>(g.getIntrusivePtr()));
 }
 
+// Era E4's hooks: See Note [The has-PyObject bit].  A vtable that throws here (an
+// interpreter without E4) would be a bug of the binding: the hooks cannot report it.
+void TensorImpl::incref_pyobject() const noexcept { pyobj_slot_.incref_pyobj(); }
+void TensorImpl::decref_pyobject() const noexcept { pyobj_slot_.decref_pyobj(); }
+bool TensorImpl::try_incref_pyobject() const noexcept { return pyobj_slot_.try_incref_pyobj(); }
+
 }  // namespace revive

@@ -33,7 +33,9 @@ class Interpreter final : public interp::Runtime, public Torch {
  public:
   using Owner = std::unique_ptr<Interpreter, interp::Runtime::Teardown>;
 
-  [[nodiscard]] static Owner create(std::string name, GcBugs bugs = {});
+  [[nodiscard]] static Owner create(std::string name, GcBugs bugs = {}, Era era = Era::E2);
+  // An interpreter of era `era` (Era::E4: PyTorch's design since November 2025).
+  [[nodiscard]] static Owner create(std::string name, Era era) { return create(std::move(name), GcBugs{}, era); }
 
   // How the ways of seeing (pictures/) read this interpreter; an Interpreter can be
   // passed wherever a view is expected.
@@ -45,7 +47,7 @@ class Interpreter final : public interp::Runtime, public Torch {
   [[nodiscard]] static Interpreter& of(interp::Runtime& runtime);
 
  private:
-  Interpreter(std::string name, GcBugs bugs);
+  Interpreter(std::string name, GcBugs bugs, Era era);
   FakeRuntimeView view_;
 };
 

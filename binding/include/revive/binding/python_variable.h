@@ -201,6 +201,9 @@ Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterS
     rt_.discard_half_built(self);  // HAZARD: see PyObjectSlot::init_pyobj
     throw;
   }
+  // E4: the bit, and with it C++'s reference to the wrapper if C++ shares the target
+  // (the caller's handle does).  See Note [Era E4 in the binding].
+  if (era_ == Era::E4) (void)target->set_has_pyobject();
   if constexpr (Preserved<H>::python_dispatch) {
     if (type->torch_dispatch) target->set_python_dispatch();
   }
@@ -257,6 +260,7 @@ void ops_detail::fix_weakref(Torch& torch, const Ref& o) {
 // still be preserved (test_storage_preserve_nonhermetic_in_hermetic_context).
 template <PreservedHandle H>
 bool Torch::is_preservable(WrapperObject<H>* self) {
+  if (era_ == Era::E4) return false;  // See Note [Era E4 in the binding]
   if (self->cdata.unsafeIsBorrowed()) return false;
   using interp::testing::planted;
   using interp::testing::PlantedBug;
@@ -329,6 +333,10 @@ void Torch::release_cdata(WrapperObject<H>* self) noexcept {
   if (impl != nullptr && !self->cdata.unsafeIsBorrowed()) {
     impl::PyObjectSlot* slot = impl->pyobj_slot();
     if (slot->check_interpreter(&pyinterpreter_) && slot->_unchecked_untagged_pyobj() == self) {
+      // E4's THPVariable_clear asserts it: C++ shares the target only while it holds the
+      // wrapper, so a dying recorded wrapper holds the last strong reference.
+      REVIVE_INTERNAL_ASSERT(era_ == Era::E2 || impl->refcount() == 1,
+                             "an E4 wrapper is dying while C++ still shares its target");
       slot->unchecked_clear_pyobj(&pyinterpreter_);
       // Only worth reporting when the C++ object outlives this release (L -> T0).
       if (impl->refcount() > 1) rt_.emit(EventKind::SlotCleared, self, impl);
@@ -494,6 +502,7 @@ void Torch::clear_wrapper_contents(WrapperObject<H>* self) noexcept {
 // the owns bit and flips P back to L.
 inline void Torch::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
   interp::GilGuard gil(rt_.gil());
+  gil_entries_from_cpp_.fetch_add(1, std::memory_order_relaxed);
   if (rt_.is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   rt_.emit(EventKind::DecrefFromCpp, o);
   const WrapperOps* ops = wrapper_ops(o);
@@ -503,6 +512,54 @@ inline void Torch::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
     rt_.emit(EventKind::Stubbed, o);
   }
   rt_.decref(o);
+}
+
+// Note [Era E4 in the binding]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Era E4 (PyTorch #167564, November 2025; THPVariable_Wrap, THPVariable_dealloc,
+// THPVariable_traverse, THPVariable_clear and Storage.cpp's twins after it).  An
+// interpreter created with Era::E4 keeps the slot (tag and recorded wrapper) but never
+// sets the owns bit and never resurrects.  Instead the wrapper holds one owning strong
+// reference, always, and the target's has-PyObject bit makes C++ hold one real
+// reference to the wrapper while it shares the target (Note [The has-PyObject bit],
+// tensor/intrusive_ptr.h):
+//   - wrap: the recorded wrapper, with one more reference (there is no Z to flip back
+//     from); otherwise a new wrapper, recorded, then the bit (set_has_pyobject: the
+//     caller's handle is still alive, so n == 2 and C++ takes its reference at once);
+//   - C++ sharing the target (n: 1 -> 2) increfs the wrapper, letting go (2 -> 1)
+//     decrefs it (incref_from_cpp, decref_from_cpp below: the GIL, every time);
+//   - dealloc: only ever with n == 1 (C++'s reference would have kept the wrapper
+//     alive): finalizer, weakrefs, __dict__ and __slots__ as any object's, then the
+//     slot forgets the wrapper and the last strong reference goes;
+//   - traverse and clear: as any object's.  C++'s reference is a real one that no
+//     traverse reports, so the collector counts the wrapper as referenced from outside
+//     (a root) exactly while C++ shares the target: no special case, and no #75932,
+//     #136358 or #145253 to have;
+//   - weak references: ordinary.  A weakref deref while C++ holds the target is an
+//     ordinary incref of a live wrapper: no weakref hole, no warning, no stub;
+//   - weak_intrusive_ptr::lock() at n == 1 try-increfs the wrapper under the GIL
+//     (try_incref_from_cpp), which fails while the wrapper's dealloc runs: the slot no
+//     longer records it by then.
+// What it costs: the GIL on every 1 <-> 2 of a target that has a wrapper, from whatever
+// thread (gil_entries_from_cpp counts them).
+
+// E4: See Note [Era E4 in the binding].
+inline void Torch::incref_from_cpp(PyObject* o) noexcept {
+  interp::GilGuard gil(rt_.gil());
+  gil_entries_from_cpp_.fetch_add(1, std::memory_order_relaxed);
+  if (rt_.is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
+  rt_.incref(o);
+}
+
+inline bool Torch::try_incref_from_cpp(const impl::PyObjectSlot& slot) noexcept {
+  interp::GilGuard gil(rt_.gil());
+  gil_entries_from_cpp_.fetch_add(1, std::memory_order_relaxed);
+  if (rt_.is_finalized()) return false;
+  // Read under the GIL: a dealloc running now forgets the wrapper before it is freed.
+  PyObject* o = slot._unchecked_untagged_pyobj();
+  if (o == nullptr || o->ob_refcnt == 0) return false;
+  rt_.incref(o);
+  return true;
 }
 
 }  // namespace revive::binding

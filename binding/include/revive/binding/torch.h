@@ -60,6 +60,22 @@ struct GcBugs {
   bool issue_136358 = false;
 };
 
+// Which design keeps an interpreter's wrappers one-to-one with their C++ objects.  Chosen
+// per interpreter, so that one program can run a scenario in both.
+enum class Era : std::uint8_t {
+  // Resurrection (2019-2025): when Python lets go of a wrapper C++ still shares, the
+  // wrapper's dealloc resurrects it and the slot owns it (a zombie) until C++ lets go.
+  E2,
+  // PyTorch #167564 (November 2025): the target's has-PyObject bit; while C++ shares the
+  // target it holds a real reference to the wrapper, so the wrapper never dies early and
+  // never needs resurrecting.  See Note [The has-PyObject bit] (tensor/intrusive_ptr.h)
+  // and Note [Era E4 in the binding] (python_variable.h).  A single-interpreter design
+  // in PyTorch; here an E4 interpreter still tags what it wraps, and another
+  // interpreter touching it is refused as in E2.
+  E4,
+};
+[[nodiscard]] constexpr const char* to_string(Era era) noexcept { return era == Era::E2 ? "E2" : "E4"; }
+
 // A Python implementation of an operator (the function given to torch.library).
 using PythonOpImpl = std::function<Ref(Interpreter&, const std::vector<Ref>& args)>;
 
@@ -123,13 +139,25 @@ class Torch {
   // How many times this interpreter took the slow path to find an operator's twin.
   [[nodiscard]] int twin_slow_lookups() const noexcept { return twin_slow_lookups_.load(); }
 
-  // concrete_decref_fn: the slot gives its reference back (T6).  Reached through the
-  // vtable (src/torch.cpp); defined in python_variable.h.
+  // concrete_decref_fn: the slot gives its reference back (T6); in E4, C++ lets go of
+  // the wrapper (n: 2 -> 1).  Reached through the vtable (src/torch.cpp); defined in
+  // python_variable.h.
   void decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept;
+  // E4 only: C++ takes a reference to a wrapper (n: 1 -> 2), or tries to from a
+  // weak_intrusive_ptr::lock() (false if the wrapper is being freed).
+  void incref_from_cpp(PyObject* o) noexcept;
+  [[nodiscard]] bool try_incref_from_cpp(const impl::PyObjectSlot& slot) noexcept;
+
+  [[nodiscard]] Era era() const noexcept { return era_; }
+  // How many times C++ code entered this interpreter (took its GIL) to take or give back
+  // a reference to a wrapper: E2's T6, and E4's every 1 <-> 2 (what E4 costs instead).
+  [[nodiscard]] std::int64_t gil_entries_from_cpp() const noexcept {
+    return gil_entries_from_cpp_.load(std::memory_order_relaxed);
+  }
 
  protected:
   // Loads torch into `runtime` (which must outlive it: Interpreter holds both).
-  Torch(interp::Runtime& runtime, GcBugs bugs);
+  Torch(interp::Runtime& runtime, GcBugs bugs, Era era);
   ~Torch();
 
  private:
@@ -187,6 +215,8 @@ class Torch {
   impl::PyInterpreter pyinterpreter_;  // the tag; disarmed at teardown (atomically: it is
                                        // read by C++ code holding no GIL)
   const GcBugs bugs_;
+  const Era era_;
+  std::atomic<std::int64_t> gil_entries_from_cpp_{0};
   bool is_main_ = false;
 
   // Everything below is protected by the runtime's GIL.  preserved_types_ changes only

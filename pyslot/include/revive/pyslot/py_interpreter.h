@@ -27,6 +27,8 @@
 
 namespace revive::impl {
 
+class PyObjectSlot;
+
 // The calls C++ makes into an interpreter.  Every entry may be reached from a thread
 // that does not hold that interpreter's GIL; implementations take it themselves.
 struct PyInterpreterVTable {
@@ -40,6 +42,15 @@ struct PyInterpreterVTable {
   // case, T6 of docs/reference.md): the interpreter must then cope with a wrapper
   // that a weak reference revived without flipping ownership back.
   virtual void decref(PyObject* pyobj, bool has_pyobj_slot) const = 0;
+
+  // Era E4 (Note [The has-PyObject bit], tensor/intrusive_ptr.h): C++ takes one more
+  // reference to `pyobj` (a strong count going 1 -> 2), from any thread, with or
+  // without the GIL.  The default refuses (an E2-only interpreter never sets the bit).
+  virtual void incref(PyObject* pyobj) const;
+
+  // Era E4: a reference to the wrapper `slot` records, read under the GIL, unless it is
+  // being freed (weak_intrusive_ptr::lock() at n == 1).  The default refuses.
+  [[nodiscard]] virtual bool try_incref(const PyObjectSlot& slot) const;
 
   // The Python type name of `pyobj` (used in diagnostics and by the tour).
   virtual std::string type_name(const PyObject* pyobj) const = 0;

@@ -134,6 +134,15 @@ class PyObjectSlot {
   // release_resources() lets its wrapper go (TensorImpl's does, StorageImpl's does not).
   void maybe_destroy_pyobj();
 
+  // Era E4's hooks, for a target whose has-PyObject bit is set (Note [The has-PyObject
+  // bit], tensor/intrusive_ptr.h): C++ takes a reference to the recorded wrapper,
+  // gives it back, or tries to take one from a wrapper that may be dying, through the
+  // tag's vtable.  After disarm() they reach nothing, and count what the dead
+  // interpreter cannot see (unseen_releases), as maybe_destroy_pyobj does.
+  void incref_pyobj() const;
+  void decref_pyobj() const;
+  [[nodiscard]] bool try_incref_pyobj() const;
+
   // Model addition (Note [Reclaiming a dead interpreter], interp/runtime.h): the
   // enclosing object's strong count reached zero (its release_resources).  Unless the
   // slot still owns a wrapper (a storage's zombie waits for the destructor), the slot

@@ -24,6 +24,13 @@
 
 namespace revive {
 
+class TensorImpl;
+// A TensorImpl can have a Python wrapper: its handles test E4's bit (Note [The has-PyObject bit]).
+template <>
+struct TargetTraits<TensorImpl> {
+  static constexpr bool can_have_pyobject = true;
+};
+
 class TensorImpl final : public intrusive_ptr_target {
  public:
   // What the pictures and the leak checks call this type, and who holds one in C++.
@@ -59,6 +66,11 @@ class TensorImpl final : public intrusive_ptr_target {
   // Gives up grad, then storage, then (if the slot owns it) the Python wrapper.
   // See Note [Two counts and release_resources].
   void release_resources() override;
+
+  // Era E4: See Note [The has-PyObject bit] (intrusive_ptr.h).  Through the slot.
+  void incref_pyobject() const noexcept override;
+  void decref_pyobject() const noexcept override;
+  [[nodiscard]] bool try_incref_pyobject() const noexcept override;
 
  private:
   std::uint64_t id_;

@@ -1,0 +1,251 @@
+// Era E4 (PyTorch #167564, November 2025), PyTorch's preservation tests with their E4
+// expectations where they changed, each next to its E2 twin's outcome: the same
+// scenario, run on an interpreter of each era (Note [Era E4 in the binding]).  Each
+// case quotes the Python it ports; `del x` is `x.reset()`.
+#include <boost/test/unit_test.hpp>
+
+#include "revive/binding/tensor_methods.h"
+#include "scenario_fixture.h"
+
+using namespace revive;
+using namespace revive::interp;
+using namespace revive::binding;
+using revive::testing::message_is;
+
+namespace {
+
+// One interpreter of each era.
+struct BothEras : revive::testing::LeakCheck {
+  Interpreter::Owner E2 = Interpreter::create("E2");
+  Interpreter::Owner E4 = Interpreter::create("E4", Era::E4);
+};
+
+std::int64_t int_attr(Interpreter& I, const Ref& o, const char* name) {
+  return std::get<std::int64_t>(I.getattr(o, name));
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(pytorch_e4, BothEras, *utf::label("scenario") *utf::label("e4"))
+
+// test_tensor_dead_weak_ref, E4's text:
+//   x = torch.ones(2); w_x = weakref.ref(x); y = torch.ones(2); y.grad = x; del x
+//   x = w_x()   # x should keep the tensor live. This didn't happen in earlier PyTorch versions.
+//   del y; self.assertEqual(2, x.sum()); del x; self.assertIsNone(w_x())
+// E2's: the same steps end with x stubbed (RuntimeError) and the hole's warning.
+BOOST_AUTO_TEST_CASE(test_tensor_dead_weak_ref) {
+  Interpreter& I = *E4;
+  Ref x = I.empty(2);
+  Ref w_x = I.weakref(x);
+  Ref y = I.empty(2);
+  set_grad(I, y, x);
+  x.reset();
+  x = I.deref(w_x);
+  BOOST_REQUIRE(!x.is_none());
+  y.reset();
+  BOOST_TEST(!sigmoid(I, x).is_none());  // usable: x owns its tensor
+  BOOST_TEST(I.unpack(x).numel() == 2);
+  BOOST_TEST(I.warnings().empty());
+  x.reset();
+  BOOST_TEST(I.deref(w_x).is_none());
+
+  // E2, the same steps:
+  Ref x2 = E2->empty(2);
+  Ref w2 = E2->weakref(x2);
+  Ref y2 = E2->empty(2);
+  set_grad(*E2, y2, x2);
+  x2.reset();
+  x2 = E2->deref(w2);
+  y2.reset();
+  BOOST_CHECK_THROW((void)sigmoid(*E2, x2), Error);
+  BOOST_TEST(E2->warnings().size() == 1u);
+}
+
+// test_storage_dead_weak_ref, E4's text:
+//   x = torch.UntypedStorage(2); w_x = weakref.ref(x); y = torch.tensor(x); del x
+//   self.assertIsNotNone(w_x()); del y; self.assertIsNone(w_x())
+BOOST_AUTO_TEST_CASE(test_storage_dead_weak_ref) {
+  Interpreter& I = *E4;
+  Ref x = I.new_storage(2);
+  Ref w_x = I.weakref(x);
+  Ref y = tensor_from_storage(I, x);
+  x.reset();
+  BOOST_TEST(!I.deref(w_x).is_none());  // C++ (y's tensor) holds the storage, so its wrapper
+  y.reset();
+  BOOST_TEST(I.deref(w_x).is_none());
+  BOOST_TEST(I.warnings().empty());
+}
+
+// test_pyobj_preserved and test_subclass_preserved: the same outcome in both eras, for
+// a different reason: E4's wrapper never died (C++ held it), E2's was resurrected.
+BOOST_AUTO_TEST_CASE(test_subclass_preserved_in_both_eras) {
+  for (Interpreter* I : {E2.get(), E4.get()}) {
+    const PyType* my_tensor = I->new_class("MyTensor", I->tensor_type());
+    Ref x = I->empty(2, my_tensor);
+    I->setattr(x, "foo", std::int64_t{2});
+    const std::uint64_t id = x->id;
+    Ref y = I->empty(2);
+    set_grad(*I, y, x);
+    x.reset();
+    Ref g = grad(*I, y);
+    BOOST_TEST(g->id == id);
+    BOOST_TEST(I->type_of(g) == my_tensor);
+    BOOST_TEST(int_attr(*I, g, "foo") == 2);
+  }
+}
+
+// The counts behind it.  E4: while C++ shares the tensor the wrapper has one more
+// reference (C++'s), the slot never owns it, and no resurrection happens.
+BOOST_AUTO_TEST_CASE(cpp_holds_a_real_reference_to_the_wrapper_while_it_shares_the_tensor) {
+  Interpreter& I = *E4;
+  Ref x = I.empty(2);
+  Tensor t = I.unpack(x);  // n: 1 -> 2, C++ takes its reference
+  BOOST_TEST(t.use_count() == 2u);
+  BOOST_TEST(I.refcnt(x.get()) == 2);
+  BOOST_TEST(t.unsafeGetTensorImpl()->has_pyobject());
+  const std::uint64_t id = x->id;
+  x.reset();  // Python lets go: the wrapper lives on, held by C++
+  Ref again = I.wrap(t);
+  BOOST_TEST(again->id == id);
+  BOOST_TEST(!t.unsafeGetTensorImpl()->pyobj_slot()->owns_pyobj());
+  BOOST_TEST(I.refcnt(again.get()) == 2);
+  t.reset();  // n: 2 -> 1, C++ gives its reference back
+  BOOST_TEST(I.refcnt(again.get()) == 1);
+  BOOST_TEST(I.unpack(again).use_count() == 2u);  // the wrapper's and this one's
+}
+
+// #145253 (E2, open for the whole era): a resurrectable wrapper held only by a dead
+// cycle has its weakrefs cleared by the collector.  In E4 C++'s reference makes it a
+// root: the collection leaves it and its weakrefs alone.
+//   c = torch.empty(2); c.foo = 2; z.grad = c; w = weakref.ref(c)
+//   A.b = B; B.a = A; B.c = c; del A, B, c; gc.collect()
+BOOST_AUTO_TEST_CASE(issue_145253_in_both_eras) {
+  for (Interpreter* I : {E2.get(), E4.get()}) {
+    I->gc_disable();
+    const PyType* node = I->new_class("Node", I->object_type());
+    Ref c = I->empty(2);
+    I->setattr(c, "foo", std::int64_t{2});
+    Ref z = I->empty(2);
+    set_grad(*I, z, c);
+    Ref w = I->weakref(c);
+    Ref a = I->new_object(node);
+    Ref b = I->new_object(node);
+    I->setattr(a, "b", b);
+    I->setattr(b, "a", a);
+    I->setattr(b, "c", c);
+    a.reset();
+    b.reset();
+    c.reset();
+    (void)I->gc_collect();
+    Ref g = grad(*I, z);
+    BOOST_TEST(int_attr(*I, g, "foo") == 2);  // both eras keep the attribute
+    const bool weakref_cleared = I->deref(w).is_none();
+    BOOST_TEST(weakref_cleared == (I->era() == Era::E2), "era " << to_string(I->era()));
+  }
+}
+
+// What E4 costs instead: every 1 <-> 2 of a target with a wrapper takes the GIL; a
+// copy of a tensor C++ already shares (2 -> 3 -> 2) takes none.
+BOOST_AUTO_TEST_CASE(e4_takes_the_gil_on_every_share_and_unshare) {
+  for (Interpreter* I : {E2.get(), E4.get()}) {
+    Ref x = I->empty(2);
+    std::int64_t before = I->gil_entries_from_cpp();
+    for (int i = 0; i < 1000; ++i) {
+      Tensor shared = I->unpack(x);  // 1 -> 2, then 2 -> 1
+    }
+    BOOST_TEST(I->gil_entries_from_cpp() - before == (I->era() == Era::E4 ? 2000 : 0),
+               "era " << to_string(I->era()));
+    const Tensor held = I->unpack(x);  // n == 2 from now on
+    before = I->gil_entries_from_cpp();
+    for (int i = 0; i < 1000; ++i) {
+      Tensor copy = held;  // 2 -> 3 -> 2
+    }
+    BOOST_TEST(I->gil_entries_from_cpp() == before);
+  }
+}
+
+// weak_intrusive_ptr::lock() at n == 1: the wrapper is the only owner.  A live wrapper
+// gives C++ its reference; once its dealloc has begun, lock() fails.
+BOOST_AUTO_TEST_CASE(lock_from_cpp_when_the_wrapper_is_the_only_owner) {
+  Interpreter& I = *E4;
+  Ref x = I.empty(2);
+  weak_intrusive_ptr<TensorImpl> weak;
+  {
+    const Tensor t = I.unpack(x);
+    weak = weak_intrusive_ptr<TensorImpl>(t.getIntrusivePtr());
+  }  // n == 1: only x's cdata
+  {
+    auto locked = weak.lock();
+    BOOST_REQUIRE(locked);
+    BOOST_TEST(locked->refcount() == 2u);
+    BOOST_TEST(I.refcnt(x.get()) == 2);
+  }
+  BOOST_TEST(I.refcnt(x.get()) == 1);
+  // Once the dealloc has begun (refcount 0), C++ must not revive the wrapper: a weakref
+  // callback runs in the dealloc, after the weakrefs are cleared, and lock() fails there.
+  bool locked_in_callback = true;
+  Ref w = I.weakref(x, [&](Runtime&, const Ref&) { locked_in_callback = static_cast<bool>(weak.lock()); });
+  x.reset();
+  BOOST_TEST(!locked_in_callback);
+  BOOST_TEST(!weak.lock());
+}
+
+// A finalizer is different: CPython runs __del__ with the refcount back at 1 (PEP 442),
+// so C++ locking the tensor there revives the wrapper, as storing `self` would.  In E4
+// that is an ordinary resurrection by the finalizer: the wrapper lives on, held by C++.
+BOOST_AUTO_TEST_CASE(lock_from_a_finalizer_revives_the_wrapper) {
+  Interpreter& I = *E4;
+  weak_intrusive_ptr<TensorImpl> weak;
+  Tensor revived;
+  const PyType* fin = I.new_class("Fin", I.tensor_type(), ClassSpec{std::nullopt, [&](Runtime&, const Ref&) {
+                                    if (auto p = weak.lock()) revived = Tensor(std::move(p));
+                                  }});
+  Ref f = I.empty(2, fin);
+  I.setattr(f, "foo", std::int64_t{7});
+  const std::uint64_t id = f->id;
+  {
+    const Tensor t = I.unpack(f);
+    weak = weak_intrusive_ptr<TensorImpl>(t.getIntrusivePtr());
+  }
+  f.reset();
+  BOOST_REQUIRE(revived.defined());
+  Ref again = I.wrap(revived);
+  BOOST_TEST(again->id == id);
+  BOOST_TEST(int_attr(I, again, "foo") == 7);
+}
+
+// E4 is a single-interpreter design in PyTorch.  Here an E4 interpreter still tags
+// what it wraps: another interpreter is refused as in E2, and nothing changes.
+BOOST_AUTO_TEST_CASE(a_second_interpreter_is_refused_an_e4_tensor) {
+  Ref x = E4->empty(2);
+  const Tensor t = E4->unpack(x);
+  BOOST_CHECK_EXCEPTION((void)E2->wrap(t), Error,
+                        [](const Error& e) {
+                          return std::string(e.what()).find("cannot access PyObject for Tensor on interpreter E2") !=
+                                 std::string::npos;
+                        });
+  BOOST_TEST(E4->refcnt(x.get()) == 2);  // Python's and C++'s: untouched
+  BOOST_TEST(t.use_count() == 2u);
+}
+
+// An E4 interpreter torn down while C++ still shares a tensor: the vtable is disarmed,
+// and C++'s later shares and releases reach nothing.
+BOOST_AUTO_TEST_CASE(an_e4_interpreter_torn_down_under_a_shared_tensor) {
+  (void)interp::Runtime::reclaim_dead_interpreters();
+  const std::size_t dead_before = interp::Runtime::dead_interpreter_count();
+  Tensor t;
+  {
+    Interpreter::Owner I = Interpreter::create("E4-short", Era::E4);
+    Ref x = I->empty(2);
+    t = I->unpack(x);
+  }  // teardown: x abandoned, C++ still holds t
+  Tensor more = t;  // 2 -> 3
+  more.reset();
+  t.reset();  // 2 -> 1: through the disarmed vtable, which reaches nothing
+  // Nothing outside holds the dead interpreter now: it is reclaimed, its abandoned
+  // wrapper with it, and the tensor that wrapper owned.
+  (void)interp::Runtime::reclaim_dead_interpreters();
+  BOOST_TEST(interp::Runtime::dead_interpreter_count() == dead_before);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
