@@ -175,7 +175,11 @@ Ref Torch::new_with_var(const PyType* cls, const H& handle) {
 // THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
 template <PreservedHandle H>
 Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterStatus status) {
-  if (!type->is_subtype_of(python_type<H>())) throw Error(Preserved<H>::subclass_error);
+  if (!type->is_subtype_of(python_type<H>())) {
+    // A TORCH_CHECK (RuntimeError) in E2; E4's TORCH_CHECK_TENSOR_SUBTYPE says TypeError.
+    if (era_ == Era::E4) throw interp::PythonError("TypeError", Preserved<H>::subclass_error);
+    throw Error(Preserved<H>::subclass_error);
+  }
   auto* target = handle.getIntrusivePtr().get();
   impl::PyObjectSlot* slot = target->pyobj_slot();
   // This overwrites the slot without further checks, so it must be empty for us.
