@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "revive/tensor/death_watch.h"
+#include "revive/tensor/testing.h"
 
 namespace revive {
 
@@ -54,9 +55,26 @@ bool intrusive_ptr_target::set_has_pyobject() noexcept {
   return false;
 }
 
+namespace {
+std::atomic<testing::E4Lock> e4_lock_order{testing::E4Lock::Fixed};
+}  // namespace
+
+void testing::set_e4_lock(E4Lock order) noexcept { e4_lock_order.store(order, std::memory_order_relaxed); }
+testing::E4Lock testing::e4_lock() noexcept { return e4_lock_order.load(std::memory_order_relaxed); }
+
 bool intrusive_ptr_target::try_incref(bool can_have_pyobject) const noexcept {
   // See Note [Memory ordering of the two counts]: never 0 -> 1.
   std::uint64_t c = combined_refcount_.load(std::memory_order_relaxed);
+  if (can_have_pyobject && testing::e4_lock() == testing::E4Lock::FirstVersion) {  // test machinery (testing.h)
+    while (detail::refcount(c) != 0) {
+      if (combined_refcount_.compare_exchange_weak(c, c + detail::kReferenceCountOne, std::memory_order_acq_rel,
+                                                   std::memory_order_relaxed)) {
+        if (detail::has_pyobject(c) && detail::refcount(c) == 1) incref_pyobject();  // the FIXME: maybe dying
+        return true;
+      }
+    }
+    return false;
+  }
   bool increfed = false;  // C++'s reference to the wrapper, taken for a 1 -> 2
   while (detail::refcount(c) != 0) {
     // See Note [The has-PyObject bit]: at n == 1 the wrapper is the only owner and may

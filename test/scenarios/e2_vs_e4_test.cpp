@@ -96,6 +96,54 @@ BOOST_AUTO_TEST_CASE(issue_145253_in_both_eras) {
   }
 }
 
+// Note [A finalizer that keeps a dying zombie] (E2): a zombie's __del__ runs only when
+// C++ lets go (T6), and if it stores `self`, the wrapper outlives its tensor, stubbed.
+// In E4 __del__ runs when the wrapper dies, which it does only as the tensor's last
+// owner: storing `self` keeps both, fully usable.
+BOOST_AUTO_TEST_CASE(a_finalizer_that_keeps_its_wrapper) {
+  for (Interpreter* I : {E2.get(), E4.get()}) {
+    const PyType* keeper = I->new_class(
+        "Keeper", I->tensor_type(), ClassSpec{std::nullopt, [](Runtime& interp, const Ref& self) {
+          interp.set_global("saved", self);
+        }});
+    Ref y = I->empty(2);
+    Ref x = I->empty(2, keeper);
+    set_grad(*I, y, x);
+    x.reset();               // E2: a zombie; E4: alive, held by C++
+    set_grad(*I, y, Ref());  // C++ lets go: the wrapper dies, __del__ keeps it
+    Ref saved = std::get<Ref>(I->get_global("saved"));
+    const bool usable = I->unpack(saved).defined();
+    BOOST_TEST(usable == (I->era() == Era::E4), "era " << to_string(I->era()));
+    if (usable) BOOST_TEST(!sigmoid(*I, saved).is_none());
+    saved.reset();
+    I->del_global("saved");
+  }
+}
+
+// The collector's order (Note [Cycle collection and preservation], E2): garbage older
+// than the preserved wrapper is cleared first, drops it, the wrapper is resurrected
+// while still in the unreachable list, then cleared as a zombie: it comes back without
+// its attributes.  In E4 C++'s reference makes the wrapper a root: never in the list.
+BOOST_AUTO_TEST_CASE(garbage_older_than_the_wrapper_holds_it) {
+  for (Interpreter* I : {E2.get(), E4.get()}) {
+    I->gc_disable();
+    Ref l = I->new_object(I->new_class("list", I->object_type()));  // older than t
+    I->setattr(l, "self", l);
+    Ref t = I->empty(2);
+    I->setattr(t, "foo", std::int64_t{2});
+    const std::uint64_t original = t->id;
+    Ref t2 = I->empty(2);
+    set_grad(*I, t2, t);
+    I->setattr(l, "t", t);
+    t.reset();
+    l.reset();
+    BOOST_TEST(I->gc_collect() == (I->era() == Era::E2 ? 2u : 1u));
+    Ref g = grad(*I, t2);
+    BOOST_TEST(g->id == original);
+    BOOST_TEST(I->hasattr(g, "foo") == (I->era() == Era::E4), "era " << to_string(I->era()));
+  }
+}
+
 // What E4 costs instead: every 1 <-> 2 of a target with a wrapper takes the GIL; a
 // copy of a tensor C++ already shares (2 -> 3 -> 2) takes none.
 BOOST_AUTO_TEST_CASE(e4_takes_the_gil_on_every_share_and_unshare) {

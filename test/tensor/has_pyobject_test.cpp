@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "revive/tensor/intrusive_ptr.h"
+#include "revive/tensor/testing.h"
 #include "revive_test.h"
 
 namespace {
@@ -24,6 +25,7 @@ struct Wrapper {
   std::atomic<int> increfs{0};
   std::atomic<int> decrefs{0};
   std::atomic<bool> dying{false};  // try_incref_pyobject answers false
+  std::atomic<int> increfs_while_dying{0};  // the first version's FIXME, happening
 };
 
 class Preserved : public intrusive_ptr_target {
@@ -32,6 +34,7 @@ class Preserved : public intrusive_ptr_target {
 
  private:
   void incref_pyobject() const noexcept override {
+    if (w_->dying.load()) w_->increfs_while_dying.fetch_add(1);
     w_->cpp_refs.fetch_add(1);
     w_->increfs.fetch_add(1);
   }
@@ -160,6 +163,30 @@ BOOST_AUTO_TEST_CASE(lock_at_one_fails_while_the_wrapper_is_dying) {
   BOOST_TEST(wrapper_ref->refcount() == 1u);
   BOOST_TEST(w.cpp_refs.load() == 0);
   BOOST_TEST(w.increfs.load() == 0);
+}
+
+// E4's first version (#166342) did it the other way round: the count first, then the
+// wrapper's incref, on a wrapper that may already be dying (in CPython: freed memory).
+// Shown here on the stand-in, where it is only a count; then the fixed order refuses.
+BOOST_AUTO_TEST_CASE(the_first_versions_lock_increfs_a_dying_wrapper_the_fix_refuses) {
+  struct FirstVersion {
+    FirstVersion() { revive::testing::set_e4_lock(revive::testing::E4Lock::FirstVersion); }
+    ~FirstVersion() { revive::testing::set_e4_lock(revive::testing::E4Lock::Fixed); }
+  };
+  Wrapper w;
+  auto wrapper_ref = make_intrusive<Preserved>(&w);
+  wrapper_ref->set_has_pyobject_fresh();
+  weak_intrusive_ptr<Preserved> weak(wrapper_ref);
+  w.dying = true;
+  {
+    FirstVersion first;
+    auto locked = weak.lock();
+    BOOST_TEST(static_cast<bool>(locked));           // revived a target whose owner is dying
+    BOOST_TEST(w.increfs_while_dying.load() == 1);  // and increfed the dying wrapper
+  }
+  BOOST_TEST(!weak.lock());  // fixed: refused
+  BOOST_TEST(w.increfs_while_dying.load() == 1);
+  BOOST_TEST(w.cpp_refs.load() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(lock_at_two_or_more_needs_no_new_reference) {
