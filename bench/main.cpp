@@ -361,6 +361,7 @@ int main(int argc, char** argv) {
     register_handle_cache(suite);
     register_tag(suite);
     register_refcount(suite);
+    register_era(suite);
 
     CollectingReporter reporter(suite, color);
     benchmark::RunSpecifiedBenchmarks(&reporter);
@@ -368,6 +369,7 @@ int main(int argc, char** argv) {
 
     count_memory(suite);
     count_wrap_cycles(suite);
+    count_era_gil_entries(suite);
 
     Tally tally;
     print_table(suite, reporter, tally);

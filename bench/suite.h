@@ -147,6 +147,8 @@ void register_hermetic(Suite& suite);      // 3. HermeticPyObjectTLS::get_state
 void register_handle_cache(Suite& suite);  // 4. PyHandleCache::ptr_or
 void register_tag(Suite& suite);           // 5. init_pyobj: relaxed store, CAS, contention
 void register_refcount(Suite& suite);      // 6. intrusive_ptr against std::shared_ptr
+void register_era(Suite& suite);           // 9. E2 against E4 (timed)
+void count_era_gil_entries(Suite& suite);  // 9. E2 against E4 (counted)
 
 // Counted results, run after the timed benchmarks.
 void count_memory(Suite& suite);       // 7. bytes per object: slot against map entry
