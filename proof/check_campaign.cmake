@@ -34,9 +34,11 @@ expect_refused("--length takes a whole number" --length -1)
 expect_refused("unknown argument" --bogus)
 expect_refused("needs a value" --steps)
 expect_refused("no planted bug \"nonsense\"" --planted nonsense)
+expect_refused("--eras takes two eras" --ops "0,0,0,0" --eras E2,E3)
+expect_refused("--eras goes with --replay or --ops" --eras E4,E4)
 
 execute_process(COMMAND "${CAMPAIGN}" --help OUTPUT_VARIABLE help RESULT_VARIABLE rc)
-foreach(option --steps --seed --length --replay --ops --planted --progress)
+foreach(option --steps --seed --length --replay --ops --eras --planted --progress)
   string(FIND "${help}" "${option}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "revive-campaign --help does not list ${option}:\n${help}")
@@ -62,13 +64,18 @@ if(NOT rc EQUAL 1)
   message(FATAL_ERROR "the planted campaign did not fail (exit ${rc}):\n${out}${err}")
 endif()
 first_divergence("${err}" reported)
-string(REGEX MATCH "replay: revive-campaign --ops \"([0-9, ]+)\" --planted" replay "${err}")
+string(REGEX MATCH "replay: revive-campaign --ops \"([0-9, ]+)\"( --eras (E[24],E[24]))? --planted" replay "${err}")
 if(replay STREQUAL "" OR reported STREQUAL "")
   message(FATAL_ERROR "the report has no replay line or no first divergence:\n${err}")
 endif()
 set(ops "${CMAKE_MATCH_1}")
+# The scenario's eras (campaigns mix them), given back as the replay line gives them.
+set(eras_option "")
+if(NOT CMAKE_MATCH_3 STREQUAL "")
+  set(eras_option --eras ${CMAKE_MATCH_3})
+endif()
 
-execute_process(COMMAND "${CAMPAIGN}" --ops "${ops}" --planted
+execute_process(COMMAND "${CAMPAIGN}" --ops "${ops}" ${eras_option} --planted
   RESULT_VARIABLE rc OUTPUT_VARIABLE again)
 first_divergence("${again}" replayed)
 if(NOT rc EQUAL 1 OR NOT replayed STREQUAL reported)
@@ -78,7 +85,7 @@ endif()
 # The "{K, A, B, C}" lines of the report, pasted into --ops as they are.
 string(REGEX MATCHALL "  [0-9]+: \\{[0-9, ]+\\}[^\n]*" lines "${err}")
 string(REPLACE ";" "\n" pasted "${lines}")
-execute_process(COMMAND "${CAMPAIGN}" --ops "${pasted}" --planted
+execute_process(COMMAND "${CAMPAIGN}" --ops "${pasted}" ${eras_option} --planted
   RESULT_VARIABLE rc OUTPUT_VARIABLE again)
 first_divergence("${again}" replayed)
 if(NOT rc EQUAL 1 OR NOT replayed STREQUAL reported)

@@ -70,7 +70,9 @@ constexpr const char* kUsage =
 #endif
     "  --seed S     first scenario's seed, 0 to 2^64-1 (default 1)\n"
     "  --length L   ops per scenario, 1 to 100000 (default 200)\n"
-    "  --replay S   run scenario S alone, print it, shrink it if it fails\n"
+    "  --replay S   run scenario S alone (in the eras the campaign gives it), print it, shrink it if it fails\n"
+    "  --eras A,B   the eras of the two interpreter slots for --replay or --ops, E2 or E4 each\n"
+    "               (campaigns give each scenario E2,E2, E4,E4, E2,E4 or E4,E2 in turn)\n"
     "  --ops \"...\"  run these ops (a failure report's replay line, or its {K, A, B, C} lines)\n"
     "  --planted [NAME]  switch a planted bug on (builds with REVIVE_PLANTED_BUG): hermetic-resurrection\n"
     "               (the default), storage-follows-thread or callback-before-clear\n"
@@ -106,6 +108,7 @@ int main(int argc, char** argv) {
   Threading threading = Threading::One;
   std::optional<bool> progress;
   std::optional<std::vector<Op>> given;
+  std::optional<Eras> given_eras;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     auto next = [&]() -> const char* {
@@ -134,6 +137,9 @@ int main(int argc, char** argv) {
                  "\" (hermetic-resurrection, storage-follows-thread, callback-before-clear)");
         }
       }
+    } else if (arg == "--eras") {
+      given_eras = eras_named(next());
+      if (!given_eras) refuse(std::string("--eras takes two eras, as E2,E4, not \"") + argv[i] + "\"");
     } else if (arg == "--threads") {
       threading = Threading::PerInterpreter;
     } else if (arg == "--progress") {
@@ -148,6 +154,7 @@ int main(int argc, char** argv) {
     }
   }
   if (replay && given) refuse("--replay and --ops each name a scenario: give one");
+  if (given_eras && !replay && !given) refuse("--eras goes with --replay or --ops (a campaign runs every mix of eras)");
 #ifdef REVIVE_AGAINST_CPYTHON
   if (threading != Threading::One) refuse("--threads: the real CPython witness runs on one thread");
   start_cpython();
@@ -162,15 +169,18 @@ int main(int argc, char** argv) {
   }
   if (replay || given) {
     const auto ops = given ? *given : random_scenario(seed, length);
-    if (given) std::cout << "the given scenario (" << ops.size() << " ops):\n";
-    else std::cout << "scenario " << seed << " (" << length << " ops):\n";
+    // A replayed seed runs in the eras the campaign gave it; given ops in E2 unless --eras.
+    const Eras eras = given_eras ? *given_eras : (given || witness != nullptr) ? kE2Only : eras_for_seed(seed);
+    if (witness != nullptr && eras != kE2Only) refuse("--eras: the real CPython witness runs E2 only");
+    if (given) std::cout << "the given scenario (" << ops.size() << " ops, eras " << to_string(eras) << "):\n";
+    else std::cout << "scenario " << seed << " (" << length << " ops, eras " << to_string(eras) << "):\n";
     print_scenario(std::cout, ops);
-    if (auto failure = run_scenario(ops, nullptr, threading, witness)) {
+    if (auto failure = run_scenario(ops, nullptr, threading, witness, eras)) {
       std::cout << "FAILS at step " << failure->step << ": " << failure->message << "\n";
-      const auto shrunk = shrink(ops, 4000, threading, witness);
+      const auto shrunk = shrink(ops, 4000, threading, witness, eras);
       std::cout << "shrunk to " << shrunk.size() << " ops:\n";
       print_scenario(std::cout, shrunk);
-      std::cout << "replay: " << replay_command(shrunk, threading, witness) << "\n";
+      std::cout << "replay: " << replay_command(shrunk, threading, witness, eras) << "\n";
       return 1;
     }
     std::cout << (witness != nullptr ? "the fake runtime, the real CPython and the model agree at every step\n"

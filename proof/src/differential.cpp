@@ -47,7 +47,7 @@ std::string interp_name(int slot, long generation) {
 // what the comparison needs to find things again.
 class Real {
  public:
-  explicit Real(const Model& m) {
+  explicit Real(const Model& m) : eras_(m.eras) {
     // The process's first interpreter is main, which the trampoline keeps forever (so it
     // is never reclaimed: Note [Reclaiming a dead interpreter]).  Make it here, once, so
     // that every scenario's interpreters can be.
@@ -234,6 +234,7 @@ class Real {
   }
 
   std::array<Interpreter::Owner, kInterpreters> interps_;
+  Eras eras_;
   std::int64_t base_tensors = 0;  // both measured once the graveyard was swept
   std::size_t base_dead = 0;
 
@@ -241,7 +242,7 @@ class Real {
   // A fresh interpreter in `slot`; the model's interpreters are numbered in creation
   // order, and so are real_names_.
   void start(int slot, std::string name) {
-    interps_[slot] = Interpreter::create(std::move(name));
+    interps_[slot] = Interpreter::create(std::move(name), eras_[slot] == Era::E4 ? binding::Era::E4 : binding::Era::E2);
     real_names_.push_back(interps_[slot]->name());
     interps_[slot]->gc_disable();  // automatic collections once an AutoGc op asks
     fin_[slot] = interps_[slot]->new_class(
@@ -1033,12 +1034,24 @@ std::optional<Failure> run_rounds(const std::vector<Op>& ops, Model& model, Real
 
 }  // namespace
 
+Eras eras_for_seed(std::uint64_t seed) {
+  switch (seed % 4) {
+    case 0: return kE2Only;
+    case 1: return {Era::E4, Era::E4};
+    case 2: return {Era::E2, Era::E4};
+    default: return {Era::E4, Era::E2};
+  }
+}
+
 std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats, Threading threading,
-                                    const WitnessKind* witness_kind) {
+                                    const WitnessKind* witness_kind, Eras eras) {
   if (witness_kind != nullptr && threading != Threading::One) {
     throw std::invalid_argument("run_scenario: a witness runs on the calling thread only (Threading::One)");
   }
-  Model model;
+  if (witness_kind != nullptr && eras != kE2Only) {
+    throw std::invalid_argument("run_scenario: the witness runs era E2 only");
+  }
+  Model model(eras);
   Real real(model);
   const std::unique_ptr<Witness> witness = witness_kind != nullptr ? witness_kind->make() : nullptr;
   std::optional<Failure> failure = threading == Threading::One ? run_steps(ops, model, real, stats, witness.get())
@@ -1103,7 +1116,8 @@ std::vector<Op> decode(const std::uint8_t* data, std::size_t size) {
   return ops;
 }
 
-std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading, const WitnessKind* witness) {
+std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading, const WitnessKind* witness,
+                       Eras eras) {
   std::size_t chunk = ops.size() / 2;
   while (chunk >= 1 && budget > 0) {
     bool progress = false;
@@ -1114,7 +1128,7 @@ std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading, con
       candidate.insert(candidate.end(), ops.begin() + static_cast<std::ptrdiff_t>(std::min(i + chunk, ops.size())),
                        ops.end());
       --budget;
-      if (run_scenario(candidate, nullptr, threading, witness)) {
+      if (run_scenario(candidate, nullptr, threading, witness, eras)) {
         ops = std::move(candidate);
         progress = true;
       } else {
@@ -1135,7 +1149,7 @@ std::vector<Op> shrink(std::vector<Op> ops, int budget, Threading threading, con
           if (k != i && k != j) candidate.push_back(ops[k]);
         }
         --budget;
-        if (run_scenario(candidate, nullptr, threading, witness)) {
+        if (run_scenario(candidate, nullptr, threading, witness, eras)) {
           ops = std::move(candidate);
           progress = true;
         }
@@ -1242,9 +1256,11 @@ std::string planted_option() {
 }
 }  // namespace
 
-std::string replay_command(const std::vector<Op>& ops, Threading threading, const WitnessKind* witness) {
+std::string replay_command(const std::vector<Op>& ops, Threading threading, const WitnessKind* witness,
+                           Eras eras) {
   return (witness != nullptr ? witness->program : std::string("revive-campaign")) + " --ops \"" + ops_argument(ops) + "\"" +
-         (threading == Threading::PerInterpreter ? " --threads" : "") + planted_option();
+         (threading == Threading::PerInterpreter ? " --threads" : "") +
+         (eras != kE2Only ? " --eras " + to_string(eras) : std::string()) + planted_option();
 }
 
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log, std::size_t length,
@@ -1253,21 +1269,24 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
   CampaignReport report;
   for (std::uint64_t s = seed; report.steps < steps; ++s) {
     const std::vector<Op> ops = random_scenario(s, length);
+    const Eras eras = witness != nullptr ? kE2Only : eras_for_seed(s);
     ++report.scenarios;
     ScenarioStats stats;
-    const std::optional<Failure> failure = run_scenario(ops, &stats, threading, witness);
+    const std::optional<Failure> failure = run_scenario(ops, &stats, threading, witness, eras);
     report.steps += stats.steps;
     report.coverage += stats.coverage;
     if (failure) {
       report.failing_seed = s;
-      log << "differential mismatch: seed " << s << ", step " << failure->step << ": " << failure->message << "\n";
-      report.reproducer = shrink(ops, 4000, threading, witness);
-      report.failure = run_scenario(report.reproducer, nullptr, threading, witness);
+      report.failing_eras = eras;
+      log << "differential mismatch: seed " << s << " (eras " << to_string(eras) << "), step " << failure->step
+          << ": " << failure->message << "\n";
+      report.reproducer = shrink(ops, 4000, threading, witness, eras);
+      report.failure = run_scenario(report.reproducer, nullptr, threading, witness, eras);
       log << "reproducing sequence (" << report.reproducer.size() << " of " << ops.size() << " steps";
       if (report.failure) log << "; fails at step " << report.failure->step << ": " << report.failure->message;
       log << "):\n";
       print_scenario(log, report.reproducer);
-      log << "replay: " << replay_command(report.reproducer, threading, witness) << "\n";
+      log << "replay: " << replay_command(report.reproducer, threading, witness, eras) << "\n";
       log << "the whole scenario: " << (witness != nullptr ? witness->program : std::string("revive-campaign"))
           << " --replay " << s << " --length " << length
           << (threading == Threading::PerInterpreter ? " --threads" : "") << planted_option() << "\n";

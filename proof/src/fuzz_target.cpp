@@ -67,12 +67,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   ++scenarios;
   const std::vector<Op> ops = decode(data, size);
-  if (auto failure = run_scenario(ops)) {
-    std::cerr << "differential mismatch at step " << failure->step << ": " << failure->message << "\n";
-    const std::vector<Op> shrunk = shrink(ops, 500);
+  // Both eras: the input's first byte picks the mix (E2,E2, E4,E4, E2,E4, E4,E2).
+  const Eras eras = size == 0 ? kE2Only : eras_for_seed(data[0]);
+  if (auto failure = run_scenario(ops, nullptr, Threading::One, nullptr, eras)) {
+    std::cerr << "differential mismatch at step " << failure->step << " (eras " << to_string(eras)
+              << "): " << failure->message << "\n";
+    const std::vector<Op> shrunk = shrink(ops, 500, Threading::One, nullptr, eras);
     std::cerr << "reproducing sequence (" << shrunk.size() << " of " << ops.size() << " steps):\n";
     print_scenario(std::cerr, shrunk);
-    std::cerr << "replay: " << replay_command(shrunk) << "\n";
+    std::cerr << "replay: " << replay_command(shrunk, Threading::One, nullptr, eras) << "\n";
     std::abort();
   }
   return 0;

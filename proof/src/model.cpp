@@ -80,6 +80,10 @@ std::string to_string(const Coverage& c) {
      << " storage resurrections, " << c.storage_aliases << " storage aliases, " << c.hermetic_storage_wrappers
      << " hermetic storage wrappers, " << c.grads_released << " grads released, " << c.teardowns << " teardowns, " << c.reclaims << " dead interpreters reclaimed, "
      << c.refusals << " refused ops";
+  if (c.e4_wrappers != 0) {
+    os << ", " << c.e4_wrappers << " E4 wrappers, " << c.e4_cpp_increfs << " E4 increfs from C++ (1 -> 2), "
+       << c.e4_cpp_decrefs << " E4 decrefs from C++ (2 -> 1)";
+  }
   if (c.threaded_rounds != 0) {
     os << ", " << c.threaded_rounds << " rounds on several threads at once, " << c.concurrent_releases
        << " releases into another thread's interpreter";
@@ -104,17 +108,44 @@ Coverage& Coverage::operator+=(const Coverage& o) {
   storage_aliases += o.storage_aliases;
   hermetic_storage_wrappers += o.hermetic_storage_wrappers;
   grads_released += o.grads_released;
+  e4_wrappers += o.e4_wrappers;
+  e4_cpp_increfs += o.e4_cpp_increfs;
+  e4_cpp_decrefs += o.e4_cpp_decrefs;
   threaded_rounds += o.threaded_rounds;
   concurrent_releases += o.concurrent_releases;
   return *this;
 }
 
-Model::Model() {
+std::string to_string(const Eras& eras) {
+  std::string out;
+  for (Era e : eras) out += std::string(out.empty() ? "" : ",") + (e == Era::E2 ? "E2" : "E4");
+  return out;
+}
+
+std::optional<Eras> eras_named(std::string_view text) {
+  Eras eras = kE2Only;
+  for (int slot = 0; slot < kInterpreters; ++slot) {
+    const std::string_view one = text.substr(0, 2);
+    if (one == "E2" || one == "e2") eras[slot] = Era::E2;
+    else if (one == "E4" || one == "e4") eras[slot] = Era::E4;
+    else return std::nullopt;
+    text.remove_prefix(2);
+    if (slot + 1 < kInterpreters) {
+      if (text.empty() || text.front() != ',') return std::nullopt;
+      text.remove_prefix(1);
+    }
+  }
+  if (!text.empty()) return std::nullopt;
+  return eras;
+}
+
+Model::Model(Eras eras_) : eras(eras_) {
   for (int i = 0; i < kInterpreters; ++i) new_interp(i);
 }
 
 void Model::new_interp(int slot) {
   Interp fresh;
+  fresh.era = eras[slot];
   fresh.generation = static_cast<int>(std::count(slot_of.begin(), slot_of.end(), slot));
   interps.push_back(fresh);
   slot_of.push_back(slot);
@@ -302,6 +333,12 @@ Outcome Model::apply(const Op& op) {
         return Outcome::Ran;
       case OpKind::LockWeak: {
         const int t = held.weaks[op.a];
+        const Target& x = targets[t];
+        // E4 at n == 1: the only owner is the wrapper, and lock() must try-incref it
+        // first; a dead interpreter's disarmed vtable refuses, so lock() gives null.
+        if (x.alive && x.has_pyobject && x.n == 1 && x.recorded >= 0 && abandoned(x.recorded)) {
+          return Outcome::Ran;
+        }
         if (targets[t].alive) {
           held.handles.push_back(t);
           strong_inc(t);
@@ -658,6 +695,18 @@ int Model::new_wrapper(int t, int interp, bool has_finalizer) {
     target.tag = interp;
     target.recorded = id;
     target.owns = false;
+    if (interps[interp].era == Era::E4) {
+      // set_has_pyobject: the caller's handle still holds the target, so C++ takes its
+      // reference to the wrapper at once (Note [Era E4 in the binding]).
+      ++coverage.e4_wrappers;
+      if (!target.has_pyobject) {
+        target.has_pyobject = true;
+        if (target.n > 1) {
+          ++coverage.e4_cpp_increfs;
+          incref(id);
+        }
+      }
+    }
   }
   return id;
 }
@@ -702,6 +751,7 @@ void Model::clear_weakrefs_to(int w) {
 // wrapper's interpreter, and not in hermetic mode (check_pyobj answers "none" there).
 bool Model::resurrectable(int w) const {
   const Wrapper& p = wrappers[w];
+  if (interps[p.interp].era == Era::E4) return false;  // E4 never resurrects
   // Tensors follow the thread's hermetic state at death; storages remember it from
   // their creation (p.hermetic) and ignore the thread's.
   if (p.cdata != Cdata::Owned || p.hermetic || (hermetic && !is_storage_wrapper(w))) return false;
@@ -778,11 +828,25 @@ void Model::t6_decref_from_cpp(int w) {
 
 // ---- C++-level primitives ------------------------------------------------------------------
 
-void Model::strong_inc(int t) { ++targets[t].n; }
+// E4: 1 -> 2 with the bit set, C++ takes a reference to the recorded wrapper, and 2 -> 1
+// gives it back (Note [The has-PyObject bit]).
+void Model::strong_inc(int t) {
+  Target& target = targets[t];
+  if (++target.n == 2 && target.has_pyobject && target.recorded >= 0) {
+    ++coverage.e4_cpp_increfs;
+    incref(target.recorded);
+  }
+}
 
 void Model::strong_dec(int t) {
   Target& target = targets[t];
-  if (--target.n > 0) return;
+  if (--target.n > 0) {
+    if (target.n == 1 && target.has_pyobject && target.recorded >= 0) {
+      ++coverage.e4_cpp_decrefs;
+      decref(target.recorded);  // may be the wrapper's death, and with it the target's
+    }
+    return;
+  }
   // A tensor (C++ weak references keep its memory: release_resources) gives up its
   // storage, then maybe_destroy_pyobj clears the slot and gives the wrapper back.  A
   // storage (nothing weak holds it in these scenarios: deleted at once) does the same

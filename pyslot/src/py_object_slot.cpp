@@ -112,20 +112,36 @@ void PyObjectSlot::maybe_destroy_pyobj() {
 void PyObjectSlot::incref_pyobj() const {
   PyInterpreter& interpreter = load_pyobj_interpreter();
   PyObject* pyobj = _unchecked_untagged_pyobj();
-  REVIVE_INTERNAL_ASSERT(pyobj != nullptr, "the has-PyObject bit is set but the slot records no wrapper");
   const PyInterpreterVTable* vtable = interpreter.operator->();
-  // A reference the dead interpreter never sees taken: its release will not be seen
-  // either (decref_pyobj), so the two cancel.
-  if (vtable == &noop_vtable()) interpreter.unseen_releases_.fetch_sub(1, std::memory_order_acq_rel);
+  if (vtable == &noop_vtable()) {
+    // The dead interpreter never sees this reference taken: count it (the release, and
+    // the take it cancels) for Note [Reclaiming a dead interpreter].
+    interpreter.unseen_releases_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  if (pyobj == nullptr) {
+    // Only the reclaiming of a dead interpreter (a model addition) frees a wrapper while
+    // C++ still shares its target, as it frees the whole group: nothing to reach.
+    REVIVE_INTERNAL_ASSERT(interpreter.is_disarmed(), "the has-PyObject bit is set but the slot records no wrapper");
+    return;
+  }
   vtable->incref(pyobj);
 }
 
 void PyObjectSlot::decref_pyobj() const {
   PyInterpreter& interpreter = load_pyobj_interpreter();
   PyObject* pyobj = _unchecked_untagged_pyobj();
-  REVIVE_INTERNAL_ASSERT(pyobj != nullptr, "the has-PyObject bit is set but the slot records no wrapper");
   const PyInterpreterVTable* vtable = interpreter.operator->();
-  if (vtable == &noop_vtable()) interpreter.unseen_releases_.fetch_add(1, std::memory_order_acq_rel);
+  if (vtable == &noop_vtable()) {
+    // The dead interpreter never sees this reference given back: count it (the release, and
+    // the take it cancels) for Note [Reclaiming a dead interpreter].
+    interpreter.unseen_releases_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  if (pyobj == nullptr) {
+    // Only the reclaiming of a dead interpreter (a model addition) frees a wrapper while
+    // C++ still shares its target, as it frees the whole group: nothing to reach.
+    REVIVE_INTERNAL_ASSERT(interpreter.is_disarmed(), "the has-PyObject bit is set but the slot records no wrapper");
+    return;
+  }
   vtable->decref(pyobj, /*has_pyobj_slot=*/false);
 }
 

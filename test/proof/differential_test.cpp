@@ -179,6 +179,11 @@ BOOST_AUTO_TEST_CASE(random_campaign_agrees_with_the_model) {
   BOOST_TEST(c.hermetic_storage_wrappers > 0);
   BOOST_TEST(c.grads_released > 0);
   BOOST_TEST(c.refusals > 0);
+  // Both eras (eras_for_seed): E4's wrappers, and C++ taking and giving back its
+  // reference to them across 1 <-> 2.
+  BOOST_TEST(c.e4_wrappers > 0);
+  BOOST_TEST(c.e4_cpp_increfs > 0);
+  BOOST_TEST(c.e4_cpp_decrefs > 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
@@ -203,6 +208,7 @@ BOOST_AUTO_TEST_CASE(threaded_campaign_agrees_with_the_model) {
   BOOST_TEST(c.teardowns > 0);
   BOOST_TEST(c.reclaims > 0);
   BOOST_TEST(c.auto_collections == 0);  // AutoGc ops are skipped on threads
+  BOOST_TEST(c.e4_cpp_decrefs > 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -186,7 +186,11 @@ class CxxReach {
     node.uses = impl->refcount();
     const impl::PyObjectSlot* slot = impl->pyobj_slot();
     node.tagged = slot->pyobj_interpreter() == self_;
-    node.owns_wrapper = node.tagged && slot->owns_pyobj();
+    // E2: the slot owns a zombie.  E4: while the target is shared (n >= 2) C++ holds one
+    // real reference to its wrapper (Note [Era E4 in the binding]); either way a
+    // reference to the interpreter's wrapper, held from the C++ side.
+    node.owns_wrapper = node.tagged && (slot->owns_pyobj() || (impl->has_pyobject() && node.uses >= 2 &&
+                                                                slot->_unchecked_untagged_pyobj() != nullptr));
     if constexpr (requires { impl->grad(); }) {
       if (impl->grad()) add(impl->grad().get(), impl);
     }
@@ -215,7 +219,8 @@ class CxxReach {
     for (const auto& [impl, node] : nodes_) tagged += node.tagged ? 1 : 0;
     return tagged == self_->tagged_count();
   }
-  // References to the interpreter's zombies held by the slots of the objects added.
+  // References to the interpreter's wrappers held from the C++ side of the objects
+  // added: E2's zombies (owned by their slots), E4's shared targets (C++'s reference).
   [[nodiscard]] std::int64_t owned_wrappers() const noexcept {
     std::int64_t n = 0;
     for (const auto& [impl, node] : nodes_) n += node.owns_wrapper ? 1 : 0;

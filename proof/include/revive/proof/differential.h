@@ -90,17 +90,22 @@ struct WitnessKind {
   std::function<std::unique_ptr<Witness>()> make;
 };
 
-// With a witness, `threading` must be Threading::One.
+// With a witness, `threading` must be Threading::One.  `eras`: each interpreter slot's
+// era, in the model and in the fake runtime (a witness runs E2 only).
 [[nodiscard]] std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats = nullptr,
                                                   Threading threading = Threading::One,
-                                                  const WitnessKind* witness = nullptr);
+                                                  const WitnessKind* witness = nullptr, Eras eras = kE2Only);
+
+// The eras a campaign gives scenario `seed`: E2/E2, E4/E4, E2/E4 and E4/E2 in turn.
+[[nodiscard]] Eras eras_for_seed(std::uint64_t seed);
 
 [[nodiscard]] std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length);
 [[nodiscard]] std::vector<Op> decode(const std::uint8_t* data, std::size_t size);
 
 // Removes steps while the scenario still fails; at most `budget` reruns.
 [[nodiscard]] std::vector<Op> shrink(std::vector<Op> ops, int budget = 4000,
-                                     Threading threading = Threading::One, const WitnessKind* witness = nullptr);
+                                     Threading threading = Threading::One, const WitnessKind* witness = nullptr,
+                                     Eras eras = kE2Only);
 
 // The scenario as numbered lines, each op as given and (when it ran) as resolved.
 void print_scenario(std::ostream& os, const std::vector<Op>& ops);
@@ -116,19 +121,20 @@ void print_scenario(std::ostream& os, const std::vector<Op>& ops);
 // and --planted NAME when a planted bug is on now).
 // (With a witness, its program instead of revive-campaign.)
 [[nodiscard]] std::string replay_command(const std::vector<Op>& ops, Threading threading = Threading::One,
-                                         const WitnessKind* witness = nullptr);
+                                         const WitnessKind* witness = nullptr, Eras eras = kE2Only);
 
 struct CampaignReport {
   std::size_t scenarios = 0;
   std::size_t steps = 0;      // ops applied (skipped ones not counted)
   Coverage coverage;          // summed over the scenarios
   std::optional<std::uint64_t> failing_seed;
+  Eras failing_eras = kE2Only;
   std::optional<Failure> failure;    // of the shrunk scenario
   std::vector<Op> reproducer;        // the shrunk scenario
 };
 
 // Scenarios of `length` ops with seeds seed, seed+1, ... until `steps` ops ran or one
-// failed.  On failure, prints the seed, the failure, the shrunk scenario and a command
+// failed; each in the eras eras_for_seed gives it (E2 only with a witness).  On failure, prints the seed, the failure, the shrunk scenario and a command
 // line that replays it to `log`.  `progress`, if given, is called after each scenario.
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log,
                         std::size_t length = 200,

@@ -24,9 +24,11 @@
 //   assert(m.targets[0].owns && m.wrappers[0].cdata == Cdata::Borrowed);
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace revive::proof {
@@ -71,6 +73,18 @@ struct Op {
 [[nodiscard]] std::string describe(const Op& op);
 
 inline constexpr int kInterpreters = 2;
+
+// The era of an interpreter (binding::Era's twin, so that the model stands alone):
+// E2 resurrects; E4 sets the target's has-PyObject bit and holds a reference to the
+// wrapper while C++ shares the target (Note [Era E4 in the binding]).
+enum class Era : std::uint8_t { E2, E4 };
+// The era of each interpreter slot, for a whole scenario (a slot's fresh interpreter
+// after a teardown keeps its slot's era).
+using Eras = std::array<Era, kInterpreters>;
+inline constexpr Eras kE2Only{Era::E2, Era::E2};
+// "E2,E4": what revive-campaign's --eras takes; and back (nothing on anything else).
+[[nodiscard]] std::string to_string(const Eras& eras);
+[[nodiscard]] std::optional<Eras> eras_named(std::string_view text);
 inline constexpr int kVars = 6;         // Python variables
 inline constexpr int kWeakrefVars = 3;  // variables holding Python weakref objects
 
@@ -83,6 +97,7 @@ struct Target {
   int grad = -1;            // a tensor's grad (a target index): the tensor holds it
   int n = 0;                // strong count
   int tag = -1;             // interpreter index that tagged it (into Model::interps)
+  bool has_pyobject = false;  // E4's bit: set by an E4 wrapper, never cleared
   int recorded = -1;        // wrapper the slot records (only meaningful when tag >= 0)
   bool owns = false;        // the slot owns `recorded`
   bool operator==(const Target&) const = default;
@@ -114,6 +129,7 @@ struct Weakref {
 };
 
 struct Interp {
+  Era era = Era::E2;
   bool alive = true;
   bool reclaimed = false;   // dead, and freed once nothing reached it any more
   int generation = 0;       // how many interpreters this slot had before
@@ -159,6 +175,9 @@ struct Coverage {
   long storage_aliases = 0;    // storage wraps across interpreters (a new StorageImpl)
   long hermetic_storage_wrappers = 0;
   long grads_released = 0;     // tensors that died and let their grad go
+  long e4_wrappers = 0;        // wrappers made by an E4 interpreter
+  long e4_cpp_increfs = 0;     // E4: n 1 -> 2 with the bit set, C++ took the wrapper
+  long e4_cpp_decrefs = 0;     // E4: n 2 -> 1, C++ gave it back
   // Counted by the runner's threaded mode (Note [Threaded scenarios]), not by the model:
   long threaded_rounds = 0;    // rounds in which two or more threads ran ops at once
   long concurrent_releases = 0;  // ops in such a round that changed a wrapper of another
@@ -170,7 +189,7 @@ struct Coverage {
 
 class Model {
  public:
-  Model();
+  explicit Model(Eras eras = kE2Only);
 
   // The op with its arguments resolved against the current state, or nullopt when it
   // has nothing to act on (it is then skipped, here and in the real run).
@@ -189,6 +208,7 @@ class Model {
   std::vector<Interp> interps;  // interps[slot_interp[i]] is slot i's current one
   std::vector<int> slot_of;     // the slot each interpreter was made for
   int slot_interp[kInterpreters] = {};
+  Eras eras = kE2Only;          // each slot's era
   Holdings held;
   bool hermetic = false;
   std::int64_t next_foo = 1;
