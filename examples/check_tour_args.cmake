@@ -27,3 +27,8 @@ expect(2 "revive-tour: --list takes nothing else" --list preserved)
 expect(2 "revive-tour: no scenario named 'nosuch'" nosuch)
 expect(1 "revive-tour: cannot write pictures into ${OUT}/a-file: Not a directory"
        --pictures "${OUT}/a-file" preserved)
+expect(2 "revive-tour: --era takes e2 or e4, not 'e3'" --era e3 preserved)
+expect(2 "revive-tour: --era needs e2 or e4" --era)
+expect(2 "revive-tour: scenario 'disarm' has no E4 telling yet" --era e4 disarm)
+expect(2 "revive-tour: scenario 'disarm' has no E4 telling yet" --side-by-side disarm)
+expect(2 "revive-tour: --side-by-side prints both eras' rows" --side-by-side --era e4 preserved)

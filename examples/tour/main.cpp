@@ -5,6 +5,9 @@
 //   revive-tour --list                       list the scenarios and the tests they port
 //   revive-tour NAME...                      run the named scenarios
 //   revive-tour --pictures DIR [NAME...]     also write pictures into DIR
+//   revive-tour --era e4 [NAME...]           the scenarios' E4 tellings (PyTorch's design
+//                                            since November 2025), where they exist
+//   revive-tour --side-by-side [NAME...]     each E2 row next to its E4 twin's
 //   revive-tour --rows [NAME...]             one line per step instead of the tables (the
 //                                            Python tour on the real CPython checks its
 //                                            rows against these: examples/cpython/tour.py)
@@ -40,15 +43,18 @@ namespace {
 
 void usage(std::FILE* to) {
   std::fprintf(to,
-               "usage: revive-tour [--pictures DIR] [SCENARIO...]\n"
-               "       revive-tour --rows [SCENARIO...]\n"
+               "usage: revive-tour [--era e2|e4] [--pictures DIR] [SCENARIO...]\n"
+               "       revive-tour --side-by-side [SCENARIO...]\n"
+               "       revive-tour [--era e2|e4] --rows [SCENARIO...]\n"
                "       revive-tour --list\n"
                "Runs the named scenarios (all of them if none is named) and prints a table per\n"
                "scenario. --pictures DIR also writes DIR/<scenario>/step-NN.dot (who owns whom\n"
                "after each step), states.dot and states.mmd (the state machine, the scenario's\n"
                "path highlighted), and DIR/state-machine.{dot,mmd}; with Graphviz's `dot` on the\n"
                "PATH each .dot file is rendered to .svg and .png as well. --rows prints one line\n"
-               "per step instead, scenario<TAB>step<TAB>row<TAB>action, for examples/cpython/tour.py.\n");
+               "per step instead, scenario<TAB>step<TAB>row<TAB>action, for examples/cpython/tour.py.\n"
+               "--era e4 tells the scenarios that have an E4 telling (preserved, weakref-hole,\n"
+               "gc-cycle) on an E4 interpreter; --side-by-side prints each step's E2 and E4 rows.\n");
 }
 
 // A one-line reason, then the usage; exit status 2.
@@ -58,12 +64,52 @@ int refuse(const std::string& why) {
   return 2;
 }
 
+// --side-by-side: each scenario told in both eras, rows only, step by step.
+int print_side_by_side(const std::vector<std::string_view>& wanted) {
+  struct Row {
+    std::string row;
+    std::string action;
+  };
+  std::vector<Row> rows;
+  rows_only() = true;
+  row_receiver() = [&rows](const std::string&, int, const std::string& row, std::string_view action) {
+    rows.push_back(Row{row, std::string(action)});
+  };
+  std::printf("revive tour, side by side: era E2 (resurrection) | era E4 (the has-PyObject bit)\n");
+  for (const auto& s : all_scenarios()) {
+    const bool pick = wanted.empty() || std::find(wanted.begin(), wanted.end(), s.name) != wanted.end();
+    if (!pick || s.run_e4 == nullptr) continue;
+    rows.clear();
+    s.run(nullptr);
+    const std::vector<Row> e2 = rows;
+    rows.clear();
+    s.run_e4(nullptr);
+    const std::vector<Row> e4 = rows;
+    std::printf("\n== %.*s ==\n%-4s %-44s %-52s %s\n", static_cast<int>(s.name.size()), s.name.data(), "step",
+                "action", "E2", "E4");
+    for (std::size_t i = 0; i < std::max(e2.size(), e4.size()); ++i) {
+      const std::string& action = i < e2.size() ? e2[i].action : e4[i].action;
+      std::printf("%-4zu %-44.44s %-52s %s\n", i + 1, action.c_str(), i < e2.size() ? e2[i].row.c_str() : "",
+                  i < e4.size() ? e4[i].row.c_str() : "");
+    }
+  }
+  row_receiver() = nullptr;
+  if (!narration_failures().empty()) {
+    std::fprintf(stderr, "\nrevive-tour: %zu narration check(s) failed:\n", narration_failures().size());
+    for (const std::string& f : narration_failures()) std::fprintf(stderr, "  %s\n", f.c_str());
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::string_view> wanted;
   std::optional<fs::path> pictures_dir;
   bool list = false;
+  bool e4 = false;
+  bool side_by_side = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--list" || arg == "-l") {
@@ -78,6 +124,19 @@ int main(int argc, char** argv) {
       rows_only() = true;
       continue;
     }
+    if (arg == "--era") {
+      if (i + 1 >= argc) return refuse("--era needs e2 or e4");
+      const std::string_view era = argv[++i];
+      if (era != "e2" && era != "e4" && era != "E2" && era != "E4") {
+        return refuse("--era takes e2 or e4, not '" + std::string(era) + "'");
+      }
+      e4 = era == "e4" || era == "E4";
+      continue;
+    }
+    if (arg == "--side-by-side") {
+      side_by_side = true;
+      continue;
+    }
     if (arg == "--pictures") {
       if (i + 1 >= argc || argv[i + 1][0] == '-') return refuse("--pictures needs a directory");
       if (argv[i + 1][0] == '\0') return refuse("--pictures needs a directory, not an empty name");
@@ -90,8 +149,22 @@ int main(int argc, char** argv) {
     if (!known) return refuse("no scenario named '" + std::string(arg) + "'; --list names them");
     wanted.push_back(arg);
   }
+  if (side_by_side && (e4 || rows_only() || pictures_dir)) {
+    return refuse("--side-by-side prints both eras' rows: it takes scenario names only");
+  }
+  if (e4 || side_by_side) {
+    for (std::string_view name : wanted) {
+      const auto& all = all_scenarios();
+      const auto it = std::find_if(all.begin(), all.end(), [&](const Scenario& s) { return s.name == name; });
+      if (it->run_e4 == nullptr) {
+        return refuse("scenario '" + std::string(name) +
+                      "' has no E4 telling yet (preserved, weakref-hole and gc-cycle have one)");
+      }
+    }
+  }
+  if (side_by_side) return print_side_by_side(wanted);
   if (list) {
-    if (!wanted.empty() || pictures_dir || rows_only()) return refuse("--list takes nothing else");
+    if (!wanted.empty() || pictures_dir || rows_only() || e4) return refuse("--list takes nothing else");
     for (const auto& s : all_scenarios()) {
       std::printf("%-19s %s\n%-19s ports %s\n", s.name.data(), s.summary.data(), "", s.ports.data());
       if (!s.same_story.empty()) std::printf("%-19s same story: %s\n", "", s.same_story.data());
@@ -106,8 +179,16 @@ int main(int argc, char** argv) {
           {}, "The states of a C++ object and its recorded wrapper (docs/reference.md section 2)");
       pictures->render(pictures->write("", "state-machine.dot", to_dot(machine)));
       (void)pictures->write("", "state-machine.mmd", state_machine_mermaid({}));
+      const Graph machine_e4 = state_machine_graph(
+          {}, "Era E4 (PyTorch #167564): no zombie; C++ holds the wrapper while it shares the target",
+          Machine::E4);
+      pictures->render(pictures->write("", "state-machine-e4.dot", to_dot(machine_e4)));
+      (void)pictures->write("", "state-machine-e4.mmd", state_machine_mermaid({}, Machine::E4));
     }
-    if (!rows_only()) std::printf("revive tour: PyTorch's PyObject preservation (era E2) on a fake interpreter\n");
+    if (!rows_only()) {
+      std::printf("revive tour: PyTorch's PyObject preservation (era %s) on a fake interpreter\n",
+                  e4 ? "E4, the has-PyObject bit" : "E2, resurrection");
+    }
     if (!rows_only()) std::printf("columns: n = C++ strong count, r = wrapper refcount, owns = slot owns the "
                 "wrapper, cdata = the wrapper's reference to the tensor, via = transitions of "
                 "docs/reference.md section 3\n");
@@ -118,7 +199,9 @@ int main(int argc, char** argv) {
     for (const auto& s : all_scenarios()) {
       const bool pick =
           wanted.empty() || std::find(wanted.begin(), wanted.end(), s.name) != wanted.end();
-      if (pick) s.run(pictures ? &*pictures : nullptr);
+      if (!pick) continue;
+      if (!e4) s.run(pictures ? &*pictures : nullptr);
+      else if (s.run_e4 != nullptr) s.run_e4(pictures ? &*pictures : nullptr);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "revive-tour: %s\n", e.what());

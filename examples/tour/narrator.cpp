@@ -120,6 +120,11 @@ bool& rows_only() {
   return rows;
 }
 
+RowReceiver& row_receiver() {
+  static RowReceiver receiver;
+  return receiver;
+}
+
 std::string caught(const std::function<void()>& f) {
   try {
     f();
@@ -232,9 +237,9 @@ Narrator::~Narrator() {
   }
   if (pictures_ == nullptr) return;
   try {
-    const Graph machine = state_machine_graph(path_, expected_.title + "\npath: " + path);
+    const Graph machine = state_machine_graph(path_, expected_.title + "\npath: " + path, expected_.machine);
     pictures_->render(pictures_->write(slug_, "states.dot", to_dot(machine)));
-    (void)pictures_->write(slug_, "states.mmd", state_machine_mermaid(path_));
+    (void)pictures_->write(slug_, "states.mmd", state_machine_mermaid(path_, expected_.machine));
     std::printf("pictures: %s/step-01..%02d.dot, states.dot, states.mmd%s\n",
                 (pictures_->dir() / slug_).string().c_str(), count_,
                 pictures_->renders() ? " (and .svg, .png)" : "");
@@ -260,6 +265,19 @@ void Narrator::watch(Interpreter& viewpoint, const Storage& s, std::string name)
   target_name_ = std::move(name);
   set_target(s.unsafeGetStorageImpl(), s.unsafeGetStorageImpl());
   target_ = static_cast<const StorageImpl*>(s.unsafeGetStorageImpl());
+  set_viewpoint(viewpoint);
+}
+
+void Narrator::watch_wrapped(Interpreter& viewpoint, const Ref& tensor_wrapper, std::string name) {
+  const void* target = nullptr;
+  const binding::WrapperOps* ops = binding::wrapper_ops(tensor_wrapper.get());
+  REVIVE_CHECK(ops != nullptr && ops == &binding::wrapper_ops_for<Tensor>() &&
+                   ops->read_cdata(tensor_wrapper.get(), &target) != trace::CdataKind::Undefined,
+               "watch_wrapped(): not a tensor wrapper with a defined tensor");
+  const auto* impl = static_cast<const TensorImpl*>(target);
+  target_name_ = std::move(name);
+  set_target(impl, impl);
+  target_ = impl;
   set_viewpoint(viewpoint);
 }
 
@@ -328,7 +346,7 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
       concerned[k] = filter_->concerns(trace_[k]);
       if (concerned[k]) kinds.push_back(trace_[k].kind);
     }
-    const auto taken = transitions_taken(before, kinds, view->state, count_);
+    const auto taken = transitions_taken(before, kinds, view->state, count_, expected_.machine);
     taken_now = taken.size();
     path_.insert(path_.end(), taken.begin(), taken.end());
     for (const TakenTransition& t : taken) via += (via.empty() ? "" : ",") + std::string(to_string(t.transition));
@@ -393,7 +411,10 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
   add("cdata", cdata);
   add("via", via);
   actual += " fin=" + std::to_string(finalized);
-  if (rows_only()) std::printf("%s\t%d\t%s\t%s\n", slug_.c_str(), count_, actual.c_str(), std::string(action).c_str());
+  if (rows_only()) {
+    if (row_receiver()) row_receiver()(slug_, count_, actual, action);
+    else std::printf("%s\t%d\t%s\t%s\n", slug_.c_str(), count_, actual.c_str(), std::string(action).c_str());
+  }
   if (expected_row.empty()) {
     fail("the step declares no expected row; it saw \"" + actual + "\"");
   } else if (!row_matches(actual, expected_row)) {

@@ -72,6 +72,7 @@ struct Expected {
   std::string title;
   std::string path;         // the transitions, in order, space-separated ("T1 T3 T6")
   LifeState end;            // the watched object's state after the last step
+  pictures::Machine machine = pictures::Machine::E2;  // whose state machine: the era's
 };
 
 class Narrator final : public trace::Observer {
@@ -89,6 +90,9 @@ class Narrator final : public trace::Observer {
   // recorded wrapper with it).
   void watch(Interpreter& viewpoint, const Tensor& t, std::string name = {});
   void watch(Interpreter& viewpoint, const Storage& s, std::string name = {});
+  // Follow the tensor a wrapper owns, without taking a C++ reference to it: in E4 a
+  // handle taken only to watch would cross 1 <-> 2 and show in the row.
+  void watch_wrapped(Interpreter& viewpoint, const Ref& tensor_wrapper, std::string name = {});
   // Draw `other` too (after the viewpoint).
   void also_show(Interpreter& other);
   // Draw this wrapper too, for as long as it lives (a hermetic or stubbed one, another
@@ -158,6 +162,12 @@ class Narrator final : public trace::Observer {
 // happened, not what was expected).  The Python tour (examples/cpython/tour.py) runs the
 // same scenarios on the real CPython and compares its rows with these.
 [[nodiscard]] bool& rows_only();
+
+// Where the rows mode's lines go: printed unless a receiver is set (the side-by-side
+// mode collects them): the scenario's slug, the step, the row, the action.
+using RowReceiver = std::function<void(const std::string& slug, int step, const std::string& row,
+                                       std::string_view action)>;
+[[nodiscard]] RowReceiver& row_receiver();
 
 // Run `f`; the C++ error it raised as the RuntimeError Python would print, or "no error".
 [[nodiscard]] std::string caught(const std::function<void()>& f);

@@ -6,7 +6,7 @@ namespace {
 
 constexpr Scenario kScenarios[] = {
     {"preserved", "U -> L -> Z -> L -> Z -> D: resurrection and flip back",
-     "test_pyobj_preserved", preserved},
+     "test_pyobj_preserved", preserved, {}, preserved_e4},
     {"subclass-preserved", "a Python subclass and its __dict__ survive C++ holding the tensor",
      "test_subclass_preserved", subclass_preserved},
     {"plain-death", "U -> L -> D: a wrapper that alone owns its tensor; its weakref clears",
@@ -17,7 +17,7 @@ constexpr Scenario kScenarios[] = {
     {"finalizer-dealloc", "__del__ runs at real death", "test_tensor_finalizer_dealloc",
      finalizer_dealloc},
     {"weakref-hole", "T8: a weakref revives a zombie, C++ dies, the wrapper is stubbed",
-     "test_tensor_dead_weak_ref", weakref_hole},
+     "test_tensor_dead_weak_ref", weakref_hole, {}, weakref_hole_e4},
     {"fix-weakref", "T8 then T5: _fix_weakref() flips the revived zombie back",
      "test_tensor_resurrected_weak_ref, test_tensor_fix_weakref_no_leak", fix_weakref},
     {"storage", "storages: resurrection, flip back, release with their tensor",
@@ -34,7 +34,7 @@ constexpr Scenario kScenarios[] = {
     {"disarm", "T9: teardown disarms the interpreter; a new one is refused",
      "DisarmHook (torchdeploy)", disarm},
     {"gc-cycle", "T7: the cycle collector cannot see through a preserved wrapper",
-     "test_tensor_cycle_via_dict, test_tensor_cycle_via_slots", gc_cycle},
+     "test_tensor_cycle_via_dict, test_tensor_cycle_via_slots", gc_cycle, {}, gc_cycle_e4},
     {"gc-bugs", "#75932 and #136358 broken, then fixed; #145253's cleared weakref in all three",
      "test_tensor_ressurecting_clear, #75932, #136358, #145253", gc_bugs},
 };

@@ -28,12 +28,24 @@ struct Scene {
       : tour(pictures, std::move(slug), std::move(expected)), I(Interpreter::create("I0", bugs)) {
     I->set_observer(&tour);
   }
+  // An interpreter of era E4 (Note [Era E4 in the binding]), read against E4's machine.
+  Scene(Pictures* pictures, std::string slug, Expected expected, binding::Era era)
+      : tour(pictures, std::move(slug), e4_machine(std::move(expected), era)),
+        I(Interpreter::create("I0", era)) {
+    I->set_observer(&tour);
+  }
   ~Scene() { I->set_observer(nullptr); }
   Scene(const Scene&) = delete;
   Scene& operator=(const Scene&) = delete;
 
   Narrator tour;           // declared first, destroyed last; teardown is not narrated
   Interpreter::Owner I;
+
+ private:
+  static Expected e4_machine(Expected e, binding::Era era) {
+    if (era == binding::Era::E4) e.machine = pictures::Machine::E4;
+    return e;
+  }
 };
 
 struct Scenario {
@@ -42,6 +54,9 @@ struct Scenario {
   std::string_view ports;  // the PyTorch tests (docs/reference.md §9) it walks through
   void (*run)(Pictures*);
   std::string_view same_story = {};  // twins that tell the same story, not walked through
+  // The same story in era E4 (revive-tour --era e4, --side-by-side), step for step with
+  // the same actions; null when there is none yet.
+  void (*run_e4)(Pictures*) = nullptr;
 };
 
 [[nodiscard]] std::span<const Scenario> all_scenarios();
@@ -66,5 +81,9 @@ void disarm(Pictures* pics);
 // collector.cpp
 void gc_cycle(Pictures* pics);
 void gc_bugs(Pictures* pics);
+// e4.cpp: E4's tellings (Note [Era E4 in the binding])
+void preserved_e4(Pictures* pics);
+void weakref_hole_e4(Pictures* pics);
+void gc_cycle_e4(Pictures* pics);
 
 }  // namespace revive::tour

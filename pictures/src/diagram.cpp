@@ -57,6 +57,7 @@ OwnershipView look_at(const Target& target, std::span<const trace::RuntimeView* 
     v.alive = true;
     v.target_id = target.id;
     v.strong = target.strong;
+    v.has_pyobject = target.has_pyobject;
     const std::uint32_t weak = target.weak;
     v.weak_refs = v.strong > 0 && weak > 0 ? weak - 1 : weak;
     const Snapshot seen = inspect(*interpreters[0], target);
@@ -160,6 +161,7 @@ Graph ownership_graph(const OwnershipView& v, std::string caption) {
                ", cdata " + std::string(to_string(v.recorded->cdata));
     }
     if (v.owns) state += std::string(", owns = ") + (*v.owns ? "1" : "0");
+    if (v.has_pyobject) state += ", has-PyObject bit (E4)";
   }
   g.caption = caption.empty() ? state : caption + "\n" + state;
   g.caption +=
@@ -248,7 +250,12 @@ Graph ownership_graph(const OwnershipView& v, std::string caption) {
       g.edges.push_back(Edge{"slot", "wrapper", "pyobj_ (owns = 0)\ncounts nothing",
                              EdgeKind::NonOwning, false});
     }
-    python_refs(w.interpreter, "wrapper", w.refcnt - (owns ? 1 : 0));
+    // E4: while C++ shares the target, it holds the wrapper (Note [Ownership pictures]).
+    const bool cpp_holds_wrapper = v.alive && v.has_pyobject && v.strong >= 2 && g.node("cpp_owners") != nullptr;
+    if (cpp_holds_wrapper) {
+      g.edges.push_back(Edge{"cpp_owners", "wrapper", "C++'s ref (E4, n >= 2)", EdgeKind::Owning, false});
+    }
+    python_refs(w.interpreter, "wrapper", w.refcnt - (owns ? 1 : 0) - (cpp_holds_wrapper ? 1 : 0));
   }
   for (std::size_t i = 0; i < v.extra.size(); ++i) {
     const WrapperView& w = v.extra[i];

@@ -37,17 +37,46 @@ constexpr std::array kMachine{
 
 constexpr std::array kStates{U, T0, L, Z, X, D};
 
-const MachineEdge* find_edge(Transition t, LifeState from) noexcept {
-  auto it = std::find_if(kMachine.begin(), kMachine.end(), [&](const MachineEdge& e) {
-    return e.transition == t && e.from == from;
-  });
-  return it == kMachine.end() ? nullptr : &*it;
+// Era E4's machine: no zombie, no flip, no hole.  The wrapper always owns its target;
+// C++ holding the target (n >= 2) holds the wrapper too, so L covers both "Python alone"
+// (n == 1) and "shared" (n >= 2), and the only ways out are real deaths.
+constexpr std::array kMachineE4{
+    MachineEdge{Transition::T1, U, L, "T1 first wrap - tag, record P, set the bit"},
+    MachineEdge{Transition::T11, U, X, "T11 another interpreter tags it"},
+    MachineEdge{Transition::Released, U, D, "C++ lets go, never wrapped"},
+    MachineEdge{Transition::T2, L, L, "T2 wrap again - r + 1"},
+    MachineEdge{Transition::T10, L, L, "T10 hermetic wrap - slot untouched"},
+    MachineEdge{Transition::Share, L, L, "share - n 1 to 2, C++ increfs P under the GIL"},
+    MachineEdge{Transition::Unshare, L, L, "unshare - n 2 to 1, C++ decrefs P under the GIL"},
+    MachineEdge{Transition::T4, L, D, "T4 P dies, n = 1 - real death, then the target"},
+    MachineEdge{Transition::T7, L, D, "T7 the collector frees a dead cycle"},
+    MachineEdge{Transition::T11, X, X, "T11 wrap here is refused - nothing changes"},
+    MachineEdge{Transition::Released, X, D, "C++ lets go - the tagger deals with its P"},
+};
+constexpr std::array kStatesE4{U, L, X, D};
+
+std::span<const MachineEdge> edges_of(Machine machine) noexcept {
+  if (machine == Machine::E4) return kMachineE4;
+  return kMachine;
+}
+std::span<const LifeState> states_of(Machine machine) noexcept {
+  if (machine == Machine::E4) return kStatesE4;
+  return kStates;
 }
 
-const MachineEdge* find_edge(LifeState from, LifeState to) noexcept {
-  auto it = std::find_if(kMachine.begin(), kMachine.end(),
+const MachineEdge* find_edge(Transition t, LifeState from, Machine machine = Machine::E2) noexcept {
+  const auto edges = edges_of(machine);
+  auto it = std::find_if(edges.begin(), edges.end(), [&](const MachineEdge& e) {
+    return e.transition == t && e.from == from;
+  });
+  return it == edges.end() ? nullptr : &*it;
+}
+
+const MachineEdge* find_edge(LifeState from, LifeState to, Machine machine = Machine::E2) noexcept {
+  const auto edges = edges_of(machine);
+  auto it = std::find_if(edges.begin(), edges.end(),
                          [&](const MachineEdge& e) { return e.from == from && e.to == to; });
-  return it == kMachine.end() ? nullptr : &*it;
+  return it == edges.end() ? nullptr : &*it;
 }
 
 // " (step 6)", " (steps 6, 9)", or "" when `edge` was not taken.
@@ -133,6 +162,8 @@ std::string_view to_string(Transition t) noexcept {
     case Transition::T11: return "T11";
     case Transition::SlotCleared: return "cleared";
     case Transition::Released: return "released";
+    case Transition::Share: return "share";
+    case Transition::Unshare: return "unshare";
   }
   return "?";
 }
@@ -145,7 +176,7 @@ std::ostream& operator<<(std::ostream& os, const TakenTransition& t) {
   return os << ")";
 }
 
-std::span<const MachineEdge> state_machine() noexcept { return kMachine; }
+std::span<const MachineEdge> state_machine(Machine machine) noexcept { return edges_of(machine); }
 
 bool TargetEvents::concerns(const Event& e) {
   // Events about the whole interpreter: a teardown, a finished collection.
@@ -165,11 +196,11 @@ bool TargetEvents::concerns(const Event& e) {
 
 std::vector<TakenTransition> transitions_taken(LifeState before,
                                                std::span<const EventKind> events,
-                                               LifeState after, int step) {
+                                               LifeState after, int step, Machine machine) {
   std::vector<TakenTransition> out;
   LifeState at = before;
   auto take = [&](Transition t) {
-    if (const MachineEdge* e = find_edge(t, at)) {
+    if (const MachineEdge* e = find_edge(t, at, machine)) {
       out.push_back({t, e->from, e->to, step});
       at = e->to;
     }
@@ -196,6 +227,8 @@ std::vector<TakenTransition> transitions_taken(LifeState before,
         take(after == T0 ? Transition::SlotCleared : (collector_ran ? Transition::T7 : Transition::T4));
         break;
       case EventKind::WrapRefused: take(Transition::T11); break;  // in X: a self-loop
+      case EventKind::CppIncref: take(Transition::Share); break;
+      case EventKind::CppDecref: take(Transition::Unshare); break;
       case EventKind::Tagged:
       case EventKind::Stubbed:
       case EventKind::Finalized:
@@ -206,23 +239,23 @@ std::vector<TakenTransition> transitions_taken(LifeState before,
     }
   }
   if (at != after) {
-    if (const MachineEdge* e = find_edge(at, after)) out.push_back({e->transition, at, after, step});
+    if (const MachineEdge* e = find_edge(at, after, machine)) out.push_back({e->transition, at, after, step});
   }
   return out;
 }
 
-Graph state_machine_graph(std::span<const TakenTransition> path, std::string caption) {
+Graph state_machine_graph(std::span<const TakenTransition> path, std::string caption, Machine machine) {
   Graph g;
   g.name = "state_machine";
   g.caption = std::move(caption);
   g.nodes.push_back(Node{"start", "", NodeKind::Start, "", false});
-  for (LifeState s : kStates) {
+  for (LifeState s : states_of(machine)) {
     g.nodes.push_back(Node{std::string(to_string(s)),
                            std::string(to_string(s)) + "\n" + std::string(describe(s)),
                            NodeKind::State, "", visited(s, path)});
   }
   g.edges.push_back(Edge{"start", "U", "", EdgeKind::Transition, visited(U, path)});
-  for (const MachineEdge& e : kMachine) {
+  for (const MachineEdge& e : edges_of(machine)) {
     const std::string suffix = steps_suffix(e, path);
     g.edges.push_back(Edge{std::string(to_string(e.from)), std::string(to_string(e.to)),
                            std::string(e.label) + suffix, EdgeKind::Transition, !suffix.empty()});
@@ -230,20 +263,20 @@ Graph state_machine_graph(std::span<const TakenTransition> path, std::string cap
   return g;
 }
 
-std::string state_machine_mermaid(std::span<const TakenTransition> path) {
+std::string state_machine_mermaid(std::span<const TakenTransition> path, Machine machine) {
   std::string out = "stateDiagram-v2\n    direction LR\n";
-  for (LifeState s : kStates) {
+  for (LifeState s : states_of(machine)) {
     out += "    state \"" + std::string(to_string(s)) + " - " + std::string(describe(s)) +
            "\" as " + std::string(to_string(s)) + "\n";
   }
   out += "    [*] --> U\n";
-  for (const MachineEdge& e : kMachine) {
+  for (const MachineEdge& e : edges_of(machine)) {
     out += "    " + std::string(to_string(e.from)) + " --> " + std::string(to_string(e.to)) +
            " : " + std::string(e.label) + steps_suffix(e, path) + "\n";
   }
   out += "    D --> [*]\n";
   std::string seen;
-  for (LifeState s : kStates) {
+  for (LifeState s : states_of(machine)) {
     if (visited(s, path)) seen += (seen.empty() ? "" : ",") + std::string(to_string(s));
   }
   if (!seen.empty()) {

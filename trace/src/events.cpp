@@ -26,6 +26,8 @@ std::string_view to_string(EventKind kind) noexcept {
     case EventKind::SlotCleared: return "slot cleared";
     case EventKind::WrapRefused: return "wrap refused";
     case EventKind::StorageAliased: return "storage aliased";
+    case EventKind::CppIncref: return "C++ took the wrapper";
+    case EventKind::CppDecref: return "C++ let the wrapper go";
   }
   return "?";
 }

@@ -205,14 +205,14 @@ Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterS
     rt_.discard_half_built(self);  // HAZARD: see PyObjectSlot::init_pyobj
     throw;
   }
-  // E4: the bit, and with it C++'s reference to the wrapper if C++ shares the target
-  // (the caller's handle does).  See Note [Era E4 in the binding].
-  if (era_ == Era::E4) (void)target->set_has_pyobject();
   if constexpr (Preserved<H>::python_dispatch) {
     if (type->torch_dispatch) target->set_python_dispatch();
   }
   if (!was_tagged) rt_.emit(EventKind::Tagged, nullptr, target, rt_.name());
   rt_.emit(EventKind::NewWrapper, self, target, type->name);
+  // E4: the bit, and with it C++'s reference to the wrapper if C++ shares the target
+  // (the caller's handle does).  See Note [Era E4 in the binding].
+  if (era_ == Era::E4) (void)target->set_has_pyobject();
   return Ref::steal(self);
 }
 
@@ -508,7 +508,8 @@ inline void Torch::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
   interp::GilGuard gil(rt_.gil());
   gil_entries_from_cpp_.fetch_add(1, std::memory_order_relaxed);
   if (rt_.is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
-  rt_.emit(EventKind::DecrefFromCpp, o);
+  // E4's 2 -> 1 gives back C++'s reference; E2's T6 is the slot giving back its own.
+  rt_.emit(has_pyobj_slot || era_ == Era::E2 ? EventKind::DecrefFromCpp : EventKind::CppDecref, o);
   const WrapperOps* ops = wrapper_ops(o);
   if (has_pyobj_slot && o->ob_refcnt > 1 && ops != nullptr) {  // See Note [The weakref hole]
     rt_.warn(ops->weakref_hole_warning);
@@ -553,6 +554,7 @@ inline void Torch::incref_from_cpp(PyObject* o) noexcept {
   gil_entries_from_cpp_.fetch_add(1, std::memory_order_relaxed);
   if (rt_.is_finalized()) return;  // Note [Interpreter teardown leaks on purpose]
   rt_.incref(o);
+  rt_.emit(EventKind::CppIncref, o);
 }
 
 inline bool Torch::try_incref_from_cpp(const impl::PyObjectSlot& slot) noexcept {
@@ -563,6 +565,7 @@ inline bool Torch::try_incref_from_cpp(const impl::PyObjectSlot& slot) noexcept 
   PyObject* o = slot._unchecked_untagged_pyobj();
   if (o == nullptr || o->ob_refcnt == 0) return false;
   rt_.incref(o);
+  rt_.emit(EventKind::CppIncref, o);
   return true;
 }
 

@@ -57,6 +57,9 @@ namespace revive::pictures {
 //       L:  wrapper -> target solid (owned cdata),  slot -> wrapper dotted;
 //       Z:  wrapper -> target dashed (borrowed),    slot -> wrapper solid (owns = 1).
 //     Two solid ones would be the uncollectable cycle; none, a wrapper nobody owns.
+//     Era E4 adds one more, cpp_owners -> wrapper, solid, while the has-PyObject bit is
+//     set and n >= 2: C++'s real reference to the wrapper (Note [Era E4 in the binding]).
+//     It is not a cycle the collector must break: C++ drops it when it stops sharing.
 // The counts on "cpp_owners" and "python_<name>" are what is left of n and r once the
 // drawn edges are counted, so they include references from objects not drawn (another
 // wrapper's dict, a weakref deref).
@@ -96,6 +99,8 @@ struct OwnershipView {
   bool alive = false;          // false: D, and the fields below up to `recorded` are empty
   std::uint32_t strong = 0;    // n
   std::uint32_t weak_refs = 0; // weak_intrusive_ptrs to it (c10's weak count minus one)
+  bool has_pyobject = false;   // era E4's bit: while n >= 2, C++ holds one reference to
+                               // the recorded wrapper (drawn cpp_owners -> wrapper, solid)
   std::string tag;             // the tag's name, "-" when untagged
   std::optional<bool> owns;    // the owns bit; false when untagged (drawn "-", as the
                                // tour's table prints it); empty when tagged by an

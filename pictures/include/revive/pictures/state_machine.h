@@ -75,7 +75,14 @@ enum class Transition {
   SlotCleared,  // L -> T0: the recorded wrapper dies for real while C++ holds the target
                 //          (Note [A recorded wrapper that really dies]; #75932's clear)
   Released,     // U, T0, X -> D: C++ drops a target this interpreter has no wrapper for
+  // Era E4 (Note [Era E4 in the binding]):
+  Share,        // L -> L: n 1 -> 2, C++ takes a reference to the wrapper
+  Unshare,      // L -> L: n 2 -> 1, C++ gives it back (the wrapper may then die: T4)
 };
+
+// Which design's machine: E2 (resurrection, the zombie state) or E4 (PyTorch #167564:
+// no zombie; C++ holds the wrapper while it shares the target).
+enum class Machine { E2, E4 };
 
 // "T1", "T1'", ..., "T11", "cleared", "released".
 [[nodiscard]] std::string_view to_string(Transition t) noexcept;
@@ -89,7 +96,7 @@ struct MachineEdge {
 };
 
 // Every arrow of the machine.  A (transition, from) pair names at most one arrow.
-[[nodiscard]] std::span<const MachineEdge> state_machine() noexcept;
+[[nodiscard]] std::span<const MachineEdge> state_machine(Machine machine = Machine::E2) noexcept;
 
 // One arrow a scenario took, and at which of its steps.
 struct TakenTransition {
@@ -125,19 +132,22 @@ class TargetEvents {
 // arrow from the current state is skipped.  If the walk does not end in `after`, the
 // direct arrow from where it ended to `after` is added when there is one (U -> X and
 // Released: no event reports them).  `step` is copied into every result.
+// In E4's machine, CppIncref is Share and CppDecref Unshare.
 [[nodiscard]] std::vector<TakenTransition> transitions_taken(
-    LifeState before, std::span<const EventKind> events, LifeState after, int step = 0);
+    LifeState before, std::span<const EventKind> events, LifeState after, int step = 0,
+    Machine machine = Machine::E2);
 
 // The machine as a Graph: node ids are the state names ("U", "T0", ...) plus "start";
 // edges carry the MachineEdge label, and the taken ones are highlighted with their step
 // numbers appended ("(step 6)", "(steps 6, 9)").  States the path visits are
 // highlighted too.
 [[nodiscard]] Graph state_machine_graph(std::span<const TakenTransition> path,
-                                        std::string caption = {});
+                                        std::string caption = {}, Machine machine = Machine::E2);
 
 // The same machine as Mermaid (stateDiagram-v2): one `state "..." as X` line per
 // state, one `A --> B : label` line per arrow (taken ones with their steps), and
 // `class U,L visited` for the states the path visits.
-[[nodiscard]] std::string state_machine_mermaid(std::span<const TakenTransition> path);
+[[nodiscard]] std::string state_machine_mermaid(std::span<const TakenTransition> path,
+                                                Machine machine = Machine::E2);
 
 }  // namespace revive::pictures

@@ -53,6 +53,9 @@ enum class EventKind {
   WrapRefused,      // wrap raised: another interpreter tagged the target (T11; detail: text)
   StorageAliased,   // a storage tagged elsewhere was wrapped through a new StorageImpl
                     // sharing its bytes (Note [Storage wrap across interpreters])
+  CppIncref,        // E4: n went 1 -> 2 with the has-PyObject bit set: C++ took a
+                    // reference to the wrapper (Note [Era E4 in the binding])
+  CppDecref,        // E4: n went 2 -> 1: C++ gave its reference to the wrapper back
 };
 
 [[nodiscard]] std::string_view to_string(EventKind kind) noexcept;

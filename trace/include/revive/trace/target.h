@@ -40,6 +40,7 @@ struct Target {
   std::uint64_t id = 0;
   std::uint32_t strong = 0;                   // n
   std::uint32_t weak = 0;                     // c10's weak count (one extra while n > 0)
+  bool has_pyobject = false;                  // era E4's bit (Note [The has-PyObject bit])
 };
 
 // The facts of `t`, or of a gone object of type Impl when `t` is null.  The caller
@@ -53,6 +54,7 @@ template <PreservedTarget Impl>
   x.id = t->id();
   x.strong = t->refcount();
   x.weak = t->weakcount();
+  if constexpr (requires { t->has_pyobject(); }) x.has_pyobject = t->has_pyobject();
   return x;
 }
 
