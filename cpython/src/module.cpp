@@ -16,12 +16,14 @@
 #include <structmember.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <exception>
 #include <map>
 #include <memory>
 #include <type_traits>
 #include <utility>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 
@@ -302,6 +304,10 @@ PyType_Slot hermetic_slots[] = {
 PyType_Spec hermetic_spec = {"revive.hermetic", sizeof(HermeticObject), 0, Py_TPFLAGS_DEFAULT, hermetic_slots};
 
 // revive.is_hermetic(): whether this thread is in hermetic mode.
+// revive.era(): "E2" (resurrection) or "E4" (the has-PyObject bit), as REVIVE_ERA chose
+// when this interpreter imported the module.
+PyObject* era(PyObject* module, PyObject*) { return PyUnicode_FromString(torch_of(module).e4 ? "E4" : "E2"); }
+
 PyObject* is_hermetic(PyObject*, PyObject*) {
   return PyBool_FromLong(impl::HermeticPyObjectTLS::get_state() ? 1 : 0);
 }
@@ -579,7 +585,10 @@ PyObject* release_on_thread(PyObject*, PyObject* name) {
   if (it == cpp_held().end()) return nullptr;
   auto node = cpp_held().extract(it);
   Py_BEGIN_ALLOW_THREADS
-  std::thread([&node] { node = {}; }).join();
+  std::thread([&node] {
+    ThreadWithoutGil no_gil;  // See ThreadWithoutGil: the vtable enters by itself
+    node = {};
+  }).join();
   Py_END_ALLOW_THREADS
   Py_RETURN_NONE;
 }
@@ -600,6 +609,7 @@ PyMethodDef module_methods[] = {
     {"tensor", &tensor_from_storage, METH_O, "tensor(s): a new tensor viewing storage s"},
     {"inspect", &inspect, METH_O, "inspect(x): state, n, r, tag, owns, cdata, hermetic, recorded, serial"},
     {"is_hermetic", &is_hermetic, METH_NOARGS, "whether this thread is in hermetic mode"},
+    {"era", &era, METH_NOARGS, "era(): 'E2' (resurrection) or 'E4' (the has-PyObject bit), from REVIVE_ERA"},
     {nullptr, nullptr, 0, nullptr}};
 
 // Adds a type made from `spec` to the module as `name`; the new type, or null.
@@ -642,7 +652,11 @@ int exec_module(PyObject* module) {
   const std::string name = me == PyInterpreterState_Main()
                                ? std::string("CPython main")
                                : "CPython subinterpreter " + std::to_string(PyInterpreterState_GetID(me));
-  static_cast<ModuleState*>(PyModule_GetState(module))->torch = new Torch(tensor_type, storage_type, me, name);
+  auto* torch = new Torch(tensor_type, storage_type, me, name);
+  // The era, for every wrapper this interpreter will make: REVIVE_ERA=E4 or E2 (default).
+  const char* era = std::getenv("REVIVE_ERA");
+  torch->e4 = era != nullptr && (std::string_view(era) == "E4" || std::string_view(era) == "e4");
+  static_cast<ModuleState*>(PyModule_GetState(module))->torch = torch;
   return register_disarm(module);
 }
 

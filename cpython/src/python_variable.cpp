@@ -83,40 +83,79 @@ void stub(PyObject* o) noexcept {
 
 std::string CPythonVTable::name() const { return name_; }
 
-// concrete_decref_fn: C++ gives back the reference the slot held (T6), or another one,
-// in this vtable's interpreter whatever the calling thread holds.
-void CPythonVTable::decref(revive::PyObject* pyobj, bool has_pyobj_slot) const {
-  PyObject* o = real(pyobj);
-  // The thread state holding the GIL, if this thread is the one holding it (3.11's
-  // _PyThreadState_UncheckedGet answers for whichever thread holds the GIL).
-  PyThreadState* current = _PyThreadState_UncheckedGet();
-  if (current != nullptr && current->thread_id != PyThread_get_thread_ident()) current = nullptr;
+// Runs `f` in this vtable's interpreter, whatever the calling thread holds: its own
+// thread state (the usual case: Python code of this interpreter), PyGILState for the
+// main interpreter from a C++ thread without the GIL, or a fresh thread state of ours
+// (another interpreter's is current, one GIL for all of them in 3.11; or none, and this
+// is a subinterpreter, which PyGILState does not support).  False if it could not (out
+// of memory: the caller leaks rather than crash).
+template <class F>
+bool CPythonVTable::run_here(F&& f) const {
+  // The thread state holding the GIL, if this thread is the one holding it.  3.11's
+  // _PyThreadState_UncheckedGet answers for whichever thread holds the GIL, and a thread
+  // state's thread_id cannot tell whose: _xxsubinterpreters runs a subinterpreter's
+  // code on any thread with the thread state its creator made.  So a C++ thread that
+  // calls in without the GIL says so (ThreadWithoutGil); any other caller holds it.
+  PyThreadState* current = ThreadWithoutGil::here() ? nullptr : _PyThreadState_UncheckedGet();
   if (current != nullptr && PyThreadState_GetInterpreter(current) == interp_) {
-    decref_here(o, has_pyobj_slot);  // the usual case: Python code of this interpreter
-    return;
+    f();
+    return true;
   }
   if (current == nullptr && interp_ == PyInterpreterState_Main()) {
-    const PyGILState_STATE gil = PyGILState_Ensure();  // a C++ thread without the GIL
-    decref_here(o, has_pyobj_slot);
+    const PyGILState_STATE gil = PyGILState_Ensure();
+    {
+      ThreadWithoutGil::TookGil took;
+      f();
+    }
     PyGILState_Release(gil);
-    return;
+    return true;
   }
-  // Another interpreter's thread state is current (one GIL for all of them in 3.11),
-  // or none and this is a subinterpreter: run in a thread state of our own.
   PyThreadState* ours = PyThreadState_New(interp_);
-  if (ours == nullptr) return;  // out of memory: the reference leaks rather than crash
+  if (ours == nullptr) return false;
   if (current != nullptr) {
     PyThreadState_Swap(ours);
-    decref_here(o, has_pyobj_slot);
+    f();
     PyThreadState_Clear(ours);
     PyThreadState_Swap(current);
     PyThreadState_Delete(ours);
   } else {
     PyEval_RestoreThread(ours);
-    decref_here(o, has_pyobj_slot);
+    {
+      ThreadWithoutGil::TookGil took;
+      f();
+    }
     PyThreadState_Clear(ours);
     PyThreadState_DeleteCurrent();
   }
+  return true;
+}
+
+// concrete_decref_fn: C++ gives back the reference the slot held (T6), or another one
+// (E4: n 2 -> 1), in this vtable's interpreter.
+void CPythonVTable::decref(revive::PyObject* pyobj, bool has_pyobj_slot) const {
+  PyObject* o = real(pyobj);
+  (void)run_here([&] { decref_here(o, has_pyobj_slot); });
+}
+
+// E4 (Note [Era E4 in the binding], binding/python_variable.h): C++ takes a reference
+// to the wrapper (n 1 -> 2), from any thread.
+void CPythonVTable::incref(revive::PyObject* pyobj) const {
+  PyObject* o = real(pyobj);
+  (void)run_here([&] { Py_INCREF(o); });
+}
+
+// E4: weak_intrusive_ptr::lock() at n == 1.  The slot is read under the GIL: a wrapper
+// whose dealloc runs (refcount 0) is refused, and one already freed is no longer there.
+bool CPythonVTable::try_incref(const impl::PyObjectSlot& slot) const {
+  bool taken = false;
+  (void)run_here([&] {
+    PyObject* o = real(slot._unchecked_untagged_pyobj());
+    if (o != nullptr && Py_REFCNT(o) > 0) {
+      Py_INCREF(o);
+      taken = true;
+    }
+  });
+  return taken;
 }
 
 void CPythonVTable::decref_here(PyObject* o, bool has_pyobj_slot) const {
@@ -231,6 +270,9 @@ PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterp
     PyErr_SetString(PyExc_RuntimeError, e.what());
     return nullptr;
   }
+  // E4: the bit, and with it C++'s reference to the wrapper while the caller's handle
+  // shares the target.
+  if (e4) (void)handle.getIntrusivePtr()->set_has_pyobject();
   return o;
 }
 
@@ -248,6 +290,7 @@ H Torch::unpack(PyObject* o) const {
 template <class H>
 bool Torch::is_preservable(WrapperObject<H>* self) const {
   if (self->cdata.unsafeIsBorrowed()) return false;
+  if (e4) return false;  // E4 never resurrects: See Note [Era E4 in the binding] (binding/)
   if (Kind<H>::remembers_hermetic && self->is_hermetic) return false;
   auto* target = self->cdata.get();
   if (target == nullptr || target->refcount() <= 1) return false;

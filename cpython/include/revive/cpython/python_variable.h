@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "revive/pyslot/py_interpreter.h"
 #include "revive/tensor/maybe_owned.h"
@@ -72,6 +73,37 @@ struct Kind<Storage> {
   static constexpr const char* weakref_hole_warning = texts::kStorageWeakrefHoleWarning;
 };
 
+// Marks, for its lifetime, the calling thread as one that holds no GIL and no thread
+// state (a C++ thread releasing or sharing tensors): the vtable then enters the
+// interpreter itself.  Every other caller of the vtable is taken to hold the GIL.
+class ThreadWithoutGil {
+ public:
+  ThreadWithoutGil() noexcept { ++depth(); }
+  ~ThreadWithoutGil() { --depth(); }
+  ThreadWithoutGil(const ThreadWithoutGil&) = delete;
+  ThreadWithoutGil& operator=(const ThreadWithoutGil&) = delete;
+  [[nodiscard]] static bool here() noexcept { return depth() > 0; }
+
+  // Within: this thread took the GIL after all (the vtable entered an interpreter), so
+  // what runs there (a finalizer wrapping a tensor) holds it.
+  class TookGil {
+   public:
+    TookGil() noexcept : saved_(std::exchange(depth(), 0)) {}
+    ~TookGil() { depth() = saved_; }
+    TookGil(const TookGil&) = delete;
+    TookGil& operator=(const TookGil&) = delete;
+
+   private:
+    int saved_;
+  };
+
+ private:
+  static int& depth() noexcept {
+    thread_local int d = 0;
+    return d;
+  }
+};
+
 // Every entry may come from any thread, holding the GIL with a thread state of any
 // interpreter or holding nothing: decref runs in this vtable's own interpreter (3.11's
 // interpreters share one GIL, and PyGILState knows only the main interpreter, so it
@@ -82,10 +114,14 @@ class CPythonVTable final : public impl::PyInterpreterVTable {
       : torch_(torch), interp_(interp), name_(std::move(name)) {}
   std::string name() const override;
   void decref(revive::PyObject* pyobj, bool has_pyobj_slot) const override;
+  void incref(revive::PyObject* pyobj) const override;
+  bool try_incref(const impl::PyObjectSlot& slot) const override;
   std::string type_name(const revive::PyObject* pyobj) const override;
 
  private:
   void decref_here(PyObject* o, bool has_pyobj_slot) const;
+  template <class F>
+  bool run_here(F&& f) const;
 
   const Torch* torch_;  // leaked with the vtable: See Note [Disarming a dead interpreter]
   PyInterpreterState* interp_;
@@ -132,6 +168,10 @@ class Torch {
   //                 Only classes made while it is on.
   bool issue_75932 = false;
   bool issue_136358 = false;
+  // Era E4 (PyTorch #167564; Note [Era E4 in the binding] in binding/): no resurrection;
+  // a wrapper sets its target's has-PyObject bit and C++ holds it while it shares the
+  // target.  Chosen when the module is imported (REVIVE_ERA=E4), before any wrapper.
+  bool e4 = false;
   // The interpreter is ending (its atexit, or the module's free, whichever comes
   // first): See Note [Disarming a dead interpreter].  Idempotent.
   void disarm() noexcept;
