@@ -3,7 +3,8 @@
 // Note [The fake against the real CPython]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // The fake interpreter (interp/) is CPython as this project read it; cpython/ is the same
-// binding on the real CPython 3.11.  To show that the reading is right, every random
+// binding on the real CPython 3.11.  Both eras: each subinterpreter imports the module
+// in its slot's era (REVIVE_ERA), as the fake's interpreters are created in theirs.  To show that the reading is right, every random
 // scenario of the differential runner also runs here, on two real subinterpreters (the
 // two interpreter slots of the model), op for op, and after every step the real state
 // is compared with the model exactly as the fake's is (differential.cpp, Real::compare):
@@ -59,6 +60,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -207,8 +209,8 @@ class Enter {
 
 class CPythonWitness final : public Witness {
  public:
-  CPythonWitness() {
-    for (int s = 0; s < kInterpreters; ++s) start(s);
+  explicit CPythonWitness(Eras eras) {
+    for (int s = 0; s < kInterpreters; ++s) start(s, eras[s]);
     counts = &counts_;
   }
   ~CPythonWitness() override {
@@ -270,8 +272,10 @@ class CPythonWitness final : public Witness {
   }
 
  private:
-  void start(int s) {
+  void start(int s, Era era) {
     Sub& sub = subs_[s];
+    // The module reads its era when an interpreter imports it (revive.era()).
+    ::setenv("REVIVE_ERA", era == Era::E4 ? "E4" : "E2", /*overwrite=*/1);
     PyEval_RestoreThread(main_thread_state);
     sub.ts = Py_NewInterpreter();
     if (sub.ts == nullptr) {
@@ -793,7 +797,7 @@ void start_cpython() {
 }
 
 WitnessKind cpython_witness() {
-  return WitnessKind{"revive-against-cpython", [] { return std::make_unique<CPythonWitness>(); }};
+  return WitnessKind{"revive-against-cpython", [](Eras eras) { return std::make_unique<CPythonWitness>(eras); }};
 }
 
 }  // namespace revive::proof

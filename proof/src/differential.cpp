@@ -1048,12 +1048,9 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
   if (witness_kind != nullptr && threading != Threading::One) {
     throw std::invalid_argument("run_scenario: a witness runs on the calling thread only (Threading::One)");
   }
-  if (witness_kind != nullptr && eras != kE2Only) {
-    throw std::invalid_argument("run_scenario: the witness runs era E2 only");
-  }
   Model model(eras);
   Real real(model);
-  const std::unique_ptr<Witness> witness = witness_kind != nullptr ? witness_kind->make() : nullptr;
+  const std::unique_ptr<Witness> witness = witness_kind != nullptr ? witness_kind->make(eras) : nullptr;
   std::optional<Failure> failure = threading == Threading::One ? run_steps(ops, model, real, stats, witness.get())
                                                                : run_rounds(ops, model, real, stats);
   if (!failure) {
@@ -1269,7 +1266,7 @@ CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log
   CampaignReport report;
   for (std::uint64_t s = seed; report.steps < steps; ++s) {
     const std::vector<Op> ops = random_scenario(s, length);
-    const Eras eras = witness != nullptr ? kE2Only : eras_for_seed(s);
+    const Eras eras = eras_for_seed(s);
     ++report.scenarios;
     ScenarioStats stats;
     const std::optional<Failure> failure = run_scenario(ops, &stats, threading, witness, eras);

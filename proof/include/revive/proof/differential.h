@@ -87,11 +87,11 @@ class Witness {
 
 struct WitnessKind {
   std::string program;  // the program that replays a scenario with it
-  std::function<std::unique_ptr<Witness>()> make;
+  std::function<std::unique_ptr<Witness>(Eras)> make;  // its interpreters in these eras
 };
 
 // With a witness, `threading` must be Threading::One.  `eras`: each interpreter slot's
-// era, in the model and in the fake runtime (a witness runs E2 only).
+// era, in the model, the fake runtime and the witness.
 [[nodiscard]] std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* stats = nullptr,
                                                   Threading threading = Threading::One,
                                                   const WitnessKind* witness = nullptr, Eras eras = kE2Only);
@@ -134,7 +134,7 @@ struct CampaignReport {
 };
 
 // Scenarios of `length` ops with seeds seed, seed+1, ... until `steps` ops ran or one
-// failed; each in the eras eras_for_seed gives it (E2 only with a witness).  On failure, prints the seed, the failure, the shrunk scenario and a command
+// failed; each in the eras eras_for_seed gives it.  On failure, prints the seed, the failure, the shrunk scenario and a command
 // line that replays it to `log`.  `progress`, if given, is called after each scenario.
 CampaignReport campaign(std::uint64_t seed, std::size_t steps, std::ostream& log,
                         std::size_t length = 200,
