@@ -53,8 +53,8 @@ void usage(std::FILE* to) {
                "path highlighted), and DIR/state-machine.{dot,mmd}; with Graphviz's `dot` on the\n"
                "PATH each .dot file is rendered to .svg and .png as well. --rows prints one line\n"
                "per step instead, scenario<TAB>step<TAB>row<TAB>action, for examples/cpython/tour.py.\n"
-               "--era e4 tells the scenarios that have an E4 telling (preserved, weakref-hole,\n"
-               "gc-cycle) on an E4 interpreter; --side-by-side prints each step's E2 and E4 rows.\n");
+               "--era e4 tells the scenarios that have an E4 telling (--list marks them) on an E4\n"
+               "interpreter; --side-by-side prints each step's E2 and E4 rows.\n");
 }
 
 // A one-line reason, then the usage; exit status 2.
@@ -157,8 +157,11 @@ int main(int argc, char** argv) {
       const auto& all = all_scenarios();
       const auto it = std::find_if(all.begin(), all.end(), [&](const Scenario& s) { return s.name == name; });
       if (it->run_e4 == nullptr) {
-        return refuse("scenario '" + std::string(name) +
-                      "' has no E4 telling yet (preserved, weakref-hole and gc-cycle have one)");
+        std::string told;
+        for (const Scenario& t : all) {
+          if (t.run_e4 != nullptr) told += (told.empty() ? "" : ", ") + std::string(t.name);
+        }
+        return refuse("scenario '" + std::string(name) + "' has no E4 telling yet (these have one: " + told + ")");
       }
     }
   }
@@ -168,6 +171,7 @@ int main(int argc, char** argv) {
     for (const auto& s : all_scenarios()) {
       std::printf("%-19s %s\n%-19s ports %s\n", s.name.data(), s.summary.data(), "", s.ports.data());
       if (!s.same_story.empty()) std::printf("%-19s same story: %s\n", "", s.same_story.data());
+      if (s.run_e4 != nullptr) std::printf("%-19s also told in era E4 (--era e4, --side-by-side)\n", "");
     }
     return 0;
   }

@@ -268,16 +268,22 @@ void Narrator::watch(Interpreter& viewpoint, const Storage& s, std::string name)
   set_viewpoint(viewpoint);
 }
 
-void Narrator::watch_wrapped(Interpreter& viewpoint, const Ref& tensor_wrapper, std::string name) {
+void Narrator::watch_wrapped(Interpreter& viewpoint, const Ref& wrapper, std::string name) {
   const void* target = nullptr;
-  const binding::WrapperOps* ops = binding::wrapper_ops(tensor_wrapper.get());
-  REVIVE_CHECK(ops != nullptr && ops == &binding::wrapper_ops_for<Tensor>() &&
-                   ops->read_cdata(tensor_wrapper.get(), &target) != trace::CdataKind::Undefined,
-               "watch_wrapped(): not a tensor wrapper with a defined tensor");
-  const auto* impl = static_cast<const TensorImpl*>(target);
+  const binding::WrapperOps* ops = binding::wrapper_ops(wrapper.get());
+  REVIVE_CHECK(ops != nullptr && ops->read_cdata(wrapper.get(), &target) != trace::CdataKind::Undefined,
+               "watch_wrapped(): not a wrapper with a defined C++ object");
   target_name_ = std::move(name);
-  set_target(impl, impl);
-  target_ = impl;
+  if (ops == &binding::wrapper_ops_for<Storage>()) {
+    const auto* impl = static_cast<const StorageImpl*>(target);
+    set_target(impl, impl);
+    target_ = impl;
+  } else {
+    REVIVE_CHECK(ops == &binding::wrapper_ops_for<Tensor>(), "watch_wrapped(): a tensor or storage wrapper");
+    const auto* impl = static_cast<const TensorImpl*>(target);
+    set_target(impl, impl);
+    target_ = impl;
+  }
   set_viewpoint(viewpoint);
 }
 

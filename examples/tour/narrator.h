@@ -90,9 +90,9 @@ class Narrator final : public trace::Observer {
   // recorded wrapper with it).
   void watch(Interpreter& viewpoint, const Tensor& t, std::string name = {});
   void watch(Interpreter& viewpoint, const Storage& s, std::string name = {});
-  // Follow the tensor a wrapper owns, without taking a C++ reference to it: in E4 a
-  // handle taken only to watch would cross 1 <-> 2 and show in the row.
-  void watch_wrapped(Interpreter& viewpoint, const Ref& tensor_wrapper, std::string name = {});
+  // Follow the tensor or storage a wrapper owns, without taking a C++ reference to it:
+  // in E4 a handle taken only to watch would cross 1 <-> 2 and show in the row.
+  void watch_wrapped(Interpreter& viewpoint, const Ref& wrapper, std::string name = {});
   // Draw `other` too (after the viewpoint).
   void also_show(Interpreter& other);
   // Draw this wrapper too, for as long as it lives (a hermetic or stubbed one, another

@@ -85,5 +85,10 @@ void gc_bugs(Pictures* pics);
 void preserved_e4(Pictures* pics);
 void weakref_hole_e4(Pictures* pics);
 void gc_cycle_e4(Pictures* pics);
+void subclass_preserved_e4(Pictures* pics);
+void plain_death_e4(Pictures* pics);
+void finalizer_dealloc_e4(Pictures* pics);
+void fix_weakref_e4(Pictures* pics);
+void storage_e4(Pictures* pics);
 
 }  // namespace revive::tour
