@@ -49,7 +49,7 @@ void register_era(Suite& suite) {
               });
   }
 
-  suite.compare(section, "re-wrap + drop of a tensor C++ holds: E2 (T5 + T3) vs E4 (incref, decref)",
+  suite.compare(section, "re-wrap + drop of a tensor C++ holds: E4 (incref, decref) vs E2 (T5 + T3)",
                 "era/E4 re-wrap + drop while C++ holds", "wrap/T5+T3 re-wrap zombie + drop");
   suite.compare(section, "C++ shares and releases a tensor only Python holds: E2 vs E4 (the GIL, twice)",
                 "era/E2 share + release (unpack)", "era/E4 share + release (unpack)");
