@@ -586,7 +586,7 @@ PyObject* release_on_thread(PyObject*, PyObject* name) {
   auto node = cpp_held().extract(it);
   Py_BEGIN_ALLOW_THREADS
   std::thread([&node] {
-    ThreadWithoutGil no_gil;  // See ThreadWithoutGil: the vtable enters by itself
+    ThreadWithoutGil no_gil;  // See Note [Who holds the GIL on CPython 3.11]
     node = {};
   }).join();
   Py_END_ALLOW_THREADS

@@ -91,11 +91,8 @@ std::string CPythonVTable::name() const { return name_; }
 // of memory: the caller leaks rather than crash).
 template <class F>
 bool CPythonVTable::run_here(F&& f) const {
-  // The thread state holding the GIL, if this thread is the one holding it.  3.11's
-  // _PyThreadState_UncheckedGet answers for whichever thread holds the GIL, and a thread
-  // state's thread_id cannot tell whose: _xxsubinterpreters runs a subinterpreter's
-  // code on any thread with the thread state its creator made.  So a C++ thread that
-  // calls in without the GIL says so (ThreadWithoutGil); any other caller holds it.
+  // The thread state holding the GIL, if this thread is the one holding it: See Note
+  // [Who holds the GIL on CPython 3.11].
   PyThreadState* current = ThreadWithoutGil::here() ? nullptr : _PyThreadState_UncheckedGet();
   if (current != nullptr && PyThreadState_GetInterpreter(current) == interp_) {
     f();

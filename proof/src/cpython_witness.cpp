@@ -391,16 +391,11 @@ class CPythonWitness final : public Witness {
     k.impl = s.unsafeGetStorageImpl();
   }
 
-  // Interpreter names written as the slots they fill ("I0", "I1"), so that the two
-  // runtimes' error texts can be compared.
+  // Interpreter names written as the slots they fill (with_slot_names).
   std::string normalize(std::string text) const {
-    for (int s = 0; s < kInterpreters; ++s) {
-      const std::string& name = subs_[s].name;
-      for (std::size_t at = text.find(name); at != std::string::npos; at = text.find(name, at)) {
-        text.replace(at, name.size(), "I" + std::to_string(s));
-      }
-    }
-    return text;
+    std::array<std::string, kInterpreters> names;
+    for (int s = 0; s < kInterpreters; ++s) names[s] = subs_[s].name;
+    return with_slot_names(std::move(text), names);
   }
 
   std::optional<std::string> same(int model_w, const PyObj* real, const char* where);

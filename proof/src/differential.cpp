@@ -221,16 +221,11 @@ class Real {
   std::optional<std::string> compare(const Model& m);
   std::optional<std::string> check_invariants(const Model& m);
 
-  // `text` with the interpreters' names written as the slots they fill ("I0", "I1"), as
-  // a witness writes its own (its names are not the fake's).
+  // `text` with this runtime's interpreter names written as their slots (with_slot_names).
   [[nodiscard]] std::string slot_names(std::string text) const {
-    for (int slot = 0; slot < kInterpreters; ++slot) {
-      const std::string& name = interps_[slot]->name();
-      for (auto at = text.find(name); at != std::string::npos; at = text.find(name, at)) {
-        text.replace(at, name.size(), "I" + std::to_string(slot));
-      }
-    }
-    return text;
+    std::array<std::string, kInterpreters> names;
+    for (int slot = 0; slot < kInterpreters; ++slot) names[slot] = interps_[slot]->name();
+    return with_slot_names(std::move(text), names);
   }
 
   std::array<Interpreter::Owner, kInterpreters> interps_;
@@ -1033,6 +1028,17 @@ std::optional<Failure> run_rounds(const std::vector<Op>& ops, Model& model, Real
 }
 
 }  // namespace
+
+std::string with_slot_names(std::string text, const std::array<std::string, kInterpreters>& names) {
+  for (int slot = 0; slot < kInterpreters; ++slot) {
+    const std::string& name = names[slot];
+    if (name.empty()) continue;
+    for (auto at = text.find(name); at != std::string::npos; at = text.find(name, at)) {
+      text.replace(at, name.size(), "I" + std::to_string(slot));
+    }
+  }
+  return text;
+}
 
 Eras eras_for_seed(std::uint64_t seed) {
   switch (seed % 4) {

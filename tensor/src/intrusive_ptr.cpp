@@ -69,7 +69,7 @@ bool intrusive_ptr_target::try_incref(bool can_have_pyobject) const noexcept {
     while (detail::refcount(c) != 0) {
       if (combined_refcount_.compare_exchange_weak(c, c + detail::kReferenceCountOne, std::memory_order_acq_rel,
                                                    std::memory_order_relaxed)) {
-        if (detail::has_pyobject(c) && detail::refcount(c) == 1) incref_pyobject();  // the FIXME: maybe dying
+        if (detail::has_pyobject(c) && detail::refcount(c) == 1) incref_pyobject();  // the race: the wrapper may be dying
         return true;
       }
     }

@@ -25,7 +25,7 @@ struct Wrapper {
   std::atomic<int> increfs{0};
   std::atomic<int> decrefs{0};
   std::atomic<bool> dying{false};  // try_incref_pyobject answers false
-  std::atomic<int> increfs_while_dying{0};  // the first version's FIXME, happening
+  std::atomic<int> increfs_while_dying{0};  // the first version's race, happening
 };
 
 class Preserved : public intrusive_ptr_target {

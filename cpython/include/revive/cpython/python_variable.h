@@ -73,9 +73,24 @@ struct Kind<Storage> {
   static constexpr const char* weakref_hole_warning = texts::kStorageWeakrefHoleWarning;
 };
 
+// Note [Who holds the GIL on CPython 3.11]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Not a PyTorch rule (pybind11's gil_scoped_acquire asks PyGILState, which knows only
+// the main interpreter).  The vtable is called from C++ (a release, E4's 1 <-> 2) by a
+// thread that either holds the GIL, with a thread state of any interpreter current, or
+// holds nothing.  3.11 cannot tell the two apart for us: _PyThreadState_UncheckedGet
+// answers with the GIL holder's thread state, whichever thread that is, and a thread
+// state's thread_id names the thread that made it, which _xxsubinterpreters does not
+// keep (it runs a subinterpreter's code on any thread with its creator's thread state).
+// So the rule is: a C++ thread that calls in without the GIL says so for as long as it
+// runs (ThreadWithoutGil); every other caller holds the GIL.  When the vtable then
+// enters an interpreter on such a thread, what runs there (a finalizer wrapping a
+// tensor, which calls the vtable again) holds the GIL (ThreadWithoutGil::TookGil).
+// The witness of proof/ runs its C++ ops with no thread state at all, which answers
+// null, and needs no mark.
+
 // Marks, for its lifetime, the calling thread as one that holds no GIL and no thread
-// state (a C++ thread releasing or sharing tensors): the vtable then enters the
-// interpreter itself.  Every other caller of the vtable is taken to hold the GIL.
+// state.  See Note [Who holds the GIL on CPython 3.11].
 class ThreadWithoutGil {
  public:
   ThreadWithoutGil() noexcept { ++depth(); }
@@ -105,9 +120,10 @@ class ThreadWithoutGil {
 };
 
 // Every entry may come from any thread, holding the GIL with a thread state of any
-// interpreter or holding nothing: decref runs in this vtable's own interpreter (3.11's
-// interpreters share one GIL, and PyGILState knows only the main interpreter, so it
-// makes a thread state of its own when it must).
+// interpreter, or holding nothing and marked so (See Note [Who holds the GIL on CPython
+// 3.11]): each runs in this vtable's own interpreter (run_here: 3.11's interpreters
+// share one GIL, and PyGILState knows only the main interpreter, so it makes a thread
+// state of its own when it must).
 class CPythonVTable final : public impl::PyInterpreterVTable {
  public:
   CPythonVTable(const Torch* torch, PyInterpreterState* interp, std::string name)

@@ -29,6 +29,7 @@
 //   assert(!report.failure);
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -84,6 +85,10 @@ class Witness {
   // explains stays); the fake's process-wide count discounts them.
   virtual std::int64_t close() = 0;
 };
+
+// `text` with each interpreter name in `names` written as the slot it fills ("I0",
+// "I1"), so that two runtimes' error texts can be compared (their names differ).
+[[nodiscard]] std::string with_slot_names(std::string text, const std::array<std::string, kInterpreters>& names);
 
 struct WitnessKind {
   std::string program;  // the program that replays a scenario with it

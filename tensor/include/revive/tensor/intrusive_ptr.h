@@ -171,7 +171,8 @@ class intrusive_ptr_target {
   //     finds n == 1 after all, that reference is given back.
   //   - lock() at n == 1 with the bit set: the only owner is the wrapper, which may be
   //     dying in its interpreter right now.  The first version of E4 incremented n and
-  //     then increfed the wrapper (a FIXME: the wrapper could already be freed); the fix
+  //     then increfed the wrapper, which could already be freed (a race its authors
+  //     marked in the code); the fix
   //     try-increfs the wrapper first, under its GIL, and fails the lock() if it is
   //     dying.  try_incref() does the fixed order.
   //   - Only types whose TargetTraits say can_have_pyobject test the bit at all: the

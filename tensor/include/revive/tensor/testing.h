@@ -7,7 +7,7 @@
 //                 has-PyObject bit set (Note [The has-PyObject bit]):
 //     Fixed         try-incref the wrapper first (under its GIL), fail if it is dying;
 //     FirstVersion  E4's first version (#166342): increment n, then incref the
-//                   wrapper, which may already be dying (its FIXME).
+//                   wrapper, which may already be dying (the race the fix closed).
 //   set_e4_lock(v), e4_lock()   process-wide; Fixed unless a test says otherwise.
 #pragma once
 
