@@ -34,6 +34,9 @@ void set_grad(Interpreter& I, const Ref& t, const Ref& grad) {
                                                           grad->ob_type->name));
   }
   Tensor g = grad.is_none() ? Tensor() : I.unpack_as<Tensor>(grad, "grad");
+  // A stubbed wrapper (the weakref hole) has no tensor to give: PyTorch's setter fails
+  // on it too (its checks read the undefined grad), never sets None in its place.
+  REVIVE_CHECK(grad.is_none() || g.defined(), "grad(): the Tensor is undefined (Note [The weakref hole])");
   Tensor old;  // dropped after the GIL: See Note [GIL order across interpreters]
   {
     interp::Runtime::Entry entered(I, "grad");  // grad_ is protected by the GIL

@@ -53,6 +53,27 @@ R guarded(F&& f, R failed = R()) {
   return failed;
 }
 
+// Note [No C++ exception crosses the C API]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// CPython calls the module through C function pointers; a C++ exception that reached
+// CPython's frames would unwind through C code and end the process (std::terminate).
+// So every function CPython can call (the method tables, tp_new, getters and setters)
+// is registered as Entry<&f>::call, which catches anything `f` lets escape and raises
+// it in Python as RuntimeError (PyTorch's HANDLE_TH_ERRORS does the same with more
+// kinds).  The slots CPython calls during deallocation and collection (dealloc,
+// traverse, clear) are noexcept instead: nothing in them may fail.  One rule, checked
+// by test_hostile_arguments.py, which calls every function and method with hostile
+// arguments.
+template <auto F>
+struct Entry;
+template <class R, class... A, R (*F)(A...)>
+struct Entry<F> {
+  static R call(A... a) noexcept {
+    if constexpr (std::is_pointer_v<R>) return guarded([&] { return F(a...); }, R(nullptr));
+    else return guarded([&] { return F(a...); }, R(-1));
+  }
+};
+
 // A wrapper's C++ object, or false with RuntimeError for a stubbed wrapper (or one whose
 // C++ object is dying: a finalizer during T6): PyTorch's text for a method's undefined
 // `self` or a null storage (the same words as binding/'s, tensor/wrapper_texts.h), or,
@@ -92,6 +113,15 @@ PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
       Tensor source;
       if (!unpack_defined(torch, data, source, "Tensor")) return nullptr;
       t = Tensor::from_storage(source.storage(), 1);
+    } else if (torch.is_wrapper<Storage>(data)) {
+      // torch.Tensor(storage): a tensor viewing the storage's bytes, as revive.tensor(s).
+      Storage storage;
+      if (!unpack_defined(torch, data, storage, "Tensor")) return nullptr;
+      t = Tensor::from_storage(storage, static_cast<std::int64_t>(storage.nbytes() / sizeof(float)));
+    } else if (!PyLong_Check(data)) {
+      PyErr_Format(PyExc_TypeError, "Tensor(): expected an int, a Tensor or an UntypedStorage, got %s",
+                   Py_TYPE(data)->tp_name);
+      return nullptr;
     } else {
       const Py_ssize_t numel = PyLong_AsSsize_t(data);
       if (numel == -1 && PyErr_Occurred() != nullptr) return nullptr;
@@ -114,16 +144,18 @@ int set_grad(PyObject* self, PyObject* value, void*) {
   Tensor t;
   if (!unpack_defined(torch, self, t, nullptr)) return -1;
   if (value != nullptr && value != Py_None && !torch.is_wrapper<Tensor>(value)) {
-    PyErr_Format(PyExc_TypeError, "grad: expected Tensor but got %s", Py_TYPE(value)->tp_name);
+    // THPVariable_set_grad's TORCH_CHECK_TYPE, as binding/'s set_grad says it.
+    PyErr_Format(PyExc_TypeError, "assigned grad expected to be a Tensor or None but got grad of %s",
+                 Py_TYPE(value)->tp_name);
     return -1;
   }
+  Tensor g;
+  // A stubbed wrapper (the weakref hole) has no tensor to give: PyTorch's setter fails
+  // on it too (its checks read the undefined grad), never sets None in its place.
+  if (value != nullptr && value != Py_None && !unpack_defined(torch, value, g, "grad")) return -1;
   // set_grad refuses a tensor as its own grad; the old grad's release may run Python.
-  return guarded(
-      [&] {
-        t.set_grad(value == nullptr || value == Py_None ? Tensor() : torch.unpack<Tensor>(value));
-        return 0;
-      },
-      -1);
+  t.set_grad(std::move(g));
+  return 0;
 }
 
 // t._fix_weakref() / s._fix_weakref(): wrap, then drop.  See Note [The weakref hole].
@@ -157,7 +189,14 @@ PyObject* untyped_storage(PyObject* self, PyObject*) {
 // Every Python subclass gets the wrapper's own dealloc, traverse and clear, before any
 // instance exists (PyTorch's metaclass does the same in its __init__).
 template <class H>
-PyObject* init_subclass(PyObject* cls, PyObject*, PyObject*) {
+PyObject* init_subclass(PyObject* cls, PyObject* args, PyObject* kwargs) {
+  // As object.__init_subclass__, the end of every cooperative chain: class keywords
+  // nobody consumed are a mistake, not something to drop.
+  if ((kwargs != nullptr && PyDict_Size(kwargs) != 0) || PyTuple_GET_SIZE(args) != 0) {
+    PyErr_Format(PyExc_TypeError, "%s.__init_subclass__() takes no keyword arguments",
+                 reinterpret_cast<PyTypeObject*>(cls)->tp_name);
+    return nullptr;
+  }
   Torch::install_slots<H>(reinterpret_cast<PyTypeObject*>(cls));
   Py_RETURN_NONE;
 }
@@ -170,18 +209,18 @@ PyMemberDef wrapper_members[] = {
 
 template <class H>
 PyCFunction init_subclass_function() {
-  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&init_subclass<H>));
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&Entry<&init_subclass<H>>::call));
 }
 
 PyGetSetDef tensor_getset[] = {
-    {"grad", &get_grad, &set_grad, "the gradient, held by the C++ tensor", nullptr},
+    {"grad", &Entry<&get_grad>::call, &Entry<&set_grad>::call, "the gradient, held by the C++ tensor", nullptr},
     {"__dict__", &PyObject_GenericGetDict, &PyObject_GenericSetDict, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef tensor_methods[] = {
-    {"_fix_weakref", &fix_weakref<Tensor>, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
-    {"sigmoid", &sigmoid, METH_NOARGS, "a new tensor (raises on a stubbed wrapper)"},
-    {"untyped_storage", &untyped_storage, METH_NOARGS, "the tensor's storage"},
+    {"_fix_weakref", &Entry<&fix_weakref<Tensor>>::call, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
+    {"sigmoid", &Entry<&sigmoid>::call, METH_NOARGS, "a new tensor (raises on a stubbed wrapper)"},
+    {"untyped_storage", &Entry<&untyped_storage>::call, METH_NOARGS, "the tensor's storage"},
     {"__init_subclass__", init_subclass_function<Tensor>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
@@ -190,7 +229,7 @@ PyMethodDef tensor_methods[] = {
 template <class H>
 PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, PyMethodDef* methods, const char* doc) {
   static PyType_Slot slots[] = {
-      {Py_tp_new, reinterpret_cast<void*>(make)},
+      {Py_tp_new, reinterpret_cast<void*>(make)},  // an Entry<>::call
       {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::dealloc<H>)},
       {Py_tp_traverse, reinterpret_cast<void*>(&Torch::traverse<H>)},
       {Py_tp_clear, reinterpret_cast<void*>(&Torch::clear<H>)},
@@ -204,7 +243,7 @@ PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, Py
 }
 
 PyType_Spec tensor_spec = wrapper_spec<Tensor>(
-    "revive.Tensor", &tensor_new, tensor_getset, tensor_methods,
+    "revive.Tensor", &Entry<&tensor_new>::call, tensor_getset, tensor_methods,
     "A C++ tensor's Python wrapper, preserved by resurrection (era E2).");
 
 // ---- UntypedStorage -------------------------------------------------------------------
@@ -238,24 +277,52 @@ PyGetSetDef storage_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef storage_methods[] = {
-    {"_fix_weakref", &fix_weakref<Storage>, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
-    {"nbytes", &storage_nbytes, METH_NOARGS, "the storage's size in bytes"},
+    {"_fix_weakref", &Entry<&fix_weakref<Storage>>::call, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
+    {"nbytes", &Entry<&storage_nbytes>::call, METH_NOARGS, "the storage's size in bytes"},
     {"__init_subclass__", init_subclass_function<Storage>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Spec storage_spec = wrapper_spec<Storage>(
-    "revive.UntypedStorage", &storage_new, storage_getset, storage_methods,
+    "revive.UntypedStorage", &Entry<&storage_new>::call, storage_getset, storage_methods,
     "A C++ storage's Python wrapper, preserved by resurrection (era E2).");
 
 // revive.hermetic(): `with revive.hermetic(): ...` wraps without tagging or recording
-// (PyTorch: EnableHermeticPyObject).  See Note [Hermetic PyObject mode].  Each object
-// restores, on __exit__, the state its __enter__ found, on the same thread.
+// (PyTorch: EnableHermeticPyObject).  See Note [Hermetic PyObject mode].  The mode is
+// per thread, and on while any context this thread entered is not yet exited: the
+// contexts are counted, not nested, so leaving them out of order (a.__exit__ before
+// b.__exit__) still ends with the mode as the first __enter__ found it.  A context
+// must be left on the thread that entered it; one dropped while still entered says so
+// (ResourceWarning) and is left then, if it is dropped on that thread.
 struct HermeticObject {
   PyObject_HEAD
   bool entered;
-  bool old;
   unsigned long thread;  // the thread that entered: the mode is that thread's
 };
+
+struct HermeticDepth {
+  int entered = 0;     // contexts this thread entered and has not exited
+  bool outside = false;  // the mode the first of them found
+};
+HermeticDepth& hermetic_depth() {
+  thread_local HermeticDepth depth;
+  return depth;
+}
+
+void hermetic_leave(HermeticObject* h) {
+  h->entered = false;
+  HermeticDepth& depth = hermetic_depth();
+  if (--depth.entered == 0) impl::HermeticPyObjectTLS::set_state(depth.outside);
+}
+
+PyObject* hermetic_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
+  if (PyTuple_GET_SIZE(args) != 0 || (kwargs != nullptr && PyDict_Size(kwargs) != 0)) {
+    PyErr_SetString(PyExc_TypeError, "hermetic() takes no arguments");
+    return nullptr;
+  }
+  PyObject* self = type->tp_alloc(type, 0);
+  if (self != nullptr) reinterpret_cast<HermeticObject*>(self)->entered = false;
+  return self;
+}
 
 PyObject* hermetic_enter(PyObject* self, PyObject*) {
   auto* h = reinterpret_cast<HermeticObject*>(self);
@@ -265,37 +332,61 @@ PyObject* hermetic_enter(PyObject* self, PyObject*) {
   }
   h->entered = true;
   h->thread = PyThread_get_thread_ident();
-  h->old = impl::HermeticPyObjectTLS::get_state();
+  HermeticDepth& depth = hermetic_depth();
+  if (depth.entered++ == 0) depth.outside = impl::HermeticPyObjectTLS::get_state();
   impl::HermeticPyObjectTLS::set_state(true);
   Py_RETURN_NONE;
 }
 
-PyObject* hermetic_exit(PyObject* self, PyObject*) {
+PyObject* hermetic_exit(PyObject* self, PyObject* args) {
+  if (PyTuple_GET_SIZE(args) != 3) {
+    PyErr_Format(PyExc_TypeError, "hermetic.__exit__() takes 3 arguments (type, value, traceback), %zd given",
+                 PyTuple_GET_SIZE(args));
+    return nullptr;
+  }
   auto* h = reinterpret_cast<HermeticObject*>(self);
-  if (h->entered && h->thread != PyThread_get_thread_ident()) {
+  if (!h->entered) {
+    PyErr_SetString(PyExc_RuntimeError, "hermetic(): __exit__ without __enter__");
+    return nullptr;
+  }
+  if (h->thread != PyThread_get_thread_ident()) {
     // Hermetic mode is thread-local: leaving it here would change this thread's mode
     // and leave the entering thread's on.
     PyErr_SetString(PyExc_RuntimeError, "hermetic(): left on another thread than the one that entered it");
     return nullptr;
   }
-  if (h->entered) impl::HermeticPyObjectTLS::set_state(h->old);
-  h->entered = false;
+  hermetic_leave(h);
   Py_RETURN_FALSE;  // exceptions propagate
 }
 
 void hermetic_dealloc(PyObject* self) {
+  auto* h = reinterpret_cast<HermeticObject*>(self);
+  if (h->entered) {
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    const bool here = h->thread == PyThread_get_thread_ident();
+    if (PyErr_WarnEx(PyExc_ResourceWarning,
+                     here ? "hermetic(): a context entered and never exited; leaving it now"
+                          : "hermetic(): a context entered and never exited, on another thread: hermetic mode "
+                            "stays on there",
+                     1) < 0) {
+      PyErr_WriteUnraisable(self);
+    }
+    PyErr_Restore(type, value, traceback);
+    if (here) hermetic_leave(h);
+  }
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
 }
 
 PyMethodDef hermetic_methods[] = {
-    {"__enter__", &hermetic_enter, METH_NOARGS, nullptr},
-    {"__exit__", &hermetic_exit, METH_VARARGS, nullptr},
+    {"__enter__", &Entry<&hermetic_enter>::call, METH_NOARGS, nullptr},
+    {"__exit__", &Entry<&hermetic_exit>::call, METH_VARARGS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot hermetic_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(&PyType_GenericNew)},
+    {Py_tp_new, reinterpret_cast<void*>(&Entry<&hermetic_new>::call)},
     {Py_tp_dealloc, reinterpret_cast<void*>(&hermetic_dealloc)},
     {Py_tp_methods, hermetic_methods},
     {Py_tp_doc, const_cast<char*>("with revive.hermetic(): wraps made inside are never recorded in a slot")},
@@ -383,9 +474,20 @@ std::map<std::string, Held>& cpp_held() {
 
 // The entry named by the Python string `name`, or end() with KeyError (or the
 // conversion's error) set.
-std::map<std::string, Held>::iterator find_held(PyObject* name) {
-  const char* key = PyUnicode_AsUTF8(name);
+std::map<std::string, Held>::iterator find_held(PyObject* name, const char* what) {
+  if (!PyUnicode_Check(name)) {
+    PyErr_Format(PyExc_TypeError, "%s(): the name must be str, not %s", what, Py_TYPE(name)->tp_name);
+    return cpp_held().end();
+  }
+  Py_ssize_t size = 0;
+  const char* key = PyUnicode_AsUTF8AndSize(name, &size);
   if (key == nullptr) return cpp_held().end();
+  // hold() takes its name with "s", which refuses a NUL: a name with one names nothing
+  // held (and must not be cut at the NUL into another name).
+  if (std::string_view(key, static_cast<std::size_t>(size)).find('\0') != std::string_view::npos) {
+    PyErr_Format(PyExc_ValueError, "%s(): embedded null character in the name", what);
+    return cpp_held().end();
+  }
   const auto it = cpp_held().find(key);
   if (it == cpp_held().end()) PyErr_Format(PyExc_KeyError, "C++ holds nothing named %s", key);
   return it;
@@ -425,7 +527,7 @@ PyObject* held(PyObject* module, PyObject* args) {
   PyObject* name = nullptr;
   PyObject* cls = nullptr;
   if (PyArg_ParseTuple(args, "U|O!:held", &name, &PyType_Type, &cls) == 0) return nullptr;
-  const auto it = find_held(name);
+  const auto it = find_held(name, "held");
   if (it == cpp_held().end()) return nullptr;
   Torch& torch = torch_of(module);
   // A copy: wrapping allocates, a collection may run and a finalizer release the name.
@@ -452,7 +554,7 @@ PyObject* held(PyObject* module, PyObject* args) {
 
 // revive.release(name): C++ lets go of what it holds under `name`.
 PyObject* release(PyObject*, PyObject* name) {
-  const auto it = find_held(name);
+  const auto it = find_held(name, "release");
   if (it == cpp_held().end()) return nullptr;
   auto node = cpp_held().extract(it);
   node = {};  // the C++ object's last reference may go here (T6, in its own interpreter)
@@ -500,7 +602,7 @@ void watch_handle(const H& handle) {
 PyObject* watch(PyObject* module, PyObject* x) {
   Torch& torch = torch_of(module);
   if (PyUnicode_Check(x)) {
-    const auto it = find_held(x);
+    const auto it = find_held(x, "watch");
     if (it == cpp_held().end()) return nullptr;
     std::visit([](const auto& h) { watch_handle(h); }, it->second);
     Py_RETURN_NONE;
@@ -581,7 +683,7 @@ PyObject* gc_bugs(PyObject* module, PyObject* args, PyObject* kwargs) {
 // no GIL, while this one waits with the GIL released: a zombie's interpreter must then
 // be entered from scratch (PyGILState for main, a new thread state for a subinterpreter).
 PyObject* release_on_thread(PyObject*, PyObject* name) {
-  const auto it = find_held(name);
+  const auto it = find_held(name, "release_on_thread");
   if (it == cpp_held().end()) return nullptr;
   auto node = cpp_held().extract(it);
   Py_BEGIN_ALLOW_THREADS
@@ -594,22 +696,22 @@ PyObject* release_on_thread(PyObject*, PyObject* name) {
 }
 
 PyMethodDef module_methods[] = {
-    {"release_on_thread", &release_on_thread, METH_O,
+    {"release_on_thread", &Entry<&release_on_thread>::call, METH_O,
      "release_on_thread(name): C++ lets go of it on another thread, without the GIL"},
-    {"_gc_bugs", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&gc_bugs)), METH_VARARGS | METH_KEYWORDS,
+    {"_gc_bugs", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&Entry<&gc_bugs>::call)), METH_VARARGS | METH_KEYWORDS,
      "_gc_bugs(issue_75932=None, issue_136358=None): PyTorch's old collector bugs, on or off"},
-    {"hold", &hold, METH_VARARGS, "hold(name, x): C++ takes a reference to x's tensor or storage"},
-    {"held", &held, METH_VARARGS, "held(name, cls=None): what C++ holds under name, wrapped here (by a new cls)"},
-    {"release", &release, METH_O, "release(name): C++ lets go of it"},
-    {"cpp_empty", &cpp_empty, METH_VARARGS, "cpp_empty(name, numel=1): C++ makes a tensor and holds it, unwrapped"},
-    {"watch", &watch, METH_O, "watch(x or name): follow one tensor or storage, without a reference"},
-    {"watched", &watched, METH_NOARGS, "watched(): the watched object's state, n, r, tag, owns, cdata"},
-    {"empty", &empty, METH_VARARGS, "empty(numel=1): a new tensor, wrapped"},
-    {"randn", &empty, METH_VARARGS, "randn(numel=1): the same as empty (no values are modelled)"},
-    {"tensor", &tensor_from_storage, METH_O, "tensor(s): a new tensor viewing storage s"},
-    {"inspect", &inspect, METH_O, "inspect(x): state, n, r, tag, owns, cdata, hermetic, recorded, serial"},
-    {"is_hermetic", &is_hermetic, METH_NOARGS, "whether this thread is in hermetic mode"},
-    {"era", &era, METH_NOARGS, "era(): 'E2' (resurrection) or 'E4' (the has-PyObject bit), from REVIVE_ERA"},
+    {"hold", &Entry<&hold>::call, METH_VARARGS, "hold(name, x): C++ takes a reference to x's tensor or storage"},
+    {"held", &Entry<&held>::call, METH_VARARGS, "held(name, cls=None): what C++ holds under name, wrapped here (by a new cls)"},
+    {"release", &Entry<&release>::call, METH_O, "release(name): C++ lets go of it"},
+    {"cpp_empty", &Entry<&cpp_empty>::call, METH_VARARGS, "cpp_empty(name, numel=1): C++ makes a tensor and holds it, unwrapped"},
+    {"watch", &Entry<&watch>::call, METH_O, "watch(x or name): follow one tensor or storage, without a reference"},
+    {"watched", &Entry<&watched>::call, METH_NOARGS, "watched(): the watched object's state, n, r, tag, owns, cdata"},
+    {"empty", &Entry<&empty>::call, METH_VARARGS, "empty(numel=1): a new tensor, wrapped"},
+    {"randn", &Entry<&empty>::call, METH_VARARGS, "randn(numel=1): the same as empty (no values are modelled)"},
+    {"tensor", &Entry<&tensor_from_storage>::call, METH_O, "tensor(s): a new tensor viewing storage s"},
+    {"inspect", &Entry<&inspect>::call, METH_O, "inspect(x): state, n, r, tag, owns, cdata, hermetic, recorded, serial"},
+    {"is_hermetic", &Entry<&is_hermetic>::call, METH_NOARGS, "whether this thread is in hermetic mode"},
+    {"era", &Entry<&era>::call, METH_NOARGS, "era(): 'E2' (resurrection) or 'E4' (the has-PyObject bit), from REVIVE_ERA"},
     {nullptr, nullptr, 0, nullptr}};
 
 // Adds a type made from `spec` to the module as `name`; the new type, or null.
@@ -621,48 +723,93 @@ PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, const char* name) {
   return added < 0 ? nullptr : reinterpret_cast<PyTypeObject*>(type);
 }
 
-// Registered with the interpreter's atexit: it runs when that interpreter ends
-// (Py_EndInterpreter for a subinterpreter), even while its zombies keep the module
-// alive, so the tag's vtable is disarmed before anything could call into a dead
-// interpreter.
-PyObject* disarm_at_exit(PyObject* module, PyObject*) {
-  torch_of(module).disarm();
-  Py_RETURN_NONE;
-}
-PyMethodDef disarm_at_exit_def = {"_disarm", &disarm_at_exit, METH_NOARGS, nullptr};
+// Note [One Torch per interpreter]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// PyTorch's torch._C is imported once per interpreter, and its PyInterpreter tag is that
+// interpreter's.  CPython may execute this module more than once in one interpreter
+// (`del sys.modules["revive"]; import revive`), and each execution would make new
+// types and a new tag: the old module's wrappers would then be "not a Tensor" to the
+// new one, and its tensors "tagged by another interpreter", in the same interpreter.
+// So the interpreter's state (Torch: its tag, its two types, the hermetic type) is made
+// once and kept in the interpreter's own dict (PyInterpreterState_GetDict); a second
+// execution gives the new module object the same state and the same types.  REVIVE_ERA
+// is read at the first.
+//
+// The same dict entry disarms the tag (Note [Disarming a dead interpreter]): CPython
+// clears the interpreter's dict after it has finalized the interpreter's modules
+// (interpreter_clear in 3.11's pystate.c, for Py_EndInterpreter and Py_FinalizeEx
+// alike), so a zombie whose tensor dies while the modules are torn down still gets its
+// __del__, run in its own interpreter; only what dies after that (the last collection,
+// or C++ releasing it later) meets a disarmed vtable, which leaks the wrapper and counts
+// it (PyInterpreter::unseen_releases()).  Disarming at the interpreter's atexit, as this module
+// once did, came before the modules were finalized and leaked those zombies too.
+constexpr const char* kTorchKey = "revive._torch";
 
-int register_disarm(PyObject* module) {
-  PyObject* callback = PyCFunction_NewEx(&disarm_at_exit_def, module, nullptr);
-  if (callback == nullptr) return -1;
-  PyObject* atexit = PyImport_ImportModule("atexit");
-  PyObject* done = atexit == nullptr ? nullptr : PyObject_CallMethod(atexit, "register", "O", callback);
-  Py_XDECREF(atexit);
-  Py_DECREF(callback);
-  if (done == nullptr) return -1;
-  Py_DECREF(done);
-  return 0;
+void disarm_capsule(PyObject* capsule) {
+  if (auto* torch = static_cast<Torch*>(PyCapsule_GetPointer(capsule, kTorchKey))) torch->disarm();
+}
+
+// The era for every wrapper of a new interpreter: REVIVE_ERA=E2 (or unset) or E4.
+// Anything else refuses the import: a mistyped era must not quietly run the other one.
+int read_era(bool& e4) {
+  const char* era = std::getenv("REVIVE_ERA");
+  if (era == nullptr) {
+    e4 = false;
+    return 0;
+  }
+  const std::string_view v(era);
+  if (v == "E2" || v == "e2" || v == "E4" || v == "e4") {
+    e4 = v[1] == '4';
+    return 0;
+  }
+  PyErr_Format(PyExc_ValueError, "REVIVE_ERA must be E2 or E4 (or unset, for E2), not '%s'", era);
+  return -1;
 }
 
 int exec_module(PyObject* module) {
-  PyTypeObject* tensor_type = add_type(module, &tensor_spec, "Tensor");
-  PyTypeObject* storage_type = tensor_type == nullptr ? nullptr : add_type(module, &storage_spec, "UntypedStorage");
-  if (storage_type == nullptr || add_type(module, &hermetic_spec, "hermetic") == nullptr) return -1;
-  // The interpreter's name, as the tag reports it: the main one, or a subinterpreter.
   PyInterpreterState* me = PyInterpreterState_Get();
-  const std::string name = me == PyInterpreterState_Main()
-                               ? std::string("CPython main")
-                               : "CPython subinterpreter " + std::to_string(PyInterpreterState_GetID(me));
-  auto* torch = new Torch(tensor_type, storage_type, me, name);
-  // The era, for every wrapper this interpreter will make: REVIVE_ERA=E4 or E2 (default).
-  const char* era = std::getenv("REVIVE_ERA");
-  torch->e4 = era != nullptr && (std::string_view(era) == "E4" || std::string_view(era) == "e4");
+  PyObject* interp_dict = PyInterpreterState_GetDict(me);  // borrowed
+  if (interp_dict == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "revive: this interpreter has no dict to keep its state in");
+    return -1;
+  }
+  PyObject* capsule = PyDict_GetItemString(interp_dict, kTorchKey);  // borrowed
+  Torch* torch = capsule == nullptr ? nullptr : static_cast<Torch*>(PyCapsule_GetPointer(capsule, kTorchKey));
+  if (torch == nullptr) {
+    if (PyErr_Occurred() != nullptr) return -1;
+    bool e4 = false;
+    if (read_era(e4) < 0) return -1;
+    PyTypeObject* tensor_type = add_type(module, &tensor_spec, "Tensor");
+    PyTypeObject* storage_type = tensor_type == nullptr ? nullptr : add_type(module, &storage_spec, "UntypedStorage");
+    PyTypeObject* hermetic_type =
+        storage_type == nullptr ? nullptr : add_type(module, &hermetic_spec, "hermetic");
+    if (hermetic_type == nullptr) return -1;
+    // The interpreter's name, as the tag reports it: the main one, or a subinterpreter.
+    const std::string name = me == PyInterpreterState_Main()
+                                 ? std::string("CPython main")
+                                 : "CPython subinterpreter " + std::to_string(PyInterpreterState_GetID(me));
+    torch = new Torch(tensor_type, storage_type, me, name);  // never freed: See Note [Disarming a dead interpreter]
+    torch->e4 = e4;
+    // Kept for a later execution of the module in this interpreter (never given back:
+    // the types outlive any one module object).
+    torch->hermetic_type = hermetic_type;
+    Py_INCREF(tensor_type);
+    Py_INCREF(storage_type);
+    Py_INCREF(hermetic_type);
+    PyObject* made = PyCapsule_New(torch, kTorchKey, &disarm_capsule);
+    if (made == nullptr) return -1;
+    const int stored = PyDict_SetItemString(interp_dict, kTorchKey, made);
+    Py_DECREF(made);
+    if (stored < 0) return -1;
+  } else {
+    for (auto [name, type] : {std::pair{"Tensor", torch->python_type<Tensor>()},
+                              std::pair{"UntypedStorage", torch->python_type<Storage>()},
+                              std::pair{"hermetic", torch->hermetic_type}}) {
+      if (PyModule_AddObjectRef(module, name, reinterpret_cast<PyObject*>(type)) < 0) return -1;
+    }
+  }
   static_cast<ModuleState*>(PyModule_GetState(module))->torch = torch;
-  return register_disarm(module);
-}
-
-void free_module(void* module) {
-  auto* state = static_cast<ModuleState*>(PyModule_GetState(static_cast<PyObject*>(module)));
-  if (state != nullptr && state->torch != nullptr) state->torch->disarm();
+  return 0;
 }
 
 PyModuleDef_Slot module_slots[] = {{Py_mod_exec, reinterpret_cast<void*>(&exec_module)}, {0, nullptr}};
@@ -676,7 +823,7 @@ PyModuleDef& module_def() {
                             module_slots,
                             nullptr,
                             nullptr,
-                            &free_module};
+                            nullptr};
   return def;
 }
 

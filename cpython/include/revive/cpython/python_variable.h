@@ -188,8 +188,12 @@ class Torch {
   // a wrapper sets its target's has-PyObject bit and C++ holds it while it shares the
   // target.  Chosen when the module is imported (REVIVE_ERA=E4), before any wrapper.
   bool e4 = false;
-  // The interpreter is ending (its atexit, or the module's free, whichever comes
-  // first): See Note [Disarming a dead interpreter].  Idempotent.
+  // revive.hermetic, the module's third type, kept with the other two for every module
+  // object of this interpreter: See Note [One Torch per interpreter] (module.cpp).
+  PyTypeObject* hermetic_type = nullptr;
+  // The interpreter is ending (CPython clears its dict, after its modules are
+  // finalized): See Note [Disarming a dead interpreter] and Note [One Torch per
+  // interpreter] (module.cpp).  Idempotent.
   void disarm() noexcept;
 
   // The type slots of both types and of every subclass.
