@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <new>
+#include <vector>
 
 #include "revive/tensor/death_watch.h"
 #include "revive/tensor/testing.h"
@@ -94,6 +96,43 @@ bool intrusive_ptr_target::try_incref(bool can_have_pyobject) const noexcept {
   return false;
 }
 
+// Note [Releasing a long chain in bounded stack]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Letting go of the last reference to an object lets go of what it owns, and so on
+// down: a tensor its grad, the grad its own grad, a zombie wrapper its __dict__, which
+// holds the next tensor...  Done by nested calls, a chain of 10^5 objects is 10^5
+// nested releases, and overflows the C stack.  CPython has the same problem with
+// containers and solves it with its trashcan (Py_TRASHCAN_BEGIN): past a nesting depth
+// a dealloc is not run but put on a per-thread list, which the outermost dealloc
+// empties; PyTorch's autograd deletes Node graphs the same way (deleteNode moves the
+// next edges into a vector instead of recursing).  The rule here is the trashcan's,
+// for every intrusive_ptr_target:
+//   - a release that takes a strong count to 0 runs at most kReleaseUnwindLevel deep
+//     on this thread; deeper, the target (already at n == 0) is put on this thread's
+//     list instead;
+//   - the outermost release (depth back to 0) finishes the listed ones one by one,
+//     each starting again from depth 1.
+// So a chain of any length is released in bounded stack, in a loop.  Nothing can see
+// a listed target: its count is 0, so lock() and reclaiming a borrowed pointer refuse
+// it, exactly as they refuse a target being released; its weak count still holds the
+// "n > 0" reference until it is finished, so a weak_intrusive_ptr cannot free it
+// meanwhile.  What changes is only when, deep in a long chain, a target gives up what
+// it owns: after its owner has finished instead of before (for a tensor: the grad's
+// wrapper's __del__ after the tensor's, past depth kReleaseUnwindLevel), as CPython's
+// trashcan reorders deep deallocs.  A release at depth 0, what a caller sees, is
+// complete when it returns.  Python objects in the chain are bounded by CPython's own
+// trashcan, which the wrappers' dealloc enters (cpython/src/python_variable.cpp): each
+// step of a chain that alternates between C++ and Python deepens one of the two, and
+// each is bounded.
+namespace {
+constexpr int kReleaseUnwindLevel = 20;
+struct ReleasesInProgress {
+  int depth = 0;
+  std::vector<intrusive_ptr_target*> later;  // at n == 0, to be finished at depth 0
+};
+thread_local ReleasesInProgress releasing;
+}  // namespace
+
 void intrusive_ptr_target::decref_strong(bool can_have_pyobject) noexcept {
   // acq_rel: the last decrement must see every write other owners made before they
   // let go.  See Note [Memory ordering of the two counts].
@@ -104,6 +143,28 @@ void intrusive_ptr_target::decref_strong(bool can_have_pyobject) noexcept {
     if (can_have_pyobject && detail::has_pyobject(before) && detail::refcount(before) == 2) decref_pyobject();
     return;
   }
+  // See Note [Releasing a long chain in bounded stack].
+  if (releasing.depth >= kReleaseUnwindLevel) {
+    try {
+      releasing.later.push_back(this);
+      return;
+    } catch (const std::bad_alloc&) {
+      // No memory for the list: release it here, one level deeper, rather than lose it.
+    }
+  }
+  ++releasing.depth;
+  finish_release();
+  --releasing.depth;
+  while (releasing.depth == 0 && !releasing.later.empty()) {
+    intrusive_ptr_target* next = releasing.later.back();
+    releasing.later.pop_back();
+    ++releasing.depth;
+    next->finish_release();
+    --releasing.depth;
+  }
+}
+
+void intrusive_ptr_target::finish_release() noexcept {
   // See Note [Two counts and release_resources].
   bool should_delete = detail::weakcount(combined_refcount_.load(std::memory_order_acquire)) == 1;
   if (!should_delete) {

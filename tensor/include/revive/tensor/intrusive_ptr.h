@@ -195,7 +195,10 @@ class intrusive_ptr_target {
   bool try_incref(bool can_have_pyobject) const noexcept;
   // Drop one strong reference; with the bit set, 2 -> 1 gives the wrapper back; at 0,
   // release_resources and delete as c10 does.
+  // See Note [Releasing a long chain in bounded stack] (intrusive_ptr.cpp).
   void decref_strong(bool can_have_pyobject) noexcept;
+  // At n == 0: release_resources() or delete, as the weak count says.
+  void finish_release() noexcept;
   void incref_weak() const noexcept {
     combined_refcount_.fetch_add(detail::kWeakReferenceCountOne, std::memory_order_relaxed);
   }
