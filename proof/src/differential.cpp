@@ -1212,7 +1212,8 @@ std::optional<std::vector<Op>> parse_ops(std::string_view text, std::string* err
     // print_scenario's line number ("12:"), then an op with or without braces.
     const std::size_t line_start = i;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-    if (i < text.size() && text[i] == ':' && i > line_start) {
+    const bool numbered = i < text.size() && text[i] == ':' && i > line_start;
+    if (numbered) {
       ++i;
       skip_space();
     } else {
@@ -1237,8 +1238,18 @@ std::optional<std::vector<Op>> parse_ops(std::string_view text, std::string* err
     if (braced) {
       if (i >= text.size() || text[i] != '}') return fail("op " + std::to_string(ops.size() + 1) + ": missing '}'");
       ++i;
-      // print_scenario's description after the op, up to the end of the line.
-      while (i < text.size() && text[i] != '\n') ++i;
+      if (numbered) {
+        // print_scenario's description after the op, up to the end of the line.
+        while (i < text.size() && text[i] != '\n') ++i;
+      } else {
+        // Anything else after an op is a mistake, never dropped: another op or the end.
+        skip_space();
+        if (i < text.size() && text[i] != '{' && (text[i] < '0' || text[i] > '9')) {
+          return fail("op " + std::to_string(ops.size() + 1) + ": unexpected text after '}' at \"" +
+                      std::string(text.substr(i, 12)) + "\" (only a numbered line of a failure report, \"12: {K, A, B, "
+                      "C}  ...\", may carry a description)");
+        }
+      }
     }
     if (v[0] >= static_cast<int>(OpKind::kCount)) {
       return fail("op " + std::to_string(ops.size() + 1) + ": no op kind " + std::to_string(v[0]) +
