@@ -60,12 +60,29 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era)
     if (is_main_ || !python_ops_.empty()) return std::nullopt;
     const std::int64_t unseen = pyinterpreter_.unseen_releases();
     if (pyinterpreter_.tagged_count() == 0) return unseen;
-    CxxReach reach(&pyinterpreter_);
-    for (const PyObject* o : abandoned) {
-      if (const WrapperOps* ops = wrapper_ops(o)) ops->reach(o, reach);
+    // One reading of the group's objects per round, shared by every member asked (see
+    // ReclaimHooks::accounted): asked under the graveyard's mutex, so one cache will do.
+    static std::uint64_t cached_round = 0;
+    static CxxReach* cached = nullptr;
+    CxxReach fresh;
+    CxxReach* reach = &fresh;
+    const bool in_round = !abandoned.empty();
+    if (in_round && cached != nullptr && cached_round == interp::Runtime::reclaim_round()) {
+      reach = cached;
+    } else {
+      for (const PyObject* o : abandoned) {
+        if (const WrapperOps* ops = wrapper_ops(o)) ops->reach(o, *reach);
+      }
+      reach->finish();
+      if (in_round) {
+        if (cached == nullptr) cached = new CxxReach();  // never freed: reused by every sweep
+        *cached = std::move(fresh);
+        cached_round = interp::Runtime::reclaim_round();
+        reach = cached;
+      }
     }
-    if (!reach.only_internal()) return std::nullopt;
-    return unseen + reach.owned_wrappers();
+    if (!reach->only_internal(&pyinterpreter_)) return std::nullopt;
+    return unseen + reach->owned_wrappers(&pyinterpreter_);
   };
   hooks.release = [this](PyObject* o) {
     if (const WrapperOps* ops = wrapper_ops(o)) ops->release(o, &pyinterpreter_);

@@ -364,13 +364,30 @@ SCENARIOS = {
 }
 
 
+class BadArgument(Exception):
+    """An argument that cannot be used: exit 2 with this reason."""
+
+
 def fake_rows(revive_tour, names):
     """The fake tour's rows of the same scenarios: {(scenario, step): (row, action)}."""
-    out = subprocess.run([revive_tour, "--rows", *names], capture_output=True, text=True, check=True).stdout
+    if not os.path.isfile(revive_tour) or not os.access(revive_tour, os.X_OK):
+        raise BadArgument(f"--against {revive_tour}: not an executable file (build/dev/examples/revive-tour)")
+    try:
+        done = subprocess.run([revive_tour, "--rows", *names], capture_output=True, text=True)
+    except OSError as e:
+        raise BadArgument(f"--against {revive_tour}: cannot run it ({e.strerror})")
+    if done.returncode != 0:
+        raise BadArgument(f"--against {revive_tour}: it exited with {done.returncode} "
+                          f"({(done.stderr.strip().splitlines() or ['no message'])[-1]}); is it revive-tour?")
     rows = {}
-    for line in out.splitlines():
-        slug, step, row, action = line.split("\t")
+    for line in done.stdout.splitlines():
+        fields = line.split("\t")
+        if len(fields) != 4 or not fields[1].isdigit():
+            raise BadArgument(f"--against {revive_tour}: its --rows output is not revive-tour's: {line[:60]!r}")
+        slug, step, row, action = fields
         rows[(slug, int(step))] = (" ".join(p for p in row.split() if not p.startswith("via=")), action)
+    if not rows:
+        raise BadArgument(f"--against {revive_tour}: it printed no rows; is it revive-tour?")
     return rows
 
 
@@ -389,11 +406,25 @@ def main():
     if unknown:
         parser.error(f"no scenario named {unknown[0]!r}; --list names them")
     names = args.scenarios or list(SCENARIOS)
+    if args.against and torch.era() != "E2":
+        # The fake tour's rows are E2's; an E4 module tells other rows (no zombies).
+        parser.error(f"--against compares with the fake tour's rows in era E2, but this module runs era "
+                     f"{torch.era()} (REVIVE_ERA={os.environ.get('REVIVE_ERA', '')}): unset REVIVE_ERA to compare")
+    if args.pictures is not None:
+        if os.path.exists(args.pictures) and not os.path.isdir(args.pictures):
+            parser.error(f"--pictures {args.pictures}: exists and is not a directory")
+        try:
+            os.makedirs(args.pictures, exist_ok=True)
+        except OSError as e:
+            parser.error(f"--pictures {args.pictures}: cannot make the directory ({e.strerror})")
     print("revive tour on the real CPython " + sys.version.split()[0] +
           ": n = C++ strong count, r = wrapper refcount, owns = slot owns the wrapper, "
           "cdata = the wrapper's reference to the C++ object, fin = finalizers run in the step")
     differences = []
-    expected = fake_rows(args.against, names) if args.against else None
+    try:
+        expected = fake_rows(args.against, names) if args.against else None
+    except BadArgument as e:
+        parser.error(str(e))
     for name in names:
         run, title = SCENARIOS[name]
         scenario = Scenario(name, title, args.pictures)

@@ -37,6 +37,7 @@ std::mutex& graveyard_mutex() {
   static std::mutex m;
   return m;
 }
+std::uint64_t reclaim_rounds = 0;  // under graveyard_mutex()
 std::vector<Runtime*>& graveyard() {
   static auto* g = new std::vector<Runtime*>();
   return *g;
@@ -181,6 +182,7 @@ std::size_t Runtime::reclaim_dead_interpreters() noexcept {
         for (Runtime* dead : group) {
           for (PyObject& o : dead->objects_) abandoned.push_back(&o);
         }
+        ++reclaim_rounds;  // `abandoned` is new: See ReclaimHooks::accounted
         const std::size_t judged = group.size();
         std::erase_if(group, [&](Runtime* dead) {
           // Not while this thread holds its GIL (it tore it down under its GIL: freeing
@@ -233,6 +235,8 @@ std::size_t Runtime::dead_interpreter_count() noexcept {
   std::lock_guard lock(graveyard_mutex());
   return graveyard().size();
 }
+
+std::uint64_t Runtime::reclaim_round() noexcept { return reclaim_rounds; }
 
 void Runtime::at_reclaim(ReclaimHooks hooks) {
   GilGuard gil(gil_);

@@ -216,9 +216,14 @@ class Real {
   void close() {
     for (auto& I : interps_) I.reset();
     tracked_.clear();
+    unsettled_.clear();
+    settled_.clear();
+    settled_count_ = 0;
+    cursor_ = 0;
   }
 
-  std::optional<std::string> compare(const Model& m);
+  // `all`: every tracked target; else the step's window (Note [Comparing a long scenario]).
+  std::optional<std::string> compare(const Model& m, bool all = false);
   std::optional<std::string> check_invariants(const Model& m);
 
   // `text` with this runtime's interpreter names written as their slots (with_slot_names).
@@ -251,11 +256,13 @@ class Real {
   // keep a storage's zombie recorded past its death (Note [Two counts and
   // release_resources]) and change what is compared.
   void track(const Tensor& t) {
+    unsettled_.push_back(tracked_.size());
     Tracked& k = tracked_.emplace_back();
     k.tensor = weak_intrusive_ptr<TensorImpl>(t.getIntrusivePtr());
     k.impl = t.unsafeGetTensorImpl();
   }
   void track(const Storage& s) {
+    unsettled_.push_back(tracked_.size());
     Tracked& k = tracked_.emplace_back();
     k.watch = std::make_unique<DeathWatch>(s.unsafeGetStorageImpl());
     k.impl = s.unsafeGetStorageImpl();
@@ -316,6 +323,28 @@ class Real {
     }
   };
   std::vector<Tracked> tracked_;
+  // The tracked targets not yet seen dead on both sides, in order.  A death is final on
+  // both (a count that reached 0 never rises; the model never revives a target), so one
+  // seen dead by both is never compared again: a step's comparison costs what is alive,
+  // not everything a long scenario ever made (revive-campaign --length 100000).
+  std::vector<std::size_t> unsettled_;
+  std::vector<char> settled_;      // per tracked target: seen dead on both sides
+  std::size_t settled_count_ = 0;  // of those still in unsettled_
+  // Note [Comparing a long scenario]
+  // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+  // Every step compares the real runtime with the model target by target, which costs
+  // what is alive.  A scenario of 10^5 ops keeps thousands of targets alive (held by
+  // C++ handles, by dead interpreters that stay reachable), and comparing all of them
+  // after every step made its time grow with the square of its length.  So while at
+  // most kWindow targets are alive every one is compared after every step, as before;
+  // beyond that each step compares kWindow of them, the window moving on round the
+  // list, so every live target is compared at least once every alive / kWindow steps,
+  // and the end of the scenario compares all of them.  A divergence is then found a
+  // few steps late at worst, and shrinking, whose scenarios are short, pins it to its
+  // step.  Campaigns' scenarios (200 ops) never reach the window.
+  static constexpr std::size_t kWindow = 256;
+  std::size_t cursor_ = 0;
+  std::vector<std::size_t> window_;  // this step's targets (compare, then check_invariants)
   std::vector<std::string> real_names_;  // per model interpreter
   std::map<std::uint64_t, int> real_to_model_;
   std::vector<std::uint64_t> model_to_real_;
@@ -345,21 +374,35 @@ std::string name(const Model& m, std::size_t t) {
   return (m.targets[t].is_storage ? "storage " : "tensor ") + std::to_string(t);
 }
 
-std::optional<std::string> Real::compare(const Model& m) {
+std::optional<std::string> Real::compare(const Model& m, bool all) {
   std::ostringstream err;
+  settled_.resize(tracked_.size(), 0);
+  window_.clear();
+  if (all || unsettled_.size() <= kWindow) {
+    window_ = unsettled_;
+  } else {
+    for (std::size_t k = 0; k < kWindow; ++k) window_.push_back(unsettled_[(cursor_ + k) % unsettled_.size()]);
+    cursor_ = (cursor_ + kWindow) % unsettled_.size();
+  }
   if (tracked_.size() != m.targets.size()) {
     err << "real tracks " << tracked_.size() << " tensors and storages, model " << m.targets.size();
     return err.str();
   }
   // Tensors, seen from each live interpreter.
-  for (std::size_t t = 0; t < m.targets.size(); ++t) {
+  for (const std::size_t t : window_) {
     const Target& mt = m.targets[t];
     const bool alive = tracked_[t].alive();
     if (alive != mt.alive) {
       err << name(m, t) << ": real " << (alive ? "alive" : "dead") << ", model " << (mt.alive ? "alive" : "dead");
       return err.str();
     }
-    if (!alive) continue;
+    if (!alive) {
+      if (settled_[t] == 0) {
+        settled_[t] = 1;
+        ++settled_count_;
+      }
+      continue;
+    }
     const auto n = tracked_[t].strong();
     if (static_cast<int>(n) != mt.n) {
       err << name(m, t) << ": real n = " << n << ", model n = " << mt.n;
@@ -397,6 +440,12 @@ std::optional<std::string> Real::compare(const Model& m) {
         }
       }
     }
+  }
+  // Dead on both sides, and agreed: settled for good, and dropped once they are many.
+  if (settled_count_ * 4 > unsettled_.size()) {
+    std::erase_if(unsettled_, [&](std::size_t t) { return settled_[t] != 0; });
+    settled_count_ = 0;
+    cursor_ = 0;
   }
   // Variables.
   for (int v = 0; v < kVars; ++v) {
@@ -491,7 +540,7 @@ std::optional<std::string> Real::compare(const Model& m) {
 // §7, checked on the real state (the model agrees with it by the time this runs).
 std::optional<std::string> Real::check_invariants(const Model& m) {
   std::ostringstream err;
-  for (std::size_t t = 0; t < m.targets.size(); ++t) {
+  for (const std::size_t t : window_) {
     if (!tracked_[t].alive()) continue;
     const impl::PyObjectSlot* slot = tracked_[t].slot();
     // 1. The tag is set at most once and never changes (disarm does not clear it).
@@ -1063,7 +1112,7 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
     const int rounds = model.finish();
     real.finish(rounds);
     if (witness != nullptr) witness->finish(rounds);
-    if (auto e = real.compare(model)) {
+    if (auto e = real.compare(model, /*all=*/true)) {
       failure = Failure{ops.size(), "after dropping everything: " + *e};
     } else if (auto w = witness != nullptr ? witness->compare(model) : std::nullopt) {
       failure = Failure{ops.size(), "witness, after dropping everything: " + *w};

@@ -533,8 +533,9 @@ void Model::reclaim_dead() {
     for (bool shrank = true; shrank;) {
       shrank = false;
       const std::vector<char> judged = group;
+      const std::vector<char> ok = reclaimable(judged);
       for (std::size_t i = 0; i < interps.size(); ++i) {
-        if (judged[i] && !reclaimable(static_cast<int>(i), judged)) {
+        if (judged[i] && !ok[i]) {
           group[i] = 0;
           shrank = true;
         }
@@ -558,12 +559,15 @@ void Model::reclaim_dead() {
   }
 }
 
-bool Model::reclaimable(int d, const std::vector<char>& group) const {
+std::vector<char> Model::reclaimable(const std::vector<char>& group) const {
+  // Judged for every member at once: what the group reaches does not depend on which
+  // member asks, only the last check (whose tags) does.
+  std::vector<char> ok = group;
   for (int w : held.vars) {
-    if (w >= 0 && wrappers[w].interp == d) return false;
+    if (w >= 0) ok[wrappers[w].interp] = 0;
   }
   for (int k : held.weakref_vars) {
-    if (k >= 0 && weakrefs[k].interp == d) return false;
+    if (k >= 0) ok[weakrefs[k].interp] = 0;
   }
   // What the group's wrappers own, and what that holds in turn (a tensor its
   // storage): each with the owning references found from that side.
@@ -607,13 +611,11 @@ bool Model::reclaimable(int d, const std::vector<char>& group) const {
       }
     }
   }
-  // Every live tag of d must be reached, from inside the group only.
+  // Every live tag of a member must be reached, from inside the group only.
   for (std::size_t t = 0; t < count; ++t) {
-    if (targets[t].alive && targets[t].tag == d && (!reached[t] || outside[t])) {
-      return false;
-    }
+    if (targets[t].alive && targets[t].tag >= 0 && (!reached[t] || outside[t])) ok[targets[t].tag] = 0;
   }
-  return true;
+  return ok;
 }
 
 // ---- Python-level primitives ---------------------------------------------------------------

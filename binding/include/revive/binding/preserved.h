@@ -166,16 +166,17 @@ using StorageObject = WrapperObject<Storage>;
 class Torch;
 
 // Which C++ objects the abandoned wrappers of a group of dead interpreters keep alive,
-// and whether anything else reaches one that interpreter `self` tagged: the module's
+// and whether anything else reaches one that a given interpreter tagged: the module's
 // answer to Note [Reclaiming a dead interpreter] (interp/runtime.h), condition 2.  Each
 // add() is one owning reference, from an abandoned wrapper of the group (parent null)
-// or from an object already added (a tensor's grad and storage).  An object is held from outside when its strong count is more than
-// the references found, or when one that holds it is; objects the interpreter did not
-// tag do not matter in themselves, only as a way to reach one it did.
+// or from an object already added (a tensor's grad and storage).  An object is held
+// from outside when its strong count is more than the references found, or when one
+// that holds it is; objects an interpreter did not tag do not matter to it in
+// themselves, only as a way to reach one it did.  Built once for the whole group
+// (finish() walks what is reached from outside once), then asked about each member:
+// linear in the objects added, whatever the number of dead interpreters.
 class CxxReach {
  public:
-  explicit CxxReach(const impl::PyInterpreter* self) noexcept : self_(self) {}
-
   template <class Impl>
   void add(const Impl* impl, const void* parent = nullptr) {
     auto [it, fresh] = nodes_.try_emplace(impl);
@@ -185,12 +186,13 @@ class CxxReach {
     if (!fresh) return;
     node.uses = impl->refcount();
     const impl::PyObjectSlot* slot = impl->pyobj_slot();
-    node.tagged = slot->pyobj_interpreter() == self_;
+    node.tag = slot->pyobj_interpreter();
     // E2: the slot owns a zombie.  E4: while the target is shared (n >= 2) C++ holds one
     // real reference to its wrapper (Note [Era E4 in the binding]); either way a
-    // reference to the interpreter's wrapper, held from the C++ side.
-    node.owns_wrapper = node.tagged && (slot->owns_pyobj() || (impl->has_pyobject() && node.uses >= 2 &&
-                                                                slot->_unchecked_untagged_pyobj() != nullptr));
+    // reference to the tagging interpreter's wrapper, held from the C++ side.
+    node.owns_wrapper = node.tag != nullptr &&
+                        (slot->owns_pyobj() || (impl->has_pyobject() && node.uses >= 2 &&
+                                                slot->_unchecked_untagged_pyobj() != nullptr));
     if constexpr (requires { impl->grad(); }) {
       if (impl->grad()) add(impl->grad().get(), impl);
     }
@@ -199,44 +201,57 @@ class CxxReach {
     }
   }
 
-  // True when no object the interpreter tagged is reachable from outside, and the
-  // objects added carry every one of its live tags.
-  [[nodiscard]] bool only_internal() const {
+  // After the last add(): what is reached from outside, and each tag's totals.
+  void finish() {
     std::vector<const void*> outside;
-    std::map<const void*, bool> reached;
     for (const auto& [impl, node] : nodes_) {
       if (node.uses != node.held) outside.push_back(impl);
     }
     while (!outside.empty()) {
-      const void* impl = outside.back();
+      Node& node = nodes_.at(outside.back());
       outside.pop_back();
-      if (std::exchange(reached[impl], true)) continue;
-      const Node& node = nodes_.at(impl);
-      if (node.tagged) return false;
+      if (std::exchange(node.reached, true)) continue;
       outside.insert(outside.end(), node.children.begin(), node.children.end());
     }
-    std::int64_t tagged = 0;
-    for (const auto& [impl, node] : nodes_) tagged += node.tagged ? 1 : 0;
-    return tagged == self_->tagged_count();
+    for (const auto& [impl, node] : nodes_) {
+      if (node.tag == nullptr) continue;
+      PerTag& t = per_tag_[node.tag];
+      ++t.tagged;
+      t.reached_from_outside = t.reached_from_outside || node.reached;
+      t.owned_wrappers += node.owns_wrapper ? 1 : 0;
+    }
   }
-  // References to the interpreter's wrappers held from the C++ side of the objects
-  // added: E2's zombies (owned by their slots), E4's shared targets (C++'s reference).
-  [[nodiscard]] std::int64_t owned_wrappers() const noexcept {
-    std::int64_t n = 0;
-    for (const auto& [impl, node] : nodes_) n += node.owns_wrapper ? 1 : 0;
-    return n;
+
+  // True when no object `self` tagged is reachable from outside, and the objects added
+  // carry every one of its live tags.
+  [[nodiscard]] bool only_internal(const impl::PyInterpreter* self) const {
+    const auto it = per_tag_.find(self);
+    if (it == per_tag_.end()) return self->tagged_count() == 0;
+    return !it->second.reached_from_outside && it->second.tagged == self->tagged_count();
+  }
+  // References to `self`'s wrappers held from the C++ side of the objects added: E2's
+  // zombies (owned by their slots), E4's shared targets (C++'s reference).
+  [[nodiscard]] std::int64_t owned_wrappers(const impl::PyInterpreter* self) const {
+    const auto it = per_tag_.find(self);
+    return it == per_tag_.end() ? 0 : it->second.owned_wrappers;
   }
 
  private:
   struct Node {
     std::uint32_t uses = 0;  // the strong count when first seen
     std::uint32_t held = 0;  // owning references found from the abandoned side
-    bool tagged = false;     // by this interpreter
+    const impl::PyInterpreter* tag = nullptr;
     bool owns_wrapper = false;
+    bool reached = false;  // from outside (finish)
     std::vector<const void*> children;
   };
-  const impl::PyInterpreter* self_;
+  struct PerTag {
+    std::int64_t tagged = 0;
+    bool reached_from_outside = false;
+    std::int64_t owned_wrappers = 0;
+  };
   std::map<const void*, Node> nodes_;
+  std::map<const impl::PyInterpreter*, PerTag> per_tag_;
 };
 
 // One per preserved type: what the binding needs of a wrapper whose handle type it

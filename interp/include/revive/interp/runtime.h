@@ -274,12 +274,19 @@ class Runtime {
     // for: those it gave back unseen, and those held by C++ objects that only the
     // group's abandoned objects keep alive (the slot of a tensor an abandoned wrapper
     // owns, owning one of this interpreter's zombies).
+    // Within one round of a sweep (reclaim_round() unchanged) `abandoned` is the same
+    // for every member asked, so a module may answer every member from one reading of
+    // it: the judgement of a round then costs time linear in the abandoned objects,
+    // not that times the number of dead interpreters.
     std::function<std::optional<std::int64_t>(const std::vector<PyObject*>& abandoned)> accounted;
     // Let go of what `o` owns in C++, and forget (Ref::release, no decref) the
     // references its native fields hold, before every abandoned object is freed.
     std::function<void(PyObject* o)> release;
   };
   void at_reclaim(ReclaimHooks hooks);
+  // Which round of judging dead interpreters is running (read by ReclaimHooks::accounted,
+  // under the graveyard's mutex): a new number for each `abandoned` a sweep builds.
+  [[nodiscard]] static std::uint64_t reclaim_round() noexcept;
 
  protected:
   explicit Runtime(std::string name);

@@ -247,7 +247,7 @@ class Model {
   // Note [Reclaiming a dead interpreter], in the model's terms: the dead interpreters
   // (those marked in `group`) are judged together.
   void reclaim_dead();
-  [[nodiscard]] bool reclaimable(int interp, const std::vector<char>& group) const;
+  [[nodiscard]] std::vector<char> reclaimable(const std::vector<char>& group) const;
   [[nodiscard]] bool is_storage_wrapper(int w) const { return targets[wrappers[w].target].is_storage; }
 };
 
