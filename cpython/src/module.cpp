@@ -64,6 +64,7 @@ R guarded(F&& f, R failed = R()) {
 // traverse, clear) are noexcept instead: nothing in them may fail.  One rule, checked
 // by test_hostile_arguments.py, which calls every function and method with hostile
 // arguments.
+// See Note [No C++ exception crosses the C API].
 template <auto F>
 struct Entry;
 template <class R, class... A, R (*F)(A...)>

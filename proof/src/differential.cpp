@@ -222,7 +222,7 @@ class Real {
     cursor_ = 0;
   }
 
-  // `all`: every tracked target; else the step's window (Note [Comparing a long scenario]).
+  // `all`: every tracked target; else the step's window: See Note [Comparing a long scenario].
   std::optional<std::string> compare(const Model& m, bool all = false);
   std::optional<std::string> check_invariants(const Model& m);
 
