@@ -336,13 +336,13 @@ class Real {
   // what is alive.  A scenario of 10^5 ops keeps thousands of targets alive (held by
   // C++ handles, by dead interpreters that stay reachable), and comparing all of them
   // after every step made its time grow with the square of its length.  So while at
-  // most kWindow targets are alive every one is compared after every step, as before;
+  // most kWindow (64) targets are alive every one is compared after every step, as before;
   // beyond that each step compares kWindow of them, the window moving on round the
   // list, so every live target is compared at least once every alive / kWindow steps,
   // and the end of the scenario compares all of them.  A divergence is then found a
   // few steps late at worst, and shrinking, whose scenarios are short, pins it to its
   // step.  Campaigns' scenarios (200 ops) never reach the window.
-  static constexpr std::size_t kWindow = 256;
+  static constexpr std::size_t kWindow = 64;
   std::size_t cursor_ = 0;
   std::vector<std::size_t> window_;  // this step's targets (compare, then check_invariants)
   std::vector<std::string> real_names_;  // per model interpreter
