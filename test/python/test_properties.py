@@ -1,0 +1,1019 @@
+"""Random programs against the `revive` module, checked after every step: a Hypothesis
+stateful test (hypothesis.stateful.RuleBasedStateMachine) that makes tensors and
+storages (plain, and subclasses with a __dict__, with __slots__, with a __del__), drops
+Python references, sets and clears grads (held in C++), stores attributes, takes weak
+references with callbacks and dereferences them, calls _fix_weakref, enters and leaves
+hermetic contexts (in a `with`, or by __enter__/__exit__ in any order), lets C++ hold
+tensors and storages by name (hold/held/release/cpp_empty), collects, and calls the API
+with hostile arguments; then checks what a user can see:
+
+  - identity and attributes while C++ holds the tensor: a wrapper dropped while C++
+    holds its tensor or storage comes back (t.grad, held(name), t.untyped_storage()) as
+    the same object, same revive.inspect(x)["serial"], same class, attributes intact.
+    The one exception, modelled rather than ignored: in E2 a tensor wrapper whose last
+    reference goes while this thread is hermetic dies for real (isResurrectable: the
+    slot answers "no object"; Note [A recorded wrapper that really dies]); the next wrap
+    is a new wrapper.  A wrapper made in hermetic mode is never recorded, so never
+    comes back; in hermetic mode every wrap is a new hermetic wrapper;
+  - a drop that takes a wrapper's last reference kills it, or preserves it, exactly as
+    the era says (E2: preserved iff C++ shares the object, and for a tensor the thread
+    is not hermetic; E4: C++ shares it only while it holds the wrapper, so our reference
+    is never the last then);
+  - every __del__ runs at most once per object, never on a wrapper the program still
+    holds (except, in E2, by the collector on a preserved wrapper reachable only from
+    garbage: PEP 442 finalizes it, then the wrapper is resurrected; PyTorch the same),
+    and, at the end of an example without wrapper-to-wrapper attributes, exactly once;
+  - revive.inspect(x) of every wrapper held is consistent: state in the documented set,
+    n >= 1, owns iff Z, cdata borrowed iff the recorded wrapper is a zombie (E2 only,
+    reached through a weak reference: Note [The weakref hole]), a non-hermetic wrapper
+    is the one its slot records, a hermetic one never is, and a wrapper is stubbed only
+    in E2, only after a weak reference revived it, only once its C++ object is gone;
+  - weak references: the callback runs at most once, exactly when the reference dies,
+    and the reference dies with its wrapper (in E2 the collector may also clear the
+    reference of a wrapper it then leaves to resurrect: PyTorch the same);
+  - revive.is_hermetic() is on exactly while a context this program entered is not
+    exited; hostile arguments raise an ordinary exception (TypeError, ValueError,
+    RuntimeError, OverflowError, KeyError), never crash; no unraisable exception.
+
+Runs in both eras (REVIVE_ERA=E4: no resurrection; C++ holds the wrapper instead) and
+under any 3.11 with Hypothesis (Debian's python3-hypothesis):
+
+  cd test/python
+  PYTHONPATH=<build>/cpython/python:/usr/lib/python3/dist-packages python3 -m unittest -v test_properties
+  REVIVE_ERA=E4 PYTHONPATH=... python3 -m unittest -v test_properties
+
+The default run is short (REVIVE_HYPOTHESIS_EXAMPLES=60 programs of at most
+REVIVE_HYPOTHESIS_STEPS=40 steps).  A longer run, e.g.:
+
+  REVIVE_HYPOTHESIS_EXAMPLES=2000 REVIVE_HYPOTHESIS_STEPS=80 PYTHONPATH=... python3 -m unittest test_properties
+
+Automatic collection is off during each program (Hypothesis must replay a failing
+program exactly to shrink it); the `collect` rule collects.  No example database is
+written (database=None): a failure prints its shrunk program and a reproduction blob."""
+import gc
+import os
+import sys
+import unittest
+import warnings
+import weakref
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+import revive
+
+# The era this run tests (REVIVE_ERA, read when revive was imported).
+E4 = revive.era() == "E4"
+EXAMPLES = int(os.environ.get("REVIVE_HYPOTHESIS_EXAMPLES", "60"))
+STEPS = int(os.environ.get("REVIVE_HYPOTHESIS_STEPS", "40"))
+
+STATES = {"U", "T0", "L", "Z", "X", "stubbed"}  # inspect_wrapper's states (module.cpp)
+MAIN = "CPython main"
+NAMES = ("hp-a", "hp-b", "hp-c")  # what C++ holds for a program; all released at its end
+NOBODY = "hp-nobody"  # never held
+HOLE = "Deallocating"  # the start of both weakref hole warnings (wrapper_texts.h)
+IDX = st.integers(min_value=0, max_value=255)  # an index into a list, modulo its length
+
+
+# ---- the wrappers' classes -------------------------------------------------------------
+
+def _finalized(obj):
+    """__del__ of the finalizer classes: one run more for the wrapper's serial."""
+    probe = getattr(obj, "_hp_probe", None)
+    if probe is not None:
+        probe.ledger.finalized_once_more(probe.serial)
+
+
+class DictTensor(revive.Tensor):
+    """A subclass whose attributes live in the __dict__."""
+
+
+class SlotTensor(revive.Tensor):
+    """A subclass with __slots__ (the probe lives in one, so its clearing shows)."""
+    __slots__ = ("a", "_hp_probe")
+
+
+class DelTensor(revive.Tensor):
+    def __del__(self):
+        _finalized(self)
+
+
+class SlotDelTensor(SlotTensor):
+    __slots__ = ("b",)
+
+    def __del__(self):
+        _finalized(self)
+
+
+class DelStorage(revive.UntypedStorage):
+    def __del__(self):
+        _finalized(self)
+
+
+TENSOR_CLASSES = (revive.Tensor, DictTensor, SlotTensor, DelTensor, SlotDelTensor)
+STORAGE_CLASSES = (revive.UntypedStorage, DelStorage)
+FINALIZING = (DelTensor, SlotDelTensor, DelStorage)
+
+
+class Box:
+    """A plain container: a garbage cycle that references a wrapper (PyTorch #75932)."""
+
+
+class Bad:
+    """A truth value that raises."""
+    def __bool__(self):
+        raise ValueError("no truth value")
+
+
+# ---- what the program has seen ------------------------------------------------------------
+
+class Death:
+    __slots__ = ("hermetic", "in_gc")
+
+    def __init__(self, hermetic, in_gc):
+        self.hermetic = hermetic  # revive.is_hermetic() when the wrapper's dict was cleared
+        self.in_gc = in_gc        # inside a collection
+
+
+class Meta:
+    """What a wrapper the program saw was: its kind, C++ object, class, mode."""
+    __slots__ = ("kind", "cobj", "cls", "hermetic")
+
+    def __init__(self, kind, cobj, cls, hermetic):
+        self.kind, self.cobj, self.cls, self.hermetic = kind, cobj, cls, hermetic
+
+
+class Link:
+    """An attribute's value that is another wrapper, named by its serial."""
+    __slots__ = ("serial",)
+
+    def __init__(self, serial):
+        self.serial = serial
+
+    def __repr__(self):
+        return f"Link({self.serial})"
+
+
+class Ledger:
+    """What finalizers, probes and weakref callbacks record; read by the invariants.  It
+    holds no wrapper (it would change what it observes)."""
+
+    def __init__(self):
+        self.meta = {}          # serial -> Meta, every wrapper seen
+        self.attrs = {}         # serial -> {name: value} the program stored on it
+        self.probe_deaths = {}  # serial -> Death: the wrapper's __dict__/__slots__ were cleared
+        self.finalized = {}     # serial -> [runs of __del__, whether the first was in a collection]
+        self.holed = set()      # serials a weak reference revived as zombies (E2's hole)
+        self.errors = []        # failures inside callbacks (raising there would be unraisable)
+        self.unraisable = []
+        self.gc_depth = 0
+
+    def gc_phase(self, phase, info):
+        self.gc_depth += 1 if phase == "start" else -1
+
+    def probe_died(self, serial):
+        try:
+            if serial in self.probe_deaths:
+                self.errors.append(f"the probe of wrapper {serial} died twice")
+            self.probe_deaths[serial] = Death(revive.is_hermetic(), self.gc_depth > 0)
+        except BaseException as e:  # noqa: B902 - recorded, then failed by an invariant
+            self.errors.append(f"probe of {serial}: {e!r}")
+
+    def finalized_once_more(self, serial):
+        runs = self.finalized.setdefault(serial, [0, self.gc_depth > 0])
+        runs[0] += 1
+
+    def unraisable_hook(self, u):
+        self.unraisable.append(f"{u.exc_type.__name__}: {u.exc_value} ({u.err_msg}, {u.object!r:.60})")
+
+
+class Probe:
+    """Put on every wrapper the program sees (in its __dict__, or a slot): it dies when
+    the wrapper's contents are cleared, i.e. when the wrapper really dies."""
+    __slots__ = ("ledger", "serial")
+
+    def __init__(self, ledger, serial):
+        self.ledger, self.serial = ledger, serial
+
+    def __del__(self):
+        self.ledger.probe_died(self.serial)
+
+
+class CObj:
+    """A C++ tensor or storage, as far as the program made it: its storage (a tensor's),
+    its grad, and the serial of the wrapper its slot last recorded, as seen."""
+    __slots__ = ("kind", "storage", "grad", "recorded", "maybe_unseen")
+
+    def __init__(self, kind, storage=None):
+        self.kind = kind
+        self.storage = storage
+        self.grad = None
+        self.recorded = None       # None: no non-hermetic wrapper seen yet
+        self.maybe_unseen = False  # _fix_weakref may have made a wrapper the program never saw
+
+
+class Entry:
+    """A strong reference the program holds."""
+    __slots__ = ("obj", "serial", "kind", "cobj")
+
+    def __init__(self, obj, serial, kind, cobj):
+        self.obj, self.serial, self.kind, self.cobj = obj, serial, kind, cobj
+
+
+class WRef:
+    __slots__ = ("ref", "serial", "kind", "cobj", "calls", "cleared_in_gc")
+
+
+def check(cond, msg, *details):
+    if not cond:
+        raise AssertionError(msg + ("" if not details else ": " + " ".join(repr(d) for d in details)))
+
+
+# ---- the machine --------------------------------------------------------------------------
+
+class PreservationMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.ledger = Ledger()
+        self.cobjs = []
+        self.tensors = []
+        self.storages = []
+        self.held = {}        # name -> C++ object id
+        self.weakrefs = []
+        self.contexts = []    # hermetic contexts entered, not exited
+        self.linked = False   # a wrapper stored on a wrapper: cycles through C++ may leak by design
+        self.watched = None   # the C++ object revive.watch follows, if this program chose it
+        self._gc_was_enabled = gc.isenabled()
+        gc.disable()
+        gc.callbacks.append(self.ledger.gc_phase)
+        self._old_hook = sys.unraisablehook
+        sys.unraisablehook = self.ledger.unraisable_hook
+        self._warnings = warnings.catch_warnings(record=True)
+        self.caught = self._warnings.__enter__()
+        warnings.simplefilter("always")
+
+    # ---- helpers ----
+
+    def new_cobj(self, kind, storage=None):
+        self.cobjs.append(CObj(kind, storage))
+        return len(self.cobjs) - 1
+
+    def new_tensor_cobj(self, storage=None):
+        if storage is None:
+            storage = self.new_cobj("storage")
+        return self.new_cobj("tensor", storage)
+
+    def entries(self):
+        return self.tensors + self.storages
+
+    def pick(self, tensor, i):
+        """An entry: from the tensors (or the storages), or the other list if empty."""
+        lst = self.tensors if (tensor and self.tensors) or not self.storages else self.storages
+        return lst[i % len(lst)]
+
+    def keep(self, entry, keep):
+        if keep:
+            (self.tensors if entry.kind == "tensor" else self.storages).append(entry)
+
+    @staticmethod
+    def stubbed(obj):
+        return revive.inspect(obj)["state"] == "stubbed"
+
+    def register(self, obj, serial, kind, cobj, hermetic):
+        check(serial not in self.ledger.meta, "a serial was reused", serial)
+        self.ledger.meta[serial] = Meta(kind, cobj, type(obj), hermetic)
+        self.ledger.attrs[serial] = {}
+        obj._hp_probe = Probe(self.ledger, serial)
+        if not hermetic:
+            self.cobjs[cobj].recorded = serial
+        return Entry(obj, serial, kind, cobj)
+
+    def created(self, obj, kind, cobj, cls):
+        """A wrapper of a C++ object made by this very call (empty, Tensor(...), ...)."""
+        info = revive.inspect(obj)
+        hermetic = revive.is_hermetic()
+        check(type(obj) is cls, "a new wrapper has the class asked for", type(obj), cls)
+        check(info["serial"] not in self.ledger.meta, "a new wrapper has a new serial", info)
+        check(info["n"] == 1 and info["cdata"] == "owned" and not info["owns"], "a new object has one owner", info)
+        if hermetic:
+            check(info["hermetic"] and not info["recorded"] and info["state"] == "U" and info["tag"] == "-",
+                  "a wrapper made in hermetic mode neither tags nor records", info)
+        else:
+            check(not info["hermetic"] and info["recorded"] and info["state"] == "L" and info["tag"] == MAIN,
+                  "a new wrapper is recorded in its slot (L)", info)
+        return self.register(obj, info["serial"], kind, cobj, hermetic)
+
+    def identity_lost(self, rec, kind, info):
+        """C++ object of `kind` came back with a new wrapper though the last one it recorded
+        was `rec`: only if rec really died while the object lived on, and only as the
+        era allows."""
+        death = self.ledger.probe_deaths.get(rec)
+        check(death is not None, f"identity lost: a C++ {kind} came back with a new wrapper while the one it "
+              f"recorded (serial {rec}) is alive", info)
+        check(not E4, f"E4: the wrapper (serial {rec}) of a live C++ {kind} died (C++ holds it while it "
+              "shares the object)", info)
+        check(kind == "tensor" and death.hermetic,
+              f"identity lost: the wrapper (serial {rec}) of a C++ {kind} that C++ still held died for real "
+              "outside hermetic mode (it should have been preserved)", info)
+
+    def obtained(self, obj, kind, cobj):
+        """A wrapper a wrap path (t.grad, held, t.untyped_storage()) just returned for the
+        live C++ object `cobj`: the same wrapper as before, with its attributes, unless
+        that one really died as allowed; a new hermetic one in hermetic mode."""
+        info = revive.inspect(obj)
+        hermetic = revive.is_hermetic()
+        c = self.cobjs[cobj]
+        check(info["state"] != "stubbed", "a wrap returned a stubbed wrapper", info)
+        serial = info["serial"]
+        meta = self.ledger.meta.get(serial)
+        check(info["n"] >= 1 and info["cdata"] == "owned", "a wrap returns an owning wrapper", info)
+        if hermetic:
+            check(meta is None, "in hermetic mode every wrap makes a new wrapper", info)
+            check(info["hermetic"] and not info["recorded"], "a hermetic wrap is never recorded", info)
+            check(type(obj) in (revive.Tensor, revive.UntypedStorage), "a wrap makes the base class", type(obj))
+            return self.register(obj, serial, kind, cobj, True)
+        check(not info["hermetic"] and info["recorded"] and info["state"] == "L" and not info["owns"],
+              "outside hermetic mode a wrap returns the recorded wrapper, live (L)", info)
+        if meta is None:  # a wrapper the program never saw
+            if c.recorded is not None:
+                self.identity_lost(c.recorded, kind, info)
+            check(type(obj) in (revive.Tensor, revive.UntypedStorage), "a wrap makes the base class", type(obj))
+            return self.register(obj, serial, kind, cobj, False)
+        check(meta.cobj == cobj, "a wrap returned the wrapper of another C++ object", info, meta.cobj, cobj)
+        check(c.recorded == serial, f"a wrap returned wrapper {serial}, not the last recorded {c.recorded}", info)
+        check(type(obj) is meta.cls, "a preserved wrapper keeps its class", type(obj), meta.cls)
+        check(serial not in self.ledger.probe_deaths, "a wrapper came back after its contents were cleared", info)
+        runs = self.ledger.finalized.get(serial)
+        check(runs is None or (not E4 and runs[1]),
+              "a wrapper came back after its __del__ ran outside a collection", info, runs)
+        self.check_attrs(obj, serial)
+        return Entry(obj, serial, kind, cobj)
+
+    def check_attrs(self, obj, serial):
+        probe = getattr(obj, "_hp_probe", None)
+        check(probe is not None and probe.serial == serial, "a wrapper lost its probe", serial)
+        for name, value in self.ledger.attrs[serial].items():
+            check(hasattr(obj, name), f"wrapper {serial} lost its attribute {name!r}")
+            got = getattr(obj, name)
+            if isinstance(value, Link):
+                info = revive.inspect(got)
+                if info["state"] == "stubbed":
+                    check(not E4 and value.serial in self.ledger.holed,
+                          "a linked wrapper is stubbed, never revived through a weak reference", value)
+                else:
+                    check(info["serial"] == value.serial, f"wrapper {serial}'s {name!r} is another wrapper",
+                          info, value)
+            else:
+                check(got == value, f"wrapper {serial}'s {name!r} changed", got, value)
+
+    def known_alive(self):
+        """C++ objects certainly alive: held by name or by a held wrapper's owned cdata,
+        and what they hold (grad, storage).  Fewer than are alive (links, boxes)."""
+        roots = set(self.held.values())
+        for e in self.entries():
+            if revive.inspect(e.obj)["cdata"] == "owned":
+                roots.add(e.cobj)
+        alive, stack = set(), list(roots)
+        while stack:
+            c = stack.pop()
+            if c in alive:
+                continue
+            alive.add(c)
+            o = self.cobjs[c]
+            if o.storage is not None:
+                stack.append(o.storage)
+            if o.grad is not None:
+                stack.append(o.grad)
+        return alive
+
+    def grad_reaches(self, start, goal):
+        c = start
+        while c is not None:
+            if c == goal:
+                return True
+            c = self.cobjs[c].grad
+        return False
+
+    def expect_raise(self, exc, f, what):
+        try:
+            f()
+        except exc:
+            return
+        except Exception as e:  # noqa: B902 - reported
+            raise AssertionError(f"{what}: raised {type(e).__name__} ({e}), expected {exc.__name__}") from None
+        raise AssertionError(f"{what}: raised nothing, expected {exc.__name__}")
+
+    # ---- making wrappers ----
+
+    def do_new_tensor(self, how, numel, keep):
+        if how == "empty":
+            obj, cls = revive.empty(numel), revive.Tensor
+        elif how == "randn":
+            obj, cls = revive.randn(numel), revive.Tensor
+        else:
+            cls = TENSOR_CLASSES[how]
+            obj = cls(numel)
+        self.keep(self.created(obj, "tensor", self.new_tensor_cobj(), cls), keep)
+
+    @rule(how=st.sampled_from(["empty", "randn", 0, 1, 2, 3, 4]), numel=st.integers(0, 4), keep=st.booleans())
+    def new_tensor(self, how, numel, keep):
+        self.do_new_tensor(how, numel, keep)
+
+    def do_view(self, tensor, i, cls_index, keep):
+        e = self.pick(tensor, i)
+        cls = TENSOR_CLASSES[cls_index]
+        if e.kind == "tensor":
+            storage = self.cobjs[e.cobj].storage
+        else:
+            storage = e.cobj
+        if self.stubbed(e.obj):  # Tensor(stubbed): PyTorch's undefined tensor
+            self.expect_raise(RuntimeError, lambda: cls(e.obj), "a view of a stubbed wrapper")
+            if e.kind == "storage":
+                self.expect_raise(RuntimeError, lambda: revive.tensor(e.obj), "revive.tensor(stubbed storage)")
+            return
+        if e.kind == "storage" and cls_index == 0 and i % 2:
+            obj = revive.tensor(e.obj)  # a tensor viewing the storage
+        else:
+            obj = cls(e.obj)  # a tensor viewing the tensor's (or the) storage
+        self.keep(self.created(obj, "tensor", self.new_tensor_cobj(storage), cls), keep)
+
+    @precondition(lambda self: self.entries())
+    @rule(tensor=st.booleans(), i=IDX, cls_index=st.integers(0, len(TENSOR_CLASSES) - 1), keep=st.booleans())
+    def view(self, tensor, i, cls_index, keep):
+        self.do_view(tensor, i, cls_index, keep)
+
+    def do_new_storage(self, cls_index, nbytes, keep):
+        cls = STORAGE_CLASSES[cls_index]
+        obj = cls(nbytes)
+        check(obj.nbytes() == nbytes, "a storage has the size asked for")
+        self.keep(self.created(obj, "storage", self.new_cobj("storage"), cls), keep)
+
+    @rule(cls_index=st.integers(0, len(STORAGE_CLASSES) - 1), nbytes=st.integers(0, 16), keep=st.booleans())
+    def new_storage(self, cls_index, nbytes, keep):
+        self.do_new_storage(cls_index, nbytes, keep)
+
+    def do_untyped_storage(self, i, keep):
+        e = self.pick(True, i)
+        if e.kind != "tensor":
+            return
+        if self.stubbed(e.obj):
+            self.expect_raise(RuntimeError, e.obj.untyped_storage, "untyped_storage() of a stubbed tensor")
+            return
+        s = e.obj.untyped_storage()
+        self.keep(self.obtained(s, "storage", self.cobjs[e.cobj].storage), keep)
+
+    @precondition(lambda self: self.tensors)
+    @rule(i=IDX, keep=st.booleans())
+    def untyped_storage(self, i, keep):
+        self.do_untyped_storage(i, keep)
+
+    def do_sigmoid(self, i, keep):
+        e = self.pick(True, i)
+        if e.kind != "tensor":
+            return
+        if self.stubbed(e.obj):
+            self.expect_raise(RuntimeError, e.obj.sigmoid, "sigmoid() of a stubbed tensor")
+            return
+        self.keep(self.created(e.obj.sigmoid(), "tensor", self.new_tensor_cobj(), revive.Tensor), keep)
+
+    @precondition(lambda self: self.tensors)
+    @rule(i=IDX, keep=st.booleans())
+    def sigmoid(self, i, keep):
+        self.do_sigmoid(i, keep)
+
+    # ---- dropping ----
+
+    @precondition(lambda self: self.entries())
+    @rule(tensor=st.booleans(), i=IDX)
+    def drop(self, tensor, i):
+        lst = self.tensors if (tensor and self.tensors) or not self.storages else self.storages
+        e = lst.pop(i % len(lst))
+        obj, e.obj = e.obj, None
+        info = revive.inspect(obj)
+        sole = sys.getrefcount(obj) == 2  # `obj` and the argument: ours is the last reference
+        hermetic = revive.is_hermetic()
+        runs_before = self.ledger.finalized.get(e.serial, [0])[0]
+        meta = self.ledger.meta[e.serial]
+        del obj
+        if not sole:
+            return
+        if info["state"] == "stubbed" or not info["recorded"]:
+            dies = True  # stubbed, or hermetic: never recorded, never preserved
+        else:
+            check(info["state"] == "L", "a wrapper with one reference, ours, is live (L)", info)
+            if E4:
+                check(info["n"] == 1, "E4: a wrapper whose object C++ shares has C++'s reference too", info)
+            dies = info["n"] <= 1 or (not E4 and e.kind == "tensor" and hermetic)
+        dead = e.serial in self.ledger.probe_deaths
+        if dies:
+            check(dead, "the last reference to a wrapper C++ does not preserve went, and it lives on", info,
+                  "hermetic" if hermetic else "")
+        else:
+            check(not dead, f"a {e.kind} wrapper C++ still shares died for real when its last Python "
+                  "reference went (it should be preserved)", info, "E4" if E4 else "E2")
+        runs = self.ledger.finalized.get(e.serial, [0])[0]
+        if meta.cls in FINALIZING:
+            check(runs == (1 if dies else runs_before), "__del__ runs once, when the wrapper really dies",
+                  runs_before, runs, dies)
+
+    # ---- grads (held in C++) ----
+
+    @precondition(lambda self: self.tensors)
+    @rule(i=IDX, j=IDX, how=st.sampled_from(["tensor", "tensor", "None", "del"]))
+    def set_grad(self, i, j, how):
+        x = self.tensors[i % len(self.tensors)]
+        y = self.tensors[j % len(self.tensors)] if how == "tensor" else None
+        if self.stubbed(x.obj):
+            self.expect_raise(RuntimeError, lambda: setattr(x.obj, "grad", None), "grad = of a stubbed tensor")
+            return
+        if y is not None and self.stubbed(y.obj):
+            self.expect_raise(RuntimeError, lambda: setattr(x.obj, "grad", y.obj), "grad = a stubbed tensor")
+            return
+        if y is not None and y.cobj == x.cobj:
+            self.expect_raise(RuntimeError, lambda: setattr(x.obj, "grad", y.obj), "a tensor as its own grad")
+            return
+        if y is not None and self.grad_reaches(y.cobj, x.cobj):
+            return  # a cycle of grads: a tensor owning itself is leaked by design
+        if how == "del":
+            del x.obj.grad
+        else:
+            x.obj.grad = None if y is None else y.obj
+        self.cobjs[x.cobj].grad = None if y is None else y.cobj
+
+    def do_get_grad(self, i, keep):
+        x = self.pick(True, i)
+        if x.kind != "tensor":
+            return
+        if self.stubbed(x.obj):
+            self.expect_raise(RuntimeError, lambda: x.obj.grad, "grad of a stubbed tensor")
+            return
+        g = x.obj.grad
+        grad = self.cobjs[x.cobj].grad
+        if grad is None:
+            check(g is None, "a tensor without grad has grad None", g)
+            return
+        check(g is not None, "a tensor lost its grad")
+        self.keep(self.obtained(g, "tensor", grad), keep)
+
+    @precondition(lambda self: self.tensors)
+    @rule(i=IDX, keep=st.booleans())
+    def get_grad(self, i, keep):
+        self.do_get_grad(i, keep)
+
+    # ---- attributes ----
+
+    @precondition(lambda self: self.entries())
+    @rule(tensor=st.booleans(), i=IDX, name=st.sampled_from(["foo", "bar", "a"]),
+          value=st.one_of(st.integers(-3, 3), st.sampled_from(["kept", ""]), st.none()), delete=st.booleans())
+    def set_attr(self, tensor, i, name, value, delete):
+        e = self.pick(tensor, i)
+        attrs = self.ledger.attrs[e.serial]
+        if delete and name in attrs:
+            delattr(e.obj, name)
+            del attrs[name]
+        else:
+            setattr(e.obj, name, value)
+            attrs[name] = value
+
+    @precondition(lambda self: self.entries())
+    @rule(from_tensor=st.booleans(), i=IDX, to_tensor=st.booleans(), j=IDX)
+    def link(self, from_tensor, i, to_tensor, j):
+        # A wrapper on a wrapper (a.link = b; a.link = a too): cycles through __dict__s,
+        # and, through a zombie's __dict__, possibly through C++.
+        a, b = self.pick(from_tensor, i), self.pick(to_tensor, j)
+        a.obj.link = b.obj
+        self.ledger.attrs[a.serial]["link"] = Link(b.serial)
+        self.linked = True
+
+    @precondition(lambda self: self.entries())
+    @rule(tensor=st.booleans(), i=IDX)
+    def check_attributes(self, tensor, i):
+        e = self.pick(tensor, i)
+        self.check_attrs(e.obj, e.serial)
+
+    @precondition(lambda self: self.entries())
+    @rule(tensor=st.booleans(), i=IDX)
+    def box_cycle(self, tensor, i):
+        # Garbage that references a wrapper: a collection must not clear a wrapper C++
+        # still needs (PyTorch #75932).
+        b = Box()
+        b.x = self.pick(tensor, i).obj
+        b.self = b
+
+    # ---- weak references ----
+
+    @precondition(lambda self: self.entries())
+    @rule(tensor=st.booleans(), i=IDX)
+    def make_weakref(self, tensor, i):
+        e = self.pick(tensor, i)
+        w = WRef()
+        w.serial, w.kind, w.cobj, w.calls, w.cleared_in_gc = e.serial, e.kind, e.cobj, 0, False
+        ledger = self.ledger
+
+        def callback(_, w=w):
+            w.calls += 1
+            w.cleared_in_gc = ledger.gc_depth > 0
+
+        w.ref = weakref.ref(e.obj, callback)
+        self.weakrefs.append(w)
+
+    @precondition(lambda self: self.weakrefs)
+    @rule(k=IDX, keep=st.booleans())
+    def deref(self, k, keep):
+        w = self.weakrefs[k % len(self.weakrefs)]
+        x = w.ref()
+        if x is None:
+            return  # the invariants check why
+        info = revive.inspect(x)
+        meta = self.ledger.meta[w.serial]
+        check(type(x) is meta.cls, "a weak reference gives its wrapper", type(x), meta.cls)
+        if info["state"] == "stubbed":
+            check(not E4 and w.serial in self.ledger.holed, "a weak reference gives a stubbed wrapper", w.serial)
+        else:
+            check(info["serial"] == w.serial, "a weak reference gives another wrapper", info, w.serial)
+            if info["state"] == "Z" and info["recorded"]:
+                # Note [The weakref hole]: a zombie revived without the flip back.
+                check(not E4, "E4 has no zombies", info)
+                self.ledger.holed.add(w.serial)
+        self.keep(Entry(x, w.serial, w.kind, w.cobj), keep)
+
+    @precondition(lambda self: self.entries())
+    @rule(tensor=st.booleans(), i=IDX)
+    def fix_weakref(self, tensor, i):
+        e = self.pick(tensor, i)
+        before = revive.inspect(e.obj)
+        check(e.obj._fix_weakref() is None, "_fix_weakref() returns None")
+        if before["state"] == "stubbed" or revive.is_hermetic():
+            return  # wraps a None, or a hermetic wrapper, and drops it
+        after = revive.inspect(e.obj)
+        if before["hermetic"]:
+            # The wrap outside hermetic mode made (or found) the recorded wrapper, and
+            # dropped it: a wrapper the program may never have seen.
+            c = self.cobjs[e.cobj]
+            if c.recorded is None or c.recorded in self.ledger.probe_deaths:
+                c.maybe_unseen = True
+            return
+        check(after["state"] == "L" and after["cdata"] == "owned" and not after["owns"],
+              "_fix_weakref leaves its wrapper live and owning (the hole closed)", before, after)
+
+    # ---- hermetic mode ----
+
+    @rule(action=st.sampled_from(["tensor", "view", "storage", "untyped_storage", "sigmoid", "grad", "held",
+                                  "held_as"]),
+          i=IDX, keep=st.booleans())
+    def hermetic_wrap(self, action, i, keep):
+        with revive.hermetic():
+            check(revive.is_hermetic(), "inside `with revive.hermetic()` the mode is on")
+            if action == "tensor":
+                self.do_new_tensor(i % len(TENSOR_CLASSES), 1, keep)
+            elif action == "storage":
+                self.do_new_storage(i % len(STORAGE_CLASSES), 4, keep)
+            elif action == "held":
+                if self.held:
+                    self.do_held(sorted(self.held)[i % len(self.held)], keep)
+            elif action == "held_as":
+                if self.held:
+                    self.do_held_as(sorted(self.held)[i % len(self.held)], i, keep)
+            elif self.entries():
+                {"view": lambda: self.do_view(i % 2 == 0, i, i % len(TENSOR_CLASSES), keep),
+                 "untyped_storage": lambda: self.do_untyped_storage(i, keep),
+                 "sigmoid": lambda: self.do_sigmoid(i, keep),
+                 "grad": lambda: self.do_get_grad(i, keep)}[action]()
+        check(revive.is_hermetic() == bool(self.contexts), "leaving a `with` restores the mode")
+
+    @precondition(lambda self: len(self.contexts) < 4)
+    @rule()
+    def enter_hermetic(self):
+        h = revive.hermetic()
+        check(h.__enter__() is None, "__enter__ returns None")
+        self.contexts.append(h)
+
+    @precondition(lambda self: self.contexts)
+    @rule(k=IDX)
+    def exit_hermetic(self, k):
+        # Any one of them: contexts are counted, not nested.
+        h = self.contexts.pop(k % len(self.contexts))
+        check(h.__exit__(None, None, None) is False, "__exit__ lets exceptions propagate")
+        self.expect_raise(RuntimeError, lambda: h.__exit__(None, None, None), "a second __exit__")
+
+    @precondition(lambda self: self.contexts)
+    @rule(k=IDX)
+    def abandon_hermetic(self, k):
+        # A context dropped while entered warns and is left.
+        h = self.contexts.pop(k % len(self.contexts))
+        self.expect_raise(RuntimeError, h.__enter__, "entering a context already entered")
+        before = len(self.caught)
+        del h
+        check(any(issubclass(w.category, ResourceWarning) for w in self.caught[before:]),
+              "a context dropped while entered says so (ResourceWarning)")
+
+    # ---- what C++ holds by name ----
+
+    @precondition(lambda self: self.entries())
+    @rule(name=st.sampled_from(NAMES), tensor=st.booleans(), i=IDX)
+    def hold(self, name, tensor, i):
+        e = self.pick(tensor, i)
+        if self.stubbed(e.obj):
+            self.expect_raise(RuntimeError, lambda: revive.hold(name, e.obj), "hold() of a stubbed wrapper")
+            return
+        revive.hold(name, e.obj)  # what was held under the name goes
+        self.held[name] = e.cobj
+
+    @rule(name=st.sampled_from(NAMES), numel=st.integers(0, 3))
+    def cpp_empty(self, name, numel):
+        revive.cpp_empty(name, numel)
+        self.held[name] = self.new_tensor_cobj()
+
+    def do_held(self, name, keep):
+        c = self.held[name]
+        self.keep(self.obtained(revive.held(name), self.cobjs[c].kind, c), keep)
+
+    @precondition(lambda self: self.held)
+    @rule(k=IDX, keep=st.booleans())
+    def held_by_name(self, k, keep):
+        self.do_held(sorted(self.held)[k % len(self.held)], keep)
+
+    def do_held_as(self, name, i, keep):
+        # held(name, cls): a new wrapper of class cls, refused if one is recorded here.
+        c = self.cobjs[self.held[name]]
+        classes = TENSOR_CLASSES if c.kind == "tensor" else STORAGE_CLASSES
+        cls = classes[i % len(classes)]
+        hermetic = revive.is_hermetic()
+        free = c.recorded is None or c.recorded in self.ledger.probe_deaths
+        try:
+            obj = revive.held(name, cls)
+        except RuntimeError as e:
+            check(not hermetic and not (free and not c.maybe_unseen),
+                  "held(name, cls) refused an object with no wrapper here", str(e), c.recorded)
+            return
+        check(hermetic or free, "held(name, cls) made a second wrapper for an object that has one", c.recorded)
+        if c.recorded is not None and not hermetic:
+            self.identity_lost(c.recorded, c.kind, "held(name, cls)")
+        self.keep(self.created_for(obj, c, self.held[name], cls), keep)
+
+    def created_for(self, obj, c, cobj, cls):
+        info = revive.inspect(obj)
+        hermetic = revive.is_hermetic()
+        check(type(obj) is cls, "held(name, cls) makes an instance of cls", type(obj), cls)
+        check(info["serial"] not in self.ledger.meta, "held(name, cls) makes a new wrapper", info)
+        check(info["hermetic"] == hermetic and info["recorded"] == (not hermetic), "held(name, cls)'s record", info)
+        c.maybe_unseen = False
+        return self.register(obj, info["serial"], c.kind, cobj, hermetic)
+
+    @precondition(lambda self: self.held)
+    @rule(k=IDX, i=IDX, keep=st.booleans())
+    def held_as(self, k, i, keep):
+        self.do_held_as(sorted(self.held)[k % len(self.held)], i, keep)
+
+    @precondition(lambda self: self.held)
+    @rule(k=IDX, on_thread=st.booleans())
+    def release(self, k, on_thread):
+        name = sorted(self.held)[k % len(self.held)]
+        (revive.release_on_thread if on_thread else revive.release)(name)
+        del self.held[name]
+        self.expect_raise(KeyError, lambda: revive.held(name), "held() of a released name")
+
+    @precondition(lambda self: self.entries() or self.held)
+    @rule(by_name=st.booleans(), k=IDX, tensor=st.booleans(), i=IDX)
+    def watch(self, by_name, k, tensor, i):
+        if by_name and self.held:
+            name = sorted(self.held)[k % len(self.held)]
+            revive.watch(name)
+            self.watched = self.held[name]
+            return
+        if not self.entries():
+            return
+        e = self.pick(tensor, i)
+        if self.stubbed(e.obj):
+            self.expect_raise(RuntimeError, lambda: revive.watch(e.obj), "watch() of a stubbed wrapper")
+            return
+        revive.watch(e.obj)
+        self.watched = e.cobj
+        row, info = revive.watched(), revive.inspect(e.obj)
+        check(row["state"] == info["state"] and row["n"] == info["n"], "watched() and inspect() agree", row, info)
+
+    # ---- the collector ----
+
+    @rule()
+    def collect(self):
+        gc.collect()
+
+    # ---- hostile arguments ----
+
+    def hostile_cases(self, t, s):
+        name = next(iter(sorted(self.held)), None)
+        h = revive.hermetic()
+        return {
+            "empty(2**70)": (OverflowError, lambda: revive.empty(2**70)),
+            "empty(-1)": (RuntimeError, lambda: revive.empty(-1)),
+            "empty('2')": (TypeError, lambda: revive.empty("2")),
+            "empty(None)": (TypeError, lambda: revive.empty(None)),
+            "empty(1, 2)": (TypeError, lambda: revive.empty(1, 2)),
+            "randn(2**62)": (RuntimeError, lambda: revive.randn(2**62)),
+            "UntypedStorage(-1)": (ValueError, lambda: revive.UntypedStorage(-1)),
+            "UntypedStorage(2**70)": (OverflowError, lambda: revive.UntypedStorage(2**70)),
+            "UntypedStorage(2**62)": (RuntimeError, lambda: revive.UntypedStorage(2**62)),
+            "UntypedStorage(None)": (TypeError, lambda: revive.UntypedStorage(None)),
+            "DelStorage(-5)": (ValueError, lambda: DelStorage(-5)),
+            "Tensor('2')": (TypeError, lambda: revive.Tensor("2")),
+            "Tensor(None)": (TypeError, lambda: revive.Tensor(None)),
+            "Tensor(-1)": (RuntimeError, lambda: revive.Tensor(-1)),
+            "SlotTensor(2**70)": (OverflowError, lambda: SlotTensor(2**70)),
+            "Tensor(t, 3)": (TypeError, lambda: revive.Tensor(t, 3)),
+            "tensor(3)": (TypeError, lambda: revive.tensor(3)),
+            "tensor(None)": (TypeError, lambda: revive.tensor(None)),
+            "tensor(t)": (TypeError, lambda: revive.tensor(t)),
+            "inspect(3)": (TypeError, lambda: revive.inspect(3)),
+            "inspect(None)": (TypeError, lambda: revive.inspect(None)),
+            "inspect(hermetic)": (TypeError, lambda: revive.inspect(h)),
+            "t.grad = 3": (TypeError, lambda: setattr(t, "grad", 3)),
+            "t.grad = s": (TypeError, lambda: setattr(t, "grad", s)),
+            "t.grad = t": (RuntimeError, lambda: setattr(t, "grad", t)),
+            "hold(NUL)": (ValueError, lambda: revive.hold("hp-a\0b", t)),
+            "hold(None, t)": (TypeError, lambda: revive.hold(None, t)),
+            "hold(b'', t)": (TypeError, lambda: revive.hold(b"hp-a", t)),
+            "hold(name, 3)": (TypeError, lambda: revive.hold(NOBODY, 3)),
+            "hold(name, None)": (TypeError, lambda: revive.hold(NOBODY, None)),
+            "held(NUL)": (ValueError, lambda: revive.held("hp-a\0b")),
+            "held(3)": (TypeError, lambda: revive.held(3)),
+            "held(None)": (TypeError, lambda: revive.held(None)),
+            "held(nobody)": (KeyError, lambda: revive.held(NOBODY)),
+            "held(name, int)": (TypeError if name else KeyError, lambda: revive.held(name or NOBODY, int)),
+            "held(name, 3)": (TypeError, lambda: revive.held(name or NOBODY, 3)),
+            "held(name, hermetic)": (TypeError if name else KeyError, lambda: revive.held(name or NOBODY, revive.hermetic)),
+            "release(3)": (TypeError, lambda: revive.release(3)),
+            "release(None)": (TypeError, lambda: revive.release(None)),
+            "release(nobody)": (KeyError, lambda: revive.release(NOBODY)),
+            "release(NUL)": (ValueError, lambda: revive.release((name or "hp-a") + "\0")),
+            "release_on_thread(nobody)": (KeyError, lambda: revive.release_on_thread(NOBODY)),
+            "cpp_empty(name, -1)": (ValueError, lambda: revive.cpp_empty(NOBODY, -1)),
+            "cpp_empty(name, 2**70)": (OverflowError, lambda: revive.cpp_empty(NOBODY, 2**70)),
+            "cpp_empty(name, 2**62)": (RuntimeError, lambda: revive.cpp_empty(NOBODY, 2**62)),
+            "cpp_empty(None)": (TypeError, lambda: revive.cpp_empty(None)),
+            "cpp_empty(NUL)": (ValueError, lambda: revive.cpp_empty("hp-a\0b")),
+            "watch(3)": (TypeError, lambda: revive.watch(3)),
+            "watch(nobody)": (KeyError, lambda: revive.watch(NOBODY)),
+            "watch(NUL)": (ValueError, lambda: revive.watch("hp-a\0b")),
+            "hermetic(1)": (TypeError, lambda: revive.hermetic(1)),
+            "hermetic(x=1)": (TypeError, lambda: revive.hermetic(x=1)),
+            "hermetic().__exit__()": (TypeError, lambda: h.__exit__()),
+            "hermetic().__exit__ unentered": (RuntimeError, lambda: h.__exit__(None, None, None)),
+            "class keywords": (TypeError, lambda: type("S", (revive.Tensor,), {}, foo=1)),
+            "storage class keywords": (TypeError, lambda: type("S", (revive.UntypedStorage,), {}, foo=1)),
+            "t.untyped_storage(1)": (TypeError, lambda: t.untyped_storage(1)),
+            "t._fix_weakref(1)": (TypeError, lambda: t._fix_weakref(1)),
+            "t.sigmoid(None)": (TypeError, lambda: t.sigmoid(None)),
+            "s.nbytes(1)": (TypeError, lambda: s.nbytes(1)),
+            "_gc_bugs(bad truth)": (ValueError, lambda: revive._gc_bugs(issue_75932=Bad())),
+            "_gc_bugs(1, 2, 3)": (TypeError, lambda: revive._gc_bugs(1, 2, 3)),
+            "era(1)": (TypeError, lambda: revive.era(1)),
+            "is_hermetic(1)": (TypeError, lambda: revive.is_hermetic(1)),
+        }
+
+    HOSTILE = 64  # how many cases hostile_cases has (checked in the rule)
+
+    @rule(case=st.integers(0, HOSTILE - 1), tensor_i=IDX, storage_i=IDX)
+    def hostile(self, case, tensor_i, storage_i):
+        live = [e for e in self.entries() if not self.stubbed(e.obj)]
+        ts = [e.obj for e in live if e.kind == "tensor"] or [revive.empty(1)]
+        ss = [e.obj for e in live if e.kind == "storage"] or [revive.UntypedStorage(4)]
+        cases = self.hostile_cases(ts[tensor_i % len(ts)], ss[storage_i % len(ss)])
+        check(len(cases) == self.HOSTILE, "HOSTILE counts the cases", len(cases))
+        label = sorted(cases)[case]
+        exc, f = cases[label]
+        self.expect_raise(exc, f, label)
+        # A refused call changed nothing: no bug switched on, nothing held under NOBODY.
+        check(revive._gc_bugs() == {"issue_75932": False, "issue_136358": False}, "a refused call switched a bug on")
+        self.expect_raise(KeyError, lambda: revive.release(NOBODY), "a refused call held something")
+
+    # ---- invariants ----
+
+    @invariant()
+    def hermetic_mode_is_the_contexts_entered(self):
+        check(revive.is_hermetic() == bool(self.contexts), "is_hermetic() is on iff a context is entered",
+              revive.is_hermetic(), len(self.contexts))
+
+    @invariant()
+    def wrappers_held_are_consistent(self):
+        alive = None
+        for e in self.entries():
+            info = revive.inspect(e.obj)
+            state = info["state"]
+            check(state in STATES and state != "X", "inspect's state", info)
+            meta = self.ledger.meta[e.serial]
+            check(type(e.obj) is meta.cls, "a wrapper keeps its class", type(e.obj), meta.cls)
+            check(e.serial not in self.ledger.probe_deaths, "a held wrapper's contents were cleared", e.serial)
+            runs = self.ledger.finalized.get(e.serial)
+            check(runs is None or (not E4 and runs[1]), "__del__ ran on a wrapper the program holds", e.serial, runs)
+            if state == "stubbed":
+                check(not E4, "E4 has no weakref hole: no wrapper is stubbed", info)
+                check(info["cdata"] == "undefined" and "serial" not in info, "a stubbed wrapper's row", info)
+                check(e.serial in self.ledger.holed, "a wrapper never revived through a weak reference is stubbed",
+                      e.serial)
+                if alive is None:
+                    alive = self.known_alive()
+                check(e.cobj not in alive, "a wrapper whose C++ object is alive is stubbed", e.serial)
+                continue
+            check(info["serial"] == e.serial, "a wrapper's serial changed", info, e.serial)
+            check(info["n"] >= 1 and info["r"] >= 1, "a held wrapper has owners", info)
+            check(info["owns"] == (state == "Z"), "owns iff Z", info)
+            check(info["tag"] == ("-" if state == "U" else MAIN), "the tag", info)
+            check(info["hermetic"] == meta.hermetic, "a wrapper remembers its mode", info)
+            borrowed = info["cdata"] == "borrowed"
+            check(info["cdata"] in ("owned", "borrowed"), "cdata", info)
+            check(borrowed == (info["recorded"] and state == "Z"), "cdata is borrowed iff its wrapper is a zombie",
+                  info)
+            if info["hermetic"]:
+                check(not info["recorded"], "a hermetic wrapper is never recorded", info)
+            else:
+                check(info["recorded"], "a live non-hermetic wrapper is the one its slot records", info)
+                check(self.cobjs[e.cobj].recorded == e.serial, "the slot records the wrapper last seen", info)
+            if state == "Z" and info["recorded"]:
+                check(not E4, "E4 never makes a zombie", info)
+                check(e.serial in self.ledger.holed and info["r"] >= 2,
+                      "a zombie the program holds was revived through a weak reference", info)
+            if E4 and info["recorded"] and info["n"] >= 2:
+                check(info["r"] >= 2, "E4: C++ holds the wrapper while it shares the object", info)
+
+    @invariant()
+    def finalizers_run_at_most_once(self):
+        for serial, (runs, _) in self.ledger.finalized.items():
+            check(runs <= 1, "__del__ ran more than once", serial, runs)
+
+    @invariant()
+    def weak_references(self):
+        for w in self.weakrefs:
+            check(w.calls <= 1, "a weakref callback ran twice", w.serial)
+            alive = w.ref() is not None
+            check(alive == (w.calls == 0), "the callback runs exactly when the reference dies", w.serial, w.calls)
+            if w.serial in self.ledger.probe_deaths:
+                check(not alive, "a weak reference outlived its wrapper's death", w.serial)
+            elif not alive:
+                check(not E4 and w.cleared_in_gc,
+                      "a weak reference died while its wrapper lives (only the collector, in E2, clears one)",
+                      w.serial)
+
+    @invariant()
+    def watched_object(self):
+        if self.watched is not None and self.watched in self.known_alive():
+            check(revive.watched()["state"] != "D", "watched() says a live object is destroyed")
+
+    @invariant()
+    def nothing_unraisable_nor_unexpected(self):
+        check(not self.ledger.errors, "failures inside callbacks", self.ledger.errors)
+        check(not self.ledger.unraisable, "unraisable exceptions", self.ledger.unraisable)
+        for w in self.caught:
+            if str(w.message).startswith(HOLE):
+                check(not E4 and issubclass(w.category, UserWarning), "the weakref hole's warning", str(w.message))
+        del self.caught[:]
+
+    # ---- the end of a program ----
+
+    def teardown(self):
+        try:
+            for h in reversed(self.contexts):
+                h.__exit__(None, None, None)
+            self.contexts.clear()
+            for name in sorted(self.held):
+                revive.release(name)
+            self.held.clear()
+            self.tensors.clear()
+            self.storages.clear()
+            gc.collect()
+            check(not revive.is_hermetic(), "the mode is off once every context is exited")
+            self.finalizers_run_at_most_once()
+            if not self.linked:
+                # Nothing can keep anything now: grads are acyclic, C++ holds no name.
+                # (A wrapper stored on a wrapper may make a cycle through a zombie's
+                # __dict__ and C++, which leaks by design, as a tensor owning itself.)
+                for serial, meta in self.ledger.meta.items():
+                    check(serial in self.ledger.probe_deaths, "a wrapper outlived its program", serial)
+                    if meta.cls in FINALIZING:
+                        check(self.ledger.finalized.get(serial, [0])[0] == 1, "__del__ ran once in all", serial)
+                for w in self.weakrefs:
+                    check(w.ref() is None and w.calls == 1, "a weak reference outlived its program", w.serial)
+            check(not self.ledger.errors and not self.ledger.unraisable, "failures at the end",
+                  self.ledger.errors, self.ledger.unraisable)
+        finally:
+            self.weakrefs.clear()
+            self._warnings.__exit__(None, None, None)
+            sys.unraisablehook = self._old_hook
+            gc.callbacks.remove(self.ledger.gc_phase)
+            if self._gc_was_enabled:
+                gc.enable()
+
+
+PreservationMachine.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=STEPS,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+)
+TestPreservationMachine = PreservationMachine.TestCase
+
+
+if __name__ == "__main__":
+    unittest.main()
