@@ -110,6 +110,47 @@ class TestInterpreters(unittest.TestCase):
         """)
 
 
+    def test_a_zombie_whose_tensor_dies_at_teardown_gets_its_finalizer(self):
+        # Only sys.modules holds `holder`, whose C++ grad is the only owner of z's tensor
+        # (z a zombie in E2, held by C++ in E4).  Py_EndInterpreter finalizes the
+        # modules, holder dies, z's tensor dies: its __del__ runs in its own
+        # interpreter, which is still armed then (Note [One Torch per interpreter]).
+        # The module once disarmed at atexit, before this, and leaked z.  (Not through
+        # a global of __main__: 3.11 never frees a subinterpreter's __main__ globals.)
+        run(self.sub, """
+            import sys
+            import revive
+            class Fin(revive.Tensor):
+                def __del__(self, cpp_empty=revive.cpp_empty):
+                    cpp_empty("ok")
+            holder = revive.empty(1)
+            z = Fin(2)
+            holder.grad = z
+            del z
+            sys.modules["kept_by_sys_modules"] = holder
+            del holder
+        """)
+        with self.assertRaises(KeyError):
+            torch.held("ok")  # not yet
+        interpreters.destroy(self.sub)
+        self.assertEqual(torch.inspect(torch.held("ok"))["tag"], "CPython main")
+
+    def test_a_second_import_in_a_subinterpreter_keeps_its_tag(self):
+        run(self.sub, """
+            import sys
+            import revive
+            t = revive.empty(2)
+            del sys.modules["revive"]
+            import revive as again
+            assert again.Tensor is revive.Tensor
+            again.hold("t", t)
+            assert again.held("t") is t
+        """)
+        # One tag for the subinterpreter, whichever module object wrapped: main is refused.
+        with self.assertRaisesRegex(RuntimeError, "another torch deploy interpreter CPython subinterpreter"):
+            torch.held("t")
+
+
 class TestThreads(unittest.TestCase):
     """C++ lets go of a zombie's tensor on a thread that holds no GIL; interpreters race."""
 
