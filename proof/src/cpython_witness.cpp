@@ -727,8 +727,7 @@ std::optional<std::string> CPythonWitness::compare(const Model& m) {
     }
   }
   if (counts_.early_callbacks != 0) return std::string("a weakref callback read its referent");
-  int model_callbacks = 0;
-  for (const Weakref& wr : m.weakrefs) model_callbacks += wr.callback_runs;
+  const int model_callbacks = m.callback_total;
   if (counts_.callbacks != model_callbacks) {
     err << "weakref callbacks: real ran " << counts_.callbacks << " in all, model " << model_callbacks;
     return err.str();
@@ -742,8 +741,7 @@ std::optional<std::string> CPythonWitness::compare(const Model& m) {
   }
   // Finalizers: every wrapper seen so far, dead ones too (a __del__ runs as its wrapper
   // dies), and the total, which also covers wrappers no comparison ever bound.
-  int model_finalizers = 0;
-  for (const Wrapper& w : m.wrappers) model_finalizers += w.finalizer_runs;
+  const int model_finalizers = m.finalizer_total;
   if (counts_.finalizers != model_finalizers) {
     err << "__del__ ran " << counts_.finalizers << " time(s) in all, model " << model_finalizers;
     return err.str();

@@ -138,6 +138,7 @@ class Real {
               const bool early = !rt.deref(weakref).is_none();
               const std::lock_guard lock(counts->mutex);
               ++counts->callback_runs[weakref->id];
+              ++counts->callback_total;
               if (early) ++counts->early_callbacks;
             };
           }
@@ -248,7 +249,8 @@ class Real {
     fin_[slot] = interps_[slot]->new_class(
         "Fin", interps_[slot]->tensor_type(), interp::ClassSpec{std::nullopt, [counts = counts_](Runtime&, const Ref& self) {
           const std::lock_guard lock(counts->mutex);
-          ++counts->finalizer_runs[self->id];
+          if (++counts->finalizer_runs[self->id] == 2) counts->twice = self->id;
+          ++counts->finalizer_total;
         }});
   }
   // Tensors are followed through a weak reference (their memory stays, so a dead one
@@ -297,6 +299,10 @@ class Real {
     std::mutex mutex;
     std::map<std::uint64_t, int> finalizer_runs;  // by object id
     std::map<std::uint64_t, int> callback_runs;   // by weakref object id
+    // Kept as they run, so that a step's comparison need not walk every run so far.
+    int callback_total = 0;
+    int finalizer_total = 0;
+    std::uint64_t twice = 0;  // an object whose finalizer ran a second time (invariant 8)
     int early_callbacks = 0;  // callbacks that still saw their referent (CPython's order forbids it)
   };
   std::shared_ptr<Counts> counts_ = std::make_shared<Counts>();
@@ -502,9 +508,7 @@ std::optional<std::string> Real::compare(const Model& m, bool all) {
   }
   // Callbacks of weakrefs no variable holds any more: the totals must agree too.
   {
-    int real_total = 0, model_total = 0;
-    for (const auto& [id, calls] : counts_->callback_runs) real_total += calls;
-    for (const Weakref& wr : m.weakrefs) model_total += wr.callback_runs;
+    const int real_total = counts_->callback_total, model_total = m.callback_total;
     if (real_total != model_total) {
       err << "weakref callbacks: real ran " << real_total << " in all, model " << model_total;
       return err.str();
@@ -518,13 +522,25 @@ std::optional<std::string> Real::compare(const Model& m, bool all) {
       err << interps_[slot]->name() << ": real " << live << " live objects, model " << m.live_objects(me);
       return err.str();
     }
+    if (all && m.live_objects(me) != m.count_live_objects(me)) {
+      err << "the model keeps " << m.live_objects(me) << " live objects for " << interps_[slot]->name()
+          << " but counts " << m.count_live_objects(me);
+      return err.str();
+    }
     const auto warnings = static_cast<int>(interps_[slot]->warnings().size());
     if (warnings != m.interps[me].warnings) {
       err << interps_[slot]->name() << ": real " << warnings << " warnings, model " << m.interps[me].warnings;
       return err.str();
     }
   }
-  for (std::size_t w = 0; w < m.wrappers.size() && w < model_to_real_.size(); ++w) {
+  // Finalizers: the totals after every step; which wrapper's ran, wrapper by wrapper,
+  // while the scenario is short and at its end (Note [Comparing a long scenario]).
+  if (counts_->finalizer_total != m.finalizer_total) {
+    err << "finalizers: real ran " << counts_->finalizer_total << " in all, model " << m.finalizer_total;
+    return err.str();
+  }
+  const bool each_wrapper = all || m.wrappers.size() <= 4 * kWindow;
+  for (std::size_t w = 0; each_wrapper && w < m.wrappers.size() && w < model_to_real_.size(); ++w) {
     if (model_to_real_[w] == 0 || !m.wrappers[w].has_finalizer) continue;
     const auto it = counts_->finalizer_runs.find(model_to_real_[w]);
     const int real_runs = it == counts_->finalizer_runs.end() ? 0 : it->second;
@@ -579,11 +595,10 @@ std::optional<std::string> Real::check_invariants(const Model& m) {
     }
   }
   // 8. A finalizer runs at most once.
-  for (const auto& [id, runs] : counts_->finalizer_runs) {
-    if (runs > 1) {
-      err << "invariant 8: __del__ of object #" << id << " ran " << runs << " times";
-      return err.str();
-    }
+  if (counts_->twice != 0) {
+    err << "invariant 8: __del__ of object #" << counts_->twice << " ran " << counts_->finalizer_runs[counts_->twice]
+        << " times";
+    return err.str();
   }
   return std::nullopt;
 }

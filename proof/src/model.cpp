@@ -383,6 +383,7 @@ Outcome Model::apply(const Op& op) {
         if (abandoned(w)) throw ModelError{"torn down"};
         safe_point(wrappers[w].interp);  // weakref.ref allocates (an untracked object)
         weakrefs.push_back(Weakref{wrappers[w].interp, w, true, op.c != 0});
+        ++interps[wrappers[w].interp].live_objects;
         const int old = std::exchange(held.weakref_vars[op.b], static_cast<int>(weakrefs.size()) - 1);
         if (old >= 0) drop_weakref(old);
         return Outcome::Ran;
@@ -545,10 +546,16 @@ void Model::reclaim_dead() {
       if (wrappers[w].alive && group[wrappers[w].interp]) release_cdata(static_cast<int>(w));
     }
     for (Wrapper& w : wrappers) {
-      if (group[w.interp]) w.alive = false;
+      if (group[w.interp] && w.alive) {
+        w.alive = false;
+        --interps[w.interp].live_objects;
+      }
     }
     for (Weakref& wr : weakrefs) {
-      if (group[wr.interp]) wr.alive = false;
+      if (group[wr.interp] && wr.alive) {
+        wr.alive = false;
+        --interps[wr.interp].live_objects;
+      }
     }
     for (std::size_t i = 0; i < interps.size(); ++i) {
       if (!group[i]) continue;
@@ -684,6 +691,7 @@ int Model::new_wrapper(int t, int interp, bool has_finalizer) {
   w.has_finalizer = has_finalizer;
   w.hermetic = hermetic;
   wrappers.push_back(w);
+  ++interps[interp].live_objects;
   const int id = static_cast<int>(wrappers.size()) - 1;
   strong_inc(t);
   if (targets[t].is_storage) {
@@ -731,6 +739,7 @@ void Model::set_var(int v, int w) {
 void Model::drop_weakref(int k) {
   Weakref& wr = weakrefs[k];
   if (!interps[wr.interp].alive) return;  // abandoned with its interpreter
+  if (wr.alive) --interps[wr.interp].live_objects;
   wr.alive = false;
   wr.referent = -1;
 }
@@ -744,6 +753,7 @@ void Model::clear_weakrefs_to(int w) {
     wr.referent = -1;
     if (wr.has_callback) {
       ++wr.callback_runs;
+      ++callback_total;
       ++coverage.weakref_callbacks;
     }
   }
@@ -789,12 +799,14 @@ void Model::real_death(int w) {
   if (p.has_finalizer && !p.finalized) {
     p.finalized = true;
     ++p.finalizer_runs;
+    ++finalizer_total;
   }
   clear_weakrefs_to(w);
   p.foo.reset();
   const int peer = std::exchange(p.peer, -1);
   decref(peer);
   release_cdata(w);
+  if (wrappers[w].alive) --interps[wrappers[w].interp].live_objects;
   wrappers[w].alive = false;
   int& young = interps[wrappers[w].interp].count[0];  // freed: one allocation fewer
   if (young > 0) --young;
@@ -951,6 +963,7 @@ void Model::collect(int interp, int generation) {
     if (p.has_finalizer && !p.finalized) {
       p.finalized = true;
       ++p.finalizer_runs;
+      ++finalizer_total;
     }
   }
   split(interps[interp].unreachable, interps[interp].garbage);
@@ -988,7 +1001,7 @@ void Model::gc_clear(int w) {
   }
 }
 
-int Model::live_objects(int interp) const {
+int Model::count_live_objects(int interp) const {
   int count = 0;
   for (const Wrapper& w : wrappers) count += (w.alive && w.interp == interp) ? 1 : 0;
   for (const Weakref& wr : weakrefs) count += (wr.alive && wr.interp == interp) ? 1 : 0;

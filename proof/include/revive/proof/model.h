@@ -134,6 +134,7 @@ struct Interp {
   bool reclaimed = false;   // dead, and freed once nothing reached it any more
   int generation = 0;       // how many interpreters this slot had before
   int warnings = 0;
+  int live_objects = 0;     // its wrappers and weakref objects alive (Model::live_objects)
   // The collector as the real one keeps it: three generation lists (wrapper indices),
   // their counts and thresholds, the switch (off until an AutoGc op), and the two
   // lists a collection works through.
@@ -215,7 +216,14 @@ class Model {
   Coverage coverage;
 
   [[nodiscard]] bool resurrectable(int w) const;
-  [[nodiscard]] int live_objects(int interp) const;  // wrappers and weakref objects
+  // Wrappers and weakref objects alive: kept as they are made and die (compared after
+  // every step, so it must not cost a walk over everything ever made), and counted
+  // afresh by count_live_objects (compared at the end of a scenario).
+  [[nodiscard]] int live_objects(int interp) const { return interps[interp].live_objects; }
+  [[nodiscard]] int count_live_objects(int interp) const;
+  // Weakref callbacks and finalizers run so far, in all.
+  int callback_total = 0;
+  int finalizer_total = 0;
   [[nodiscard]] bool abandoned(int w) const { return !interps[wrappers[w].interp].alive; }
 
  private:
