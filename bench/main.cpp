@@ -370,6 +370,7 @@ int main(int argc, char** argv) {
     count_memory(suite);
     count_wrap_cycles(suite);
     count_era_gil_entries(suite);
+    count_reclaim(suite);
 
     Tally tally;
     print_table(suite, reporter, tally);

@@ -149,6 +149,7 @@ void register_tag(Suite& suite);           // 5. init_pyobj: relaxed store, CAS,
 void register_refcount(Suite& suite);      // 6. intrusive_ptr against std::shared_ptr
 void register_era(Suite& suite);           // 9. E2 against E4 (timed)
 void count_era_gil_entries(Suite& suite);  // 9. E2 against E4 (counted)
+void count_reclaim(Suite& suite);          // 10. one sweep's time against abandoned objects
 
 // Counted results, run after the timed benchmarks.
 void count_memory(Suite& suite);       // 7. bytes per object: slot against map entry

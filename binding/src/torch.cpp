@@ -70,6 +70,7 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era)
     if (in_round && cached != nullptr && cached_round == interp::Runtime::reclaim_round()) {
       reach = cached;
     } else {
+      reach->reserve(2 * abandoned.size());
       for (const PyObject* o : abandoned) {
         if (const WrapperOps* ops = wrapper_ops(o)) ops->reach(o, *reach);
       }

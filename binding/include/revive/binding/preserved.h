@@ -29,6 +29,7 @@
 #include <concepts>
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 #include <string>
@@ -201,6 +202,9 @@ class CxxReach {
     }
   }
 
+  // Room for `objects` C++ objects (a tensor and its storage per abandoned wrapper).
+  void reserve(std::size_t objects) { nodes_.reserve(objects); }
+
   // After the last add(): what is reached from outside, and each tag's totals.
   void finish() {
     std::vector<const void*> outside;
@@ -250,8 +254,8 @@ class CxxReach {
     bool reached_from_outside = false;
     std::int64_t owned_wrappers = 0;
   };
-  std::map<const void*, Node> nodes_;
-  std::map<const impl::PyInterpreter*, PerTag> per_tag_;
+  std::unordered_map<const void*, Node> nodes_;
+  std::unordered_map<const impl::PyInterpreter*, PerTag> per_tag_;
 };
 
 // One per preserved type: what the binding needs of a wrapper whose handle type it
