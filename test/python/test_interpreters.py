@@ -154,6 +154,51 @@ class TestInterpreters(unittest.TestCase):
 class TestThreads(unittest.TestCase):
     """C++ lets go of a zombie's tensor on a thread that holds no GIL; interpreters race."""
 
+    def test_threads_of_one_interpreter_share_tensors(self):
+        # Four Python threads of main take turns (the GIL) at the same tensors: wrap them
+        # again through a C++ grad, hand them to C++ and let C++ release them from a
+        # thread of its own without the GIL, all while the others do the same.  Each
+        # tensor keeps one wrapper and its attribute throughout; a finalizer runs once.
+        # Run under ThreadSanitizer by the tsan preset (revive-python).
+        nthreads, rounds = 4, 300
+        shared = [torch.empty(1) for _ in range(3)]
+        for i, t in enumerate(shared):
+            t.name = f"shared {i}"
+        ids = [id(t) for t in shared]
+        holders = [torch.empty(1) for _ in range(nthreads)]
+        finalized = []
+
+        class Fin(torch.Tensor):
+            def __del__(self):
+                finalized.append(threading.get_ident())
+
+        errors = []
+
+        def work(k):
+            try:
+                for r in range(rounds):
+                    t = shared[(k + r) % len(shared)]
+                    holders[k].grad = t
+                    g = holders[k].grad
+                    if g is not t or g.name != t.name:
+                        errors.append(f"thread {k}, round {r}: another wrapper came back")
+                    name = f"t{k}"
+                    torch.hold(name, Fin(1))  # a zombie at once: only C++ holds it
+                    torch.release_on_thread(name)  # its __del__ runs on a thread without the GIL
+                holders[k].grad = None
+            except Exception as e:  # handed to the test's thread
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(nthreads)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertEqual(errors, [])
+        self.assertEqual([id(t) for t in shared], ids)
+        self.assertEqual(len(finalized), nthreads * rounds)  # each zombie's __del__, once
+        self.assertNotIn(threading.get_ident(), finalized)
+
     def test_tagging_race(self):
         # torchdeploy's TaggingRace on real interpreters: one C++ tensor, eight threads
         # each in a subinterpreter of its own, all wrapping it at once.  Exactly one
