@@ -57,37 +57,55 @@ def stubbed_wrapper():
 
 
 class TestChains(unittest.TestCase):
-    """A chain of 10^6 links, each the only owner of the next, released at once."""
+    """A chain of 10^6 links, each the only owner of the next, released at once; the
+    first link's C++ object is watched (revive.watch, no reference taken) and must be
+    destroyed when the release returns."""
+
+    def assert_released(self, build_and_release):
+        on_small_stack(build_and_release)
+        self.assertEqual(revive.watched()["state"], "D")
+
+    @staticmethod
+    def grad_chain():
+        """CHAIN + 1 tensors, each the grad of the next; the head is returned, the first
+        one is watched, every other wrapper is dropped (a zombie in E2, C++'s in E4, or
+        gone in hermetic mode)."""
+        p = revive.empty()
+        revive.watch(p)
+        for _ in range(CHAIN):
+            t = revive.empty()
+            t.grad = p
+            p = t
+        return p
 
     def test_a_chain_through_grads(self):
-        # The issue's reproducer: each tensor's grad is the one made before it; every
-        # wrapper but the head's is dropped (a zombie in E2, C++'s in E4).
+        # The issue's reproducer, released by Python's last reference to the head.
         def build_and_release():
-            p = revive.empty()
-            for _ in range(CHAIN):
-                t = revive.empty()
-                t.grad = p
-                p = t
-            del t, p
-        on_small_stack(build_and_release)
+            head = self.grad_chain()
+            del head
+        self.assert_released(build_and_release)
 
     def test_a_chain_through_grads_made_in_hermetic_mode(self):
         # Plain C++ tensors: no wrapper is recorded, so the chain is C++ alone.
         def build_and_release():
             with revive.hermetic():
-                p = revive.empty()
-                for _ in range(CHAIN):
-                    t = revive.empty()
-                    t.grad = p
-                    p = t
-                del t, p
-        on_small_stack(build_and_release)
+                head = self.grad_chain()
+                del head
+        self.assert_released(build_and_release)
+
+    def test_a_chain_released_by_cpp(self):
+        # C++ holds the head; its release, not Python's, lets the chain go.
+        def build_and_release():
+            revive.hold("chain", self.grad_chain())
+            revive.release("chain")
+        self.assert_released(build_and_release)
 
     def test_a_chain_through_storages(self):
         # Tensor -> its storage -> the storage's wrapper (a zombie in E2) -> its
         # __dict__ -> the tensor before: C++ and Python alternate at every link.
         def build_and_release():
-            prev = None
+            prev = revive.empty()
+            revive.watch(prev)
             for _ in range(CHAIN):
                 t = revive.empty()
                 s = t.untyped_storage()
@@ -95,31 +113,19 @@ class TestChains(unittest.TestCase):
                 del s
                 prev = t
             del t, prev
-        on_small_stack(build_and_release)
+        self.assert_released(build_and_release)
 
     def test_a_chain_through_wrappers(self):
         # Python alone: each wrapper's __dict__ holds the one before (CPython's trashcan).
         def build_and_release():
-            prev = None
+            prev = revive.empty()
+            revive.watch(prev)
             for _ in range(CHAIN):
                 t = revive.empty()
                 t.prev = prev
                 prev = t
             del t, prev
-        on_small_stack(build_and_release)
-
-    def test_a_chain_released_by_cpp(self):
-        # C++ holds the head; its release, not Python's, lets the chain go.
-        def build_and_release():
-            p = revive.empty()
-            for _ in range(CHAIN):
-                t = revive.empty()
-                t.grad = p
-                p = t
-            revive.hold("chain", p)
-            del t, p
-            revive.release("chain")
-        on_small_stack(build_and_release)
+        self.assert_released(build_and_release)
 
 
 class TestReproducers(unittest.TestCase):
