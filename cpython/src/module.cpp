@@ -813,7 +813,7 @@ int exec_module(PyObject* module) {
   return 0;
 }
 
-PyModuleDef_Slot module_slots[] = {{Py_mod_exec, reinterpret_cast<void*>(&exec_module)}, {0, nullptr}};
+PyModuleDef_Slot module_slots[] = {{Py_mod_exec, reinterpret_cast<void*>(&Entry<&exec_module>::call)}, {0, nullptr}};
 
 PyModuleDef& module_def() {
   static PyModuleDef def = {PyModuleDef_HEAD_INIT,
