@@ -5,9 +5,11 @@ Python references, sets and clears grads (held in C++), stores attributes, takes
 references with callbacks and dereferences them, calls _fix_weakref, enters and leaves
 hermetic contexts (in a `with`, or by __enter__/__exit__ in any order), lets C++ hold
 tensors and storages by name (hold/held/release/cpp_empty), collects, and calls the API
-with hostile arguments; then checks what a user can see:
+with hostile arguments; one rule (trip_through_cpp) does the module's whole job at once:
+C++ takes an object, Python drops its wrapper, and takes it back.  Then it checks what a
+user can see:
 
-  - identity and attributes while C++ holds the tensor: a wrapper dropped while C++
+  - identity and attributes while C++ holds the object: a wrapper dropped while C++
     holds its tensor or storage comes back (t.grad, held(name), t.untyped_storage()) as
     the same object, same revive.inspect(x)["serial"], same class, attributes intact.
     The one exception, modelled rather than ignored: in E2 a tensor wrapper whose last
@@ -15,14 +17,15 @@ with hostile arguments; then checks what a user can see:
     slot answers "no object"; Note [A recorded wrapper that really dies]); the next wrap
     is a new wrapper.  A wrapper made in hermetic mode is never recorded, so never
     comes back; in hermetic mode every wrap is a new hermetic wrapper;
-  - a drop that takes a wrapper's last reference kills it, or preserves it, exactly as
-    the era says (E2: preserved iff C++ shares the object, and for a tensor the thread
-    is not hermetic; E4: C++ shares it only while it holds the wrapper, so our reference
-    is never the last then);
-  - every __del__ runs at most once per object, never on a wrapper the program still
-    holds (except, in E2, by the collector on a preserved wrapper reachable only from
+  - a drop that takes a wrapper's last reference kills it or preserves it exactly as
+    the era says (E2: preserved iff C++ shares the object and, for a tensor, the thread
+    is not hermetic; E4: C++ holds the wrapper while it shares the object, so our
+    reference is never the last then);
+  - every __del__ runs at most once per object, never on a wrapper the program holds
+    (except, in E2, by the collector on a preserved wrapper reachable only from
     garbage: PEP 442 finalizes it, then the wrapper is resurrected; PyTorch the same),
-    and, at the end of an example without wrapper-to-wrapper attributes, exactly once;
+    and, at the end of a program without wrapper-to-wrapper attributes, exactly once
+    (nothing outlives the program);
   - revive.inspect(x) of every wrapper held is consistent: state in the documented set,
     n >= 1, owns iff Z, cdata borrowed iff the recorded wrapper is a zombie (E2 only,
     reached through a weak reference: Note [The weakref hole]), a non-hermetic wrapper
@@ -33,7 +36,12 @@ with hostile arguments; then checks what a user can see:
     reference of a wrapper it then leaves to resurrect: PyTorch the same);
   - revive.is_hermetic() is on exactly while a context this program entered is not
     exited; hostile arguments raise an ordinary exception (TypeError, ValueError,
-    RuntimeError, OverflowError, KeyError), never crash; no unraisable exception.
+    RuntimeError, OverflowError, KeyError, each the one expected), never crash; no
+    unraisable exception.
+
+How a wrapper's real death is seen without changing it: every wrapper the program sees
+gets a Probe in its __dict__ (in a slot, for SlotTensor), whose __del__ records the
+serial when the wrapper's contents are cleared, with the hermetic mode at that moment.
 
 Runs in both eras (REVIVE_ERA=E4: no resurrection; C++ holds the wrapper instead) and
 under any 3.11 with Hypothesis (Debian's python3-hypothesis):
@@ -45,11 +53,13 @@ under any 3.11 with Hypothesis (Debian's python3-hypothesis):
 The default run is short (REVIVE_HYPOTHESIS_EXAMPLES=60 programs of at most
 REVIVE_HYPOTHESIS_STEPS=40 steps).  A longer run, e.g.:
 
-  REVIVE_HYPOTHESIS_EXAMPLES=2000 REVIVE_HYPOTHESIS_STEPS=80 PYTHONPATH=... python3 -m unittest test_properties
+  REVIVE_HYPOTHESIS_EXAMPLES=2000 PYTHONPATH=... python3 -m unittest test_properties
 
 Automatic collection is off during each program (Hypothesis must replay a failing
-program exactly to shrink it); the `collect` rule collects.  No example database is
-written (database=None): a failure prints its shrunk program and a reproduction blob."""
+program exactly to shrink it), and what existed before it is frozen (gc.freeze: a
+collection costs what the program made, not Hypothesis's heap); the rules collect.  No
+example database is written (database=None): a failure prints its shrunk program and a
+blob for @reproduce_failure."""
 import contextlib
 import gc
 import os
@@ -253,6 +263,7 @@ class PreservationMachine(RuleBasedStateMachine):
         self.watched = None   # the C++ object revive.watch follows, if this program chose one
         self._gc_was_enabled = gc.isenabled()
         gc.disable()
+        gc.freeze()  # what exists already (Hypothesis's heap) is not ours: collections skip it
         gc.callbacks.append(self.ledger.gc_phase)
         self._old_hook = sys.unraisablehook
         sys.unraisablehook = self.ledger.unraisable_hook
@@ -479,8 +490,8 @@ class PreservationMachine(RuleBasedStateMachine):
         if x.kind == "storage" and op != "view":
             return
         if self.stubbed(x.obj):  # a stubbed wrapper has no C++ object to use
-            what = {"grad": lambda: x.obj.grad, "untyped_storage": x.obj.untyped_storage,
-                    "sigmoid": x.obj.sigmoid, "view": lambda: cls(x.obj)}[op]
+            what = {"grad": lambda: x.obj.grad, "untyped_storage": lambda: x.obj.untyped_storage(),
+                    "sigmoid": lambda: x.obj.sigmoid(), "view": lambda: cls(x.obj)}[op]
             self.expect_raise(RuntimeError, what, f"{op} of a stubbed wrapper")
             if x.kind == "storage":
                 self.expect_raise(RuntimeError, lambda: revive.tensor(x.obj), "revive.tensor(a stubbed storage)")
@@ -558,13 +569,76 @@ class PreservationMachine(RuleBasedStateMachine):
             del box
         self.forget(e, how != "one", hermetic)
 
+    @precondition(lambda self: self.entries())
+    @rule(tensor=st.booleans(), i=IDX, via=st.sampled_from(["grad", "hold", "view"]), name=st.sampled_from(NAMES),
+          how=st.sampled_from(["every", "weak", "box"]), hermetic=st.booleans(), collect=st.booleans(),
+          back=st.sampled_from(["no", "fetch", "deref", "deref, then C++ lets go"]))
+    def trip_through_cpp(self, tensor, i, via, name, how, hermetic, collect, back):
+        # The module's one job, in one step: C++ takes a wrapper's object (as a grad, by
+        # name, or a storage under a tensor viewing it), the program drops every
+        # reference to the wrapper (maybe keeping a weak one, or leaving it to garbage,
+        # maybe in hermetic mode), maybe collects, and maybe takes the object back: as C++
+        # gives it, or through the weak reference (E2: the weakref hole), maybe with C++
+        # letting go of it then (E2: the wrapper is stubbed, unless another owner remains).
+        x = self.pick(tensor, i)
+        if self.stubbed(x.obj):
+            return
+        if via == "hold":
+            revive.hold(name, x.obj)
+            self.held[name] = x.cobj
+            fetch = lambda: self.do_held(sorted(self.held).index(name), None, True)
+            holder = None
+        elif x.kind == "storage" or via == "view":
+            holder = self.created(revive.Tensor(x.obj), "tensor",
+                                  self.new_tensor_cobj(x.cobj if x.kind == "storage" else self.cobjs[x.cobj].storage),
+                                  revive.Tensor)
+            self.tensors.append(holder)
+            if x.kind == "tensor":  # a view holds only the storage: its grad holds the tensor
+                self.set_grad_of(holder, x)
+            fetch = lambda: self.do_derive("untyped_storage" if x.kind == "storage" else "grad", True, 0, None, True)
+        else:
+            holder = self.created(revive.empty(1), "tensor", self.new_tensor_cobj(), revive.Tensor)
+            self.tensors.append(holder)
+            self.set_grad_of(holder, x)
+            fetch = lambda: self.do_derive("grad", True, 0, None, True)
+        if how == "weak":
+            self.take_weakref(x)
+        elif how == "box":
+            box = Box()
+            box.x = x.obj
+            box.self = box
+            del box
+        (self.tensors if x.kind == "tensor" else self.storages).remove(x)
+        self.forget(x, True, hermetic)
+        if collect:
+            gc.collect()
+        if back == "fetch":
+            fetch()  # the holder is the newest tensor
+        elif back.startswith("deref") and how == "weak":
+            self.deref(0, True)  # the newest weak reference
+            if back != "deref":  # C++ lets go
+                if holder is None:
+                    if self.held.get(name) == x.cobj:
+                        revive.release(name)
+                        del self.held[name]
+                elif holder in self.tensors and not self.stubbed(holder.obj):
+                    if self.cobjs[holder.cobj].grad == x.cobj:
+                        self.set_grad_of(holder, None)
+                    else:  # the view holding the storage
+                        self.tensors.remove(holder)
+                        self.forget(holder, True)
+
+    def set_grad_of(self, x, y):
+        x.obj.grad = None if y is None else y.obj
+        self.cobjs[x.cobj].grad = None if y is None else y.cobj
+
     # ---- grads (held in C++) ----
 
     @precondition(lambda self: self.tensors)
     @rule(i=IDX, j=IDX, how=st.sampled_from(["tensor", "tensor", "None", "del"]))
     def set_grad(self, i, j, how):
         x = at(self.tensors, i)
-        y = at(self.tensors, j) if how == "tensor" else None
+        y = at(self.tensors, i + 1 + j) if how == "tensor" else None  # x itself only when j says so
         if self.stubbed(x.obj):
             self.expect_raise(RuntimeError, lambda: setattr(x.obj, "grad", None), "grad = of a stubbed tensor")
             return
@@ -972,6 +1046,8 @@ class PreservationMachine(RuleBasedStateMachine):
             self._warnings.__exit__(None, None, None)
             sys.unraisablehook = self._old_hook
             gc.callbacks.remove(self.ledger.gc_phase)
+            gc.unfreeze()
+            gc.collect()  # everybody's garbage, Hypothesis's too (its caches grow with it)
             if self._gc_was_enabled:
                 gc.enable()
 
