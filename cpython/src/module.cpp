@@ -431,7 +431,9 @@ PyObject* inspect_wrapper(Torch& torch, PyObject* o) {
   const char* cdata = !self->cdata.defined() ? "undefined" : self->cdata.unsafeIsBorrowed() ? "borrowed" : "owned";
   auto* target = self->cdata.get();
   if (target == nullptr) {
-    return Py_BuildValue("{s:s,s:n,s:s}", "cdata", cdata, "r", Py_REFCNT(o) - 1, "state", "stubbed");
+    return Py_BuildValue("{s:s,s:n,s:s,s:O,s:K}", "cdata", cdata, "r", Py_REFCNT(o) - 1, "state", "stubbed",
+                         "hermetic", self->is_hermetic ? Py_True : Py_False, "serial",
+                         static_cast<unsigned long long>(self->serial));
   }
   const impl::PyObjectSlot* slot = target->pyobj_slot();
   impl::PyInterpreter* tag = slot->pyobj_interpreter();

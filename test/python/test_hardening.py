@@ -176,9 +176,13 @@ class TestReproducers(unittest.TestCase):
         x = stubbed_wrapper()
         if x is None:
             self.skipTest("E4 has no weakref hole: no wrapper is ever stubbed")
+        serial = revive.inspect(x)["serial"]
         self.assertIsNone(x._fix_weakref())
         with self.assertRaises(RuntimeError):
             x.sigmoid()
+        # Still the same stubbed wrapper, told apart by its serial like any other.
+        self.assertEqual(revive.inspect(x), {"state": "stubbed", "cdata": "undefined", "r": 1,
+                                             "hermetic": False, "serial": serial})
 
     def test_hermetic_contexts_left_out_of_order_end_the_mode(self):
         a, b = revive.hermetic(), revive.hermetic()

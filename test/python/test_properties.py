@@ -955,7 +955,8 @@ class PreservationMachine(RuleBasedStateMachine):
             check(runs is None or (not E4 and runs[1]), "__del__ ran on a wrapper the program holds", e.serial, runs)
             if state == "stubbed":
                 check(not E4, "E4 has no weakref hole: no wrapper is stubbed", info)
-                check(info["cdata"] == "undefined" and "serial" not in info, "a stubbed wrapper's row", info)
+                check(info["cdata"] == "undefined" and info.get("serial") == e.serial, "a stubbed wrapper's row",
+                      info, e.serial)
                 check(e.serial in self.ledger.holed, "a wrapper never revived through a weak reference is stubbed",
                       e.serial)
                 if alive is None:
