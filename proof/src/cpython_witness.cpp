@@ -339,7 +339,7 @@ class CPythonWitness final : public Witness {
     }
     PyEval_RestoreThread(main_thread_state);
     (void)PyThreadState_Swap(sub.ts);
-    Py_EndInterpreter(sub.ts);  // its atexit disarms the tag (Note [Disarming a dead interpreter])
+    Py_EndInterpreter(sub.ts);  // disarms the tag once its modules are finalized (Note [One Torch per interpreter])
     (void)PyThreadState_Swap(main_thread_state);
     (void)PyEval_SaveThread();
     sub.ts = nullptr;
