@@ -137,6 +137,14 @@ class Box:
     """A plain container: a garbage cycle that references a wrapper (PyTorch #75932)."""
 
 
+def leave_in_garbage(obj):
+    """Leaves a reference to obj in a garbage cycle (a Box that holds itself), which only
+    the collector will let go of: PyTorch #75932's way of reaching a preserved wrapper."""
+    box = Box()
+    box.x = obj
+    box.self = box
+
+
 class Bad:
     """A truth value that raises."""
     def __bool__(self):
@@ -563,10 +571,7 @@ class PreservationMachine(RuleBasedStateMachine):
         if how == "weak":
             self.take_weakref(e)
         elif how == "box":
-            box = Box()
-            box.x = e.obj
-            box.self = box
-            del box
+            leave_in_garbage(e.obj)
         self.forget(e, how != "one", hermetic)
 
     @precondition(lambda self: self.entries())
@@ -604,10 +609,7 @@ class PreservationMachine(RuleBasedStateMachine):
         if how == "weak":
             self.take_weakref(x)
         elif how == "box":
-            box = Box()
-            box.x = x.obj
-            box.self = box
-            del box
+            leave_in_garbage(x.obj)
         (self.tensors if x.kind == "tensor" else self.storages).remove(x)
         self.forget(x, True, hermetic)
         if collect:
