@@ -446,7 +446,7 @@ PyObject* inspect_wrapper(Torch& torch, PyObject* o) {
     owns = slot->owns_pyobj();
     revive::PyObject* in_slot = slot->_unchecked_untagged_pyobj();
     recorded = in_slot == reinterpret_cast<revive::PyObject*>(o);
-    state_name = in_slot == nullptr ? "T0" : owns ? "Z" : "L";
+    state_name = in_slot == nullptr ? "V" : owns ? "Z" : "L";
   } else if (tag != nullptr) {
     state_name = "X";
   }
@@ -626,7 +626,7 @@ PyObject* watch(PyObject* module, PyObject* x) {
   Py_RETURN_NONE;
 }
 
-// revive.watched(): the watched object's row, as the tour prints it: state (U, T0, L, Z,
+// revive.watched(): the watched object's row, as the tour prints it: state (U, V, L, Z,
 // X as this interpreter sees the slot, D once it is destroyed), n, tag, owns, and the
 // recorded wrapper's r and cdata.  Reads only: no reference is taken to anything.
 PyObject* watched(PyObject* module, PyObject*) {
@@ -648,7 +648,7 @@ PyObject* watched(PyObject* module, PyObject*) {
   const bool owns = slot->owns_pyobj();
   PyObject* recorded = reinterpret_cast<PyObject*>(slot->_unchecked_untagged_pyobj());
   if (recorded == nullptr) {
-    return Py_BuildValue("{s:s,s:I,s:s,s:O}", "state", "T0", "n", n, "tag", tag_name.c_str(), "owns",
+    return Py_BuildValue("{s:s,s:I,s:s,s:O}", "state", "V", "n", n, "tag", tag_name.c_str(), "owns",
                          owns ? Py_True : Py_False);
   }
   const bool is_storage = std::holds_alternative<const StorageImpl*>(w->target);

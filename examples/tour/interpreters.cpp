@@ -20,7 +20,7 @@ using namespace revive::interp;
 using namespace revive::binding;
 
 void interpreters(Pictures* pics) {
-  Narrator tour(pics, "interpreters", {"two interpreters: tags, hermetic wraps, routed operators (T10, T11)", "T1 T11 T10", LifeState::L});
+  Narrator tour(pics, "interpreters", {"two interpreters: tags, hermetic wraps, routed operators (T10, T11)", "T1 refused T10", LifeState::L});
   impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
   Interpreter::Owner I0 = Interpreter::create("I0");
   Interpreter::Owner I1 = Interpreter::create("I1");
@@ -34,9 +34,9 @@ void interpreters(Pictures* pics) {
             "L n=2 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0");
   tour.watch(*I1, *t);  // seen from I1, the tensor is X: tagged by another interpreter
   tour.step("I1: wrap(t)", [&] { tour.say(caught([&] { (void)I1->wrap(*t); })); },
-            "TensorSharingNotAllowed: the tag is I0's for good; I1 is refused (T11) and nothing "
-            "changes. This row is seen from I1.",
-            "X n=2 r=1 tag=I0 owns=0 cdata=owned via=T11 fin=0");
+            "TensorSharingNotAllowed: the tag is I0's for good (T11: I0 tagged it); I1's wrap is "
+            "refused and nothing changes. This row is seen from I1.",
+            "X n=2 r=1 tag=I0 owns=0 cdata=owned via=refused fin=0");
   tour.watch(*I0, *t);
   tour.step("I0, hermetic: h = wrap(t)", [&] {
     impl::EnableHermeticPyObject hermetic;

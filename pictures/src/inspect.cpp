@@ -27,7 +27,7 @@ Snapshot snapshot(const trace::RuntimeView& interp, const impl::PyObjectSlot* sl
   s.owns = slot->owns_pyobj();
   s.recorded = slot->_unchecked_untagged_pyobj();
   if (s.recorded == nullptr) {
-    s.state = SlotState::T0;
+    s.state = SlotState::V;
     return s;
   }
   const trace::WrapperFacts facts = interp.facts(s.recorded);
@@ -49,7 +49,7 @@ Snapshot inspect(const trace::RuntimeView& interp, const Target& target) {
 std::string_view to_string(SlotState s) noexcept {
   switch (s) {
     case SlotState::U: return "U";
-    case SlotState::T0: return "T0";
+    case SlotState::V: return "V";
     case SlotState::L: return "L";
     case SlotState::Z: return "Z";
     case SlotState::X: return "X";

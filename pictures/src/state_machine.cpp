@@ -17,25 +17,25 @@ constexpr std::array kMachine{
     MachineEdge{Transition::T1, U, L, "T1 first wrap - tag, record P, cdata owned"},
     MachineEdge{Transition::T11, U, X, "T11 another interpreter tags it"},
     MachineEdge{Transition::Released, U, D, "C++ lets go, never wrapped"},
-    MachineEdge{Transition::T1Prime, T0, L, "T1' wrap - TAGGED_BY_US, a new P"},
-    MachineEdge{Transition::Released, T0, D, "C++ lets go"},
+    MachineEdge{Transition::T1Prime, V, L, "T1' wrap - TAGGED_BY_US, a new P"},
+    MachineEdge{Transition::Released, V, D, "C++ lets go"},
     MachineEdge{Transition::T2, L, L, "T2 wrap again - r + 1"},
     MachineEdge{Transition::T10, L, L, "T10 hermetic wrap - slot untouched"},
     MachineEdge{Transition::T3, L, Z, "T3 Python lets go, C++ holds it - resurrect, flip"},
     MachineEdge{Transition::T4, L, D, "T4 Python lets go, n = 1 - real death"},
     MachineEdge{Transition::T7, L, D, "T7 the collector frees a dead cycle"},
-    MachineEdge{Transition::SlotCleared, L, T0,
+    MachineEdge{Transition::SlotCleared, L, V,
                 "P dies for real while C++ holds it - slot cleared"},
     MachineEdge{Transition::T5, Z, L, "T5 wrap - flip back, no incref"},
-    MachineEdge{Transition::T6, Z, D, "T6 C++ lets go - the slot gives P back, P dies unless revived"},
+    MachineEdge{Transition::T6, Z, D, "T6 C++ lets go - the slot gives P back, P dies unless a weakref revived it"},
     MachineEdge{Transition::T8, Z, Z, "T8 weakref deref - r = 2, no flip"},
     MachineEdge{Transition::T10, Z, Z, "T10 hermetic wrap - slot untouched"},
     MachineEdge{Transition::T9, Z, Z, "T9 teardown (any state) - disarmed, P abandoned"},
-    MachineEdge{Transition::T11, X, X, "T11 wrap here is refused - nothing changes"},
+    MachineEdge{Transition::Refused, X, X, "refused - a wrap here raises, nothing changes"},
     MachineEdge{Transition::Released, X, D, "C++ lets go - the tagger deals with its P"},
 };
 
-constexpr std::array kStates{U, T0, L, Z, X, D};
+constexpr std::array kStates{U, V, L, Z, X, D};
 
 // Era E4's machine: no zombie, no flip, no hole.  The wrapper always owns its target;
 // C++ holding the target (n >= 2) holds the wrapper too, so L covers both "Python alone"
@@ -50,7 +50,7 @@ constexpr std::array kMachineE4{
     MachineEdge{Transition::Unshare, L, L, "unshare - n 2 to 1, C++ decrefs P under the GIL"},
     MachineEdge{Transition::T4, L, D, "T4 P dies, n = 1 - real death, then the target"},
     MachineEdge{Transition::T7, L, D, "T7 the collector frees a dead cycle"},
-    MachineEdge{Transition::T11, X, X, "T11 wrap here is refused - nothing changes"},
+    MachineEdge{Transition::Refused, X, X, "refused - a wrap here raises, nothing changes"},
     MachineEdge{Transition::Released, X, D, "C++ lets go - the tagger deals with its P"},
 };
 constexpr std::array kStatesE4{U, L, X, D};
@@ -110,7 +110,7 @@ bool visited(LifeState s, std::span<const TakenTransition> path) {
 LifeState to_life_state(SlotState s) noexcept {
   switch (s) {
     case SlotState::U: return U;
-    case SlotState::T0: return T0;
+    case SlotState::V: return V;
     case SlotState::L: return L;
     case SlotState::Z: return Z;
     case SlotState::X: return X;
@@ -123,7 +123,7 @@ LifeState to_life_state(SlotState s) noexcept {
 std::string_view to_string(LifeState s) noexcept {
   switch (s) {
     case U: return "U";
-    case T0: return "T0";
+    case V: return "V";
     case L: return "L";
     case Z: return "Z";
     case X: return "X";
@@ -135,7 +135,7 @@ std::string_view to_string(LifeState s) noexcept {
 std::string_view describe(LifeState s) noexcept {
   switch (s) {
     case U: return "untagged";
-    case T0: return "tagged, no wrapper";
+    case V: return "vacant (tagged, no wrapper)";
     case L: return "live (Python owns C++)";
     case Z: return "zombie (C++ owns Python)";
     case X: return "tagged by another interpreter";
@@ -160,6 +160,7 @@ std::string_view to_string(Transition t) noexcept {
     case Transition::T9: return "T9";
     case Transition::T10: return "T10";
     case Transition::T11: return "T11";
+    case Transition::Refused: return "refused";
     case Transition::SlotCleared: return "cleared";
     case Transition::Released: return "released";
     case Transition::Share: return "share";
@@ -214,7 +215,7 @@ std::vector<TakenTransition> transitions_taken(LifeState before,
     switch (k) {
       case EventKind::GcClear:
       case EventKind::GcCollect: break;
-      case EventKind::NewWrapper: take(at == T0 ? Transition::T1Prime : Transition::T1); break;
+      case EventKind::NewWrapper: take(at == V ? Transition::T1Prime : Transition::T1); break;
       case EventKind::HermeticWrap: take(Transition::T10); break;
       case EventKind::Rewrapped: take(Transition::T2); break;
       case EventKind::Resurrected: take(Transition::T3); break;
@@ -224,9 +225,9 @@ std::vector<TakenTransition> transitions_taken(LifeState before,
       case EventKind::Disarmed: take(Transition::T9); break;
       case EventKind::SlotCleared: take(Transition::SlotCleared); break;
       case EventKind::Freed:  // each of these leaves L only; elsewhere take() skips it
-        take(after == T0 ? Transition::SlotCleared : (collector_ran ? Transition::T7 : Transition::T4));
+        take(after == V ? Transition::SlotCleared : (collector_ran ? Transition::T7 : Transition::T4));
         break;
-      case EventKind::WrapRefused: take(Transition::T11); break;  // in X: a self-loop
+      case EventKind::WrapRefused: take(Transition::Refused); break;  // in X: a self-loop
       case EventKind::CppIncref: take(Transition::Share); break;
       case EventKind::CppDecref: take(Transition::Unshare); break;
       case EventKind::Tagged:

@@ -419,7 +419,7 @@ std::optional<std::string> Real::compare(const Model& m, bool all) {
       const pictures::Snapshot s = tracked_[t].inspect(*interps_[slot]);
       SlotState want = SlotState::U;
       if (mt.tag >= 0 && mt.tag != me) want = SlotState::X;
-      else if (mt.tag == me) want = mt.recorded < 0 ? SlotState::T0 : (mt.owns ? SlotState::Z : SlotState::L);
+      else if (mt.tag == me) want = mt.recorded < 0 ? SlotState::V : (mt.owns ? SlotState::Z : SlotState::L);
       const std::string want_tag = mt.tag < 0                  ? std::string("-")
                                    : m.interps[mt.tag].alive ? real_names_[mt.tag]
                                                              : std::string("<unloaded interpreter>");

@@ -107,7 +107,7 @@ BOOST_AUTO_TEST_CASE(a_tensor_made_in_python_is_owned_only_by_its_wrapper) {
   BOOST_TEST(I->live_objects() == 1u);
 }
 
-// T1': a tagged slot with no wrapper (T0) gets a new wrapper without re-tagging.  T0 is
+// T1': a tagged slot with no wrapper (V) gets a new wrapper without re-tagging.  V is
 // reached here through Note [A recorded wrapper that really dies]: the wrapper dies for
 // real in hermetic mode while C++ still holds the tensor, and the slot is cleared.
 BOOST_AUTO_TEST_CASE(tagged_slot_without_wrapper_is_wrapped_as_tagged_by_us,
@@ -119,7 +119,7 @@ BOOST_AUTO_TEST_CASE(tagged_slot_without_wrapper_is_wrapped_as_tagged_by_us,
     impl::EnableHermeticPyObject hermetic;
     p.reset();  // not resurrectable: check_pyobj says "no object" in hermetic mode
   }
-  BOOST_TEST(at(t).state == SlotState::T0);
+  BOOST_TEST(at(t).state == SlotState::V);
   BOOST_TEST(at(t).strong == 1u);
   log.clear();
   Ref q = I->wrap(t);

@@ -487,7 +487,7 @@ std::ostream& operator<<(std::ostream& os, const Walk& w) { return os << w.what;
 
 const std::vector<Walk> kWalks = {
     {"T1 first wrap", LifeState::U, {EK::Tagged, EK::NewWrapper}, LifeState::L, {Transition::T1}},
-    {"T1' wrap of a tagged slot", LifeState::T0, {EK::NewWrapper}, LifeState::L, {Transition::T1Prime}},
+    {"T1' wrap of a tagged slot", LifeState::V, {EK::NewWrapper}, LifeState::L, {Transition::T1Prime}},
     {"T2 wrap again", LifeState::L, {EK::Rewrapped}, LifeState::L, {Transition::T2}},
     {"T3 resurrection", LifeState::L, {EK::Resurrected}, LifeState::Z, {Transition::T3}},
     {"T4 real death", LifeState::L, {EK::Finalized, EK::WeakrefCleared, EK::Freed}, LifeState::D, {Transition::T4}},
@@ -500,9 +500,9 @@ const std::vector<Walk> kWalks = {
     {"T10 hermetic wrap in L", LifeState::L, {EK::HermeticWrap}, LifeState::L, {Transition::T10}},
     {"T10 hermetic wrap in Z", LifeState::Z, {EK::HermeticWrap}, LifeState::Z, {Transition::T10}},
     {"T11 tagged elsewhere (no event)", LifeState::U, {}, LifeState::X, {Transition::T11}},
-    {"T11 a wrap here refused", LifeState::X, {EK::WrapRefused}, LifeState::X, {Transition::T11}},
+    {"refused: a wrap here raises", LifeState::X, {EK::WrapRefused}, LifeState::X, {Transition::Refused}},
     {"another interpreter refused, seen from the tagger", LifeState::L, {EK::WrapRefused}, LifeState::L, {}},
-    {"a recorded wrapper really dies, slot cleared", LifeState::L, {EK::Freed}, LifeState::T0, {Transition::SlotCleared}},
+    {"a recorded wrapper really dies, slot cleared", LifeState::L, {EK::Freed}, LifeState::V, {Transition::SlotCleared}},
     {"C++ drops a foreign tensor", LifeState::X, {}, LifeState::D, {Transition::Released}},
     {"C++ drops an untagged tensor", LifeState::U, {}, LifeState::D, {Transition::Released}},
     {"wrap, then del, in one step", LifeState::U, {EK::Tagged, EK::NewWrapper, EK::Resurrected}, LifeState::Z, {Transition::T1, Transition::T3}},
@@ -530,7 +530,7 @@ BOOST_AUTO_TEST_CASE(every_transition_has_its_arrow) {
   using P = std::vector<std::pair<LifeState, LifeState>>;
   using enum LifeState;
   BOOST_TEST((arrows(Transition::T1) == P{{U, L}}));
-  BOOST_TEST((arrows(Transition::T1Prime) == P{{T0, L}}));
+  BOOST_TEST((arrows(Transition::T1Prime) == P{{V, L}}));
   BOOST_TEST((arrows(Transition::T2) == P{{L, L}}));
   BOOST_TEST((arrows(Transition::T3) == P{{L, Z}}));
   BOOST_TEST((arrows(Transition::T4) == P{{L, D}}));
@@ -540,9 +540,10 @@ BOOST_AUTO_TEST_CASE(every_transition_has_its_arrow) {
   BOOST_TEST((arrows(Transition::T8) == P{{Z, Z}}));
   BOOST_TEST((arrows(Transition::T9) == P{{Z, Z}}));
   BOOST_TEST((arrows(Transition::T10) == P{{L, L}, {Z, Z}}));
-  BOOST_TEST((arrows(Transition::T11) == P{{U, X}, {X, X}}));
-  BOOST_TEST((arrows(Transition::SlotCleared) == P{{L, T0}}));
-  BOOST_TEST((arrows(Transition::Released) == P{{U, D}, {T0, D}, {X, D}}));
+  BOOST_TEST((arrows(Transition::T11) == P{{U, X}}));
+  BOOST_TEST((arrows(Transition::Refused) == P{{X, X}}));
+  BOOST_TEST((arrows(Transition::SlotCleared) == P{{L, V}}));
+  BOOST_TEST((arrows(Transition::Released) == P{{U, D}, {V, D}, {X, D}}));
 }
 
 // Labels go into Mermaid unquoted, so they avoid the characters its grammar uses, and
@@ -659,7 +660,7 @@ BOOST_AUTO_TEST_CASE(graph_highlights_the_path_with_its_steps) {
   BOOST_TEST(node_of(g, "L").highlighted);
   BOOST_TEST(node_of(g, "D").highlighted);
   BOOST_TEST(!node_of(g, "X").highlighted);
-  BOOST_TEST(!node_of(g, "T0").highlighted);
+  BOOST_TEST(!node_of(g, "V").highlighted);
   BOOST_TEST(edge_of(g, "start", "U").highlighted);
   const Edge* t3 = &edge_of(g, "L", "Z");
   BOOST_TEST(t3->highlighted);

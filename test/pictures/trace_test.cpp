@@ -178,7 +178,7 @@ BOOST_AUTO_TEST_CASE(hermetic_storage_scenario_trace, *utf::label("hermetic") *u
 
 // `disarm` (DisarmHook): teardown runs its last collection and reports the disarm with
 // what it abandoned; after that the dead interpreter reports nothing, and a refused
-// wrap from another interpreter reports nothing either (T11 changes nothing).
+// wrap from another interpreter reports nothing either (a refused wrap changes nothing).
 BOOST_AUTO_TEST_CASE(disarm_scenario_trace, *utf::label("disarm")) {
   EventLog mine;
   Interpreter::Owner J = Interpreter::create("J");
@@ -255,7 +255,7 @@ BOOST_AUTO_TEST_CASE(routed_operator_trace, *utf::label("trampoline") *utf::labe
 // With no observer attached nothing is delivered (emit is one pointer test), and
 // detaching in the middle stops the trace there.
 // A recorded wrapper that dies in hermetic mode while C++ holds its tensor is not
-// resurrected: the slot forgets it (L -> T0), then it is freed.
+// resurrected: the slot forgets it (L -> V), then it is freed.
 BOOST_AUTO_TEST_CASE(slot_cleared_trace, *utf::label("hermetic")) {
   Tensor t = Tensor::empty(2);
   const TensorImpl* impl = t.unsafeGetTensorImpl();
@@ -267,10 +267,10 @@ BOOST_AUTO_TEST_CASE(slot_cleared_trace, *utf::label("hermetic")) {
     p.reset();
   }
   check_trace(log.events(), {{EK::SlotCleared, P, impl}, {EK::Freed, P}});
-  BOOST_TEST(inspect(*I, impl).state == SlotState::T0);
+  BOOST_TEST(inspect(*I, impl).state == SlotState::V);
 }
 
-// Another interpreter's wrap is refused, and says so in the trace (T11).
+// Another interpreter's wrap is refused, and says so in the trace (refused: X -> X).
 BOOST_AUTO_TEST_CASE(wrap_refused_trace, *utf::label("interpreter-tag")) {
   Interpreter::Owner J = Interpreter::create("I1");
   EventLog other;

@@ -43,7 +43,7 @@ static_assert(std::is_nothrow_default_constructible_v<PyObjectSlot>,
 static_assert(sizeof(PyObjectSlot) == 2 * sizeof(void*), "a slot costs two words");
 static_assert(std::is_same_v<decltype(std::declval<const PyObjectSlot&>().check_pyobj(nullptr)),
                              std::optional<PyObject*>>,
-              "check_pyobj distinguishes 'no answer' (nullopt) from 'tagged, null' (T0)");
+              "check_pyobj distinguishes 'no answer' (nullopt) from 'tagged, null' (V)");
 
 // The pointer as the library streams it into its messages.
 std::string pointer_text(const void* p) {
@@ -133,7 +133,7 @@ BOOST_AUTO_TEST_CASE(maybe_uninitialized_tags_an_untagged_slot) {
   BOOST_TEST(!slot.owns_pyobj());
 }
 
-// A conservative caller may pass MAYBE_UNINITIALIZED for a slot it already tagged (T0):
+// A conservative caller may pass MAYBE_UNINITIALIZED for a slot it already tagged (V):
 // the failed CAS finds its own tag and the wrapper is recorded.
 BOOST_AUTO_TEST_CASE(maybe_uninitialized_accepts_a_slot_already_tagged_by_itself) {
   FakeInterpreter i("interp-0");
@@ -182,7 +182,7 @@ BOOST_AUTO_TEST_CASE(failed_tagging_keeps_the_winners_owns_bit) {
   slot.set_owns_pyobj(false);  // back to L: nothing for the destructor to release
 }
 
-// TAGGED_BY_US records the wrapper without re-tagging (T1': T0 -> L).
+// TAGGED_BY_US records the wrapper without re-tagging (T1': V -> L).
 BOOST_AUTO_TEST_CASE(tagged_by_us_records_the_wrapper_without_retagging) {
   FakeInterpreter i("interp-0");
   FakeWrapper w;
@@ -226,7 +226,7 @@ BOOST_AUTO_TEST_CASE(check_pyobj_from_another_interpreter_throws_with_both_names
   BOOST_TEST(!slot.check_interpreter(&j.interp));
 }
 
-// A slot tagged with no wrapper yet (T0) answers an optional holding nullptr, which is
+// A slot tagged with no wrapper yet (V) answers an optional holding nullptr, which is
 // different from the untagged answer (nullopt).
 BOOST_AUTO_TEST_CASE(tagged_slot_without_a_wrapper_answers_an_optional_holding_null) {
   FakeInterpreter i("interp-0");
@@ -349,7 +349,7 @@ BOOST_AUTO_TEST_CASE(slot_destructor_leaves_a_wrapper_it_does_not_own) {
 }
 
 // unchecked_clear_pyobj forgets the wrapper without a decref and keeps the tag, leaving
-// the slot in T0.
+// the slot in V.
 BOOST_AUTO_TEST_CASE(unchecked_clear_pyobj_forgets_the_wrapper_without_a_decref) {
   FakeInterpreter i("interp-0");
   FakeWrapper w;

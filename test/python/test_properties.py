@@ -79,7 +79,7 @@ E4 = revive.era() == "E4"
 EXAMPLES = int(os.environ.get("REVIVE_HYPOTHESIS_EXAMPLES", "60"))
 STEPS = int(os.environ.get("REVIVE_HYPOTHESIS_STEPS", "40"))
 
-STATES = {"U", "T0", "L", "Z", "X", "stubbed"}  # inspect_wrapper's states (module.cpp)
+STATES = {"U", "V", "L", "Z", "X", "stubbed"}  # inspect_wrapper's states (module.cpp)
 MAIN = "CPython main"
 NAMES = ("hp-a", "hp-b", "hp-c")  # what C++ holds for a program; all released at its end
 NOBODY = "hp-nobody"  # never held

@@ -329,7 +329,7 @@ void Torch::resurrect(WrapperObject<H>* self) noexcept {
 // the release.  The slot would then keep pointing at freed memory and the next wrap
 // would use it.  So, before releasing an owned cdata, a wrapper that the slot records
 // clears the slot (unchecked_clear_pyobj: we hold the tag's GIL).  The tensor then
-// goes back to T0 (tagged, no wrapper) and the next wrap makes a fresh wrapper
+// goes back to V (tagged, no wrapper) and the next wrap makes a fresh wrapper
 // (TAGGED_BY_US): P's state is lost, but nothing dangles.
 template <PreservedHandle H>
 void Torch::release_cdata(WrapperObject<H>* self) noexcept {
@@ -342,7 +342,7 @@ void Torch::release_cdata(WrapperObject<H>* self) noexcept {
       REVIVE_INTERNAL_ASSERT(era_ == Era::E2 || impl->refcount() == 1,
                              "an E4 wrapper is dying while C++ still shares its target");
       slot->unchecked_clear_pyobj(&pyinterpreter_);
-      // Only worth reporting when the C++ object outlives this release (L -> T0).
+      // Only worth reporting when the C++ object outlives this release (L -> V).
       if (impl->refcount() > 1) rt_.emit(EventKind::SlotCleared, self, impl);
     }
   }

@@ -1,7 +1,7 @@
 // inspect.h: read the state of docs/reference.md §2 off a live C++ object.
 //
 // Defines:
-//   SlotState   U, T0, L, Z, X, and R (released, kept by weak references) and D (an
+//   SlotState   U, V, L, Z, X, and R (released, kept by weak references) and D (an
 //               undefined handle).
 //   CdataKind   what the recorded wrapper's cdata is.
 //   Snapshot    strong count n, the tag, the owns bit, the recorded wrapper, its
@@ -39,7 +39,7 @@ using trace::Target;
 
 enum class SlotState {
   U,   // untagged: never crossed into Python
-  T0,  // tagged by this interpreter, no wrapper recorded
+  V,  // tagged by this interpreter, no wrapper recorded
   L,   // live: the recorded wrapper owns the C++ object (owns bit clear)
   Z,   // zombie: the C++ object owns the recorded wrapper (owns bit set)
   X,   // foreign: tagged by another interpreter

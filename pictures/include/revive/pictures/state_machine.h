@@ -2,11 +2,12 @@
 // target takes through it, and the machine drawn with that path highlighted.
 //
 // Defines:
-//   LifeState          the six states of §2: U, T0, L, Z, X (as inspect() reads them)
-//                      and D.
-//   Transition         the transitions of §3 the machine draws (T1 ... T11, and the two
-//                      unnamed ones: a recorded wrapper really dying while C++ holds the
-//                      target, and C++ letting go of a target that has no wrapper).
+//   LifeState          the six states of §2: U, V (vacant), L, Z, X (as inspect() reads
+//                      them) and D.
+//   Transition         the transitions of §3 the machine draws: T1 ... T11, and the three
+//                      named ones: a wrap refused in X, a recorded wrapper really dying
+//                      while C++ holds the target, and C++ letting go of a target that
+//                      has no wrapper.
 //   MachineEdge        one arrow of the machine: a transition from one state to another.
 //   state_machine()    every arrow, in drawing order.
 //   TargetEvents       picks, out of an interpreter's event stream, the events about one
@@ -22,9 +23,9 @@
 //       std::vector{TakenTransition{Transition::T3, LifeState::L, LifeState::Z, 6}});
 //   // one of its lines: "    L --> Z : T3 Python lets go, C++ holds it - resurrect, flip (step 6)"
 //
-// Self-loops (T2, T8, T9, T10, T11) are drawn on the states where the scenarios meet
+// Self-loops (T2, T8, T9, T10, refused) are drawn on the states where the scenarios meet
 // them: T10 on L and Z, T9 on Z only, although a teardown can happen in any state (its
-// label says so), T11 on X (a wrap refused there).  Pictures are drawn as Note [Ownership pictures] describes.
+// label says so), refused on X.  Pictures are drawn as Note [Ownership pictures] describes.
 #pragma once
 
 #include <iosfwd>
@@ -45,7 +46,7 @@ using trace::EventKind;
 
 enum class LifeState {
   U,   // untagged: never crossed into Python
-  T0,  // tagged by the viewing interpreter, no wrapper recorded (transient in T1)
+  V,  // tagged by the viewing interpreter, no wrapper recorded (transient in T1)
   L,   // live: the recorded wrapper owns the target (Python owns C++)
   Z,   // zombie: the target owns the recorded wrapper (C++ owns Python)
   X,   // tagged by another interpreter (as seen from the viewing one)
@@ -60,7 +61,7 @@ std::ostream& operator<<(std::ostream& os, LifeState s);
 
 enum class Transition {
   T1,           // U -> L: first wrap (tag, record, cdata owned)
-  T1Prime,      // T0 -> L: wrap of a tagged slot with no wrapper (TAGGED_BY_US)
+  T1Prime,      // V -> L: wrap of a tagged slot with no wrapper (TAGGED_BY_US)
   T2,           // L -> L: wrap again, r + 1
   T3,           // L -> Z: resurrection (the ownership flip)
   T4,           // L -> D: Python drops the only owner: real death
@@ -70,11 +71,11 @@ enum class Transition {
   T8,           // Z -> Z: a weakref deref revives the zombie without a flip (r = 2)
   T9,           // Z -> Z: the tagging interpreter is torn down; the zombie is abandoned
   T10,          // L -> L, Z -> Z: hermetic wrap, the slot untouched
-  T11,          // U -> X: another interpreter tags the target; X -> X: a wrap from this
-                //   interpreter is refused (check_pyobj raises)
-  SlotCleared,  // L -> T0: the recorded wrapper dies for real while C++ holds the target
+  T11,          // U -> X: another interpreter tags the target
+  Refused,      // X -> X: a wrap from this interpreter raises (check_pyobj); nothing changes
+  SlotCleared,  // L -> V: the recorded wrapper dies for real while C++ holds the target
                 //          (Note [A recorded wrapper that really dies]; #75932's clear)
-  Released,     // U, T0, X -> D: C++ drops a target this interpreter has no wrapper for
+  Released,     // U, V, X -> D: C++ drops a target this interpreter has no wrapper for
   // Era E4 (Note [Era E4 in the binding]):
   Share,        // L -> L: n 1 -> 2, C++ takes a reference to the wrapper
   Unshare,      // L -> L: n 2 -> 1, C++ gives it back (the wrapper may then die: T4)
@@ -84,7 +85,7 @@ enum class Transition {
 // no zombie; C++ holds the wrapper while it shares the target).
 enum class Machine { E2, E4 };
 
-// "T1", "T1'", ..., "T11", "cleared", "released".
+// "T1", "T1'", ..., "T11", "refused", "cleared", "released", "share", "unshare".
 [[nodiscard]] std::string_view to_string(Transition t) noexcept;
 std::ostream& operator<<(std::ostream& os, Transition t);
 
@@ -126,9 +127,9 @@ class TargetEvents {
 
 // The arrows behind "the target was in `before`, these events concerning it happened
 // (in order), and now it is in `after`".  Events drive the walk: NewWrapper is T1 (or
-// T1' from T0), Resurrected T3, FlippedBack T5, WeakrefDeref T8, DecrefFromCpp in Z T6,
-// Disarmed T9, HermeticWrap T10, WrapRefused in X T11, and Freed in L is T4, or T7 if
-// the events include a collection, or SlotCleared if `after` is T0.  An event with no
+// T1' from V), Resurrected T3, FlippedBack T5, WeakrefDeref T8, DecrefFromCpp in Z T6,
+// Disarmed T9, HermeticWrap T10, WrapRefused in X refused, and Freed in L is T4, or T7 if
+// the events include a collection, or SlotCleared if `after` is V.  An event with no
 // arrow from the current state is skipped.  If the walk does not end in `after`, the
 // direct arrow from where it ended to `after` is added when there is one (U -> X and
 // Released: no event reports them).  `step` is copied into every result.
@@ -137,7 +138,7 @@ class TargetEvents {
     LifeState before, std::span<const EventKind> events, LifeState after, int step = 0,
     Machine machine = Machine::E2);
 
-// The machine as a Graph: node ids are the state names ("U", "T0", ...) plus "start";
+// The machine as a Graph: node ids are the state names ("U", "V", ...) plus "start";
 // edges carry the MachineEdge label, and the taken ones are highlighted with their step
 // numbers appended ("(step 6)", "(steps 6, 9)").  States the path visits are
 // highlighted too.

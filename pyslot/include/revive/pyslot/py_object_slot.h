@@ -108,7 +108,7 @@ class PyObjectSlot {
   //   untagged                        -> nullopt (never "definitely uninitialized":
   //                                      another thread may tag it right after we look)
   //   tagged by self, hermetic mode   -> nullopt (unless ignore_hermetic_tls)
-  //   tagged by self                  -> the wrapper, owns bit masked (may be null: T0)
+  //   tagged by self                  -> the wrapper, owns bit masked (may be null: V)
   //   tagged by another interpreter   -> throws
   // Inline, as c10 has it: it runs on every wrap.
   [[nodiscard]] std::optional<PyObject*> check_pyobj(PyInterpreter* self_interpreter,
@@ -122,7 +122,7 @@ class PyObjectSlot {
     if (interpreter == self_interpreter) {
       // See Note [Hermetic PyObject mode].
       if (!ignore_hermetic_tls && HermeticPyObjectTLS::get_state()) return std::nullopt;
-      return _unchecked_untagged_pyobj();  // may be null: tagged, no wrapper (T0)
+      return _unchecked_untagged_pyobj();  // may be null: tagged, no wrapper (V)
     }
     // Tagged by another interpreter.  See Note [Python interpreter tag].
     throw_tagged_by_other(self_interpreter, interpreter);

@@ -31,7 +31,7 @@
 namespace revive::trace {
 
 enum class EventKind {
-  Tagged,           // a slot was tagged with this interpreter (U -> T0, inside T1)
+  Tagged,           // a slot was tagged with this interpreter (U -> V, inside T1)
   NewWrapper,       // a wrapper was created and recorded in the slot (T1, T1')
   HermeticWrap,     // a hermetic wrapper was created; the slot was not touched (T10)
   Rewrapped,        // wrap returned the live wrapper with one more reference (T2)
@@ -49,7 +49,7 @@ enum class EventKind {
   GcClear,          // the cycle collector called an object's clear (detail: what it did)
   GcCollect,        // a collection finished (detail: generation, objects found)
   SlotCleared,      // a recorded wrapper died for real while C++ holds the target: the slot
-                    // forgets it (L -> T0, Note [A recorded wrapper that really dies])
+                    // forgets it (L -> V, Note [A recorded wrapper that really dies])
   WrapRefused,      // wrap raised: another interpreter tagged the target (T11; detail: text)
   StorageAliased,   // a storage tagged elsewhere was wrapped through a new StorageImpl
                     // sharing its bytes (Note [Storage wrap across interpreters])

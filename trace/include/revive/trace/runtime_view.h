@@ -39,7 +39,7 @@ struct PyInterpreter;
 namespace revive::trace {
 
 enum class CdataKind {
-  NoWrapper,  // not a tensor or storage wrapper, or nothing recorded (U, T0, X)
+  NoWrapper,  // not a tensor or storage wrapper, or nothing recorded (U, V, X)
   Owned,      // the wrapper counts 1 in the strong count
   Borrowed,   // the wrapper counts nothing (a zombie)
   Undefined,  // stubbed or cleared

@@ -1,12 +1,12 @@
-# check_readme.cmake: the README's shown output is what its programs print.
+# check_doc_figures.cmake: the output the documents show is what their programs print.
 #
-#   cmake -DROOT=<source dir> -DBUILD=<binary dir of the preset, build/dev> -DPYTHON=<python3> -P check_readme.cmake
+#   cmake -DROOT=<source dir> -DBUILD=<binary dir of the preset, build/dev> -DPYTHON=<python3> -P check_doc_figures.cmake
 #
-# Every fenced block of README.md that starts with "$ build/dev/PROGRAM ARGS" or
+# Every fenced block of README.md and docs/*.md that starts with "$ build/dev/PROGRAM ARGS" or
 # "$ PYTHONPATH=DIR python3 SCRIPT ARGS" is run (build/dev read as BUILD, from ROOT), and
 # every line shown under the command, except "...", must be a line of its output.
 cmake_minimum_required(VERSION 3.25)
-file(STRINGS "${ROOT}/README.md" lines)
+file(GLOB docs "${ROOT}/docs/*.md")
 set(command "")
 set(checked 0)
 function(check_block)
@@ -32,13 +32,15 @@ function(check_block)
   foreach(shown IN LISTS expected)
     string(FIND "${out}" "${shown}" at)
     if(at EQUAL -1)
-      message(FATAL_ERROR "README.md shows, under `${command}`:\n  ${shown}\nbut the program (exit ${rc}) printed:\n${out}${err}")
+      message(FATAL_ERROR "${doc} shows, under `${command}`:\n  ${shown}\nbut the program (exit ${rc}) printed:\n${out}${err}")
     endif()
   endforeach()
   message(STATUS "checked: ${command}")
   math(EXPR c "${checked} + 1")
   set(checked ${c} PARENT_SCOPE)
 endfunction()
+foreach(doc "${ROOT}/README.md" ${docs})
+file(STRINGS "${doc}" lines)
 set(in_block FALSE)
 foreach(line IN LISTS lines)
   if(line MATCHES "^```")
@@ -59,7 +61,8 @@ foreach(line IN LISTS lines)
     list(APPEND expected "${line}")
   endif()
 endforeach()
+endforeach()
 if(checked LESS 2)
-  message(FATAL_ERROR "check_readme.cmake: only ${checked} blocks found to check (expected the tour.py and revive-against-cpython ones)")
+  message(FATAL_ERROR "check_doc_figures.cmake: only ${checked} blocks found to check (expected the tour.py and revive-against-cpython ones)")
 endif()
-message(STATUS "${checked} README blocks print what README.md shows")
+message(STATUS "${checked} blocks of the documents print what the documents show")
