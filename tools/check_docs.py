@@ -16,6 +16,8 @@ problem as FILE:LINE, on:
     `revive-tour --list` does not list, or whose option the program's --help lacks;
   - `ctest ... -L REGEX` matching no label, `-R REGEX` matching no test, `--preset P`
     naming no test preset; `--run_test=suite/case` naming a suite or case no test has;
+  - (a document holding the FOREIGN line below is about other projects: its paths and
+    file names are theirs and are not checked)
   - a test name (`test_subclass_preserved`, `a_cycle_through_cpp_grads_leaks_as_in_pytorch`)
     that no file under test/ defines or mentions, unless the document marks it as one of
     PyTorch's tests that revive does not port (EXTERNAL below).
@@ -52,6 +54,8 @@ EXTERNAL = {
 
 # Paths in other projects that look like ours.
 EXTERNAL_PATHS = {"test/test_torch.py"}  # PyTorch's, whose preservation tests test/scenarios/ ports
+
+FOREIGN = "<!-- check_docs: the paths in this document are other projects' -->"
 
 SPAN = re.compile(r"`([^`\n]+)`")
 LINK = re.compile(r"\]\(([^)\s]+)\)")
@@ -132,6 +136,7 @@ class Checker:
     def __init__(self, tree):
         self.t = tree
         self.problems = []
+        self.foreign_paths = False
 
     def bad(self, doc, line, what):
         self.problems.append(f"{os.path.relpath(doc, self.t.root)}:{line}: {what}")
@@ -256,6 +261,8 @@ class Checker:
                     self.program_args(doc, line, name, words[1:])
 
     def token(self, doc, line, tok):
+        if self.foreign_paths and ("/" in tok or "." in tok):
+            return
         if tok.startswith("--run_test="):
             self.run_test(doc, line, tok[len("--run_test="):].rstrip(".,;:`"))
             return
@@ -275,6 +282,9 @@ class Checker:
     def document(self, doc):
         with open(doc, encoding="utf-8") as f:
             lines = f.read().splitlines()
+        # A document about other projects (docs/other-bindings.md) says so once; its paths
+        # and file names are theirs, and only its links, commands and tests are checked.
+        self.foreign_paths = FOREIGN in lines
         fence = None
         for i, text in enumerate(lines, 1):
             if text.lstrip().startswith("```"):
