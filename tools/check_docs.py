@@ -16,13 +16,15 @@ problem as FILE:LINE, on:
     `revive-tour --list` does not list, or whose option the program's --help lacks;
   - `ctest ... -L REGEX` matching no label, `-R REGEX` matching no test, `--preset P`
     naming no test preset; `--run_test=suite/case` naming a suite or case no test has;
-  - (a document holding the FOREIGN line below is about other projects: its paths and
-    file names are theirs and are not checked)
   - a test name (`test_subclass_preserved`, `a_cycle_through_cpp_grads_leaks_as_in_pytorch`)
-    that no file under test/ defines or mentions, unless the document marks it as one of
-    PyTorch's tests that revive does not port (EXTERNAL below).
+    that no file under test/ defines or mentions, unless it is one of the other projects'
+    names listed in EXTERNAL below;
+  - a document that does not link to the glossary (docs/glossary.md).
+A document holding the FOREIGN line below is about other projects: its paths and file
+names are theirs and are not checked.
 Notes (`Note [...]`) are checked by revive_notes_check, which also reads the documents.
---self-test writes a document with one mistake of each kind and checks that each is found.
+--self-test writes a document with one mistake of each kind and checks that each is found,
+and nothing else.
 """
 import fnmatch
 import json
@@ -35,21 +37,10 @@ import tempfile
 TOP = ("pyslot", "tensor", "trace", "interp", "binding", "pictures", "cpython", "proof",
        "examples", "test", "tools", "bench", "docs", "scripts", ".ci", "cmake")
 
-# Names of PyTorch's, CPython's and other projects' functions and tests that documents
-# cite and this tree does not have (they are read about, not ported).  Keep it short:
-# each entry is a name a reader will look for in those projects, not here.
+# Tests of other projects that documents name and this tree does not have (read about,
+# not ported).  Keep it short: each entry is a name a reader will look for there, not here.
 EXTERNAL = {
     "test_storage_thread_safety",  # PyTorch's, added with #167564; not ported (reference.md §3b)
-    "init_fresh_nonatomic", "is_uniquely_owned", "handle_resurrected_objects",
-    "finalize_garbage", "handle_weakrefs", "handle_legacy_finalizers", "move_legacy_finalizers",
-    "move_unreachable", "subtract_refs", "update_refs", "delete_garbage", "gc_collect_main",
-    "find_registered_python_instance", "register_instance", "deregister_instance",
-    "registered_instances", "set_self_py", "intrusive_counter", "inst_c2p",
-    "maybe_decref_pyobj", "get_pyobj_from_cdata", "dealloc_or_preserve",
-    "shared_ptr_trampoline_self_life_support", "trampoline_self_life_support",
-    "THPVariable_subclass_traverse", "THPVariable_subclass_dealloc",
-    "concrete_decref_fn", "subtype_dealloc", "subtype_clear", "subtype_traverse",
-    "try_incref_pyobject", "incref_pyobject", "decref_pyobject",
 }
 
 # Paths in other projects that look like ours.
@@ -282,6 +273,8 @@ class Checker:
     def document(self, doc):
         with open(doc, encoding="utf-8") as f:
             lines = f.read().splitlines()
+        if os.path.basename(doc) != "glossary.md" and not any("glossary.md" in l for l in lines):
+            self.bad(doc, 1, "no link to the glossary (docs/glossary.md)")
         # A document about other projects (docs/other-bindings.md) says so once; its paths
         # and file names are theirs, and only its links, commands and tests are checked.
         self.foreign_paths = FOREIGN in lines
@@ -309,7 +302,7 @@ class Checker:
 
 
 def self_test(root, build):
-    broken = """# A document with one mistake of each kind
+    broken = """# A document with one mistake of each kind (and no link to the glossary)
 
 See [the story](lifecycle.md#no-such-heading) and [nothing](missing.md).
 The protocol is in `binding/src/no_such_file.cpp`; `e2_vs_e5_test.cpp` does not exist;
@@ -328,7 +321,7 @@ ctest --preset dev -L fenced-no-such-label   # a command in a block
                 "no scenario no-such-scenario", "does not know --no-such-flag", "-L no-such-label",
                 "-R no_such_test", "no test preset nonesuch", "suite or case no_such_suite",
                 "named test_no_such_test", "named a_test_case_that_does_not_exist_anywhere",
-                "no build/dev/proof/revive-nonesuch", "-L fenced-no-such-label"]
+                "no build/dev/proof/revive-nonesuch", "-L fenced-no-such-label", "no link to the glossary"]
     with tempfile.TemporaryDirectory() as d:
         doc = os.path.join(root, "docs", f".check_docs_self_test_{os.getpid()}.md")
         try:

@@ -4,7 +4,8 @@
 // then runs the lifecycle of docs/lifecycle.md: wrap (T1, T2), resurrection (T3), the
 // flip back (T5), C++ letting go of a zombie (T6), the collector (T7), the weakref hole
 // (T8), teardown (T9), hermetic mode (T10) and another interpreter's refusal (T11),
-// with the leak check, the state reading and the pictures working for it unchanged.
+// with the leak check, the state reading and the pictures working for it unchanged;
+// and the same type in era E4.
 #include <boost/test/unit_test.hpp>
 
 #include "revive/binding/python_variable.h"
@@ -43,6 +44,11 @@ class GeneratorImpl final : public intrusive_ptr_target {
 
  protected:
   void release_resources() override { pyobj_slot_.maybe_destroy_pyobj(); }
+  // E4's three hooks: what the count crossing 1 <-> 2, and lock() at n == 1, do to the
+  // wrapper, forwarded to the slot as TensorImpl does (Note [The has-PyObject bit]).
+  void incref_pyobject() const noexcept override { pyobj_slot_.incref_pyobj(); }
+  void decref_pyobject() const noexcept override { pyobj_slot_.decref_pyobj(); }
+  [[nodiscard]] bool try_incref_pyobject() const noexcept override { return pyobj_slot_.try_incref_pyobj(); }
 
  private:
   static LiveCount& live() {
@@ -53,6 +59,17 @@ class GeneratorImpl final : public intrusive_ptr_target {
   std::uint64_t id_;
   impl::PyObjectSlot pyobj_slot_;  // declared last: destroyed first
 };
+
+}  // namespace
+
+// Still step 1: its handles test E4's has-PyObject bit on 1 <-> 2 (Note [The has-PyObject
+// bit]).  Declared before any handle is used; PreservedHandle refuses a type without it.
+template <>
+struct revive::TargetTraits<GeneratorImpl> {
+  static constexpr bool can_have_pyobject = true;
+};
+
+namespace {
 
 // Step 2: the owning handle (what MaybeOwned and the protocol need of it).
 class Generator {
@@ -276,6 +293,39 @@ BOOST_AUTO_TEST_CASE(counts_and_pictures_work_unchanged, *utf::label("diagram"))
   OwnershipView gone = look_at(static_cast<const GeneratorImpl*>(nullptr), seen_from);
   BOOST_TEST(gone.state == LifeState::D);
   BOOST_TEST(ownership_graph(gone).node("target")->label == "GeneratorImpl\nfreed (D)");
+}
+
+// E4: the same type in an E4 interpreter (Note [Era E4 in the binding]).  Nothing
+// else is needed: the wrapper owns the generator for its whole life, and C++ holds the
+// wrapper while it shares the generator, so Python letting go makes no zombie, and the
+// next wrap returns the same object with its __dict__.
+BOOST_AUTO_TEST_CASE(in_e4_cpp_holds_the_wrapper_while_it_shares, *utf::label("e4")) {
+  const auto generators = GeneratorImpl::live_count();
+  {
+    Interpreter::Owner I4 = Interpreter::create("I4", Era::E4);
+    (void)I4->add_preserved_type<Generator>();
+    Generator g = Generator::create();
+    Ref p = I4->wrap(g);
+    I4->setattr(p, "foo", std::int64_t{7});
+    const PyObject* first = p.get();
+    Snapshot s = inspect(*I4, g.getIntrusivePtr().get());
+    BOOST_TEST(s.state == SlotState::L);
+    BOOST_TEST(s.strong == 2u);
+    BOOST_TEST(s.refcnt == 2);  // Python's p, and C++'s reference while g shares it
+    BOOST_TEST(!s.owns);
+    BOOST_TEST(s.cdata == CdataKind::Owned);
+    p.reset();
+    s = inspect(*I4, g.getIntrusivePtr().get());
+    BOOST_TEST(s.state == SlotState::L);  // no zombie: C++'s reference keeps it live
+    BOOST_TEST(s.refcnt == 1);
+    Ref q = I4->wrap(g);
+    BOOST_TEST(q.get() == first);
+    BOOST_TEST(std::get<std::int64_t>(I4->getattr(q, "foo")) == 7);
+    q.reset();
+    g.reset();  // 2 -> 1 gives C++'s reference back; the wrapper dies, and the generator
+    BOOST_TEST(GeneratorImpl::live_count() == generators);
+    BOOST_TEST(I4->live_objects() == 0u);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -102,7 +102,7 @@ concept PreservedHandle = requires(const H& h, const typename H::impl_type* impl
   { Preserved<H>::wrong_kind_error } -> std::convertible_to<const char*>;
 } && (Preserved<H>::foreign != ForeignRule::Alias || requires(const H& h) {
   { Preserved<H>::alias(h) } -> std::same_as<H>;
-});
+}) && TargetTraits<typename H::impl_type>::can_have_pyobject;  // E4: its handles test the bit
 
 template <>
 struct Preserved<Tensor> {
