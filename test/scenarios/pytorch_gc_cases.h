@@ -195,8 +195,9 @@ BOOST_AUTO_TEST_CASE(test_backward_hooks_traverse) {
 }
 
 // What PyTorch also did: a cycle through C++ grads (`x.grad = y; y.grad = x`) is invisible
-// to the collector, which sees only Python references, and leaks, in PyTorch as here:
-// both tensors and both zombie wrappers stay alive after Python and C++ let go.
+// to the collector, which sees only Python references, and leaks, in PyTorch as here, in
+// both eras: both tensors and both wrappers stay alive after Python and C++ let go (in E2
+// each wrapper is a zombie its slot owns; in E4 C++'s reference makes each one a root).
 BOOST_AUTO_TEST_CASE(a_cycle_through_cpp_grads_leaks_as_in_pytorch) {
   const auto tensors = TensorImpl::live_count();
   TensorImpl* raw = nullptr;
