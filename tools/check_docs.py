@@ -90,6 +90,10 @@ class Tree:
         self.test_presets = {p["name"] for p in presets.get("testPresets", [])}
         self.presets = {p["name"] for p in presets.get("configurePresets", [])}
         self.labels, self.ctests = self._ctest()
+        # Labels a configuration may leave out (debian-python exists only where Debian's
+        # python3 differs from the module's): those CMake writes literally count too.
+        for t in (t for p, t in self.text.items() if p.endswith(("CMakeLists.txt", ".cmake"))):
+            self.labels += re.findall(r"list\(APPEND labels ([\w-]+)\)", t)
         self.scenarios = self._scenarios()
         self.help = {}
 

@@ -114,10 +114,10 @@ void gc_bugs(Pictures* pics) {
   };
   const Variant variants[] = {
       {"gc-bugs/75932-broken",
-       {"#75932 reproduced: clear ignores preservation (GcBugs::issue_75932)", "T1 cleared T1' T3",
+       {"#75932 reproduced: clear ignores preservation (GcBugs::issue_75932)", "T1 forgotten T1' T3",
         LifeState::Z},
        GcBugs{.issue_75932 = true, .issue_136358 = false}, false,
-       "V n=1 tag=I0 owns=0 via=cleared fin=0", "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T1',T3 fin=0"},
+       "V n=1 tag=I0 owns=0 via=forgotten fin=0", "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T1',T3 fin=0"},
       {"gc-bugs/136358-broken",
        {"#136358 reproduced: a subclass's default clear wipes __dict__ (GcBugs::issue_136358)",
         "T1 T3 T5 T3", LifeState::Z},

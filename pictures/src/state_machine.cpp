@@ -25,7 +25,7 @@ constexpr std::array kMachine{
     MachineEdge{Transition::T4, L, D, "T4 Python lets go, n = 1 - real death"},
     MachineEdge{Transition::T7, L, D, "T7 the collector frees a dead cycle"},
     MachineEdge{Transition::SlotCleared, L, V,
-                "P dies for real while C++ holds it - slot cleared"},
+                "forgotten - P dies for real while C++ holds it, the slot forgets P"},
     MachineEdge{Transition::T5, Z, L, "T5 wrap - flip back, no incref"},
     MachineEdge{Transition::T6, Z, D, "T6 C++ lets go - the slot gives P back, P dies unless a weakref revived it"},
     MachineEdge{Transition::T8, Z, Z, "T8 weakref deref - r = 2, no flip"},
@@ -161,7 +161,7 @@ std::string_view to_string(Transition t) noexcept {
     case Transition::T10: return "T10";
     case Transition::T11: return "T11";
     case Transition::Refused: return "refused";
-    case Transition::SlotCleared: return "cleared";
+    case Transition::SlotCleared: return "forgotten";
     case Transition::Released: return "released";
     case Transition::Share: return "share";
     case Transition::Unshare: return "unshare";

@@ -502,7 +502,7 @@ const std::vector<Walk> kWalks = {
     {"T11 tagged elsewhere (no event)", LifeState::U, {}, LifeState::X, {Transition::T11}},
     {"refused: a wrap here raises", LifeState::X, {EK::WrapRefused}, LifeState::X, {Transition::Refused}},
     {"another interpreter refused, seen from the tagger", LifeState::L, {EK::WrapRefused}, LifeState::L, {}},
-    {"a recorded wrapper really dies, slot cleared", LifeState::L, {EK::Freed}, LifeState::V, {Transition::SlotCleared}},
+    {"forgotten: a recorded wrapper really dies", LifeState::L, {EK::Freed}, LifeState::V, {Transition::SlotCleared}},
     {"C++ drops a foreign tensor", LifeState::X, {}, LifeState::D, {Transition::Released}},
     {"C++ drops an untagged tensor", LifeState::U, {}, LifeState::D, {Transition::Released}},
     {"wrap, then del, in one step", LifeState::U, {EK::Tagged, EK::NewWrapper, EK::Resurrected}, LifeState::Z, {Transition::T1, Transition::T3}},

@@ -1,7 +1,7 @@
 // inspect.h: read the state of docs/reference.md §2 off a live C++ object.
 //
 // Defines:
-//   SlotState   U, V, L, Z, X, and R (released, kept by weak references) and D (an
+//   SlotState   U, V, L, Z, X, and R (retained: dead, kept in memory by weak references) and D (an
 //               undefined handle).
 //   CdataKind   what the recorded wrapper's cdata is.
 //   Snapshot    strong count n, the tag, the owns bit, the recorded wrapper, its
@@ -43,7 +43,7 @@ enum class SlotState {
   L,   // live: the recorded wrapper owns the C++ object (owns bit clear)
   Z,   // zombie: the C++ object owns the recorded wrapper (owns bit set)
   X,   // foreign: tagged by another interpreter
-  R,   // released: n == 0, but C++ weak references keep the object in memory; a
+  R,   // retained: n == 0, but C++ weak references keep the object in memory; a
        // storage's zombie may still be recorded (docs/reference.md §2)
   D,   // no target: an undefined handle (inspect() of a Tensor or Storage)
 };
@@ -59,7 +59,7 @@ struct Snapshot {
 };
 
 // The Snapshot of `target`'s slot, seen from `interp`.  The caller keeps `target`'s memory
-// alive (a strong or weak reference); a released target (n == 0) reads as R, with what
+// alive (a strong or weak reference); a dead target still in memory (n == 0) reads as R, with what
 // its slot still records.  A gone target (target.slot == nullptr) reads as D.
 [[nodiscard]] Snapshot inspect(const trace::RuntimeView& interp, const Target& target);
 // The same for any preserved C++ object (TensorImpl, StorageImpl, ...).

@@ -85,7 +85,7 @@ enum class Transition {
 // no zombie; C++ holds the wrapper while it shares the target).
 enum class Machine { E2, E4 };
 
-// "T1", "T1'", ..., "T11", "refused", "cleared", "released", "share", "unshare".
+// "T1", "T1'", ..., "T11", "refused", "forgotten", "released", "share", "unshare".
 [[nodiscard]] std::string_view to_string(Transition t) noexcept;
 std::ostream& operator<<(std::ostream& os, Transition t);
 
