@@ -1,6 +1,7 @@
 // Torch's state in one interpreter (the types, the PyInterpreter and its vtable) and
 // the Python-level API on top of the protocol in python_variable.h: the checks and
 // conversions a `torch.*` call makes before it reaches wrap or unpack.
+#include "revive/pyslot/exercise.h"
 #include "revive/binding/python_variable.h"
 #include "revive/binding/tensor_methods.h"
 #include "revive/pyslot/python_op_registration_trampoline.h"
@@ -37,7 +38,9 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era)
     : rt_(runtime),
       vtable_(std::make_unique<VTable>(this)),
       pyinterpreter_(vtable_.get()),
-      bugs_(bugs),
+      // test machinery (exercise.h): two exercises switch the era's collector bugs on.
+      bugs_(GcBugs{bugs.issue_75932 || exercise::off(exercise::Rule::ClearAsks),
+                   bugs.issue_136358 || exercise::off(exercise::Rule::SubclassSlots)}),
       era_(era) {
   // The types, as torch's module init makes them; the metaclass hook gives every later
   // subclass the wrapper's own slots too.

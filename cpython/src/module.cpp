@@ -164,7 +164,9 @@ template <class H>
 PyObject* fix_weakref(PyObject* self, PyObject*) {
   Torch& torch = Torch::of_wrapper<H>(self);
   return guarded([&]() -> PyObject* {
-    PyObject* again = torch.wrap(torch.unpack<H>(self));
+    H handle = torch.unpack<H>(self);
+    if (exercise::off(exercise::Rule::FixWeakref)) Py_RETURN_NONE;  // test machinery (exercise.h)
+    PyObject* again = torch.wrap(handle);
     if (again == nullptr) return nullptr;
     Py_DECREF(again);
     Py_RETURN_NONE;

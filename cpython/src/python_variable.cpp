@@ -214,6 +214,7 @@ PyObject* Torch::wrap(const H& handle) {
     if (slot->owns_pyobj()) {  // T5: Z -> L; the caller takes the slot's reference
       slot->set_owns_pyobj(false);
       as_wrapper<H>(o)->cdata = MaybeOwned<H>::owned(handle);
+      if (exercise::off(exercise::Rule::FlipBackNoIncref)) Py_INCREF(o);  // test machinery (exercise.h)
       return o;
     }
     Py_INCREF(o);  // T2
@@ -288,6 +289,7 @@ template <class H>
 bool Torch::is_preservable(WrapperObject<H>* self) const {
   if (self->cdata.unsafeIsBorrowed()) return false;
   if (e4) return false;  // E4 never resurrects: See Note [Era E4 in the binding] (binding/)
+  if (exercise::off(exercise::Rule::Resurrection)) return false;  // test machinery (exercise.h)
   if (Kind<H>::remembers_hermetic && self->is_hermetic) return false;
   auto* target = self->cdata.get();
   if (target == nullptr || target->refcount() <= 1) return false;

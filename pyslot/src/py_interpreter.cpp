@@ -1,3 +1,4 @@
+#include "revive/pyslot/exercise.h"
 #include "revive/pyslot/py_interpreter.h"
 
 #include "revive/pyslot/error.h"
@@ -50,6 +51,7 @@ bool PyInterpreterVTable::try_incref(const PyObjectSlot& /*slot*/) const {
 const PyInterpreterVTable& noop_vtable() noexcept { return kNoopVTable; }
 
 void PyInterpreter::disarm() noexcept {
+  if (exercise::off(exercise::Rule::Disarm)) return;  // test machinery (exercise.h)
   vtable_.store(&kNoopVTable, std::memory_order_release);
 }
 

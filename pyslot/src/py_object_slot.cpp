@@ -1,3 +1,4 @@
+#include "revive/pyslot/exercise.h"
 #include "revive/pyslot/py_object_slot.h"
 
 namespace revive::impl {
@@ -51,6 +52,12 @@ void PyObjectSlot::init_pyobj(PyInterpreter* self_interpreter, PyObject* pyobj,
       break;
     }
     case PyInterpreterStatus::MAYBE_UNINITIALIZED: {
+      if (exercise::off(exercise::Rule::TagCas)) {  // test machinery (exercise.h)
+        if (pyobj_interpreter_.exchange(self_interpreter, std::memory_order_relaxed) == nullptr) {
+          self_interpreter->tagged_.fetch_add(1, std::memory_order_relaxed);
+        }
+        break;
+      }
       PyInterpreter* expected = nullptr;
       if (pyobj_interpreter_.compare_exchange_strong(expected, self_interpreter,
                                                      std::memory_order_acq_rel)) {

@@ -1,3 +1,4 @@
+#include "revive/pyslot/exercise.h"
 #include "revive/tensor/intrusive_ptr.h"
 
 #include <cstdio>
@@ -38,6 +39,7 @@ void intrusive_ptr_target::set_has_pyobject_fresh() {
 }
 
 bool intrusive_ptr_target::set_has_pyobject() noexcept {
+  if (exercise::off(exercise::Rule::E4Share)) return false;  // test machinery (exercise.h)
   // See Note [The has-PyObject bit]: C++'s reference to the wrapper before the bit.
   std::uint64_t c = combined_refcount_.load(std::memory_order_relaxed);
   bool increfed = false;
@@ -67,7 +69,8 @@ testing::E4Lock testing::e4_lock() noexcept { return e4_lock_order.load(std::mem
 bool intrusive_ptr_target::try_incref(bool can_have_pyobject) const noexcept {
   // See Note [Memory ordering of the two counts]: never 0 -> 1.
   std::uint64_t c = combined_refcount_.load(std::memory_order_relaxed);
-  if (can_have_pyobject && testing::e4_lock() == testing::E4Lock::FirstVersion) {  // test machinery (testing.h)
+  if (can_have_pyobject && (testing::e4_lock() == testing::E4Lock::FirstVersion ||
+                            exercise::off(exercise::Rule::E4LockOrder))) {  // test machinery (testing.h, exercise.h)
     while (detail::refcount(c) != 0) {
       if (combined_refcount_.compare_exchange_weak(c, c + detail::kReferenceCountOne, std::memory_order_acq_rel,
                                                    std::memory_order_relaxed)) {

@@ -20,6 +20,7 @@
 
 #include <optional>
 
+#include "revive/pyslot/exercise.h"
 #include "revive/pyslot/move_out.h"
 #include "revive/binding/interpreter.h"
 #include "revive/binding/testing.h"
@@ -110,6 +111,7 @@ Ref Torch::rewrap_recorded(WrapperObject<H>* self, const H& handle, impl::PyObje
     slot->set_owns_pyobj(false);
     self->cdata = MaybeOwned<H>::owned(handle);
     rt_.emit(EventKind::FlippedBack, self, handle.getIntrusivePtr().get());
+    if (exercise::off(exercise::Rule::FlipBackNoIncref)) ++self->ob_refcnt;  // test machinery (exercise.h)
     return Ref::steal(self);
   }
   ++self->ob_refcnt;  // T2: L -> L
@@ -193,7 +195,8 @@ Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterS
   const bool was_tagged = slot->pyobj_interpreter() != nullptr;
   auto* self = rt_.allocate<WrapperObject<H>>(type);
   self->cdata = MaybeOwned<H>::owned(handle);
-  if (impl::HermeticPyObjectTLS::get_state()) {
+  if (impl::HermeticPyObjectTLS::get_state() &&
+      !exercise::off(exercise::Rule::HermeticUnrecorded)) {  // test machinery (exercise.h)
     // Not recorded: the slot is not touched at all.  See Note [Hermetic PyObject mode].
     self->is_hermetic = true;  // never preserved, whatever the TLS says at its death
     rt_.emit(EventKind::HermeticWrap, self, target, type->name);
@@ -242,7 +245,9 @@ H Torch::unpack_as(const Ref& o, const char* what) {
 // 1.  See Note [The weakref hole].
 template <class H>
 void ops_detail::fix_weakref(Torch& torch, const Ref& o) {
-  Ref again = torch.wrap(torch.unpack_as<H>(o, "_fix_weakref"));
+  H handle = torch.unpack_as<H>(o, "_fix_weakref");
+  if (exercise::off(exercise::Rule::FixWeakref)) return;  // test machinery (exercise.h)
+  Ref again = torch.wrap(handle);
 }
 
 // ---- dealloc -----------------------------------------------------------------------------
@@ -266,6 +271,7 @@ template <PreservedHandle H>
 bool Torch::is_preservable(WrapperObject<H>* self) {
   if (era_ == Era::E4) return false;  // See Note [Era E4 in the binding]
   if (self->cdata.unsafeIsBorrowed()) return false;
+  if (exercise::off(exercise::Rule::Resurrection)) return false;  // test machinery (exercise.h)
   using interp::testing::planted;
   using interp::testing::PlantedBug;
   bool ignore_hermetic_tls = true;
@@ -352,6 +358,10 @@ void Torch::release_cdata(WrapperObject<H>* self) noexcept {
   if constexpr (Preserved<H>::release_gil_on_drop) {
     if (dropped.defined() && !dropped.unsafeIsBorrowed()) {
       // See Note [GIL order across interpreters].
+      if (exercise::off(exercise::Rule::GilReleasedOnDrop)) {  // test machinery (exercise.h)
+        dropped = MaybeOwned<H>();
+        return;
+      }
       interp::GilRelease no_gil(rt_.gil());
       dropped = MaybeOwned<H>();
     }
@@ -463,7 +473,10 @@ void Torch::wrapper_dealloc(PyObject* o) noexcept {
 template <PreservedHandle H>
 void Torch::wrapper_traverse(PyObject* o, interp::VisitProc visit, void* arg) {
   auto* self = static_cast<WrapperObject<H>*>(o);
-  if (of(o).is_preservable(self)) return;  // C++ owners act as roots
+  if (of(o).is_preservable(self) &&
+      !exercise::off(exercise::Rule::TraverseSilent)) {  // test machinery (exercise.h)
+    return;  // C++ owners act as roots
+  }
   interp::Runtime::subtype_traverse(o, visit, arg);
   if (self->backward_hooks) visit(self->backward_hooks.get(), arg);  // Py_VISIT(backward_hooks)
 }
