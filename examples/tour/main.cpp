@@ -8,6 +8,7 @@
 //   revive-tour --era e4 [NAME...]           the scenarios' E4 tellings (PyTorch's design
 //                                            since November 2025), where they exist
 //   revive-tour --side-by-side [NAME...]     each E2 row next to its E4 twin's
+//   revive-tour --quiz NAME                  ask for each step's row before showing it
 //   revive-tour --rows [NAME...]             one line per step instead of the tables (the
 //                                            Python tour on the real CPython checks its
 //                                            rows against these: examples/cpython/tour.py)
@@ -23,9 +24,14 @@
 // (the state machine with the scenario's path highlighted); DIR/state-machine.{dot,mmd}
 // is the machine alone.  If Graphviz's `dot` is on the PATH, every .dot file is also
 // rendered to .svg and .png.
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <cstdio>
+#include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +52,7 @@ void usage(std::FILE* to) {
                "usage: revive-tour [--era e2|e4] [--pictures DIR] [SCENARIO...]\n"
                "       revive-tour --side-by-side [SCENARIO...]\n"
                "       revive-tour [--era e2|e4] --rows [SCENARIO...]\n"
+               "       revive-tour [--era e2|e4] --quiz SCENARIO\n"
                "       revive-tour --list\n"
                "Runs the named scenarios (all of them if none is named) and prints a table per\n"
                "scenario. --pictures DIR also writes DIR/<scenario>/step-NN.dot (who owns whom\n"
@@ -54,7 +61,9 @@ void usage(std::FILE* to) {
                "PATH each .dot file is rendered to .svg and .png as well. --rows prints one line\n"
                "per step instead, scenario<TAB>step<TAB>row<TAB>action, for examples/cpython/tour.py.\n"
                "--era e4 tells the scenarios that have an E4 telling (--list marks them) on an E4\n"
-               "interpreter; --side-by-side prints each step's E2 and E4 rows.\n");
+               "interpreter; --side-by-side prints each step's E2 and E4 rows. --quiz shows each\n"
+               "step's action and asks for its row (STATE N R OWNS) before showing it, then\n"
+               "scores the answers; it reads them from a terminal or a pipe.\n");
 }
 
 // A one-line reason, then the usage; exit status 2.
@@ -72,9 +81,8 @@ int print_side_by_side(const std::vector<std::string_view>& wanted) {
   };
   std::vector<Row> rows;
   rows_only() = true;
-  row_receiver() = [&rows](const std::string&, int, const std::string& row, std::string_view action) {
-    rows.push_back(Row{row, std::string(action)});
-  };
+  row_receiver() = [&rows](const std::string&, int, const std::string& row, std::string_view action,
+                           std::string_view) { rows.push_back(Row{row, std::string(action)}); };
   std::printf("revive tour, side by side: era E2 (resurrection) | era E4 (the has-PyObject bit)\n");
   for (const auto& s : all_scenarios()) {
     const bool pick = wanted.empty() || std::find(wanted.begin(), wanted.end(), s.name) != wanted.end();
@@ -102,6 +110,75 @@ int print_side_by_side(const std::vector<std::string_view>& wanted) {
   return 0;
 }
 
+// One field of a row in the rows form ("L n=2 r=1 ... owns=0"): the state is the first
+// word; a key the row leaves out reads "-", as the table prints it.
+std::string field(const std::string& row, const std::string& key) {
+  if (key == "state") return row.substr(0, row.find(' '));
+  const std::string tag = " " + key + "=";
+  const std::size_t at = row.find(tag);
+  if (at == std::string::npos) return "-";
+  const std::size_t from = at + tag.size();
+  return row.substr(from, row.find(' ', from) - from);
+}
+
+// --quiz SCENARIO: the tour asks before it tells.  Each step's action is shown, and the
+// learner answers the row's state, n, r and owns ("Z 1 1 1"; "-" where the table shows
+// "-"; an empty line skips); then the row and its sentence are shown, and each answer is
+// marked.  Reads standard input line by line, so a pipe works as well as a terminal.
+int run_quiz(const Scenario& s, bool e4) {
+  struct Step {
+    std::string row, action, why;
+  };
+  std::vector<Step> steps;
+  rows_only() = true;
+  row_receiver() = [&steps](const std::string&, int, const std::string& row, std::string_view action,
+                            std::string_view why) {
+    steps.push_back(Step{row, std::string(action), std::string(why)});
+  };
+  if (e4) s.run_e4(nullptr);
+  else s.run(nullptr);
+  row_receiver() = nullptr;
+  std::printf("quiz: %.*s (era %s). For each step, type the row you expect: STATE N R OWNS\n"
+              "(states U V L Z X D; '-' where the table shows '-'; an empty line skips the step).\n",
+              static_cast<int>(s.name.size()), s.name.data(), e4 ? "E4" : "E2");
+  static const std::array<std::string, 4> kKeys{"state", "n", "r", "owns"};
+  int right = 0, asked = 0, perfect = 0, skipped = 0;
+  bool input = true;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    std::printf("\nstep %zu: %s\n  your row> ", i + 1, step.action.c_str());
+    std::fflush(stdout);
+    std::string line;
+    if (input && !std::getline(std::cin, line)) input = false;
+    if (!input) std::printf("(no more input)\n");
+    else if (!isatty(0)) std::printf("%s\n", line.c_str());  // a pipe: show what was answered
+    std::istringstream words(line);
+    std::array<std::string, 4> answer;
+    std::size_t given = 0;
+    while (given < answer.size() && words >> answer[given]) ++given;
+    std::string marks;
+    if (given == 0) {
+      ++skipped;
+    } else {
+      int ok = 0;
+      for (std::size_t k = 0; k < kKeys.size(); ++k) {
+        const std::string want = field(step.row, kKeys[k]);
+        const bool hit = k < given && answer[k] == want;
+        ok += hit ? 1 : 0;
+        marks += "  " + kKeys[k] + " " + (hit ? "right" : "wrong (" + want + ")");
+      }
+      right += ok;
+      asked += static_cast<int>(kKeys.size());
+      perfect += ok == static_cast<int>(kKeys.size()) ? 1 : 0;
+    }
+    std::printf("  the row:  %s\n  %s\n", step.row.c_str(), step.why.c_str());
+    if (!marks.empty()) std::printf("  %s\n", marks.c_str() + 2);
+  }
+  std::printf("\nscore: %d of %d answers right; %d of %zu steps entirely right, %d skipped\n", right, asked,
+              perfect, steps.size(), skipped);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,6 +187,7 @@ int main(int argc, char** argv) {
   bool list = false;
   bool e4 = false;
   bool side_by_side = false;
+  bool quiz = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--list" || arg == "-l") {
@@ -135,6 +213,10 @@ int main(int argc, char** argv) {
     }
     if (arg == "--side-by-side") {
       side_by_side = true;
+      continue;
+    }
+    if (arg == "--quiz") {
+      quiz = true;
       continue;
     }
     if (arg == "--pictures") {
@@ -166,6 +248,13 @@ int main(int argc, char** argv) {
     }
   }
   if (side_by_side) return print_side_by_side(wanted);
+  if (quiz) {
+    if (wanted.size() != 1 || rows_only() || pictures_dir || list) {
+      return refuse("--quiz takes one scenario (and --era)");
+    }
+    const auto& all = all_scenarios();
+    return run_quiz(*std::find_if(all.begin(), all.end(), [&](const Scenario& s) { return s.name == wanted[0]; }), e4);
+  }
   if (list) {
     if (!wanted.empty() || pictures_dir || rows_only() || e4) return refuse("--list takes nothing else");
     for (const auto& s : all_scenarios()) {

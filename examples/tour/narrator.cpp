@@ -418,7 +418,7 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
   add("via", via);
   actual += " fin=" + std::to_string(finalized);
   if (rows_only()) {
-    if (row_receiver()) row_receiver()(slug_, count_, actual, action);
+    if (row_receiver()) row_receiver()(slug_, count_, actual, action, why);
     else std::printf("%s\t%d\t%s\t%s\n", slug_.c_str(), count_, actual.c_str(), std::string(action).c_str());
   }
   if (expected_row.empty()) {

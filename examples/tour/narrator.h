@@ -164,9 +164,10 @@ class Narrator final : public trace::Observer {
 [[nodiscard]] bool& rows_only();
 
 // Where the rows mode's lines go: printed unless a receiver is set (the side-by-side
-// mode collects them): the scenario's slug, the step, the row, the action.
+// mode and the quiz collect them): the scenario's slug, the step, the row, the action,
+// and the step's sentence.
 using RowReceiver = std::function<void(const std::string& slug, int step, const std::string& row,
-                                       std::string_view action)>;
+                                       std::string_view action, std::string_view why)>;
 [[nodiscard]] RowReceiver& row_receiver();
 
 // Run `f`; the C++ error it raised as the RuntimeError Python would print, or "no error".
