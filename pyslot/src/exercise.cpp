@@ -16,7 +16,7 @@ constexpr std::array kRules{Rule::Resurrection, Rule::FlipBackNoIncref, Rule::Fi
                             Rule::TraverseSilent, Rule::ClearAsks, Rule::SubclassSlots,
                             Rule::GilReleasedOnDrop, Rule::E4Share, Rule::E4LockOrder};
 
-#ifdef REVIVE_PLANTED_BUG
+#if REVIVE_EXERCISES
 // The first read takes REVIVE_EXERCISE; an unknown name is a mistake worth stopping for,
 // since every test would otherwise pass with no rule off.
 Rule from_environment() noexcept {
@@ -38,7 +38,7 @@ std::atomic<Rule>& state() noexcept {
 std::span<const Rule> rules() noexcept { return kRules; }
 
 bool available() noexcept {
-#ifdef REVIVE_PLANTED_BUG
+#if REVIVE_EXERCISES
   return true;
 #else
   return false;
@@ -46,24 +46,19 @@ bool available() noexcept {
 }
 
 Rule switched_off() noexcept {
-#ifdef REVIVE_PLANTED_BUG
+#if REVIVE_EXERCISES
   return state().load(std::memory_order_relaxed);
 #else
   return Rule::None;
 #endif
 }
 
-bool off(Rule rule) noexcept {
-#ifdef REVIVE_PLANTED_BUG
-  return rule != Rule::None && switched_off() == rule;
-#else
-  (void)rule;
-  return false;
+#if REVIVE_EXERCISES
+bool off(Rule rule) noexcept { return rule != Rule::None && switched_off() == rule; }
 #endif
-}
 
 void switch_off([[maybe_unused]] Rule rule) noexcept {
-#ifdef REVIVE_PLANTED_BUG
+#if REVIVE_EXERCISES
   state().store(rule, std::memory_order_relaxed);
 #endif
 }

@@ -8,7 +8,8 @@
 //                     of the planted bugs (interp/include/revive/interp/testing.h).
 //   available()       whether this build has the switches (the CMake option
 //                     REVIVE_PLANTED_BUG, on in the dev, asan-ubsan, tsan and fuzz
-//                     presets); without it off() is always false.
+//                     presets, sets REVIVE_EXERCISES); without it off() is a constant
+//                     false, so the release and bench builds pay nothing.
 //   off(rule)         true if `rule` is the one switched off.
 //   switch_off(rule)  switch one off (Rule::None: every rule on).  The first read takes
 //                     the environment variable REVIVE_EXERCISE, so a whole test program,
@@ -47,7 +48,11 @@ enum class Rule : std::uint8_t {
 
 [[nodiscard]] std::span<const Rule> rules() noexcept;  // every rule but None
 [[nodiscard]] bool available() noexcept;
+#if REVIVE_EXERCISES
 [[nodiscard]] bool off(Rule rule) noexcept;
+#else
+[[nodiscard]] constexpr bool off(Rule) noexcept { return false; }  // nothing to switch off
+#endif
 [[nodiscard]] Rule switched_off() noexcept;
 void switch_off(Rule rule) noexcept;
 [[nodiscard]] std::string_view to_string(Rule rule) noexcept;
