@@ -161,6 +161,8 @@ class Checker:
             if v.startswith("build/dev/"):
                 if not os.path.exists(os.path.join(self.t.build, v[len("build/dev/"):])):
                     self.bad(doc, line, f"the dev build has no {v}")
+            elif v.startswith("build/"):
+                continue  # another preset's build, which may not have been made yet
             elif "*" in v:
                 if not fnmatch.filter(self.t.files, v.rstrip("/")):
                     self.bad(doc, line, f"no file matches {v}")
