@@ -4,7 +4,8 @@
 #
 # Answers `preserved` with one step wrong (step 6: "L 2 0 0", where the row is a zombie,
 # "Z 1 1 1") and one skipped (an empty line), and checks the marks, the revealed rows and
-# the score; then an E4 quiz answered entirely right; then that input running out ends
+# the score; then an E4 quiz answered entirely right; then answers in the row's own form
+# ("n=1") and lower case; then that input running out ends
 # the questions without an error; then that --quiz wants exactly one scenario.
 cmake_minimum_required(VERSION 3.25)
 file(MAKE_DIRECTORY "${OUT}")
@@ -38,6 +39,9 @@ expect("score: 32 of 36 answers right; 8 of 10 steps entirely right, 1 skipped")
 quiz("U 1 - -\nL 2 2 0\nL 2 2 0\nL 2 3 0\nL 2 2 0\nL 2 1 0\nL 2 2 0\nL 2 2 0\nL 2 1 0\nD - - -\n" --era e4 --quiz preserved)
 expect("quiz: preserved (era E4)")
 expect("score: 40 of 40 answers right; 10 of 10 steps entirely right, 0 skipped")
+
+quiz("u n=1 - -\nl n=2 r=1 owns=0\n" --quiz preserved)
+expect("score: 8 of 8 answers right; 2 of 10 steps entirely right, 8 skipped")
 
 quiz("U 1 - -\n" --quiz preserved)
 if(NOT rc EQUAL 0)

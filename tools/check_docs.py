@@ -235,7 +235,7 @@ class Checker:
                 if help_text and flag != "--help" and flag not in help_text:
                     self.bad(doc, line, f"{program} --help does not know {flag}")
                 takes_value = flag in ("--pictures", "--era", "--steps", "--seed", "--replay", "--ops",
-                                       "--planted", "--length", "--eras", "--minutes", "--html", "--quiz")
+                                       "--planted", "--length", "--eras", "--minutes", "--html")
                 continue
             if takes_value:
                 takes_value = False

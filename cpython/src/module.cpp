@@ -10,6 +10,7 @@
 #include "revive/cpython/module.h"
 #include "revive/cpython/python_variable.h"
 
+#include "revive/pyslot/exercise.h"
 #include "revive/pyslot/hermetic_tls.h"
 #include "revive/tensor/death_watch.h"
 

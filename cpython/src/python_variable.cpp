@@ -14,6 +14,7 @@
 //     tp_base and recurse.
 //   - Resurrection is _Py_NewReference (refcount back to 1) in tp_dealloc, before the
 //     object is untracked, as THPVariable_tryResurrect did.
+#include "revive/pyslot/exercise.h"
 #include "revive/cpython/python_variable.h"
 
 #include <structmember.h>
@@ -289,7 +290,6 @@ template <class H>
 bool Torch::is_preservable(WrapperObject<H>* self) const {
   if (self->cdata.unsafeIsBorrowed()) return false;
   if (e4) return false;  // E4 never resurrects: See Note [Era E4 in the binding] (binding/)
-  if (exercise::off(exercise::Rule::Resurrection)) return false;  // test machinery (exercise.h)
   if (Kind<H>::remembers_hermetic && self->is_hermetic) return false;
   auto* target = self->cdata.get();
   if (target == nullptr || target->refcount() <= 1) return false;
@@ -342,7 +342,9 @@ template <class H>
 void Torch::dealloc(PyObject* o) noexcept {
   Torch& torch = of_wrapper<H>(o);
   WrapperObject<H>* self = as_wrapper<H>(o);
-  if (torch.is_preservable(self)) {  // T3
+  bool resurrectable = torch.is_preservable(self);
+  if (exercise::off(exercise::Rule::Resurrection)) resurrectable = false;  // test machinery (exercise.h)
+  if (resurrectable) {  // T3
     torch.resurrect(self);
     return;
   }
@@ -400,7 +402,8 @@ int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
 template <class H>
 int Torch::clear(PyObject* o) {
   Torch& torch = of_wrapper<H>(o);
-  if (!torch.issue_75932 && torch.is_preservable(as_wrapper<H>(o))) return 0;
+  const bool bug_75932 = torch.issue_75932 || exercise::off(exercise::Rule::ClearAsks);  // test machinery (exercise.h)
+  if (!bug_75932 && torch.is_preservable(as_wrapper<H>(o))) return 0;
   torch.clear_contents<H>(o);
   return 0;
 }
@@ -410,7 +413,8 @@ template <class H>
 void Torch::install_slots(PyTypeObject* type) noexcept {
   type->tp_dealloc = &Torch::dealloc<H>;
   type->tp_traverse = &Torch::traverse<H>;
-  if (!of(type).issue_136358) type->tp_clear = &Torch::clear<H>;  // else CPython's subtype_clear
+  const bool bug_136358 = of(type).issue_136358 || exercise::off(exercise::Rule::SubclassSlots);  // test machinery (exercise.h)
+  if (!bug_136358) type->tp_clear = &Torch::clear<H>;  // else CPython's subtype_clear
 }
 
 template PyObject* Torch::wrap(const Tensor&);

@@ -28,6 +28,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -135,8 +136,14 @@ int run_quiz(const Scenario& s, bool e4) {
                             std::string_view why) {
     steps.push_back(Step{row, std::string(action), std::string(why)});
   };
-  if (e4) s.run_e4(nullptr);
-  else s.run(nullptr);
+  try {
+    if (e4) s.run_e4(nullptr);
+    else s.run(nullptr);
+  } catch (const std::exception& e) {
+    row_receiver() = nullptr;
+    std::fprintf(stderr, "revive-tour: %s\n", e.what());
+    return 1;
+  }
   row_receiver() = nullptr;
   std::printf("quiz: %.*s (era %s). For each step, type the row you expect: STATE N R OWNS\n"
               "(states U V L Z X D; '-' where the table shows '-'; an empty line skips the step).\n",
@@ -155,7 +162,14 @@ int run_quiz(const Scenario& s, bool e4) {
     std::istringstream words(line);
     std::array<std::string, 4> answer;
     std::size_t given = 0;
-    while (given < answer.size() && words >> answer[given]) ++given;
+    while (given < answer.size() && words >> answer[given]) {
+      // Accept the row's own form ("n=1") and any case for the state ("z").
+      if (const std::size_t eq = answer[given].find('='); eq != std::string::npos) answer[given].erase(0, eq + 1);
+      if (given == 0) {
+        for (char& c : answer[given]) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
+      ++given;
+    }
     std::string marks;
     if (given == 0) {
       ++skipped;
@@ -176,6 +190,12 @@ int run_quiz(const Scenario& s, bool e4) {
   }
   std::printf("\nscore: %d of %d answers right; %d of %zu steps entirely right, %d skipped\n", right, asked,
               perfect, steps.size(), skipped);
+  // The rows shown are what happened; if that is not what the scenario says, say so.
+  if (!narration_failures().empty()) {
+    std::fprintf(stderr, "revive-tour: %zu narration check(s) failed: the code does not do what this scenario "
+                 "says (is a rule switched off? REVIVE_EXERCISE)\n", narration_failures().size());
+    return 1;
+  }
   return 0;
 }
 
@@ -297,7 +317,13 @@ int main(int argc, char** argv) {
       else if (s.run_e4 != nullptr) s.run_e4(pictures ? &*pictures : nullptr);
     }
   } catch (const std::exception& e) {
+    // A step raised what its scenario does not expect (a rule switched off, say): the
+    // checks that failed before it say where the story went wrong.
     std::fprintf(stderr, "revive-tour: %s\n", e.what());
+    if (!narration_failures().empty()) {
+      std::fprintf(stderr, "\nrevive-tour: %zu narration check(s) failed before that:\n", narration_failures().size());
+      for (const std::string& f : narration_failures()) std::fprintf(stderr, "  %s\n", f.c_str());
+    }
     return 1;
   }
   if (!narration_failures().empty()) {

@@ -52,12 +52,7 @@ void PyObjectSlot::init_pyobj(PyInterpreter* self_interpreter, PyObject* pyobj,
       break;
     }
     case PyInterpreterStatus::MAYBE_UNINITIALIZED: {
-      if (exercise::off(exercise::Rule::TagCas)) {  // test machinery (exercise.h)
-        if (pyobj_interpreter_.exchange(self_interpreter, std::memory_order_relaxed) == nullptr) {
-          self_interpreter->tagged_.fetch_add(1, std::memory_order_relaxed);
-        }
-        break;
-      }
+      if (exercise::off(exercise::Rule::TagCas)) return tag_without_cas(self_interpreter, pyobj);  // test machinery
       PyInterpreter* expected = nullptr;
       if (pyobj_interpreter_.compare_exchange_strong(expected, self_interpreter,
                                                      std::memory_order_acq_rel)) {
@@ -168,6 +163,15 @@ void PyObjectSlot::unchecked_clear_pyobj(PyInterpreter* interpreter) {
   REVIVE_INTERNAL_ASSERT(interpreter == pyobj_interpreter_.load(std::memory_order_acquire),
                          "unchecked_clear_pyobj from an interpreter that is not the tag");
   pyobj_ = nullptr;
+}
+
+// Test machinery (exercise.h, the exercise tag-without-cas): what MAYBE_UNINITIALIZED
+// would be with a plain store instead of the compare-and-swap.  Every racer wins.
+void PyObjectSlot::tag_without_cas(PyInterpreter* self_interpreter, PyObject* pyobj) {
+  if (pyobj_interpreter_.exchange(self_interpreter, std::memory_order_relaxed) == nullptr) {
+    self_interpreter->tagged_.fetch_add(1, std::memory_order_relaxed);
+  }
+  pyobj_ = pyobj;
 }
 
 }  // namespace revive::impl

@@ -195,8 +195,9 @@ Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterS
   const bool was_tagged = slot->pyobj_interpreter() != nullptr;
   auto* self = rt_.allocate<WrapperObject<H>>(type);
   self->cdata = MaybeOwned<H>::owned(handle);
-  if (impl::HermeticPyObjectTLS::get_state() &&
-      !exercise::off(exercise::Rule::HermeticUnrecorded)) {  // test machinery (exercise.h)
+  bool hermetic = impl::HermeticPyObjectTLS::get_state();
+  if (exercise::off(exercise::Rule::HermeticUnrecorded)) hermetic = false;  // test machinery (exercise.h)
+  if (hermetic) {
     // Not recorded: the slot is not touched at all.  See Note [Hermetic PyObject mode].
     self->is_hermetic = true;  // never preserved, whatever the TLS says at its death
     rt_.emit(EventKind::HermeticWrap, self, target, type->name);
@@ -271,7 +272,6 @@ template <PreservedHandle H>
 bool Torch::is_preservable(WrapperObject<H>* self) {
   if (era_ == Era::E4) return false;  // See Note [Era E4 in the binding]
   if (self->cdata.unsafeIsBorrowed()) return false;
-  if (exercise::off(exercise::Rule::Resurrection)) return false;  // test machinery (exercise.h)
   using interp::testing::planted;
   using interp::testing::PlantedBug;
   bool ignore_hermetic_tls = true;
@@ -413,7 +413,9 @@ void Torch::stub_if_borrowed(WrapperObject<H>* self) noexcept {
 // THPVariable_subclass_dealloc / THPStorage_subclass_dealloc.
 template <PreservedHandle H>
 void Torch::dealloc_wrapper(WrapperObject<H>* self) noexcept {
-  if (is_preservable(self)) {  // T3.  See Note [Ownership flip on resurrection].
+  bool resurrectable = is_preservable(self);
+  if (exercise::off(exercise::Rule::Resurrection)) resurrectable = false;  // test machinery (exercise.h)
+  if (resurrectable) {  // T3.  See Note [Ownership flip on resurrection].
     if (resurrection_hook_) resurrection_hook_();  // test machinery (testing.h)
     resurrect(self);
     return;
@@ -473,10 +475,9 @@ void Torch::wrapper_dealloc(PyObject* o) noexcept {
 template <PreservedHandle H>
 void Torch::wrapper_traverse(PyObject* o, interp::VisitProc visit, void* arg) {
   auto* self = static_cast<WrapperObject<H>*>(o);
-  if (of(o).is_preservable(self) &&
-      !exercise::off(exercise::Rule::TraverseSilent)) {  // test machinery (exercise.h)
-    return;  // C++ owners act as roots
-  }
+  bool silent = of(o).is_preservable(self);
+  if (exercise::off(exercise::Rule::TraverseSilent)) silent = false;  // test machinery (exercise.h)
+  if (silent) return;  // C++ owners act as roots
   interp::Runtime::subtype_traverse(o, visit, arg);
   if (self->backward_hooks) visit(self->backward_hooks.get(), arg);  // Py_VISIT(backward_hooks)
 }

@@ -192,6 +192,8 @@ class PyObjectSlot {
   }
 
  private:
+  // Test machinery (exercise.h): MAYBE_UNINITIALIZED without its compare-and-swap.
+  void tag_without_cas(PyInterpreter* self_interpreter, PyObject* pyobj);
   // check_pyobj's error, out of line (the cold path).
   [[noreturn]] static void throw_tagged_by_other(PyInterpreter* self_interpreter,
                                                  PyInterpreter* other);
