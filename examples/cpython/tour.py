@@ -237,6 +237,7 @@ def weakref_hole(s):
     s.step("Py: x = w()", lambda: v.update(x=v["w"]()))
     s.step("C++: t.reset()", lambda: torch.release("t"))
     s.step("Py: x.sigmoid()", lambda: v["x"].sigmoid())
+    s.step("Py: del x", lambda: v.pop("x"))
 
 
 def fix_weakref(s):

@@ -11,8 +11,13 @@ namespace revive::tour {
 using namespace revive::interp;
 using namespace revive::binding;
 
-void gc_cycle(Pictures* pics) {
-  Scene scene(pics, "gc-cycle", {"a cycle through a preserved wrapper (T7, test_tensor_cycle_via_dict, _via_slots)", "T1 T7", LifeState::D});
+void gc_cycle(Pictures* pics, Era era) {
+  Scene scene(pics, "gc-cycle",
+              {"a cycle through a preserved wrapper (T7, test_tensor_cycle_via_dict, _via_slots)", "T1 T7", LifeState::D},
+              {"a cycle through a shared wrapper in E4: C++'s reference is a real one, the "
+               "collector sees it from outside",
+               "T1 share unshare share unshare T7", LifeState::D},
+              era);
   Narrator& tour = scene.tour;
   Interpreter::Owner& I = scene.I;
   GcDisabled manual(*I);  // collections only when the tour asks
@@ -22,37 +27,60 @@ void gc_cycle(Pictures* pics) {
   tour.step("Py: x = torch.empty(2); y = SlotTensor(...)", [&] {
     x = I->empty(2);
     y = I->empty(2, slot_tensor);
-    tour.watch(*I, I->unpack(x), "x");
+    tour.watch_wrapped(*I, x, "x");
     tour.show(y, "y");
-  }, "Two wrappers; y's class declares __slots__ = ['_loop']. The table follows x's tensor.",
-            "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0");
+  },
+            InE2{"Two wrappers; y's class declares __slots__ = ['_loop']. The table follows x's tensor.",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0"},
+            InE4{"Two wrappers; y's class declares __slots__ = ['_loop']. The table follows x's tensor. "
+                 "torch.empty() made it in C++ and wrapped it while its temporary handle still shared "
+                 "it: share, then unshare as the temporary went, the GIL both times.",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T1,share,unshare fin=0"});
   tour.step("Py: x._loop = y; y._loop = x", [&] {
     I->setattr(x, "_loop", y);
     I->setattr(y, "_loop", x);
-  }, "A reference cycle, through x.__dict__ one way and y's slot the other: reference "
-     "counting alone can never free it.",
-            "L n=1 r=2 tag=I0 owns=0 cdata=owned fin=0");
+  },
+            InE2{"A reference cycle, through x.__dict__ one way and y's slot the other: reference "
+                 "counting alone can never free it.",
+                 "L n=1 r=2 tag=I0 owns=0 cdata=owned fin=0"},
+            InE4{"A reference cycle, through x.__dict__ one way and y's slot the other.",
+                 "L n=1 r=2 tag=I0 owns=0 cdata=owned fin=0"});
   tour.step("Py: z = torch.empty(2); z.grad = x", [&] {
     z = I->empty(2);
     set_grad(*I, z, x);
-  }, "C++ (z's grad) now holds x's tensor too: n = 2.",
-            "L n=2 r=2 tag=I0 owns=0 cdata=owned fin=0");
+  },
+            InE2{"C++ (z's grad) now holds x's tensor too: n = 2.",
+                 "L n=2 r=2 tag=I0 owns=0 cdata=owned fin=0"},
+            InE4{"C++ (z's grad) now shares x's tensor: n = 2, and C++ takes a reference to x: r = 3.",
+                 "L n=2 r=3 tag=I0 owns=0 cdata=owned via=share fin=0"});
   tour.step("Py: del x, y", [&] {
     x.reset();
     y.reset();
-  }, "Only the cycle holds the wrappers (r = 1: y._loop); no dealloc, so no resurrection yet.",
-            "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
+  },
+            InE2{"Only the cycle holds the wrappers (r = 1: y._loop); no dealloc, so no resurrection yet.",
+                 "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0"},
+            InE4{"Left: y._loop and C++'s reference, r = 2.",
+                 "L n=2 r=2 tag=I0 owns=0 cdata=owned fin=0"});
   tour.step("Py: gc.collect()", [&] { (void)I->gc_collect(); },
-            "x is resurrectable, so its traverse reports nothing: the reference x holds to y is "
-            "never subtracted, y counts as referenced from outside (a root), and x is reachable "
-            "from y. Nothing is garbage.",
-            "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0");
+            InE2{"x is resurrectable, so its traverse reports nothing: the reference x holds to y is "
+                 "never subtracted, y counts as referenced from outside (a root), and x is reachable "
+                 "from y. Nothing is garbage.",
+                 "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0"},
+            InE4{"x's traverse reports everything, as any object's; but C++'s reference is one no "
+                 "traverse reports, so x counts as referenced from outside: the cycle is reachable, "
+                 "nothing is garbage. No special case, no bug to have.",
+                 "L n=2 r=2 tag=I0 owns=0 cdata=owned fin=0"});
   tour.step("Py: del z", [&] { z.reset(); },
-            "z's tensor dies and drops its grad: n = 1. x is no longer resurrectable.",
-            "L n=1 r=1 tag=I0 owns=0 cdata=owned fin=0");
+            InE2{"z's tensor dies and drops its grad: n = 1. x is no longer resurrectable.",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned fin=0"},
+            InE4{"z's tensor dies and drops its grad (n from 2 to 1): C++ gives x back (unshare), r = 1.",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned via=unshare fin=0"});
   tour.step("Py: gc.collect()", [&] { (void)I->gc_collect(); },
-            "Now x reports its __dict__: the cycle is found, cleared, and both wrappers die (T7).",
-            "D via=T7 fin=0");
+            InE2{"Now x reports its __dict__: the cycle is found, cleared, and both wrappers die (T7).",
+                 "D via=T7 fin=0"},
+            InE4{"Now only the cycle holds x: found, cleared, both wrappers die (T7), and x's tensor "
+                 "with them.",
+                 "D via=T7 fin=0"});
 }
 
 namespace {
@@ -101,7 +129,7 @@ void held_by_dead_cycle(Narrator& tour, Interpreter& I, const PyType* cls,
 
 }  // namespace
 
-void gc_bugs(Pictures* pics) {
+void gc_bugs(Pictures* pics, Era) {
   // One variant of the era's collector support per table: the scene, whether the
   // wrapper is of a Python subclass, and the rows after the collection and after `z.grad`.
   struct Variant {

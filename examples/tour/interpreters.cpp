@@ -19,7 +19,7 @@ namespace revive::tour {
 using namespace revive::interp;
 using namespace revive::binding;
 
-void interpreters(Pictures* pics) {
+void interpreters(Pictures* pics, Era) {
   Narrator tour(pics, "interpreters", {"two interpreters: tags, hermetic wraps, routed operators (T10, T11)", "T1 refused T10", LifeState::L});
   impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
   Interpreter::Owner I0 = Interpreter::create("I0");
@@ -83,7 +83,7 @@ void interpreters(Pictures* pics) {
   impl::PythonOpRegistrationTrampoline::unsafe_reset_for_testing();
 }
 
-void tagging_race(Pictures* pics) {
+void tagging_race(Pictures* pics, Era) {
   Narrator tour(pics, "tagging-race", {"sixteen interpreters race to tag one tensor (T11, TaggingRace)", "T1 T3 T6", LifeState::D});
   constexpr int kThreads = 16;
   std::vector<Interpreter::Owner> interps;
@@ -132,7 +132,7 @@ void tagging_race(Pictures* pics) {
             "D via=T6 fin=0");
 }
 
-void disarm(Pictures* pics) {
+void disarm(Pictures* pics, Era) {
   Narrator tour(pics, "disarm", {"teardown: the tagging interpreter dies (T9, DisarmHook)", "T1 T3 T9 released", LifeState::D});
   std::optional<Tensor> t = Tensor::empty(2);
   {

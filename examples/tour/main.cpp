@@ -43,6 +43,7 @@
 using namespace revive;
 using namespace revive::tour;
 using namespace revive::pictures;
+using revive::binding::Era;
 using revive::binding::Interpreter;
 namespace fs = std::filesystem;
 
@@ -87,12 +88,12 @@ int print_side_by_side(const std::vector<std::string_view>& wanted) {
   std::printf("revive tour, side by side: era E2 (resurrection) | era E4 (the has-PyObject bit)\n");
   for (const auto& s : all_scenarios()) {
     const bool pick = wanted.empty() || std::find(wanted.begin(), wanted.end(), s.name) != wanted.end();
-    if (!pick || s.run_e4 == nullptr) continue;
+    if (!pick || !s.told_in_e4) continue;
     rows.clear();
-    s.run(nullptr);
+    s.run(nullptr, Era::E2);
     const std::vector<Row> e2 = rows;
     rows.clear();
-    s.run_e4(nullptr);
+    s.run(nullptr, Era::E4);
     const std::vector<Row> e4 = rows;
     std::printf("\n== %.*s ==\n%-4s %-44s %-52s %s\n", static_cast<int>(s.name.size()), s.name.data(), "step",
                 "action", "E2", "E4");
@@ -137,8 +138,7 @@ int run_quiz(const Scenario& s, bool e4) {
     steps.push_back(Step{row, std::string(action), std::string(why)});
   };
   try {
-    if (e4) s.run_e4(nullptr);
-    else s.run(nullptr);
+    s.run(nullptr, e4 ? Era::E4 : Era::E2);
   } catch (const std::exception& e) {
     row_receiver() = nullptr;
     std::fprintf(stderr, "revive-tour: %s\n", e.what());
@@ -258,10 +258,10 @@ int main(int argc, char** argv) {
     for (std::string_view name : wanted) {
       const auto& all = all_scenarios();
       const auto it = std::find_if(all.begin(), all.end(), [&](const Scenario& s) { return s.name == name; });
-      if (it->run_e4 == nullptr) {
+      if (!it->told_in_e4) {
         std::string told;
         for (const Scenario& t : all) {
-          if (t.run_e4 != nullptr) told += (told.empty() ? "" : ", ") + std::string(t.name);
+          if (t.told_in_e4) told += (told.empty() ? "" : ", ") + std::string(t.name);
         }
         return refuse("scenario '" + std::string(name) + "' has no E4 telling yet (these have one: " + told + ")");
       }
@@ -280,7 +280,7 @@ int main(int argc, char** argv) {
     for (const auto& s : all_scenarios()) {
       std::printf("%-19s %s\n%-19s ports %s\n", s.name.data(), s.summary.data(), "", s.ports.data());
       if (!s.same_story.empty()) std::printf("%-19s same story: %s\n", "", s.same_story.data());
-      if (s.run_e4 != nullptr) std::printf("%-19s also told in era E4 (--era e4, --side-by-side)\n", "");
+      if (s.told_in_e4) std::printf("%-19s also told in era E4 (--era e4, --side-by-side)\n", "");
     }
     return 0;
   }
@@ -313,8 +313,7 @@ int main(int argc, char** argv) {
       const bool pick =
           wanted.empty() || std::find(wanted.begin(), wanted.end(), s.name) != wanted.end();
       if (!pick) continue;
-      if (!e4) s.run(pictures ? &*pictures : nullptr);
-      else if (s.run_e4 != nullptr) s.run_e4(pictures ? &*pictures : nullptr);
+      if (!e4 || s.told_in_e4) s.run(pictures ? &*pictures : nullptr, e4 ? Era::E4 : Era::E2);
     }
   } catch (const std::exception& e) {
     // A step raised what its scenario does not expect (a rule switched off, say): the

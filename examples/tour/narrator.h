@@ -75,6 +75,19 @@ struct Expected {
   pictures::Machine machine = pictures::Machine::E2;  // whose state machine: the era's
 };
 
+// A step as one era tells it: the sentence the tour prints and the row it expects.  A
+// scenario told in both eras writes each action once and gives it both tellings,
+// step(action, run, InE2{why, row}, InE4{why, row}), so that the eras line up step by
+// step by construction; the narrator uses its own era's.
+struct InE2 {
+  std::string_view why;
+  std::string_view row;
+};
+struct InE4 {
+  std::string_view why;
+  std::string_view row;
+};
+
 class Narrator final : public trace::Observer {
  public:
   Narrator(Pictures* pictures, std::string slug, Expected expected);
@@ -108,6 +121,12 @@ class Narrator final : public trace::Observer {
   // `expected_row` and `why` against what happened.
   void step(std::string_view action, const std::function<void()>& run, std::string_view why,
             std::string_view expected_row);
+  // The same, for a scenario told in both eras: the telling of this narrator's era.
+  void step(std::string_view action, const std::function<void()>& run, InE2 e2, InE4 e4) {
+    if (expected_.machine == pictures::Machine::E4) step(action, run, e4.why, e4.row);
+    else step(action, run, e2.why, e2.row);
+  }
+  [[nodiscard]] bool e4() const noexcept { return expected_.machine == pictures::Machine::E4; }
 
  private:
   void set_target(const intrusive_ptr_target* target, const void* raw);

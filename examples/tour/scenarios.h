@@ -10,7 +10,9 @@
 // A scenario is a function that builds a Narrator (usually through a Scene) whose
 // declaration names the table's title, its expected path and its end state, then
 // calls tour.step() once per action with the sentence and the row it expects
-// (narrator.h).  The tour and test/tour/tour_test.cpp run every entry and fail on any
+// (narrator.h).  A scenario told in both eras is one function too: its actions are
+// written once, and each step carries each era's sentence and row (InE2, InE4), so the
+// E2 and E4 tellings line up step by step by construction.  The tour and test/tour/tour_test.cpp run every entry and fail on any
 // narration check, so a new scenario is checked by being listed here
 // (docs/extending.md, "A new scenario").
 #pragma once
@@ -34,6 +36,11 @@ struct Scene {
         I(Interpreter::create("I0", era)) {
     I->set_observer(&tour);
   }
+  // A scenario told in both eras: each era's declaration, and the era to tell it in
+  // (an E4 telling's table is "<slug>-e4").
+  Scene(Pictures* pictures, const std::string& slug, Expected e2, Expected e4, binding::Era era)
+      : Scene(pictures, era == binding::Era::E4 ? slug + "-e4" : slug,
+              era == binding::Era::E4 ? std::move(e4) : std::move(e2), era) {}
   ~Scene() { I->set_observer(nullptr); }
   Scene(const Scene&) = delete;
   Scene& operator=(const Scene&) = delete;
@@ -52,43 +59,37 @@ struct Scenario {
   std::string_view name;
   std::string_view summary;
   std::string_view ports;  // the PyTorch tests (docs/reference.md §9) it walks through
-  void (*run)(Pictures*);
+  // Tells it in an era; a scenario without an E4 telling is only ever asked for E2.
+  void (*run)(Pictures*, binding::Era);
   std::string_view same_story = {};  // twins that tell the same story, not walked through
-  // The same story in era E4 (revive-tour --era e4, --side-by-side), step for step with
-  // the same actions; null when there is none yet.
-  void (*run_e4)(Pictures*) = nullptr;
+  // Whether it has an E4 telling (revive-tour --era e4, --side-by-side): the same
+  // actions, written once, with E4's sentences and rows (Narrator::step with InE2, InE4).
+  bool told_in_e4 = false;
 };
 
 [[nodiscard]] std::span<const Scenario> all_scenarios();
 
+// Each tells one scenario in `era`; those with told_in_e4 have an E4 telling (the others
+// are only ever asked for E2).
 // lifecycle.cpp
-void preserved(Pictures* pics);
-void subclass_preserved(Pictures* pics);
-void plain_death(Pictures* pics);
-void dict_dealloc(Pictures* pics);
-void slot_dealloc(Pictures* pics);
-void finalizer_dealloc(Pictures* pics);
+void preserved(Pictures* pics, binding::Era era = binding::Era::E2);
+void subclass_preserved(Pictures* pics, binding::Era era = binding::Era::E2);
+void plain_death(Pictures* pics, binding::Era era = binding::Era::E2);
+void dict_dealloc(Pictures* pics, binding::Era era = binding::Era::E2);
+void slot_dealloc(Pictures* pics, binding::Era era = binding::Era::E2);
+void finalizer_dealloc(Pictures* pics, binding::Era era = binding::Era::E2);
 // weakrefs.cpp
-void weakref_hole(Pictures* pics);
-void fix_weakref(Pictures* pics);
+void weakref_hole(Pictures* pics, binding::Era era = binding::Era::E2);
+void fix_weakref(Pictures* pics, binding::Era era = binding::Era::E2);
 // storages.cpp
-void storage(Pictures* pics);
-void hermetic_storage(Pictures* pics);
+void storage(Pictures* pics, binding::Era era = binding::Era::E2);
+void hermetic_storage(Pictures* pics, binding::Era era = binding::Era::E2);
 // interpreters.cpp
-void interpreters(Pictures* pics);
-void tagging_race(Pictures* pics);
-void disarm(Pictures* pics);
+void interpreters(Pictures* pics, binding::Era era = binding::Era::E2);
+void tagging_race(Pictures* pics, binding::Era era = binding::Era::E2);
+void disarm(Pictures* pics, binding::Era era = binding::Era::E2);
 // collector.cpp
-void gc_cycle(Pictures* pics);
-void gc_bugs(Pictures* pics);
-// e4.cpp: E4's tellings (Note [Era E4 in the binding])
-void preserved_e4(Pictures* pics);
-void weakref_hole_e4(Pictures* pics);
-void gc_cycle_e4(Pictures* pics);
-void subclass_preserved_e4(Pictures* pics);
-void plain_death_e4(Pictures* pics);
-void finalizer_dealloc_e4(Pictures* pics);
-void fix_weakref_e4(Pictures* pics);
-void storage_e4(Pictures* pics);
+void gc_cycle(Pictures* pics, binding::Era era = binding::Era::E2);
+void gc_bugs(Pictures* pics, binding::Era era = binding::Era::E2);
 
 }  // namespace revive::tour
