@@ -39,6 +39,7 @@
 
 #include "revive/tensor/live_count.h"
 #include "scenarios.h"
+#include "site.h"
 
 using namespace revive;
 using namespace revive::tour;
@@ -55,6 +56,7 @@ void usage(std::FILE* to) {
                "       revive-tour --side-by-side [SCENARIO...]\n"
                "       revive-tour [--era e2|e4] --rows [SCENARIO...]\n"
                "       revive-tour [--era e2|e4] --quiz SCENARIO\n"
+               "       revive-tour --html DIR [SCENARIO...]\n"
                "       revive-tour --list\n"
                "Runs the named scenarios (all of them if none is named) and prints a table per\n"
                "scenario. --pictures DIR also writes DIR/<scenario>/step-NN.dot (who owns whom\n"
@@ -208,6 +210,7 @@ int main(int argc, char** argv) {
   bool e4 = false;
   bool side_by_side = false;
   bool quiz = false;
+  std::optional<fs::path> html_dir;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--list" || arg == "-l") {
@@ -233,6 +236,11 @@ int main(int argc, char** argv) {
     }
     if (arg == "--side-by-side") {
       side_by_side = true;
+      continue;
+    }
+    if (arg == "--html") {
+      if (i + 1 >= argc || argv[i + 1][0] == '-' || argv[i + 1][0] == '\0') return refuse("--html needs a directory");
+      html_dir = argv[++i];
       continue;
     }
     if (arg == "--quiz") {
@@ -268,6 +276,21 @@ int main(int argc, char** argv) {
     }
   }
   if (side_by_side) return print_side_by_side(wanted);
+  if (html_dir) {
+    if (quiz || list || rows_only() || pictures_dir || e4) return refuse("--html takes a directory and scenario names");
+    try {
+      const int failed = write_site(*html_dir, wanted);
+      std::printf("explorer: %s/index.html (open it in a browser)\n", html_dir->string().c_str());
+      if (failed > 0) {
+        std::fprintf(stderr, "revive-tour: %d narration check(s) failed\n", failed);
+        return 1;
+      }
+      return 0;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "revive-tour: %s\n", e.what());
+      return 1;
+    }
+  }
   if (quiz) {
     if (wanted.size() != 1 || rows_only() || pictures_dir || list) {
       return refuse("--quiz takes one scenario (and --era)");
