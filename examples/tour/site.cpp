@@ -231,7 +231,10 @@ int write_site(const fs::path& dir, const std::vector<std::string_view>& names) 
     std::string eras = "[";
     std::string boxes;
     for (std::size_t k = 0; k < columns.size(); ++k) {
-      eras += (k == 0 ? "" : ",") + telling_json(dir, columns[k].first, tellings[columns[k].first]);
+      // Appended piece by piece: g++ 12 at -O3 warns falsely (-Wrestrict, GCC PR 105329)
+      // on a literal added to a std::string.
+      if (k > 0) eras += ',';
+      eras += telling_json(dir, columns[k].first, tellings[columns[k].first]);
       boxes += "<div class=\"era\" id=\"era-" + std::to_string(k) + "\"><h2>" + html(columns[k].second) +
                "</h2><div class=\"action\"></div><table class=\"row\"></table><p class=\"why\"></p>"
                "<p class=\"via\"></p><div class=\"picture-box\"></div></div>\n";
