@@ -89,18 +89,8 @@ def run_boost(build, exe, spec, env):
     """Each case in a process of its own: a rule switched off may end a case with an
     internal assertion (an abort), which must not take the next cases with it."""
     path = os.path.join(build, "test", exe)
-    failed, outs = set(), []
-    for case in boost_cases(build, exe, spec):
-        cmd = [path, f"--run_test={case}", "--log_level=error", "--report_level=no", "--color_output=no"]
-        try:
-            r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            failed.add(case + " (timed out)")
-            continue
-        if r.returncode != 0:
-            failed.add(case)
-            outs.append(r.stdout + r.stderr)
-    return failed, "\n".join(outs)
+    return run_each({case: [path, f"--run_test={case}", "--log_level=error", "--report_level=no",
+                            "--color_output=no"] for case in boost_cases(build, exe, spec)}, env)
 
 
 def run_python(root, build, tests, env):
@@ -109,13 +99,16 @@ def run_python(root, build, tests, env):
     env.pop("REVIVE_ERA", None)  # the tests named are E2's
     module_dir = os.path.join(build, "cpython", "python")
     env["PYTHONPATH"] = os.pathsep.join(p for p in [module_dir, env.get("PYTHONPATH", "")] if p)
+    return run_each({"python:" + test.split(".")[-1]: [sys.executable, "-m", "unittest", test] for test in tests},
+                    env, cwd=os.path.join(root, "test", "python"))
+
+
+def run_each(commands, env, cwd=None):
+    """Runs each named command; the names of those that failed (or timed out), and their output."""
     failed, outs = set(), []
-    for test in tests:
-        name = "python:" + test.split(".")[-1]
+    for name, cmd in commands.items():
         try:
-            r = subprocess.run([sys.executable, "-m", "unittest", test], env=env,
-                               cwd=os.path.join(root, "test", "python"), capture_output=True, text=True,
-                               timeout=TIMEOUT)
+            r = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             failed.add(name + " (timed out)")
             continue

@@ -126,7 +126,6 @@ class Narrator final : public trace::Observer {
     if (expected_.machine == pictures::Machine::E4) step(action, run, e4.why, e4.row);
     else step(action, run, e2.why, e2.row);
   }
-  [[nodiscard]] bool e4() const noexcept { return expected_.machine == pictures::Machine::E4; }
 
  private:
   void set_target(const intrusive_ptr_target* target, const void* raw);
