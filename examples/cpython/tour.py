@@ -8,6 +8,13 @@ step for step, with the `revive` module instead of the fake interpreter.
     python3 tour.py --pictures DIR [...]          who owns whom after each step, as
                                                   DIR/<scenario>/step-NN.dot (and .svg
                                                   when Graphviz's dot is installed)
+    python3 tour.py --rows [...]                  one line per step instead of the tables,
+                                                  scenario<TAB>step<TAB>row<TAB>action, as
+                                                  revive-tour --rows prints (without via;
+                                                  an E4 module, REVIVE_ERA=E4, names them
+                                                  <scenario>-e4 as revive-tour --era e4 does);
+                                                  the explorer shows them (revive-tour --html
+                                                  DIR --real-rows FILE)
     python3 tour.py --list
 
 Each row is read off the watched C++ object by revive.watched(), without taking a
@@ -21,7 +28,9 @@ Exit status: 0, 1 when a row differs from the fake's (both are printed), 2 on ba
 arguments.
 """
 import argparse
+import contextlib
 import gc
+import io
 import os
 import shutil
 import subprocess
@@ -398,7 +407,24 @@ def main():
     parser.add_argument("--against", metavar="REVIVE_TOUR", help="the fake tour's program, to compare rows with")
     parser.add_argument("--pictures", metavar="DIR", help="write step-NN.dot per scenario into DIR")
     parser.add_argument("--list", action="store_true", help="list the scenarios")
+    parser.add_argument("--rows", action="store_true", help="one line per step instead of the tables")
     args = parser.parse_args()
+    if args.rows and (args.against or args.pictures or args.list):
+        parser.error("--rows prints the rows only: it takes scenario names")
+    if args.rows:
+        names = args.scenarios or list(SCENARIOS)
+        unknown = [n for n in names if n not in SCENARIOS]
+        if unknown:
+            parser.error(f"no scenario named {unknown[0]!r}; --list names them")
+        for name in names:
+            run, title = SCENARIOS[name]
+            with contextlib.redirect_stdout(io.StringIO()):  # the table, not wanted here
+                scenario = Scenario(name, title, None)
+                run(scenario)
+            slug = name if torch.era() == "E2" else f"{name}-e4"
+            for i, (action, row) in enumerate(scenario.rows, start=1):
+                print(f"{slug}\t{i}\t{row}\t{action}")
+        return 0
     if args.list:
         for name, (_, title) in SCENARIOS.items():
             print(f"{name:<19} {title}")

@@ -12,6 +12,9 @@
 //   revive-tour --rows [NAME...]             one line per step instead of the tables (the
 //                                            Python tour on the real CPython checks its
 //                                            rows against these: examples/cpython/tour.py)
+//   revive-tour --html DIR [--real-rows FILE] [NAME...]
+//                                            the explorer: a static site to step through
+//                                            (site.h); FILE is tour.py --rows's output
 //
 // Each row shows, after one Python or C++ action: the state of docs/lifecycle.md, the
 // tensor's strong count n, the wrapper's refcount r, the interpreter tag, the owns bit,
@@ -56,7 +59,7 @@ void usage(std::FILE* to) {
                "       revive-tour --side-by-side [SCENARIO...]\n"
                "       revive-tour [--era e2|e4] --rows [SCENARIO...]\n"
                "       revive-tour [--era e2|e4] --quiz SCENARIO\n"
-               "       revive-tour --html DIR [SCENARIO...]\n"
+               "       revive-tour --html DIR [--real-rows FILE] [SCENARIO...]\n"
                "       revive-tour --list\n"
                "Runs the named scenarios (all of them if none is named) and prints a table per\n"
                "scenario. --pictures DIR also writes DIR/<scenario>/step-NN.dot (who owns whom\n"
@@ -67,7 +70,9 @@ void usage(std::FILE* to) {
                "--era e4 tells the scenarios that have an E4 telling (--list marks them) on an E4\n"
                "interpreter; --side-by-side prints each step's E2 and E4 rows. --quiz shows each\n"
                "step's action and asks for its row (STATE N R OWNS) before showing it, then\n"
-               "scores the answers; it reads them from a terminal or a pipe.\n");
+               "scores the answers; it reads them from a terminal or a pipe. --html DIR writes the\n"
+               "explorer, a site to step through (DIR/index.html); --real-rows FILE adds the real\n"
+               "CPython's rows, FILE being examples/cpython/tour.py --rows's output.\n");
 }
 
 // A one-line reason, then the usage; exit status 2.
@@ -211,6 +216,7 @@ int main(int argc, char** argv) {
   bool side_by_side = false;
   bool quiz = false;
   std::optional<fs::path> html_dir;
+  fs::path real_rows;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     if (arg == "--list" || arg == "-l") {
@@ -241,6 +247,11 @@ int main(int argc, char** argv) {
     if (arg == "--html") {
       if (i + 1 >= argc || argv[i + 1][0] == '-' || argv[i + 1][0] == '\0') return refuse("--html needs a directory");
       html_dir = argv[++i];
+      continue;
+    }
+    if (arg == "--real-rows") {
+      if (i + 1 >= argc || argv[i + 1][0] == '-' || argv[i + 1][0] == '\0') return refuse("--real-rows needs a file");
+      real_rows = argv[++i];
       continue;
     }
     if (arg == "--quiz") {
@@ -276,13 +287,14 @@ int main(int argc, char** argv) {
     }
   }
   if (side_by_side) return print_side_by_side(wanted);
+  if (!real_rows.empty() && !html_dir) return refuse("--real-rows goes with --html");
   if (html_dir) {
     if (quiz || list || rows_only() || pictures_dir || e4) return refuse("--html takes a directory and scenario names");
     try {
-      const int failed = write_site(*html_dir, wanted);
+      const int failed = write_site(*html_dir, wanted, real_rows);
       std::printf("explorer: %s/index.html (open it in a browser)\n", html_dir->string().c_str());
       if (failed > 0) {
-        std::fprintf(stderr, "revive-tour: %d narration check(s) failed\n", failed);
+        std::fprintf(stderr, "revive-tour: %d problem(s) writing the explorer\n", failed);
         return 1;
       }
       return 0;

@@ -100,6 +100,7 @@ bool Pictures::render(const fs::path& dot_file) const {
   if (!render_) return false;
   bool ok = true;
   for (const char* format : {"svg", "png"}) {
+    if (for_site_ && std::string_view(format) == "png") continue;
     fs::path out = dot_file;
     out.replace_extension(format);
     ok = run_program({"dot", std::string("-T") + format, "-o", out.string(), dot_file.string()},
@@ -240,6 +241,7 @@ Narrator::~Narrator() {
     const Graph machine = state_machine_graph(path_, expected_.title + "\npath: " + path, expected_.machine);
     pictures_->render(pictures_->write(slug_, "states.dot", to_dot(machine)));
     (void)pictures_->write(slug_, "states.mmd", state_machine_mermaid(path_, expected_.machine));
+    if (rows_only()) return;
     std::printf("pictures: %s/step-01..%02d.dot, states.dot, states.mmd%s\n",
                 (pictures_->dir() / slug_).string().c_str(), count_,
                 pictures_->renders() ? " (and .svg, .png)" : "");
@@ -401,6 +403,13 @@ void Narrator::step(std::string_view action, const std::function<void()>& run, s
     for (const auto& line : notes_) std::printf("     -> %s\n", line.c_str());
   }
   if (pictures_ != nullptr && view) draw(*view, action, why, via, ev);
+  if (pictures_ != nullptr && pictures_->machine_every_step()) {
+    char name[32];
+    std::snprintf(name, sizeof name, "states-%02d.dot", count_);
+    const Graph machine =
+        state_machine_graph(path_, expected_.title + "\nafter step " + std::to_string(count_), expected_.machine);
+    pictures_->render(pictures_->write(slug_, name, to_dot(machine)));
+  }
   notes_.clear();
 
   // The checks of narrator.h: the expected row, then the sentence's claims.

@@ -59,12 +59,18 @@ class Pictures {
   [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
   // Writes dir/sub/name (sub may be empty) and returns its path.
   std::filesystem::path write(const std::string& sub, const std::string& name, const std::string& text);
-  // dot -Tsvg and -Tpng next to `dot_file`; false if dot is missing or failed.
+  // dot -Tsvg and -Tpng next to `dot_file` (-Tsvg only for a site); false if dot is
+  // missing or failed.
   bool render(const std::filesystem::path& dot_file) const;
+  // For the explorer (site.h): SVG only, and the state machine after every step too
+  // (states-NN.dot: the path so far), not only after the last.
+  void for_site() noexcept { for_site_ = true; }
+  [[nodiscard]] bool machine_every_step() const noexcept { return for_site_; }
 
  private:
   std::filesystem::path dir_;
   bool render_ = false;
+  bool for_site_ = false;
 };
 
 // What a scenario's table declares about itself.
