@@ -1,14 +1,23 @@
 """check_site: revive-tour --html writes the explorer as the tour tells it.
 
-    python3 examples/check_site.py REVIVE_TOUR OUT_DIR
+    python3 examples/check_site.py REVIVE_TOUR OUT_DIR [PYTHON TOUR_PY]
 
-Writes the site for every scenario into OUT_DIR, then checks, without a browser: the
-index links a page for every scenario of `revive-tour --list`; each page's data (the
-ERAS it hands its script) holds, for every table the scenario tells, exactly the rows,
-actions and order `revive-tour --rows` prints for it, E4's where the scenario has an E4
-telling and nowhere else; every picture a step names exists, and a step names one for
-every step when Graphviz is installed (otherwise the index says the pictures are
-missing); the pages load only local files.
+Writes the site for every scenario into OUT_DIR (with PYTHON and TOUR_PY, the real
+CPython's rows too: TOUR_PY --rows in era E2 and, REVIVE_ERA=E4, in E4, saved as
+OUT_DIR/real-rows.tsv), then checks, without a browser:
+  - the index links a page for every scenario of `revive-tour --list`;
+  - each page's data (the ERAS it hands its script) holds, for every table the scenario
+    tells, exactly the rows, actions and order `revive-tour --rows` prints for it, E4's
+    where the scenario has an E4 telling and nowhere else;
+  - where the real CPython told the table, each step carries its row, marked equal to
+    the fake one (via aside), and every table tour.py tells is shown;
+  - every picture a step names exists (who owns whom, and the state machine so far),
+    and every step names both when Graphviz is installed (otherwise the index says the
+    pictures are missing);
+  - every transition a row names links to a Note that notes.html defines and to a line
+    of a source page that holds the function's name;
+  - the pages load only local files.
+The browser test (check_browser.py) then uses OUT_DIR.
 """
 import json
 import os
@@ -27,9 +36,71 @@ def rows(tour, *args):
     return told
 
 
-def main(tour, out):
+def real_rows(python, tour_py, out):
+    """tour.py --rows in both eras, into OUT/real-rows.tsv; {slug: [(action, row)]}."""
+    text = ""
+    for era in ("E2", "E4"):
+        env = dict(os.environ, REVIVE_ERA=era)
+        done = subprocess.run([*python.split(";"), tour_py, "--rows"], capture_output=True, text=True, env=env)
+        if done.returncode != 0:
+            sys.exit(f"{tour_py} --rows (REVIVE_ERA={era}) exited {done.returncode}:\n{done.stderr}")
+        text += done.stdout
+    path = os.path.join(out + ".real-rows.tsv")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    told = {}
+    for line in text.splitlines():
+        slug, step, row, action = line.split("\t")
+        told.setdefault(slug, []).append((action, row))
+    return path, told
+
+
+def fields(row):
+    """A row's fields: {"state": "Z", "n": "1", ...}; a value may hold spaces (tag=<unloaded
+    interpreter>), so it runs up to the next key=."""
+    state, _, rest = row.partition(" ")
+    out = {"state": state}
+    out.update(re.findall(r"(\w+)=(.*?)(?= \w+=|$)", rest))
+    return out
+
+
+def without_via(row):
+    return " ".join(w for w in row.split() if not w.startswith("via="))
+
+
+def mask_tags(steps):
+    """tagging-race: which of sixteen threads wins differs from run to run."""
+    return [(a, re.sub(r"tag=I\d+", "tag=I?", row)) for a, row in steps or []]
+
+
+def check_links(out, links, problems):
+    notes = open(os.path.join(out, "notes.html"), encoding="utf-8").read()
+    anchors = set(re.findall(r'<h2 id="([^"]+)">', notes))
+    for era, table in links.items():
+        for via, info in table.items():
+            page, _, anchor = info["note_href"].partition("#")
+            if page != "notes.html" or anchor not in anchors:
+                problems.append(f"{era} {via}: the Note link {info['note_href']} leads nowhere")
+            page, _, line = info["function_href"].partition("#")
+            path = os.path.join(out, page)
+            if not os.path.exists(path):
+                problems.append(f"{era} {via}: {page} was not written")
+                continue
+            source = open(path, encoding="utf-8").read()
+            m = re.search(rf'<span id="{re.escape(line)}">(.*?)</span>', source)
+            name = info["function"].split("::")[-1]
+            if not m or name not in m.group(1):
+                problems.append(f"{era} {via}: {info['function_href']} is not the line that defines {name}")
+
+
+def main(tour, out, python=None, tour_py=None):
     shutil.rmtree(out, ignore_errors=True)
-    r = subprocess.run([tour, "--html", out], capture_output=True, text=True)
+    real = {}
+    command = [tour, "--html", out]
+    if python:
+        path, real = real_rows(python, tour_py, out)
+        command += ["--real-rows", path]
+    r = subprocess.run(command, capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"revive-tour --html exited {r.returncode}:\n{r.stdout}{r.stderr}")
     listing = subprocess.run([tour, "--list"], capture_output=True, text=True, check=True).stdout
@@ -45,39 +116,68 @@ def main(tour, out):
     problems = []
     if not rendered and "pictures are missing" not in index:
         problems.append("without Graphviz the index must say the pictures are missing")
+    shown_real = set()
+    links_checked = False
     for name in names:
         if f'href="{name}.html"' not in index:
             problems.append(f"the index does not link {name}.html")
         page = open(os.path.join(out, name + ".html"), encoding="utf-8").read()
         if re.search(r'(src|href)="(https?:)?//', page):
             problems.append(f"{name}.html loads something from the network")
-        eras = json.loads(re.search(r"const ERAS = (.*?);</script>", page, re.S).group(1))
+        eras = json.loads(re.search(r"const ERAS = (.*?);\n", page, re.S).group(1))
+        links = json.loads(re.search(r"const LINKS = (.*?);</script>", page, re.S).group(1))
+        if not links_checked:
+            check_links(out, links, problems)
+            links_checked = True
         slugs = [e["slug"] for e in eras]
         want = sorted(s for s in told if s == name or s.startswith(name + "/")) + ([name + "-e4"] if name in e4 else [])
         if sorted(slugs) != sorted(want):
             problems.append(f"{name}.html shows {slugs}, the tour tells {want}")
         for era in eras:
+            slug = era["slug"]
             got = [(st["action"], st["row"]) for st in era["steps"]]
-            want_rows = told.get(era["slug"])
-            if name == "tagging-race":  # which of sixteen threads wins differs from run to run
-                def mask(steps):
-                    return [(a, re.sub(r"tag=I\d+", "tag=I?", row)) for a, row in steps or []]
-                got, want_rows = mask(got), mask(want_rows)
+            want_rows = told.get(slug)
+            if name == "tagging-race":
+                got, want_rows = mask_tags(got), mask_tags(want_rows)
             if got != want_rows:
-                problems.append(f"{name}.html: the steps of {era['slug']} are not the tour's rows")
+                problems.append(f"{name}.html: the steps of {slug} are not the tour's rows")
+            if slug in real:
+                shown_real.add(slug)
+                if [st.get("real") for st in era["steps"]] != [row for _, row in real[slug]]:
+                    problems.append(f"{name}.html: {slug}'s real CPython rows are not tour.py's")
+                for i, st in enumerate(era["steps"], 1):
+                    equal = without_via(st["row"]) == st.get("real")
+                    if st.get("real_equal") is not equal:
+                        problems.append(f"{name}.html: {slug} step {i} is marked real_equal={st.get('real_equal')}")
+                    elif not equal:
+                        problems.append(f"{name}.html: {slug} step {i}: the real CPython's row \"{st.get('real')}\" "
+                                        f"is not the fake one's \"{without_via(st['row'])}\"")
+            elif any("real" in st for st in era["steps"]):
+                problems.append(f"{name}.html: {slug} shows real rows tour.py did not print")
             for i, st in enumerate(era["steps"], 1):
-                if st["picture"] and not os.path.exists(os.path.join(out, st["picture"])):
-                    problems.append(f"{name}.html: step {i} names a missing picture {st['picture']}")
-                if rendered and not st["picture"]:
-                    problems.append(f"{name}.html: {era['slug']} step {i} has no picture although dot is installed")
+                vias = [t for t in fields(st["row"]).get("via", "").split(",") if t]
+                for t in vias:
+                    if t not in links[era["era"]]:
+                        problems.append(f"{name}.html: {slug} step {i} takes {t}, which links nowhere")
+                for key in ("picture", "machine"):
+                    if st[key] and not os.path.exists(os.path.join(out, st[key])):
+                        problems.append(f"{name}.html: step {i} names a missing {key} {st[key]}")
+                    if rendered and not st[key]:
+                        problems.append(f"{name}.html: {slug} step {i} has no {key} although dot is installed")
+    # tour.py runs every scenario in E4 too; the pages show the tables the fake tour tells.
+    if python and (set(real) & set(told)) - shown_real:
+        problems.append(f"tour.py told tables no page shows: {sorted((set(real) & set(told)) - shown_real)}")
     for p in problems:
         print("problem:", p)
     if problems:
         return 1
     print(f"the explorer: {len(names)} pages, every step as the tour tells it"
+          + (f"; the real CPython's rows beside {len(shown_real)} tables, all equal" if python else "")
           + ("" if rendered else " (no Graphviz: pictures missing, and the index says so)"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2]))
+    if len(sys.argv) not in (3, 5):
+        sys.exit(__doc__)
+    sys.exit(main(*sys.argv[1:]))

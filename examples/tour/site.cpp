@@ -248,13 +248,13 @@ constexpr std::string_view kJs = R"JS('use strict';
 // The page's data: ERAS (one telling per column, see site.cpp's telling_json) and LINKS
 // (for each era, each transition's Note and the function that performs it).
 const KEYS = ["state", "n", "r", "tag", "owns", "cdata", "via", "fin"];
+// "Z n=1 r=1 tag=I0 ..." -> {state: "Z", n: "1", ...}.  A value may hold spaces
+// (tag=<unloaded interpreter>): it runs up to the next " key=".
 function fields(row) {
-  const words = row.split(" ");
-  const out = {state: words[0]};
-  for (const word of words.slice(1)) {
-    const eq = word.indexOf("=");
-    if (eq > 0) out[word.slice(0, eq)] = word.slice(eq + 1);
-  }
+  const space = row.indexOf(" ");
+  const out = {state: space < 0 ? row : row.slice(0, space)};
+  if (space < 0) return out;
+  for (const m of row.slice(space + 1).matchAll(/(\w+)=(.*?)(?= \w+=|$)/g)) out[m[1]] = m[2];
   return out;
 }
 function addRow(table, label, f, cls) {

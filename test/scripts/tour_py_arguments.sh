@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/cpython/tour.py refuses what it cannot use with exit 2 and a one-line reason,
 # never a traceback: a missing or wrong --against program, a --pictures that is a file,
-# and a module in another era than the fake tour's rows.
+# a module in another era than the fake tour's rows, and --rows with another option.
 #   tour_py_arguments.sh PYTHON TOUR_PY REVIVE_TOUR   (PYTHONPATH finds the module)
 set -u
 python=$1 tour_py=$2 revive_tour=$3
@@ -25,4 +25,6 @@ expect_refused "is not revive-tour's" "$python" "$tour_py" --against /bin/echo p
 expect_refused "exists and is not a directory" "$python" "$tour_py" --pictures /etc/passwd preserved
 expect_refused "runs era E4" env REVIVE_ERA=E4 "$python" "$tour_py" --against "$revive_tour" preserved
 expect_refused "no scenario named" "$python" "$tour_py" nonsense
+expect_refused "no scenario named" "$python" "$tour_py" --rows nonsense
+expect_refused "--rows prints the rows only" "$python" "$tour_py" --rows --against "$revive_tour"
 exit $failed
