@@ -32,3 +32,11 @@ expect(2 "revive-tour: --era needs e2 or e4" --era)
 expect(2 "revive-tour: scenario 'disarm' has no E4 telling yet" --era e4 disarm)
 expect(2 "revive-tour: scenario 'disarm' has no E4 telling yet" --side-by-side disarm)
 expect(2 "revive-tour: --side-by-side prints both eras' rows" --side-by-side --era e4 preserved)
+# The explorer: a directory, a readable rows file in tour.py's form, and nothing else.
+file(WRITE "${OUT}/bad-rows.tsv" "preserved\t2\tU n=1 fin=0\tC++: t = at::empty({2})\n")
+expect(2 "revive-tour: --html needs a directory" --html)
+expect(2 "revive-tour: --real-rows goes with --html" --real-rows "${OUT}/bad-rows.tsv")
+expect(2 "revive-tour: --html takes a directory and scenario names" --html "${OUT}/site" --era e4)
+expect(1 "revive-tour: cannot read ${OUT}/missing.tsv" --html "${OUT}/site" --real-rows "${OUT}/missing.tsv")
+expect(1 "revive-tour: ${OUT}/bad-rows.tsv: not examples/cpython/tour.py --rows output"
+       --html "${OUT}/site" --real-rows "${OUT}/bad-rows.tsv" preserved)
