@@ -24,6 +24,7 @@ skipped, unless REVIVE_REQUIRE_BROWSER=1 (scripts/dev sets it): then it fails.
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -36,7 +37,7 @@ DRIVER = "/usr/bin/chromedriver"
 def unavailable(why):
     if os.environ.get("REVIVE_REQUIRE_BROWSER") == "1":
         sys.exit(f"check_browser: {why} (REVIVE_REQUIRE_BROWSER=1: the browser test must run)")
-    print(f"check_browser: skipped: {why} (apt-get install chromium chromium-driver python3-selenium)")
+    print(f"check_browser: skipped: {why}")
     sys.exit(SKIP)
 
 
@@ -48,9 +49,8 @@ except ImportError:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        unavailable("Selenium is not installed")
+        unavailable("Selenium is not installed (apt-get install python3-selenium)")
 from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
@@ -114,16 +114,43 @@ def mask(row, name):
 
 
 def start_browser():
+    """Chromium under its WebDriver, headless.  The driver is started here, on 127.0.0.1:
+    Selenium's own Service would wait for it at "localhost", which a minimal Debian root
+    without /etc/hosts cannot resolve."""
     for path, package in ((CHROMIUM, "chromium"), (DRIVER, "chromium-driver")):
         if not os.access(path, os.X_OK):
-            unavailable(f"{path} is missing ({package})")
+            unavailable(f"{path} is missing (apt-get install {package})")
+    try:
+        socket.getaddrinfo("localhost", None)
+    except OSError:
+        # The driver talks to the browser at "localhost" (scripts/dev adds it when missing).
+        unavailable("'localhost' does not resolve (no /etc/hosts?; bash scripts/dev test adds it)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    driver_process = subprocess.Popen([DRIVER, f"--port={port}"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if driver_process.poll() is not None or time.monotonic() > deadline:
+                driver_process.kill()
+                sys.exit(f"check_browser: {DRIVER} did not start listening on 127.0.0.1:{port}")
+            time.sleep(0.1)
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--window-size=1400,1000", "--hide-scrollbars"):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        return webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=options), driver_process
+    except Exception:
+        driver_process.kill()
+        raise
 
 
 def main():
@@ -147,7 +174,7 @@ def main():
     problems, links, steps_seen = [], set(), 0
     # With Graphviz the site has every picture; without, none (and says so).
     pictures = "loaded" if shutil.which("dot") else "none"
-    driver = start_browser()
+    driver, driver_process = start_browser()
     try:
         for name in names:
             driver.get(f"file://{site}/{name}.html")
@@ -230,6 +257,8 @@ def main():
                 problems.append(f"no screenshot was saved to {path}")
     finally:
         driver.quit()
+        driver_process.terminate()
+        driver_process.wait()
     for p in problems[:40]:
         print("problem:", p)
     if problems:
