@@ -40,11 +40,12 @@ TOP = ("pyslot", "tensor", "trace", "interp", "binding", "pictures", "cpython", 
 # Tests of other projects that documents name and this tree does not have (read about,
 # not ported).  Keep it short: each entry is a name a reader will look for there, not here.
 EXTERNAL = {
-    "test_storage_thread_safety",  # PyTorch's, added with #167564; not ported (reference.md §3b)
+    "test_storage_use_count",  # PyTorch's, changed by #167564; not ported (reference.md §9)
 }
 
 # Paths in other projects that look like ours.
-EXTERNAL_PATHS = {"test/test_torch.py"}  # PyTorch's, whose preservation tests test/scenarios/ ports
+# PyTorch's, whose preservation tests test/scenarios/ and test/python/ port.
+EXTERNAL_PATHS = {"test/test_torch.py", "test/test_tsan.py"}
 
 FOREIGN = "<!-- check_docs: the paths in this document are other projects' -->"
 

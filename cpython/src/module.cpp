@@ -1,7 +1,9 @@
-// The `revive` extension module on the real CPython 3.11: Tensor, UntypedStorage,
-// empty(), tensor(s), hermetic(), inspect().
-// Multi-phase initialisation (PEP 489), so each interpreter that imports it gets its
-// own Tensor type and its own PyInterpreter tag.
+// `revive._C`, the extension module of the `revive` package on the real CPython 3.11
+// (as torch._C is torch's): the C base types TensorBase and StorageBase, the Python
+// classes over them (Tensor, UntypedStorage, which the package re-exports), empty(),
+// tensor(s), hermetic(), inspect(), ...  cpython/python/revive/__init__.py is the
+// package.  Multi-phase initialisation (PEP 489), so each interpreter that imports it
+// gets its own types and its own PyInterpreter tag.
 //
 //   >>> import revive
 //   >>> t = revive.empty(2); t.foo = "kept"; holder = revive.empty(1)
@@ -107,6 +109,10 @@ PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   Torch& torch = Torch::of(cls);
+  if (cls == torch.base_type<Tensor>()) {
+    PyErr_SetString(PyExc_RuntimeError, "Cannot directly construct TensorBase; subclass it and then construct that");
+    return nullptr;
+  }
   return guarded([&]() -> PyObject* {
     Tensor t;
     if (data == nullptr) {
@@ -182,6 +188,26 @@ PyObject* sigmoid(PyObject* self, PyObject*) {
   return guarded([&] { return torch.wrap(Tensor::empty(1)); });
 }
 
+// t.as_subclass(cls): a new tensor sharing t's storage (an alias), wrapped by a new
+// instance of cls (THPVariable_as_subclass: THPVariable_NewWithVar(cls, self.alias())).
+// cls must derive from Tensor: PyTorch raises RuntimeError for it in E2 and TypeError
+// since #167564 (TORCH_CHECK_TYPE), so the era in force chooses.
+PyObject* as_subclass(PyObject* self, PyObject* cls) {
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
+  if (!PyType_Check(cls) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(cls), torch.base_type<Tensor>())) {
+    PyErr_SetString(torch.e4 ? PyExc_TypeError : PyExc_RuntimeError,
+                    "Creating a Tensor subclass from a class that does not inherit from Tensor is not possible. "
+                    "Make sure your class inherits from Tensor.");
+    return nullptr;
+  }
+  Tensor t;
+  if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
+  return guarded([&] {
+    return torch.new_wrapper(reinterpret_cast<PyTypeObject*>(cls), Tensor::from_storage(t.storage(), t.numel()),
+                             impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+  });
+}
+
 // t.untyped_storage(): the tensor's storage, wrapped (preserved like the tensor).
 PyObject* untyped_storage(PyObject* self, PyObject*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
@@ -191,23 +217,32 @@ PyObject* untyped_storage(PyObject* self, PyObject*) {
 }
 
 // Every Python subclass gets the wrapper's own dealloc, traverse and clear, before any
-// instance exists (PyTorch's metaclass does the same in its __init__).
+// instance exists (PyTorch's metaclass does the same in its __init__).  A tensor class
+// must derive from revive.Tensor, not from the C base alone (THPVariableMetaType_init's
+// check); the first class over TensorBase is revive.Tensor itself.  A storage class may
+// derive from StorageBase directly, as in PyTorch.
 template <class H>
 PyObject* init_subclass(PyObject* cls, PyObject* args, PyObject* kwargs) {
   // As object.__init_subclass__, the end of every cooperative chain: class keywords
   // nobody consumed are a mistake, not something to drop.
+  auto* type = reinterpret_cast<PyTypeObject*>(cls);
   if ((kwargs != nullptr && PyDict_Size(kwargs) != 0) || PyTuple_GET_SIZE(args) != 0) {
-    PyErr_Format(PyExc_TypeError, "%s.__init_subclass__() takes no keyword arguments",
-                 reinterpret_cast<PyTypeObject*>(cls)->tp_name);
+    PyErr_Format(PyExc_TypeError, "%s.__init_subclass__() takes no keyword arguments", type->tp_name);
     return nullptr;
   }
-  Torch::install_slots<H>(reinterpret_cast<PyTypeObject*>(cls));
+  if constexpr (std::is_same_v<H, Tensor>) {
+    PyTypeObject* tensor_class = Torch::of(type).python_type<Tensor>();
+    if (tensor_class != nullptr && !PyType_IsSubtype(type, tensor_class)) {
+      PyErr_SetString(PyExc_RuntimeError, "Cannot subclass TensorBase directly; subclass revive.Tensor");
+      return nullptr;
+    }
+  }
+  Torch::install_slots<H>(type);
   Py_RETURN_NONE;
 }
 
 template <class H>
 PyMemberDef wrapper_members[] = {
-    {"__dictoffset__", T_PYSSIZET, offsetof(WrapperObject<H>, dict), READONLY, nullptr},
     {"__weaklistoffset__", T_PYSSIZET, offsetof(WrapperObject<H>, weakreflist), READONLY, nullptr},
     {nullptr, 0, 0, 0, nullptr}};
 
@@ -218,20 +253,23 @@ PyCFunction init_subclass_function() {
 
 PyGetSetDef tensor_getset[] = {
     {"grad", &Entry<&get_grad>::call, &Entry<&set_grad>::call, "the gradient, held by the C++ tensor", nullptr},
-    {"__dict__", &PyObject_GenericGetDict, &PyObject_GenericSetDict, nullptr, nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef tensor_methods[] = {
     {"_fix_weakref", &Entry<&fix_weakref<Tensor>>::call, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
     {"sigmoid", &Entry<&sigmoid>::call, METH_NOARGS, "a new tensor (raises on a stubbed wrapper)"},
     {"untyped_storage", &Entry<&untyped_storage>::call, METH_NOARGS, "the tensor's storage"},
+    {"as_subclass", &Entry<&as_subclass>::call, METH_O,
+     "as_subclass(cls): a new tensor sharing this one's storage, wrapped by a new instance of cls"},
     {"__init_subclass__", init_subclass_function<Tensor>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
 // The type slots both wrapper types share, around what differs: how a new instance is
-// made, its attributes and methods, its docstring.
+// made, its attributes and methods, its docstring, and its len() if it has one (the
+// last slot, or the end of the list).
 template <class H>
-PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, PyMethodDef* methods, const char* doc) {
+PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, PyMethodDef* methods, const char* doc,
+                         lenfunc length = nullptr) {
   static PyType_Slot slots[] = {
       {Py_tp_new, reinterpret_cast<void*>(make)},  // an Entry<>::call
       {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::dealloc<H>)},
@@ -241,33 +279,80 @@ PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, Py
       {Py_tp_getset, getset},
       {Py_tp_methods, methods},
       {Py_tp_doc, const_cast<char*>(doc)},
+      {length != nullptr ? Py_sq_length : 0, reinterpret_cast<void*>(length)},
       {0, nullptr}};
   return PyType_Spec{name, sizeof(WrapperObject<H>), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
                      slots};
 }
 
 PyType_Spec tensor_spec = wrapper_spec<Tensor>(
-    "revive.Tensor", &Entry<&tensor_new>::call, tensor_getset, tensor_methods,
-    "A C++ tensor's Python wrapper, preserved by resurrection (era E2).");
+    "revive._C.TensorBase", &Entry<&tensor_new>::call, tensor_getset, tensor_methods,
+    "The C base of revive.Tensor (torch._C.TensorBase): the wrapper's C struct and its slots.");
 
 // ---- UntypedStorage -------------------------------------------------------------------
 
-// UntypedStorage.__new__(cls, nbytes=0): a fresh C++ storage, wrapped by an instance of cls.
+// UntypedStorage.__new__(cls, size=0) and UntypedStorage(sequence): a fresh C++ storage
+// of `size` bytes, or of len(sequence) bytes (THPStorage_pynew's overloads); wrapped by
+// an instance of cls.  A storage is a sequence of its bytes, so UntypedStorage(s) is a
+// new storage as long as s, not a second wrapper of s's: PyTorch copies the bytes, and
+// revive, which keeps no bytes, only their number.  Every item must be an int.
 PyObject* storage_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"nbytes", nullptr};
-  Py_ssize_t nbytes = 0;
-  if (PyArg_ParseTupleAndKeywords(args, kwargs, "|n:UntypedStorage", const_cast<char**>(keywords), &nbytes) == 0) {
-    return nullptr;
-  }
-  if (nbytes < 0) {
-    PyErr_SetString(PyExc_ValueError, "UntypedStorage(): nbytes must not be negative");
+  static const char* keywords[] = {"size", nullptr};
+  PyObject* arg = nullptr;
+  if (PyArg_ParseTupleAndKeywords(args, kwargs, "|O:UntypedStorage", const_cast<char**>(keywords), &arg) == 0) {
     return nullptr;
   }
   Torch& torch = Torch::of(cls);
+  if (cls == torch.base_type<Storage>()) {
+    PyErr_SetString(PyExc_RuntimeError, "Cannot directly construct StorageBase; subclass it and then construct that");
+    return nullptr;
+  }
+  Py_ssize_t nbytes = 0;
+  if (arg == nullptr) {
+    nbytes = 0;
+  } else if (PyLong_Check(arg)) {
+    nbytes = PyLong_AsSsize_t(arg);
+    if (nbytes == -1 && PyErr_Occurred() != nullptr) return nullptr;
+    if (nbytes < 0) {
+      PyErr_SetString(PyExc_ValueError, "UntypedStorage(): the size must not be negative");
+      return nullptr;
+    }
+  } else if (torch.is_wrapper<Storage>(arg)) {
+    Storage source;
+    if (!unpack_defined(torch, arg, source, "UntypedStorage")) return nullptr;
+    nbytes = static_cast<Py_ssize_t>(source.nbytes());
+  } else if (PySequence_Check(arg) != 0) {
+    nbytes = PySequence_Size(arg);
+    if (nbytes < 0) return nullptr;
+    for (Py_ssize_t i = 0; i < nbytes; ++i) {
+      PyObject* item = PySequence_GetItem(arg, i);
+      if (item == nullptr) return nullptr;
+      const bool is_int = PyLong_Check(item);
+      if (!is_int) {
+        PyErr_Format(PyExc_TypeError,
+                     "tried to construct a storage from a sequence (%s), but one of the items was of type %s "
+                     "instead of int",
+                     Py_TYPE(arg)->tp_name, Py_TYPE(item)->tp_name);
+      }
+      Py_DECREF(item);
+      if (!is_int) return nullptr;
+    }
+  } else {
+    PyErr_Format(PyExc_TypeError, "UntypedStorage(): expected a size (int) or a sequence, got %s",
+                 Py_TYPE(arg)->tp_name);
+    return nullptr;
+  }
   return guarded([&] {
     return torch.new_wrapper(cls, Storage::create(static_cast<std::size_t>(nbytes)),
                              impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
   });
+}
+
+// len(s): its size in bytes, which makes a storage the sequence THPStorage_pynew copies.
+Py_ssize_t storage_length(PyObject* self) {
+  Storage s;
+  if (!unpack_defined(Torch::of_wrapper<Storage>(self), self, s, "len")) return -1;
+  return static_cast<Py_ssize_t>(s.nbytes());
 }
 
 PyObject* storage_nbytes(PyObject* self, PyObject*) {
@@ -276,9 +361,7 @@ PyObject* storage_nbytes(PyObject* self, PyObject*) {
   return PyLong_FromSize_t(s.nbytes());
 }
 
-PyGetSetDef storage_getset[] = {
-    {"__dict__", &PyObject_GenericGetDict, &PyObject_GenericSetDict, nullptr, nullptr},
-    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+PyGetSetDef storage_getset[] = {{nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef storage_methods[] = {
     {"_fix_weakref", &Entry<&fix_weakref<Storage>>::call, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
@@ -287,8 +370,9 @@ PyMethodDef storage_methods[] = {
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Spec storage_spec = wrapper_spec<Storage>(
-    "revive.UntypedStorage", &Entry<&storage_new>::call, storage_getset, storage_methods,
-    "A C++ storage's Python wrapper, preserved by resurrection (era E2).");
+    "revive._C.StorageBase", &Entry<&storage_new>::call, storage_getset, storage_methods,
+    "The C base of revive.UntypedStorage (torch._C.StorageBase): the wrapper's C struct and its slots.",
+    &Entry<&storage_length>::call);
 
 // revive.hermetic(): `with revive.hermetic(): ...` wraps without tagging or recording
 // (PyTorch: EnableHermeticPyObject).  See Note [Hermetic PyObject mode].  The mode is
@@ -544,7 +628,7 @@ PyObject* held(PyObject* module, PyObject* args) {
   auto* type = reinterpret_cast<PyTypeObject*>(cls);
   return std::visit(
       [&]<class H>(const H& h) -> PyObject* {
-        if (!PyType_IsSubtype(type, torch.python_type<H>())) {
+        if (!PyType_IsSubtype(type, torch.base_type<H>())) {
           PyErr_Format(PyExc_TypeError, "held(): %s is not a subclass of %s", type->tp_name, Kind<H>::python_name);
           return nullptr;
         }
@@ -675,12 +759,13 @@ PyObject* gc_bugs(PyObject* module, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   Torch& torch = torch_of(module);
-  for (auto [value, flag] : {std::pair{bug_75932, &torch.issue_75932}, std::pair{bug_136358, &torch.issue_136358}}) {
-    if (value == Py_None) continue;
-    const int on = PyObject_IsTrue(value);
-    if (on < 0) return nullptr;
-    *flag = on != 0;
+  int on[2] = {-2, -2};  // -2: leave it
+  for (int k = 0; k < 2; ++k) {
+    PyObject* value = k == 0 ? bug_75932 : bug_136358;
+    if (value != Py_None && (on[k] = PyObject_IsTrue(value)) < 0) return nullptr;
   }
+  if (on[0] >= 0) torch.issue_75932 = on[0] != 0;
+  if (on[1] >= 0) torch.set_issue_136358(on[1] != 0);
   return Py_BuildValue("{s:O,s:O}", "issue_75932", torch.issue_75932 ? Py_True : Py_False, "issue_136358",
                        torch.issue_136358 ? Py_True : Py_False);
 }
@@ -729,17 +814,31 @@ PyTypeObject* add_type(PyObject* module, PyType_Spec* spec, const char* name) {
   return added < 0 ? nullptr : reinterpret_cast<PyTypeObject*>(type);
 }
 
+// revive.Tensor / revive.UntypedStorage: Python classes over the C bases, as torch.Tensor
+// is a Python class over torch._C.TensorBase (torch/_tensor.py).  Made by calling type(),
+// so each is what a class statement makes: a managed __dict__ (3.11's), and CPython's
+// subtype slots until the base's __init_subclass__ installs the wrapper's.  Made here,
+// once per interpreter (Note [One Torch per interpreter]), not in the package's Python
+// code, which runs again when the package is imported again.
+PyTypeObject* make_class(const char* name, PyTypeObject* base, const char* doc) {
+  PyObject* dict = Py_BuildValue("{s:s,s:s,s:s}", "__module__", "revive", "__qualname__", name, "__doc__", doc);
+  if (dict == nullptr) return nullptr;
+  PyObject* cls = PyObject_CallFunction(reinterpret_cast<PyObject*>(&PyType_Type), "s(O)O", name, base, dict);
+  Py_DECREF(dict);
+  return reinterpret_cast<PyTypeObject*>(cls);
+}
+
 // Note [One Torch per interpreter]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
 // PyTorch's torch._C is imported once per interpreter, and its PyInterpreter tag is that
 // interpreter's.  CPython may execute this module more than once in one interpreter
-// (`del sys.modules["revive"]; import revive`), and each execution would make new
+// (`del sys.modules["revive._C"]; import revive._C`), and each execution would make new
 // types and a new tag: the old module's wrappers would then be "not a Tensor" to the
 // new one, and its tensors "tagged by another interpreter", in the same interpreter.
-// So the interpreter's state (Torch: its tag, its two types, the hermetic type) is made
-// once and kept in the interpreter's own dict (PyInterpreterState_GetDict); a second
-// execution gives the new module object the same state and the same types.  REVIVE_ERA
-// is read at the first.
+// So the interpreter's state (Torch: its tag, its base types and the classes over them,
+// the hermetic type) is made once and kept in the interpreter's own dict
+// (PyInterpreterState_GetDict); a second execution gives the new module object the same
+// state and the same types.  REVIVE_ERA is read at the first.
 //
 // The same dict entry disarms the tag (Note [Disarming a dead interpreter]): CPython
 // clears the interpreter's dict after it has finalized the interpreter's modules
@@ -785,34 +884,53 @@ int exec_module(PyObject* module) {
     if (PyErr_Occurred() != nullptr) return -1;
     bool e4 = false;
     if (read_era(e4) < 0) return -1;
-    PyTypeObject* tensor_type = add_type(module, &tensor_spec, "Tensor");
-    PyTypeObject* storage_type = tensor_type == nullptr ? nullptr : add_type(module, &storage_spec, "UntypedStorage");
+    PyTypeObject* tensor_base = add_type(module, &tensor_spec, "TensorBase");
+    PyTypeObject* storage_base = tensor_base == nullptr ? nullptr : add_type(module, &storage_spec, "StorageBase");
     PyTypeObject* hermetic_type =
-        storage_type == nullptr ? nullptr : add_type(module, &hermetic_spec, "hermetic");
+        storage_base == nullptr ? nullptr : add_type(module, &hermetic_spec, "hermetic");
     if (hermetic_type == nullptr) return -1;
     // The interpreter's name, as the tag reports it: the main one, or a subinterpreter.
     const std::string name = me == PyInterpreterState_Main()
                                  ? std::string("CPython main")
                                  : "CPython subinterpreter " + std::to_string(PyInterpreterState_GetID(me));
-    torch = new Torch(tensor_type, storage_type, me, name);  // never freed: See Note [Disarming a dead interpreter]
+    torch = new Torch(tensor_base, storage_base, me, name);  // never freed: See Note [Disarming a dead interpreter]
     torch->e4 = e4;
     // Kept for a later execution of the module in this interpreter (never given back:
     // the types outlive any one module object).
     torch->hermetic_type = hermetic_type;
-    Py_INCREF(tensor_type);
-    Py_INCREF(storage_type);
+    Py_INCREF(tensor_base);
+    Py_INCREF(storage_base);
     Py_INCREF(hermetic_type);
+    // The classes' __init_subclass__ finds the state through the module.
+    static_cast<ModuleState*>(PyModule_GetState(module))->torch = torch;
+    PyTypeObject* tensor_class =
+        make_class("Tensor", tensor_base,
+                   e4 ? "A C++ tensor's Python wrapper. Era E4: C++ holds the wrapper while it shares the tensor."
+                      : "A C++ tensor's Python wrapper. Era E2: preserved by resurrection.");
+    PyTypeObject* storage_class =
+        tensor_class == nullptr
+            ? nullptr
+            : make_class("UntypedStorage", storage_base,
+                         e4 ? "A C++ storage's Python wrapper. Era E4: C++ holds the wrapper while it shares the "
+                              "storage."
+                            : "A C++ storage's Python wrapper. Era E2: preserved by resurrection.");
+    if (storage_class == nullptr) return -1;
+    torch->set_classes(tensor_class, storage_class);  // their references, kept for good
     PyObject* made = PyCapsule_New(torch, kTorchKey, &disarm_capsule);
     if (made == nullptr) return -1;
     const int stored = PyDict_SetItemString(interp_dict, kTorchKey, made);
     Py_DECREF(made);
     if (stored < 0) return -1;
   } else {
-    for (auto [name, type] : {std::pair{"Tensor", torch->python_type<Tensor>()},
-                              std::pair{"UntypedStorage", torch->python_type<Storage>()},
+    for (auto [name, type] : {std::pair{"TensorBase", torch->base_type<Tensor>()},
+                              std::pair{"StorageBase", torch->base_type<Storage>()},
                               std::pair{"hermetic", torch->hermetic_type}}) {
       if (PyModule_AddObjectRef(module, name, reinterpret_cast<PyObject*>(type)) < 0) return -1;
     }
+  }
+  for (auto [name, type] : {std::pair{"Tensor", torch->python_type<Tensor>()},
+                            std::pair{"UntypedStorage", torch->python_type<Storage>()}}) {
+    if (PyModule_AddObjectRef(module, name, reinterpret_cast<PyObject*>(type)) < 0) return -1;
   }
   static_cast<ModuleState*>(PyModule_GetState(module))->torch = torch;
   return 0;
@@ -822,8 +940,9 @@ PyModuleDef_Slot module_slots[] = {{Py_mod_exec, reinterpret_cast<void*>(&Entry<
 
 PyModuleDef& module_def() {
   static PyModuleDef def = {PyModuleDef_HEAD_INIT,
-                            "revive",
-                            "PyTorch's PyObject preservation (era E2) on the real CPython",
+                            "revive._C",
+                            "revive's extension module (the package revive re-exports it): PyTorch's PyObject "
+                            "preservation on the real CPython",
                             sizeof(ModuleState),
                             module_methods,
                             module_slots,
@@ -842,4 +961,4 @@ Torch& Torch::of(PyTypeObject* type) {
 
 }  // namespace revive::cpython
 
-PyMODINIT_FUNC PyInit_revive() { return PyModuleDef_Init(&revive::cpython::module_def()); }
+PyMODINIT_FUNC PyInit__C() { return PyModuleDef_Init(&revive::cpython::module_def()); }

@@ -73,6 +73,18 @@ void for_each_slot(PyObject* o, PyTypeObject* base, F&& f) {
   }
 }
 
+// Where `o`'s __dict__ is, or null if its class has none (a direct subclass of a C base
+// with __slots__ only).  The Python classes' dicts are 3.11's managed dicts, whose
+// attributes may still sit inline in the object: _PyObject_GetDictPtr (exported)
+// materialises them into a dict first, from traverse too, as PyTorch's traverse did
+// through the same call.  If that allocation fails, the attributes stay inline and are
+// not visited or cleared: they leak rather than crash.
+PyObject** instance_dict(PyObject* o) noexcept {
+  PyObject** dict = _PyObject_GetDictPtr(o);
+  if (dict == nullptr) PyErr_Clear();
+  return dict;
+}
+
 template <class H>
 void stub(PyObject* o) noexcept {
   as_wrapper<H>(o)->cdata = MaybeOwned<H>();
@@ -177,11 +189,23 @@ std::string CPythonVTable::type_name(const revive::PyObject* pyobj) const {
   return Py_TYPE(real(pyobj))->tp_name;
 }
 
-Torch::Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, PyInterpreterState* interp, std::string name)
+Torch::Torch(PyTypeObject* tensor_base, PyTypeObject* storage_base, PyInterpreterState* interp, std::string name)
     : vtable_(new CPythonVTable(this, interp, std::move(name))),
       pyinterpreter_(new impl::PyInterpreter(vtable_)),
-      tensor_type_(tensor_type),
-      storage_type_(storage_type) {}
+      tensor_base_(tensor_base),
+      storage_base_(storage_base) {}
+
+void Torch::set_classes(PyTypeObject* tensor_class, PyTypeObject* storage_class) noexcept {
+  tensor_class_ = tensor_class;
+  storage_class_ = storage_class;
+}
+
+void Torch::set_issue_136358(bool on) noexcept {
+  issue_136358 = on;
+  if (subtype_clear_ == nullptr) return;  // no Python class yet
+  tensor_class_->tp_clear = on ? subtype_clear_ : &Torch::clear<Tensor>;
+  storage_class_->tp_clear = on ? subtype_clear_ : &Torch::clear<Storage>;
+}
 
 void Torch::disarm() noexcept {
   if (!pyinterpreter_->is_disarmed()) pyinterpreter_->disarm();
@@ -330,10 +354,10 @@ void Torch::clear_cdata(WrapperObject<H>* self) noexcept {
 // __slots__, __dict__, then the C++ object: what dealloc and clear both give up.
 template <class H>
 void Torch::clear_contents(PyObject* o) noexcept {
-  for_each_slot(o, python_type<H>(), [](PyObject*& member, bool readonly) {
+  for_each_slot(o, base_type<H>(), [](PyObject*& member, bool readonly) {
     if (!readonly) Py_CLEAR(member);
   });
-  Py_CLEAR(as_wrapper<H>(o)->dict);
+  if (PyObject** dict = instance_dict(o)) Py_CLEAR(*dict);
   clear_cdata(as_wrapper<H>(o));
 }
 
@@ -387,11 +411,11 @@ int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
   if (torch.is_preservable(as_wrapper<H>(o))) return 0;
   Py_VISIT(Py_TYPE(o));
   int failed = 0;
-  for_each_slot(o, torch.python_type<H>(), [&](PyObject* member, bool) {
+  for_each_slot(o, torch.base_type<H>(), [&](PyObject* member, bool) {
     if (failed == 0 && member != nullptr) failed = visit(member, arg);
   });
   if (failed != 0) return failed;
-  Py_VISIT(as_wrapper<H>(o)->dict);
+  if (PyObject** dict = instance_dict(o)) Py_VISIT(*dict);
   return 0;
 }
 
@@ -411,9 +435,11 @@ int Torch::clear(PyObject* o) {
 // Our dealloc, traverse and clear for a new subclass (THPVariableMetaType_init).
 template <class H>
 void Torch::install_slots(PyTypeObject* type) noexcept {
+  Torch& torch = of(type);
+  if (torch.subtype_clear_ == nullptr && type->tp_clear != &Torch::clear<H>) torch.subtype_clear_ = type->tp_clear;
   type->tp_dealloc = &Torch::dealloc<H>;
   type->tp_traverse = &Torch::traverse<H>;
-  const bool bug_136358 = of(type).issue_136358 || exercise::off(exercise::Rule::SubclassSlots);  // test machinery (exercise.h)
+  const bool bug_136358 = torch.issue_136358 || exercise::off(exercise::Rule::SubclassSlots);  // test machinery (exercise.h)
   if (!bug_136358) type->tp_clear = &Torch::clear<H>;  // else CPython's subtype_clear
 }
 

@@ -307,6 +307,13 @@ class CPythonWitness final : public Witness {
       }
       Py_DECREF(f);
     }
+    // The package's Python files (its _C is built in): the build tree's folder, which an
+    // isolated configuration leaves off sys.path.
+    PyObj* sys_path = PySys_GetObject("path");  // borrowed
+    PyObj* folder = PyUnicode_FromString(REVIVE_PYTHON_PACKAGE_PARENT);
+    const bool found = sys_path != nullptr && folder != nullptr && PyList_Insert(sys_path, 0, folder) == 0;
+    Py_XDECREF(folder);
+    if (!found) return false;
     PyObj* done = PyRun_String(kSetup, Py_file_input, globals, globals);
     if (done == nullptr) return false;
     Py_DECREF(done);
@@ -773,7 +780,7 @@ std::optional<std::string> CPythonWitness::compare(const Model& m) {
 
 void start_cpython() {
   if (main_thread_state != nullptr) return;
-  if (PyImport_AppendInittab("revive", &PyInit_revive) != 0) throw std::runtime_error("PyImport_AppendInittab failed");
+  if (PyImport_AppendInittab("revive._C", &PyInit__C) != 0) throw std::runtime_error("PyImport_AppendInittab failed");
   // The C allocator, not pymalloc: AddressSanitizer then sees every object (an isolated
   // configuration ignores PYTHONMALLOC).
   PyPreConfig preconfig;

@@ -2,6 +2,7 @@
 module on the real CPython.  Each test keeps test_torch.py's name and, as far as the
 API allows, its text; `torch` is revive here."""
 import gc
+import threading
 import unittest
 import warnings
 import weakref
@@ -245,6 +246,127 @@ class TestPreservation(unittest.TestCase):
         self.assertEqual(state["n"], 2)  # y's grad and x's cdata
 
 
+class TestPythonFace(unittest.TestCase):
+    """PyTorch's tests of the classes themselves: the C bases (torch._C.TensorBase,
+    StorageBase) under the Python classes, as_subclass, the legacy FloatTensor."""
+
+    def test_tensor_base_init(self):
+        # The C base is not a class to make instances of, nor to derive from directly:
+        # a tensor class derives from Tensor, which may be called with no argument.
+        self.assertRaises(RuntimeError, lambda: torch._C.TensorBase())
+        with self.assertRaisesRegex(RuntimeError, "Cannot subclass"):
+            class Tfail(torch._C.TensorBase):
+                pass
+
+        class T(torch.Tensor):
+            pass
+
+        T()
+
+    def test_storage_base_init(self):
+        # StorageBase may not be called itself, but a class may derive from it directly.
+        self.assertRaises(RuntimeError, lambda: torch._C.StorageBase())
+
+        class T(torch._C.StorageBase):
+            pass
+
+        T()
+
+    def test_tensor_base_new(self):
+        # A __new__ that hands its arguments on to the base's (PyTorch #57421).
+        class TestTensor(torch.Tensor):
+            @staticmethod
+            def __new__(cls, x, *args, **kwargs):
+                return super().__new__(cls, x, *args, **kwargs)
+
+        x = torch.empty(5)
+        self.assertIsInstance(TestTensor(x), TestTensor)
+
+    def test_storage_base_new(self):
+        class TestStorage(torch._C.StorageBase):
+            @staticmethod
+            def __new__(cls, x, *args, **kwargs):
+                return super().__new__(cls, x, *args, **kwargs)
+
+        x = torch.UntypedStorage(5)
+        s = TestStorage(x)
+        # A new storage of x's size, not a second wrapper of x's (PyTorch copies x).
+        self.assertIsInstance(s, TestStorage)
+        self.assertEqual(s.nbytes(), 5)
+        self.assertNotEqual(torch.inspect(s)["serial"], torch.inspect(x)["serial"])
+
+    def test_the_python_classes_sit_over_the_c_bases(self):
+        self.assertIs(torch.Tensor.__bases__[0], torch._C.TensorBase)
+        self.assertIs(torch.UntypedStorage.__bases__[0], torch._C.StorageBase)
+        # The __dict__ is the Python class's, as torch.Tensor's is.
+        self.assertEqual(torch._C.TensorBase.__dictoffset__, 0)
+        self.assertNotEqual(torch.Tensor.__dictoffset__, 0)
+        t = torch.empty(1)
+        t.foo = 1
+        self.assertEqual(t.__dict__, {"foo": 1})
+        self.assertIn("Era " + torch.era(), torch.Tensor.__doc__)
+
+    def test_as_subclass(self):
+        # PyTorch's test also compares values and runs backward, which revive's tensors
+        # (no values, no autograd) cannot: this is its part about types and errors.
+        class SubTensor(torch.Tensor):
+            member_var = object()
+
+        t0 = torch.empty(1)
+        t1 = torch.empty(2)
+        s0 = t0.as_subclass(SubTensor)
+        s1 = t1.as_subclass(SubTensor)
+        self.assertTrue(type(s0) is SubTensor)
+        self.assertTrue(type(s1) is SubTensor)
+        self.assertTrue(s0.member_var is SubTensor.member_var)
+        # A new tensor over the same storage: a new wrapper, the storage shared.
+        self.assertIsNot(s0, t0)
+        self.assertIs(s1.untyped_storage(), t1.untyped_storage())
+
+        class BadSubTensor:
+            member_var = object()
+
+        # RuntimeError in E2; TypeError since #167564.
+        err_msg = "Creating a Tensor subclass from a class that does not inherit from Tensor"
+        with self.assertRaisesRegex(TypeError if E4 else RuntimeError, err_msg):
+            t0.as_subclass(BadSubTensor)
+
+    def test_subclass_tensors(self):
+        with self.assertRaisesRegex(TypeError, "type 'revive.FloatTensor' is not an acceptable base type"):
+            class Foo1(torch.FloatTensor):
+                pass
+
+        class Foo2(torch.Tensor):
+            def foo(self):
+                return 5
+
+        f = Foo2()
+        self.assertEqual(f.foo(), 5)
+        self.assertIsInstance(torch.FloatTensor(2), torch.Tensor)
+        self.assertIsInstance(f, torch.FloatTensor)
+
+    def test_storage_thread_safety(self):
+        # PyTorch #167564's test (test_tsan.py): threads asking one tensor for its storage
+        # at the same time all get the same wrapper.
+        def access_untyped_storage(tensor, barrier, out):
+            barrier.wait()
+            out.append(weakref.ref(tensor.untyped_storage()))
+
+        for _ in range(10):
+            tensor = torch.empty(3)
+            barrier = threading.Barrier(4)
+            refs = []
+            threads = [threading.Thread(target=access_untyped_storage, args=(tensor, barrier, refs))
+                       for _ in range(4)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            self.assertEqual(len(refs), 4)
+            for r in refs:
+                self.assertIs(r(), tensor.untyped_storage())
+
+
 class TestMisuse(unittest.TestCase):
     """What users can do to the module that must raise, not crash."""
 
@@ -337,9 +459,20 @@ class TestPyTorchBugs(unittest.TestCase):
         # E4 has no bug to bring back: C++'s reference makes the wrapper a root.
         self.assertEqual(self.lost_attribute(torch.Tensor), not E4)
 
+    def test_issue_136358_on_plain_tensors(self):
+        # In PyTorch the bug was in torch.Tensor itself, a Python class over the C base
+        # whose __dict__ is the Python class's: subtype_clear wiped a plain tensor's
+        # attributes (test_tensor_ressurecting_clear, where autograd holds the tensor in
+        # C++; a grad here).
+        self.assertFalse(self.lost_attribute(torch.Tensor))
+        torch._gc_bugs(issue_136358=True)
+        self.assertEqual(self.lost_attribute(torch.Tensor), not E4)  # no bug to bring back in E4
+        torch._gc_bugs(issue_136358=False)
+        self.assertFalse(self.lost_attribute(torch.Tensor))
+
     def test_issue_136358_default_subtype_clear(self):
-        # CPython's subtype_clear wipes the subclass's own __slots__ (and a __dict__ the
-        # subclass added; here the __dict__ is Tensor's, so a slot shows it).
+        # CPython's subtype_clear wipes a subclass's own __slots__ and its __dict__; a
+        # class made while the bug was off keeps the wrapper's clear.
         class Fixed(torch.Tensor):
             __slots__ = ['foo']
 
@@ -501,12 +634,17 @@ class TestStoragePreservation(unittest.TestCase):
         self.assertTrue(m[0])
 
     def test_storage_slot_dealloc(self):
-        class SlotStorage(torch.UntypedStorage):
-            __slots__ = ['slot1', 'slot2']
+        # Two classes over the C base directly, each adding a slot; the instance is a new
+        # storage as long as the one it is made from (UntypedStorage(sequence)).
+        class SlotStorage1(torch._C.StorageBase):
+            __slots__ = ['slot1']
+
+        class SlotStorage2(SlotStorage1):
+            __slots__ = ['slot2']
 
         m1, t1 = Tracker.make()
         m2, t2 = Tracker.make()
-        slot_storage = SlotStorage()
+        slot_storage = SlotStorage2(torch.UntypedStorage(2))
         slot_storage.slot1 = t1
         slot_storage.slot2 = t2
         del t1
@@ -514,6 +652,49 @@ class TestStoragePreservation(unittest.TestCase):
         self.assertFalse(m1[0])
         self.assertFalse(m2[0])
         del slot_storage
+        self.assertTrue(m1[0])
+        self.assertTrue(m2[0])
+
+    def test_storage_finalizer_dealloc(self):
+        m = [False]
+
+        class FinalizerStorage(torch._C.StorageBase):
+            def __del__(self):
+                m[0] = True
+
+        fin_storage = FinalizerStorage(torch.UntypedStorage(2))
+        self.assertFalse(m[0])
+        del fin_storage
+        self.assertTrue(m[0])
+
+    def test_storage_cycle_via_slots(self):
+        # Two storages hold each other through their slots; the cycle is garbage only
+        # for the collector, which then runs both finalizers.
+        m1 = [False]
+        m2 = [False]
+
+        class SlotStorage1(torch._C.StorageBase):
+            __slots__ = ['slot1']
+
+            def __del__(self):
+                m1[0] = True
+
+        class SlotStorage2(SlotStorage1):
+            __slots__ = ['slot2']
+
+            def __del__(self):
+                m2[0] = True
+
+        x = SlotStorage1(torch.UntypedStorage(2))
+        y = SlotStorage2(torch.UntypedStorage(2))
+        x.slot1 = y
+        y.slot2 = x
+        del x
+        with disable_gc():
+            del y
+            self.assertFalse(m1[0])
+            self.assertFalse(m2[0])
+        gc.collect()
         self.assertTrue(m1[0])
         self.assertTrue(m2[0])
 
@@ -587,20 +768,49 @@ class TestStoragePreservation(unittest.TestCase):
         self.assertIsNone(w())
 
     def test_storage_preserve_nonhermetic_in_hermetic_context(self):
-        # A storage wrapper made outside hermetic mode that dies inside it is still
-        # preserved: a storage remembers how it was made (THPStorage_isPreservable).
+        # An operator defined from Python runs in hermetic mode (torch::deploy's
+        # PythonKernelHolder); the storage wrapper it lets go of was made outside it, and
+        # a storage remembers how it was made (THPStorage_isPreservable): preserved.
+        from revive.library import Library, impl
+        global _my_storage
+
+        my_lib = Library("my_lib", "DEF")
+        my_lib.define('my_func() -> None')
+
+        a = torch.empty(1)
+        _my_storage = a.untyped_storage()
+
+        m, t = Tracker.make()
+        _my_storage._tracker = t
+        del t
+
+        @impl(my_lib, 'my_func', '')
+        def my_func():
+            global _my_storage
+            self.assertTrue(torch.is_hermetic())
+            del _my_storage
+
+        self.assertFalse(m[0])
+        torch.ops.my_lib.my_func()
+        self.assertFalse(m[0])
+
+        s = a.untyped_storage()
+        del a
+        del s
+        self.assertTrue(m[0])
+
+    def test_storage_made_in_hermetic_mode_dies_in_it(self):
+        # The other side: a storage wrapped inside hermetic mode was never recorded, and
+        # dies for real when Python lets go, even while C++ keeps the storage.
         m, t = Tracker.make()
         a = torch.randn(10)
-        s = a.untyped_storage()
-        s._tracker = t
-        del t
         with torch.hermetic():
+            s = a.untyped_storage()
+            s._tracker = t
+            del t
             del s
-        self.assertFalse(m[0])
-        s = a.untyped_storage()
-        self.assertTrue(hasattr(s, '_tracker'))
-        del a, s
         self.assertTrue(m[0])
+
 
 class TestHermetic(unittest.TestCase):
     def test_hermetic_wrapper_is_never_recorded(self):

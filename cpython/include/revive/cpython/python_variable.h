@@ -2,15 +2,18 @@
 // Torch (binding/include/revive/binding/python_variable.h), for Tensor and Storage.
 //
 // Defines:
-//   WrapperObject<H>  the C struct of a `revive.Tensor` (H = Tensor, THPVariable) or a
-//                     `revive.UntypedStorage` (H = Storage, THPStorage) instance: cdata,
-//                     __dict__, the weakref list, whether hermetic mode made it.
+//   WrapperObject<H>  the C struct of a `revive._C.TensorBase` (H = Tensor, THPVariable)
+//                     or a `revive._C.StorageBase` (H = Storage, THPStorage) instance:
+//                     cdata, the weakref list, whether hermetic mode made it.  The
+//                     __dict__ is the Python subclass's (revive.Tensor, a class made over
+//                     the C base as torch.Tensor is over torch._C.TensorBase).
 //   Kind<H>           what differs between the two, as binding/'s Preserved<H> says it.
 //   CPythonVTable     the PyInterpreter vtable C++ calls back through (decref, names).
 //   Torch             one interpreter's state: its PyInterpreter (the slots' tag), the two
-//                     types, and the protocol: wrap, unpack, dealloc with resurrection,
-//                     traverse and clear, installed into every subclass (by
-//                     __init_subclass__, or at its first instance if that never ran).
+//                     C base types and the two Python classes over them, and the
+//                     protocol: wrap, unpack, dealloc with resurrection, traverse and
+//                     clear, installed into every subclass (by __init_subclass__, or at
+//                     its first instance if that never ran).
 #pragma once
 
 #define PY_SSIZE_T_CLEAN
@@ -45,7 +48,9 @@ struct WrapperObject {
   // collector may clear a heap type (its MRO and module) before the instances it still
   // has to free, so the type cannot lead back to the module then.  Never freed.
   Torch* torch;
-  PyObject* dict;         // __dict__ (tp_dictoffset points here)
+  // No __dict__ here: as torch._C.TensorBase has none, the Python class over it
+  // (revive.Tensor) adds one, a managed dict in 3.11, reached through
+  // _PyObject_GetDictPtr (which materialises it).
   PyObject* weakreflist;  // tp_weaklistoffset points here
   bool is_hermetic;       // made in hermetic mode: never recorded, never preserved
   // Process-wide, never reused (an address is, once the wrapper is freed): what tells
@@ -146,7 +151,12 @@ class CPythonVTable final : public impl::PyInterpreterVTable {
 
 class Torch {
  public:
-  Torch(PyTypeObject* tensor_type, PyTypeObject* storage_type, PyInterpreterState* interp, std::string name);
+  // The C base types (revive._C.TensorBase, StorageBase); the Python classes over them
+  // come later (set_classes), made by the module as Python subclasses of these.
+  Torch(PyTypeObject* tensor_base, PyTypeObject* storage_base, PyInterpreterState* interp, std::string name);
+  // revive.Tensor and revive.UntypedStorage, the classes wrap() makes instances of
+  // (THPVariableClass, THPStorageClass).  Once, when the module first runs here.
+  void set_classes(PyTypeObject* tensor_class, PyTypeObject* storage_class) noexcept;
 
   // The module of the interpreter that made `type` (one of the two, or a subclass),
   // for code that has a live type in hand (tp_new, a class being made).
@@ -157,10 +167,15 @@ class Torch {
     return *reinterpret_cast<WrapperObject<H>*>(o)->torch;
   }
 
+  // The class of the wrappers wrap() makes: revive.Tensor, revive.UntypedStorage (null
+  // until set_classes).
   template <class H>
   [[nodiscard]] PyTypeObject* python_type() const noexcept;
+  // The C base every wrapper's type derives from: revive._C.TensorBase, StorageBase.
   template <class H>
-  [[nodiscard]] bool is_wrapper(PyObject* o) const noexcept { return PyObject_TypeCheck(o, python_type<H>()); }
+  [[nodiscard]] PyTypeObject* base_type() const noexcept;
+  template <class H>
+  [[nodiscard]] bool is_wrapper(PyObject* o) const noexcept { return PyObject_TypeCheck(o, base_type<H>()); }
 
   // THPVariable_Wrap / THPStorage_Wrap: a new reference, or null with an exception set.
   template <class H>
@@ -178,13 +193,15 @@ class Torch {
   // (revive._gc_bugs() in Python):
   //   issue_75932   the wrapper's clear does not ask whether the wrapper is
   //                 resurrectable (fixed by #75933, 2022);
-  //   issue_136358  subclasses keep CPython's subtype_clear, which wipes their
-  //                 __slots__ (and a __dict__ a subclass added; ours is Tensor's own)
-  //                 before the wrapper's own clear can refuse (fixed by #137267, 2024).
-  //                 Only classes made while it is on.
+  //   issue_136358  the Python classes keep CPython's subtype_clear, which wipes their
+  //                 __dict__ and __slots__ before the wrapper's own clear can refuse
+  //                 (fixed by #137267, 2024): revive.Tensor and revive.UntypedStorage
+  //                 from when it is switched on (set_issue_136358), and subclasses made
+  //                 while it is on.
   // (The exercises switch them on too, where they are read: revive/pyslot/exercise.h.)
   bool issue_75932 = false;
   bool issue_136358 = false;
+  void set_issue_136358(bool on) noexcept;
   // Era E4 (PyTorch #167564; Note [Era E4 in the binding] in binding/): no resurrection;
   // a wrapper sets its target's has-PyObject bit and C++ holds it while it shares the
   // target.  Chosen when the module is imported (REVIVE_ERA=E4), before any wrapper.
@@ -224,13 +241,22 @@ class Torch {
   CPythonVTable* vtable_;
   impl::PyInterpreter* pyinterpreter_;
   std::int64_t live_wrappers_ = 0;  // under the GIL
-  PyTypeObject* tensor_type_;
-  PyTypeObject* storage_type_;
+  PyTypeObject* tensor_base_;
+  PyTypeObject* storage_base_;
+  PyTypeObject* tensor_class_ = nullptr;
+  PyTypeObject* storage_class_ = nullptr;
+  // CPython's subtype_clear, as type() gave it to the Python classes before
+  // install_slots replaced it: what issue_136358 gives back.
+  inquiry subtype_clear_ = nullptr;
 };
 
 template <>
-inline PyTypeObject* Torch::python_type<Tensor>() const noexcept { return tensor_type_; }
+inline PyTypeObject* Torch::python_type<Tensor>() const noexcept { return tensor_class_; }
 template <>
-inline PyTypeObject* Torch::python_type<Storage>() const noexcept { return storage_type_; }
+inline PyTypeObject* Torch::python_type<Storage>() const noexcept { return storage_class_; }
+template <>
+inline PyTypeObject* Torch::base_type<Tensor>() const noexcept { return tensor_base_; }
+template <>
+inline PyTypeObject* Torch::base_type<Storage>() const noexcept { return storage_base_; }
 
 }  // namespace revive::cpython
