@@ -131,10 +131,10 @@ void Runtime::subtype_traverse(PyObject* o, VisitProc visit, void* arg) {
 }
 
 // subtype_clear: drop the __slots__ of the levels that use it, then the __dict__, then
-// call the nearest base's own clear.  For plain classes that is all of them.  A tensor
-// subclass gets it only under binding::GcBugs::issue_136358; there the __dict__ belongs
+// call the nearest base's own clear.  For plain classes that is all of them.  The tensor
+// classes get it only under binding::GcBugs::issue_136358; there the __dict__ belongs
 // to the Python level, as in PyTorch, whose torch.Tensor is a Python subclass of
-// TensorBase (here one type plays both).
+// TensorBase: the bug reaches a plain tensor's attributes.
 void Runtime::subtype_clear(PyObject* o) noexcept {
   const PyType* base = o->ob_type;
   while (base != nullptr && base->clear == &Runtime::subtype_clear) base = base->base;

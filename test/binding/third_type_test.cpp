@@ -96,6 +96,7 @@ class Generator {
 template <>
 struct revive::binding::Preserved<Generator> {
   static constexpr const char* python_name = "Generator";
+  static constexpr const char* base_name = "GeneratorBase";
   static constexpr const char* error_name = "Generator";
   static constexpr const char* noun = "generator";
   static constexpr HermeticRule hermetic = HermeticRule::FollowsThread;

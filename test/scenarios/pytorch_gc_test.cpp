@@ -143,6 +143,23 @@ BOOST_AUTO_TEST_CASE(issue_136358_broken_subclass_clear_wipes_dict) {
   BOOST_TEST(!I->hasattr(g, "foo"));  // ...with an empty __dict__
 }
 
+// PyTorch #136358 reached plain tensors too: torch.Tensor is itself a Python class over
+// the C base (TensorBase), its __dict__ the Python level's, and it kept subtype_clear as
+// well (test_tensor_ressurecting_clear is the plain-tensor case).
+BOOST_AUTO_TEST_CASE(issue_136358_broken_plain_tensor_clear_wipes_dict) {
+  auto I = Interpreter::create("E2-136358", GcBugs{.issue_75932 = false, .issue_136358 = true});
+  const PyType* base = I->tensor_type()->base;
+  BOOST_TEST(base->name == "TensorBase");
+  BOOST_TEST(!base->has_dict);
+  BOOST_TEST(I->tensor_type()->has_dict);
+  GcDisabled no_gc(*I);
+  HeldByDeadCycle s(*I);
+  BOOST_TEST(I->gc_collect() == 3u);
+  Ref g = grad(*I, s.z);
+  BOOST_TEST(g->id == s.c);
+  BOOST_TEST(!I->hasattr(g, "foo"));
+}
+
 // PyTorch #136358, fixed (#137267): the wrapper's clear is installed on every subclass.
 BOOST_AUTO_TEST_CASE(issue_136358_fixed_subclass_keeps_dict) {
   auto I = Interpreter::create("E2");

@@ -65,7 +65,9 @@ enum class ForeignRule {
 };
 
 // Specialize for each preserved handle type.  Every member is required:
-//   python_name            the Python base class torch defines ("Tensor")
+//   python_name            the Python class torch defines ("Tensor", torch/_tensor.py)
+//   base_name              the C type under it ("TensorBase": torch._C.TensorBase), which
+//                          has no __dict__ of its own; the Python class adds it
 //   error_name             the word PyTorch's error texts use ("Tensor", "Storage")
 //   noun                   the word its assertions use ("tensor", "storage")
 //   hermetic, foreign      the rules above
@@ -91,6 +93,7 @@ concept PreservedHandle = requires(const H& h, const typename H::impl_type* impl
   { impl->id() } -> std::convertible_to<std::uint64_t>;
   { H::impl_type::kTypeName } -> std::convertible_to<std::string_view>;
   { Preserved<H>::python_name } -> std::convertible_to<const char*>;
+  { Preserved<H>::base_name } -> std::convertible_to<const char*>;
   { Preserved<H>::error_name } -> std::convertible_to<const char*>;
   { Preserved<H>::noun } -> std::convertible_to<const char*>;
   { Preserved<H>::hermetic } -> std::convertible_to<HermeticRule>;
@@ -107,6 +110,7 @@ concept PreservedHandle = requires(const H& h, const typename H::impl_type* impl
 template <>
 struct Preserved<Tensor> {
   static constexpr const char* python_name = "Tensor";
+  static constexpr const char* base_name = "TensorBase";
   static constexpr const char* error_name = "Tensor";
   static constexpr const char* noun = "tensor";
   static constexpr HermeticRule hermetic = HermeticRule::FollowsThread;
@@ -126,6 +130,7 @@ struct Preserved<Tensor> {
 template <>
 struct Preserved<Storage> {
   static constexpr const char* python_name = "UntypedStorage";
+  static constexpr const char* base_name = "StorageBase";
   static constexpr const char* error_name = "Storage";
   static constexpr const char* noun = "storage";
   static constexpr HermeticRule hermetic = HermeticRule::RememberedAtCreation;

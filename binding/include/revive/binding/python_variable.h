@@ -38,13 +38,15 @@ const PyType* Torch::add_preserved_type() {
   const WrapperOps* ops = &wrapper_ops_for<H>();
   REVIVE_CHECK(!preserved_types_.contains(ops), Preserved<H>::python_name,
                " is already registered in interpreter ", rt_.name());
-  PyType& type = rt_.add_native_type(Preserved<H>::python_name, rt_.object_type(), ops,
-                                     /*has_dict=*/true);
-  install_wrapper_slots<H>(type);
-  // PyTorch's metaclass: every subclass gets the same slots.
-  type.on_subclass = [this](PyType& subclass) { install_wrapper_slots<H>(subclass); };
-  preserved_types_.emplace(ops, &type);
-  return &type;
+  // Two levels, as in PyTorch: the C type (torch._C.TensorBase), with no __dict__, and
+  // the Python class over it (torch.Tensor), which adds one.  Both, and every later
+  // subclass, get the wrapper's slots (PyTorch's metaclass).
+  PyType& base = rt_.add_native_type(Preserved<H>::base_name, rt_.object_type(), ops, /*has_dict=*/false);
+  install_wrapper_slots<H>(base);
+  base.on_subclass = [this](PyType& subclass) { install_wrapper_slots<H>(subclass); };
+  const PyType* cls = rt_.new_class(Preserved<H>::python_name, &base);
+  preserved_types_.emplace(ops, cls);
+  return cls;
 }
 
 template <PreservedHandle H>
@@ -64,8 +66,9 @@ const PyType* Torch::python_type() const {
 //   variant                  dealloc          traverse          clear
 //   fixed (PyTorch 2.6)      wrapper_dealloc  wrapper_traverse  wrapper_clear
 //   GcBugs::issue_75932      wrapper_dealloc  wrapper_traverse  wrapper_clear_ignoring_preservation
-//   GcBugs::issue_136358     wrapper_dealloc  wrapper_traverse  subtype_clear (on subclasses;
-//                                                               the base keeps wrapper_clear)
+//   GcBugs::issue_136358     wrapper_dealloc  wrapper_traverse  subtype_clear (on the Python
+//                                                               class and its subclasses; the
+//                                                               C base keeps wrapper_clear)
 template <PreservedHandle H>
 void Torch::install_wrapper_slots(PyType& type) const {
   type.dealloc = &Torch::wrapper_dealloc<H>;

@@ -91,12 +91,13 @@ class Torch {
   [[nodiscard]] const PyType* storage_type() const noexcept { return storage_type_; }  // torch.UntypedStorage
 
   // ---- preserved types (THPVariable, THPStorage, ...): python_variable.h ------------
-  // Module init for a preserved type: its Python base class, whose subclasses all get
+  // Module init for a preserved type: its C base type (Preserved<H>::base_name) and the
+  // Python class over it (python_name), which it returns; both, and every subclass, get
   // the wrapper's dealloc, traverse and clear.  Torch registers Tensor and Storage
   // itself; an extension (or a test) registers its own before using it.
   template <PreservedHandle H>
   const PyType* add_preserved_type();
-  // The base class registered for H (Tensor: tensor_type()).
+  // The Python class registered for H (Tensor: tensor_type()).
   template <PreservedHandle H>
   [[nodiscard]] const PyType* python_type() const;
   // THPVariable_Wrap / THPStorage_Wrap: the one wrapper of `h` (None if undefined).
