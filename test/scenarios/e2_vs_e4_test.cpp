@@ -5,6 +5,10 @@
 // lock() from C++, a second interpreter, a teardown.  `del x` is `x.reset()`.
 #include <boost/test/unit_test.hpp>
 
+#include <array>
+#include <thread>
+#include <vector>
+
 #include "revive/binding/tensor_methods.h"
 #include "scenario_fixture.h"
 
@@ -43,6 +47,40 @@ BOOST_AUTO_TEST_CASE(test_as_subclass_error_kind) {
     }
     BOOST_TEST(type_error == (I->era() == Era::E4), "era " << to_string(I->era()));
     BOOST_TEST(runtime_error == (I->era() == Era::E2), "era " << to_string(I->era()));
+  }
+}
+
+// test_storage_thread_safety (#167564; PyTorch's test/test_tsan.py): threads asking one
+// tensor for its storage at the same moment all get the one wrapper.  They start, then
+// meet at the GIL, and go in together.
+BOOST_AUTO_TEST_CASE(test_storage_thread_safety, *utf::label("threads")) {
+  for (Interpreter* I : {E2.get(), E4.get()}) {
+    for (int round = 0; round < 10; ++round) {
+      Ref x = I->empty(3);
+      const Tensor t = I->unpack(x);
+      std::array<Ref, 4> got;
+      std::vector<std::thread> threads;
+      {
+        interp::GilGuard hold(I->gil());
+        for (Ref& r : got) threads.emplace_back([I, &r, copy = t] { r = I->wrap(copy.storage()); });
+        while (I->gil().waiting() < static_cast<int>(got.size())) std::this_thread::yield();
+      }
+      for (std::thread& th : threads) th.join();
+      const Ref mine = I->wrap(t.storage());
+      for (const Ref& r : got) BOOST_TEST(r.get() == mine.get(), "era " << to_string(I->era()));
+    }
+  }
+}
+
+// Its storage twin: THPStorage_NewWithStorage kept its TORCH_CHECK in E4, so a class
+// that does not derive from UntypedStorage is a RuntimeError in both eras.
+BOOST_AUTO_TEST_CASE(bad_storage_subclass_is_a_runtime_error_in_both_eras) {
+  for (Interpreter* I : {E2.get(), E4.get()}) {
+    const PyType* plain = I->new_class("Plain", I->object_type());
+    BOOST_CHECK_EXCEPTION((void)I->new_storage(2, plain), Error, [](const Error& e) {
+      // A PythonError (TypeError) is an Error too, but its text starts with its kind.
+      return std::string(e.what()).starts_with("Creating a Storage subclass from a class");
+    });
   }
 }
 

@@ -181,8 +181,12 @@ Ref Torch::new_with_var(const PyType* cls, const H& handle) {
 template <PreservedHandle H>
 Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterStatus status) {
   if (!type->is_subtype_of(python_type<H>())) {
-    // A TORCH_CHECK (RuntimeError) in E2; E4's TORCH_CHECK_TENSOR_SUBTYPE says TypeError.
-    if (era_ == Era::E4) throw interp::PythonError("TypeError", Preserved<H>::subclass_error);
+    // A TORCH_CHECK (RuntimeError) in E2; E4 made THPVariable_NewWithVar's a
+    // TORCH_CHECK_TENSOR_SUBTYPE (TypeError), and left THPStorage_NewWithStorage's a
+    // TORCH_CHECK.
+    if (era_ == Era::E4 && std::is_same_v<H, Tensor>) {
+      throw interp::PythonError("TypeError", Preserved<H>::subclass_error);
+    }
     throw Error(Preserved<H>::subclass_error);
   }
   auto* target = handle.getIntrusivePtr().get();
@@ -564,6 +568,19 @@ inline void Torch::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
 //     longer records it by then.
 // What it costs: the GIL on every 1 <-> 2 of a target that has a wrapper, from whatever
 // thread (gil_entries_from_cpp counts them).
+// Where it differs from PyTorch's E4, on purpose:
+//   - hermetic mode applies to E4 tensors too (T10).  PyTorch's E4 wraps a tensor in
+//     hermetic mode like any other (only storages have a hermetic branch), because its
+//     E4 has one interpreter; here an E4 interpreter may share the process with others,
+//     which is what hermetic mode is for.
+//   - the bit is always set with set_has_pyobject's CAS loop.  PyTorch moves a new
+//     tensor into its wrapper and, when nobody else holds it, stores the bit plainly
+//     (init_fresh_nonatomic; always for a new storage); here wrap takes the caller's
+//     handle by reference, so n == 2 when the bit is set, and C++ increfs the wrapper
+//     at once (a GIL entry the caller's release then gives back).
+//   - every class gets the wrapper's dealloc, traverse and clear, as in E2; PyTorch's
+//     E4 leaves a subclass CPython's own, which end in the base type's.  In E4 the
+//     wrapper's take no preservation path, and do what CPython's would.
 
 // E4: See Note [Era E4 in the binding].
 inline void Torch::incref_from_cpp(PyObject* o) noexcept {

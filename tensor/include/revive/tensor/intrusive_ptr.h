@@ -147,7 +147,22 @@ class intrusive_ptr_target {
   //     resources or deletes;
   //   - reviving from a raw pointer (lock(), unsafe_reclaim_from_nonowning) is a CAS
   //     loop that never moves 0 to 1 (a count that reached 0 never rises), acq_rel on
-  //     success so the new owner sees the object as the last owner left it;
+  //     success so the new owner sees the object as the last owner left it.  c10's
+  //     unsafe_reclaim_from_nonowning is retain_() instead: a plain increment, checked
+  //     only in debug builds, that in E4 increfs the wrapper at 1 -> 2 and cannot fail.
+  //     revive keeps lock()'s loop there on purpose: a reclaim at 0 is refused with
+  //     c10's own text instead of reviving an object being destroyed, and at n == 1
+  //     with the has-PyObject bit it takes try_incref's order (it fails while the
+  //     wrapper dies, where retain_() would incref a dying wrapper);
+  //   - E4's 1 -> 2 with the bit set (incref_strong) reads the slot's wrapper pointer,
+  //     which the thread that set the bit wrote first.  c10 puts an acquire fence after
+  //     its relaxed increment (incref_pyobject: "intrusive_ptr incref uses relaxed
+  //     memory order"); revive reloads the count with acquire, the same ordering in a
+  //     form ThreadSanitizer checks (g++ does not support fences under TSan).  No test
+  //     here fails without it: with the bit set at n == 1 the one reference is the
+  //     wrapper's own cdata, which only a holder of the wrapper's GIL can copy, and the
+  //     GIL orders the two threads already.  It is there for what PyTorch wrote it for,
+  //     free-threaded Python, where nothing else does;
   //   - the weak count is read with acquire at strong 0, to decide between deleting now
   //     and release_resources (Note [Two counts and release_resources]);
   //   - make_intrusive's stores are relaxed: the object has not escaped this thread.
@@ -170,11 +185,11 @@ class intrusive_ptr_target {
   //     published (another thread's 2 -> 1 may give it back at once); if the CAS then
   //     finds n == 1 after all, that reference is given back.
   //   - lock() at n == 1 with the bit set: the only owner is the wrapper, which may be
-  //     dying in its interpreter right now.  The first version of E4 incremented n and
-  //     then increfed the wrapper, which could already be freed (a race its authors
-  //     marked in the code); the fix
-  //     try-increfs the wrapper first, under its GIL, and fails the lock() if it is
-  //     dying.  try_incref() does the fixed order.
+  //     dying in its interpreter right now.  An intermediate revision of c10's
+  //     intrusive_ptr.h (007e696, marked FIXME(sgross)) incremented n and then
+  //     increfed the wrapper, which could already be freed; v2.10.0 try-increfs the
+  //     wrapper first, under its GIL, and fails the lock() if it is dying.
+  //     try_incref() does the fixed order.
   //   - Only types whose TargetTraits say can_have_pyobject test the bit at all: the
   //     price of E4 for every other type is nothing, and for a tensor with no wrapper
   //     one test of a bit in a word already loaded (bench: E4's bit check).
@@ -188,7 +203,12 @@ class intrusive_ptr_target {
     const std::uint64_t now =
         combined_refcount_.fetch_add(detail::kReferenceCountOne, std::memory_order_relaxed) +
         detail::kReferenceCountOne;
-    if (can_have_pyobject && detail::has_pyobject(now) && detail::refcount(now) == 2) incref_pyobject();
+    if (can_have_pyobject && detail::has_pyobject(now) && detail::refcount(now) == 2) {
+      // See Note [Memory ordering of the two counts]: see the wrapper pointer the bit's
+      // setter wrote (c10: an acquire fence).
+      (void)combined_refcount_.load(std::memory_order_acquire);
+      incref_pyobject();
+    }
   }
   // +1 on the strong count unless it already reached 0 (lock(), reclaiming a borrowed
   // pointer).  Returns success.  See Note [The has-PyObject bit] for n == 1 with the bit.
