@@ -367,6 +367,55 @@ class TestPythonFace(unittest.TestCase):
                 self.assertIs(r(), tensor.untyped_storage())
 
 
+class TestLibrary(unittest.TestCase):
+    """revive.library: where an operator defined from Python runs, and for how long it
+    exists."""
+
+    def test_an_operator_runs_in_hermetic_mode_unless_an_argument_has_python_behaviour(self):
+        from revive.library import Library, impl
+        lib = Library("hermetic_lib", "DEF")
+        lib.define("mode(Tensor x) -> bool")
+        impl(lib, "mode")(lambda x: torch.is_hermetic())
+
+        class Dispatching(torch.Tensor):
+            @classmethod
+            def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+                return NotImplemented
+
+        self.assertTrue(torch.ops.hermetic_lib.mode(torch.empty(1)))
+        self.assertFalse(torch.ops.hermetic_lib.mode(Dispatching(1)))
+        self.assertFalse(torch.is_hermetic())  # and left as it was found
+
+    def test_a_library_takes_its_operators_with_it(self):
+        from revive.library import Library
+        lib = Library("short_lived", "DEF")
+        lib.define("f() -> None")
+        lib.impl("f", lambda: 7)
+        self.assertEqual(torch.ops.short_lived.f(), 7)
+        with self.assertRaisesRegex(RuntimeError, "Only a single TORCH_LIBRARY"):
+            Library("short_lived", "DEF")
+        del lib
+        gc.collect()
+        with self.assertRaises(AttributeError):
+            torch.ops.short_lived.f
+        Library("short_lived", "DEF")  # the namespace is free again
+
+    def test_misuse_raises(self):
+        from revive.library import Library
+        with self.assertRaisesRegex(ValueError, "Unsupported kind"):
+            Library("bad_kind", "NOPE")
+        lib = Library("misused", "DEF")
+        lib.define("g() -> None")
+        with self.assertRaisesRegex(RuntimeError, "same name as an existing operator"):
+            lib.define("g() -> None")
+        with self.assertRaisesRegex(NotImplementedError, "no implementation"):
+            torch.ops.misused.g()
+        with self.assertRaisesRegex(RuntimeError, "is not defined"):
+            lib.impl("h", print)
+        with self.assertRaisesRegex(TypeError, "must be callable"):
+            lib.impl("g", 3)
+
+
 class TestMisuse(unittest.TestCase):
     """What users can do to the module that must raise, not crash."""
 

@@ -36,9 +36,8 @@ _operators = {}   # "ns::name" -> _Operator
 
 
 class _Operator:
-    def __init__(self, qualname, library):
-        self.qualname = qualname
-        self.library = library  # the library that defined it: it goes with it
+    def __init__(self, qualname):
+        self.qualname = qualname  # its library forgets it when the library goes
         self.kernel = None
 
     def __call__(self, *args, **kwargs):
@@ -88,7 +87,7 @@ class Library:
         if qualname in _operators:
             raise RuntimeError(f"Tried to register an operator ({qualname}) with the same name as an existing "
                                "operator")
-        _operators[qualname] = _Operator(qualname, self)
+        _operators[qualname] = _Operator(qualname)
         self._defined.append(qualname)
         return m.group(1)
 
