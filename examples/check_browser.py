@@ -50,6 +50,7 @@ except ImportError:
         import selenium  # noqa: F401
     except ImportError:
         unavailable("Selenium is not installed (apt-get install python3-selenium)")
+from check_site import parse_rows, rows  # noqa: E402  (this folder's)
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -90,23 +91,10 @@ def row_of(cells):
     return " ".join(parts + [f"fin={cells['fin']}"])
 
 
-def told(tour, *args):
-    out = subprocess.run([tour, "--rows", *args], capture_output=True, text=True, check=True).stdout
-    rows = {}
-    for line in out.splitlines():
-        slug, _, row, action = line.split("\t")
-        rows.setdefault(slug, []).append((action, row))
-    return rows
-
-
 def real_told(site):
-    rows = {}
+    """The real CPython's rows check_site.py saved beside the site, if it did."""
     path = site.rstrip("/") + ".real-rows.tsv"
-    if os.path.exists(path):
-        for line in open(path, encoding="utf-8").read().splitlines():
-            slug, _, row, action = line.split("\t")
-            rows.setdefault(slug, []).append((action, row))
-    return rows
+    return parse_rows(open(path, encoding="utf-8").read()) if os.path.exists(path) else {}
 
 
 def mask(row, name):
@@ -168,8 +156,8 @@ def main():
     listing = subprocess.run([tour, "--list"], capture_output=True, text=True, check=True).stdout
     names = [l.split()[0] for l in listing.splitlines() if l and not l.startswith(" ")]
     e4 = {b.split()[0] for b in re.split(r"\n(?=\S)", listing) if "also told in era E4" in b}
-    fake = told(tour)
-    fake.update(told(tour, "--era", "e4"))
+    fake = rows(tour)
+    fake.update(rows(tour, "--era", "e4"))
     real = real_told(site)
     problems, links, steps_seen = [], set(), 0
     # With Graphviz the site has every picture; without, none (and says so).

@@ -31,13 +31,18 @@ import subprocess
 import sys
 
 
-def rows(tour, *args):
-    out = subprocess.run([tour, "--rows", *args], capture_output=True, text=True, check=True).stdout
+def parse_rows(text):
+    """--rows output (revive-tour's or tour.py's): {slug: [(action, row), ...]}."""
     told = {}
-    for line in out.splitlines():
-        slug, step, row, action = line.split("\t")
+    for line in text.splitlines():
+        slug, _, row, action = line.split("\t")
         told.setdefault(slug, []).append((action, row))
     return told
+
+
+def rows(tour, *args):
+    """revive-tour --rows ARGS, parsed."""
+    return parse_rows(subprocess.run([tour, "--rows", *args], capture_output=True, text=True, check=True).stdout)
 
 
 def real_rows(python, tour_py, out):
@@ -52,11 +57,7 @@ def real_rows(python, tour_py, out):
     path = os.path.join(out + ".real-rows.tsv")
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-    told = {}
-    for line in text.splitlines():
-        slug, step, row, action = line.split("\t")
-        told.setdefault(slug, []).append((action, row))
-    return path, told
+    return path, parse_rows(text)
 
 
 def fields(row):
