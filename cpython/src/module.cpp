@@ -194,7 +194,11 @@ PyObject* sigmoid(PyObject* self, PyObject*) {
 // since #167564 (TORCH_CHECK_TYPE), so the era in force chooses.
 PyObject* as_subclass(PyObject* self, PyObject* cls) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
-  if (!PyType_Check(cls) || !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(cls), torch.base_type<Tensor>())) {
+  if (!PyType_Check(cls)) {  // the argument parser's check, in both eras
+    PyErr_Format(PyExc_TypeError, "cls must be a type (got %s)", Py_TYPE(cls)->tp_name);
+    return nullptr;
+  }
+  if (!PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(cls), torch.base_type<Tensor>())) {
     PyErr_SetString(torch.e4 ? PyExc_TypeError : PyExc_RuntimeError,
                     "Creating a Tensor subclass from a class that does not inherit from Tensor is not possible. "
                     "Make sure your class inherits from Tensor.");

@@ -73,15 +73,20 @@ void for_each_slot(PyObject* o, PyTypeObject* base, F&& f) {
   }
 }
 
-// Where `o`'s __dict__ is, or null if its class has none (a direct subclass of a C base
-// with __slots__ only).  The Python classes' dicts are 3.11's managed dicts, whose
-// attributes may still sit inline in the object: _PyObject_GetDictPtr (exported)
-// materialises them into a dict first, from traverse too, as PyTorch's traverse did
-// through the same call.  If that allocation fails, the attributes stay inline and are
-// not visited or cleared: they leak rather than crash.
+// Where `o`'s __dict__ is, or null if its class has none (a class over a C base with
+// __slots__ only, or the base itself: as_subclass(TensorBase), held(name, StorageBase)).
+// The Python classes' dicts are 3.11's managed ones, found through _PyObject_GetDictPtr
+// (exported; the layout is internal).  Our instances never keep attributes inline: only
+// object_new prepares inline values, and tp_new here allocates with tp_alloc, so the
+// call only returns the pointer, allocating nothing, from traverse and dealloc too.
+// A dealloc may run while an exception is on its way up, which this must leave alone.
 PyObject** instance_dict(PyObject* o) noexcept {
+  PyTypeObject* type = Py_TYPE(o);
+  if (type->tp_dictoffset == 0 && !PyType_HasFeature(type, Py_TPFLAGS_MANAGED_DICT)) return nullptr;
+  PyObject *exc_type = nullptr, *exc_value = nullptr, *exc_traceback = nullptr;
+  PyErr_Fetch(&exc_type, &exc_value, &exc_traceback);
   PyObject** dict = _PyObject_GetDictPtr(o);
-  if (dict == nullptr) PyErr_Clear();
+  PyErr_Restore(exc_type, exc_value, exc_traceback);  // CPython clears its own failure
   return dict;
 }
 
@@ -258,6 +263,15 @@ PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterp
   // ours (a mixin's override not calling super()) gets the wrapper's slots now.  A class
   // that did, under issue_136358, keeps the subtype_clear it was given.
   if (type->tp_dealloc != &Torch::dealloc<H>) install_slots<H>(type);
+  if constexpr (std::is_same_v<H, Tensor>) {
+    // A class over TensorBase that is not a Tensor class, made past __init_subclass__'s
+    // check (a mixin whose __init_subclass__ does not chain): PyTorch's metaclass
+    // cannot be bypassed so.  TensorBase itself stays allowed (as_subclass(TensorBase)).
+    if (type != tensor_base_ && tensor_class_ != nullptr && !PyType_IsSubtype(type, tensor_class_)) {
+      PyErr_SetString(PyExc_RuntimeError, "Cannot subclass TensorBase directly; subclass revive.Tensor");
+      return nullptr;
+    }
+  }
   // The slot is overwritten below without further checks, so it must be empty for us;
   // and check_pyobj refuses another interpreter's tag here too, in hermetic mode as well
   // (THPVariable_NewWithVar asks before it looks at the hermetic state).  Found by the

@@ -313,7 +313,10 @@ class CPythonWitness final : public Witness {
     PyObj* folder = PyUnicode_FromString(REVIVE_PYTHON_PACKAGE_PARENT);
     const bool found = sys_path != nullptr && folder != nullptr && PyList_Insert(sys_path, 0, folder) == 0;
     Py_XDECREF(folder);
-    if (!found) return false;
+    if (!found) {
+      if (PyErr_Occurred() == nullptr) PyErr_SetString(PyExc_RuntimeError, "the subinterpreter has no sys.path");
+      return false;
+    }
     PyObj* done = PyRun_String(kSetup, Py_file_input, globals, globals);
     if (done == nullptr) return false;
     Py_DECREF(done);

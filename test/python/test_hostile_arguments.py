@@ -98,7 +98,8 @@ class TestHostileArguments(unittest.TestCase):
             self.call("revive.release_on_thread", revive.release_on_thread, (v,), {})
 
     def test_every_constructor(self):
-        for cls in (revive.Tensor, revive.UntypedStorage, Sub, SubStorage, revive.hermetic):
+        for cls in (revive.Tensor, revive.UntypedStorage, Sub, SubStorage, revive.hermetic,
+                    revive._C.TensorBase, revive._C.StorageBase, revive.FloatTensor):
             for args, kwargs in argument_lists():
                 self.call(cls.__name__, cls, args, kwargs)
 

@@ -345,6 +345,36 @@ class TestPythonFace(unittest.TestCase):
         self.assertIsInstance(torch.FloatTensor(2), torch.Tensor)
         self.assertIsInstance(f, torch.FloatTensor)
 
+    def test_a_storage_is_a_sequence_of_its_bytes(self):
+        s = torch.UntypedStorage(3)
+        self.assertEqual(len(s), 3)
+        self.assertEqual(len(torch.UntypedStorage([1, 2, 3, 4])), 4)
+        self.assertEqual(len(torch.UntypedStorage(b"ab")), 2)
+        self.assertEqual(len(torch.UntypedStorage(s)), 3)
+        self.assertEqual(torch.UntypedStorage(size=5).nbytes(), 5)
+        with self.assertRaisesRegex(TypeError, "one of the items was of type str instead of int"):
+            torch.UntypedStorage([1, "a"])
+        with self.assertRaisesRegex(TypeError, "expected a size"):
+            torch.UntypedStorage(object())
+
+    def test_a_wrapper_without_dict_dies_while_an_exception_is_raised(self):
+        # Its dealloc runs as the frame unwinds, with the exception still set: looking
+        # for a __dict__ it does not have must leave that exception alone.
+        class SlotStorage(torch._C.StorageBase):
+            __slots__ = ['x']
+
+        def fail():
+            s = SlotStorage(1)
+            s.x = 1
+            raise KeyError("kept")
+
+        with self.assertRaisesRegex(KeyError, "kept"):
+            fail()
+
+    def test_as_subclass_wants_a_type(self):
+        with self.assertRaisesRegex(TypeError, "cls must be a type"):
+            torch.empty(1).as_subclass(3)
+
     def test_storage_thread_safety(self):
         # PyTorch #167564's test (test_tsan.py): threads asking one tensor for its storage
         # at the same time all get the same wrapper.
@@ -399,6 +429,22 @@ class TestLibrary(unittest.TestCase):
         with self.assertRaises(AttributeError):
             torch.ops.short_lived.f
         Library("short_lived", "DEF")  # the namespace is free again
+
+    def test_results_are_wrapped_outside_hermetic_mode(self):
+        # The kernel's own wrapper of a new tensor is hermetic (never recorded); the
+        # caller gets the recorded one, which preservation keeps.
+        from revive.library import Library
+        lib = Library("results_lib", "DEF")
+        lib.define("make() -> Tensor")
+        lib.impl("make", lambda: torch.empty(2))
+        t = torch.ops.results_lib.make()
+        self.assertFalse(torch.inspect(t)["hermetic"])
+        self.assertTrue(torch.inspect(t)["recorded"])
+        holder = torch.empty(1)
+        holder.grad = t
+        t.foo = "kept"
+        del t
+        self.assertEqual(holder.grad.foo, "kept")
 
     def test_misuse_raises(self):
         from revive.library import Library

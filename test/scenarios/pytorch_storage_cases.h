@@ -166,7 +166,9 @@ BOOST_AUTO_TEST_CASE(test_storage_preserve_nonhermetic_in_hermetic_context, *utf
 //   slot_storage.slot1 = t1; slot_storage.slot2 = t2; del t1, t2
 //   not m1[0], not m2[0]; del slot_storage; m1[0] and m2[0]
 BOOST_AUTO_TEST_CASE(test_storage_slot_dealloc) {
-  const PyType* s1 = I->new_class("SlotStorage1", I->storage_type(), ClassSpec{std::vector<std::string>{"slot1"}, {}});
+  // Over the C base (storage_type()->base), as PyTorch's test: no __dict__ anywhere.
+  const PyType* s1 =
+      I->new_class("SlotStorage1", I->storage_type()->base, ClassSpec{std::vector<std::string>{"slot1"}, {}});
   const PyType* s2 = I->new_class("SlotStorage2", s1, ClassSpec{std::vector<std::string>{"slot2"}, {}});
   auto [m1, t1] = make_tracker();
   auto [m2, t2] = make_tracker();
@@ -199,7 +201,7 @@ BOOST_AUTO_TEST_CASE(test_storage_dict_dealloc) {
 //   fin_storage = FinalizerStorage(torch.UntypedStorage(2)); not m[0]; del fin_storage; m[0]
 BOOST_AUTO_TEST_CASE(test_storage_finalizer_dealloc) {
   auto m = std::make_shared<bool>(false);
-  const PyType* fin = I->new_class("FinalizerStorage", I->storage_type(),
+  const PyType* fin = I->new_class("FinalizerStorage", I->storage_type()->base,
                                    ClassSpec{std::nullopt, [m](Runtime&, const Ref&) { *m = true; }});
   Ref fin_storage = I->new_storage(2, fin);
   BOOST_TEST(!*m);

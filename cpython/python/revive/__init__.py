@@ -27,7 +27,11 @@ def _load_extension():
         spec = importlib.machinery.BuiltinImporter.find_spec(name)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]  # as the import system does: no half-made module stays
+            raise
 
 
 _load_extension()

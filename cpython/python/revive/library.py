@@ -19,6 +19,9 @@ wrapper in any tensor's slot.  A storage made outside hermetic mode that dies in
 such an operator is still preserved: it remembers how it was made
 (test_storage_preserve_nonhermetic_in_hermetic_context).
 
+The results are wrapped again after the kernel, outside hermetic mode, as PyTorch
+wraps an operator's outputs: the caller gets each result's recorded wrapper.
+
 What is not modelled: schemas beyond the operator's name (arguments pass through as
 they are), dispatch keys (an implementation registers for every key), overloads, and
 the C++ dispatcher itself (the fake runtime routes through it: binding/src/python_dispatch.cpp).
@@ -26,13 +29,30 @@ the C++ dispatcher itself (the fake runtime routes through it: binding/src/pytho
 import re
 import weakref
 
-from revive._C import TensorBase, hermetic
+from revive import _C
+from revive._C import StorageBase, TensorBase, hermetic
 
 __all__ = ["Library", "impl"]
 
 _KINDS = ("DEF", "IMPL", "FRAGMENT")
 _defining = {}    # namespace -> the DEF library that owns it (weakly)
 _operators = {}   # "ns::name" -> _Operator
+
+
+def _outside_hermetic(value):
+    """A result the kernel wrapped in hermetic mode, wrapped again outside it (through a
+    C++ reference: hold, then held); tuples and lists element by element."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_outside_hermetic(v) for v in value)
+    if not isinstance(value, (TensorBase, StorageBase)) or not _C.inspect(value)["hermetic"]:
+        return value
+    name = f"revive.library result {id(value)}"
+    _C.hold(name, value)
+    del value  # the kernel's hermetic wrapper may go now
+    try:
+        return _C.held(name)
+    finally:
+        _C.release(name)
 
 
 class _Operator:
@@ -48,7 +68,10 @@ class _Operator:
         if any(isinstance(a, TensorBase) and hasattr(type(a), "__torch_dispatch__") for a in args):
             return self.kernel(*args, **kwargs)
         with hermetic():
-            return self.kernel(*args, **kwargs)
+            result = self.kernel(*args, **kwargs)
+        # PyTorch hands the results back as C++ values and wraps them after the kernel,
+        # outside hermetic mode: the caller gets the recorded wrapper, not the kernel's.
+        return _outside_hermetic(result)
 
     def __repr__(self):
         return f"<operator {self.qualname}>"
@@ -72,7 +95,7 @@ class Library:
             _defining[ns] = weakref.ref(self)
         self.ns, self.kind, self.dispatch_key = ns, kind, dispatch_key
         self._defined = []  # the operators this library defined
-        self._implemented = []  # the operators it gave an implementation
+        self._implemented = []  # (operator, implementation) pairs it gave
         weakref.finalize(self, Library._forget, ns, kind, self._defined, self._implemented)
 
     def define(self, schema):
@@ -102,13 +125,14 @@ class Library:
         if op.kernel is not None:
             raise RuntimeError(f"impl(): the operator {qualname} already has an implementation")
         op.kernel = fn
-        self._implemented.append(qualname)
+        self._implemented.append((op, fn))
 
     @staticmethod
     def _forget(ns, kind, defined, implemented):
-        for qualname in implemented:
-            op = _operators.get(qualname)
-            if op is not None:
+        for op, fn in implemented:
+            # Only what this library gave: the operator may have been defined again since,
+            # and implemented by another library.
+            if _operators.get(op.qualname) is op and op.kernel is fn:
                 op.kernel = None
         for qualname in defined:
             _operators.pop(qualname, None)

@@ -180,7 +180,9 @@ Ref Torch::new_with_var(const PyType* cls, const H& handle) {
 // THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
 template <PreservedHandle H>
 Ref Torch::new_wrapper(const PyType* type, const H& handle, impl::PyInterpreterStatus status) {
-  if (!type->is_subtype_of(python_type<H>())) {
+  // Checked against the C base, as PyTorch checks against THPVariableType and
+  // THPStorageType: a class made directly over it is a wrapper class too.
+  if (!type->is_subtype_of(python_type<H>()->base)) {
     // A TORCH_CHECK (RuntimeError) in E2; E4 made THPVariable_NewWithVar's a
     // TORCH_CHECK_TENSOR_SUBTYPE (TypeError), and left THPStorage_NewWithStorage's a
     // TORCH_CHECK.

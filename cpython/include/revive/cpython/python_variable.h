@@ -50,7 +50,7 @@ struct WrapperObject {
   Torch* torch;
   // No __dict__ here: as torch._C.TensorBase has none, the Python class over it
   // (revive.Tensor) adds one, a managed dict in 3.11, reached through
-  // _PyObject_GetDictPtr (which materialises it).
+  // _PyObject_GetDictPtr.
   PyObject* weakreflist;  // tp_weaklistoffset points here
   bool is_hermetic;       // made in hermetic mode: never recorded, never preserved
   // Process-wide, never reused (an address is, once the wrapper is freed): what tells
