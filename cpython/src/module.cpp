@@ -237,7 +237,7 @@ PyObject* init_subclass(PyObject* cls, PyObject* args, PyObject* kwargs) {
   if constexpr (std::is_same_v<H, Tensor>) {
     PyTypeObject* tensor_class = Torch::of(type).python_type<Tensor>();
     if (tensor_class != nullptr && !PyType_IsSubtype(type, tensor_class)) {
-      PyErr_SetString(PyExc_RuntimeError, "Cannot subclass TensorBase directly; subclass revive.Tensor");
+      PyErr_SetString(PyExc_RuntimeError, kCannotSubclassTensorBase);
       return nullptr;
     }
   }

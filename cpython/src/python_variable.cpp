@@ -268,7 +268,7 @@ PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterp
     // check (a mixin whose __init_subclass__ does not chain): PyTorch's metaclass
     // cannot be bypassed so.  TensorBase itself stays allowed (as_subclass(TensorBase)).
     if (type != tensor_base_ && tensor_class_ != nullptr && !PyType_IsSubtype(type, tensor_class_)) {
-      PyErr_SetString(PyExc_RuntimeError, "Cannot subclass TensorBase directly; subclass revive.Tensor");
+      PyErr_SetString(PyExc_RuntimeError, kCannotSubclassTensorBase);
       return nullptr;
     }
   }

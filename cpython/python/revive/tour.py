@@ -3,21 +3,21 @@ step for step, with the `revive` module instead of the fake interpreter.  It is 
 the package (python3 -m revive.tour, wherever revive is installed); from the source
 tree, examples/cpython/tour.py runs it too.
 
-    python3 tour.py [SCENARIO...]                 the tables (every scenario if none named)
-    python3 tour.py --against REVIVE_TOUR [...]   also run the same scenarios on the fake
+    python3 -m revive.tour [SCENARIO...]          the tables (every scenario if none named)
+    python3 -m revive.tour --against REVIVE_TOUR [...]   also run the same scenarios on the fake
                                                   interpreter (revive-tour --rows) and
                                                   compare the two rows of every step
-    python3 tour.py --pictures DIR [...]          who owns whom after each step, as
+    python3 -m revive.tour --pictures DIR [...]   who owns whom after each step, as
                                                   DIR/<scenario>/step-NN.dot (and .svg
                                                   when Graphviz's dot is installed)
-    python3 tour.py --rows [...]                  one line per step instead of the tables,
+    python3 -m revive.tour --rows [...]           one line per step instead of the tables,
                                                   scenario<TAB>step<TAB>row<TAB>action, as
                                                   revive-tour --rows prints (without via;
                                                   an E4 module, REVIVE_ERA=E4, names them
                                                   <scenario>-e4 as revive-tour --era e4 does);
                                                   the explorer shows them (revive-tour --html
                                                   DIR --real-rows FILE)
-    python3 tour.py --list
+    python3 -m revive.tour --list
 
 Each row is read off the watched C++ object by revive.watched(), without taking a
 reference to anything: its state as its tagger sees it, n (C++ strong count), r (the

@@ -58,6 +58,10 @@ struct WrapperObject {
   std::uint64_t serial;
 };
 
+// The RuntimeError for a tensor class over TensorBase that is not a Tensor class
+// (THPVariableMetaType_init's check): __init_subclass__ and new_wrapper both raise it.
+inline constexpr const char* kCannotSubclassTensorBase = "Cannot subclass TensorBase directly; subclass revive.Tensor";
+
 template <class H>
 struct Kind;
 template <>

@@ -186,7 +186,7 @@ class intrusive_ptr_target {
   //     finds n == 1 after all, that reference is given back.
   //   - lock() at n == 1 with the bit set: the only owner is the wrapper, which may be
   //     dying in its interpreter right now.  An intermediate revision of c10's
-  //     intrusive_ptr.h (007e696, marked FIXME(sgross)) incremented n and then
+  //     intrusive_ptr.h (007e696, its author's comment naming the race) incremented n and then
   //     increfed the wrapper, which could already be freed; v2.10.0 try-increfs the
   //     wrapper first, under its GIL, and fails the lock() if it is dying.
   //     try_incref() does the fixed order.
