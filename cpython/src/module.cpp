@@ -255,16 +255,39 @@ PyCFunction init_subclass_function() {
   return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&Entry<&init_subclass<H>>::call));
 }
 
+constexpr const char* kFixWeakrefDoc =
+    "_fix_weakref($self, /)\n--\n\n"
+    "Wraps the object again, then drops that reference: call it right after a weakref handed you this "
+    "wrapper. In era E2 a zombie revived through a weakref stays a zombie (the weakref hole: r >= 2, the slot "
+    "still owns it), and if C++ then lets go the wrapper is stubbed; the wrap flips it back to L (n += 1, "
+    "cdata owned). In era E4 there is no hole and nothing changes.";
+
 PyGetSetDef tensor_getset[] = {
-    {"grad", &Entry<&get_grad>::call, &Entry<&set_grad>::call, "the gradient, held by the C++ tensor", nullptr},
+    {"grad", &Entry<&get_grad>::call, &Entry<&set_grad>::call,
+     "The gradient: a tensor the C++ tensor holds (TensorImpl::grad), or None.\n\n"
+     "Reading it wraps that tensor here (its recorded wrapper, the same object every time). "
+     "Assigning a tensor makes C++ co-own it (its n += 1), so dropping your last reference keeps it: "
+     "in era E2 its wrapper is resurrected (state Z) and comes back with its attributes at the next read; "
+     "in era E4 C++ keeps the wrapper alive while it shares the tensor. Assigning None lets go (n -= 1).",
+     nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef tensor_methods[] = {
-    {"_fix_weakref", &Entry<&fix_weakref<Tensor>>::call, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
-    {"sigmoid", &Entry<&sigmoid>::call, METH_NOARGS, "a new tensor (raises on a stubbed wrapper)"},
-    {"untyped_storage", &Entry<&untyped_storage>::call, METH_NOARGS, "the tensor's storage"},
+    {"_fix_weakref", &Entry<&fix_weakref<Tensor>>::call, METH_NOARGS, kFixWeakrefDoc},
+    {"sigmoid", &Entry<&sigmoid>::call, METH_NOARGS,
+     "sigmoid($self, /)\n--\n\n"
+     "A new tensor (no values are modelled), wrapped: n = 1, state L. It reads self's tensor first, so on a "
+     "stubbed wrapper (the weakref hole, era E2) it raises RuntimeError."},
+    {"untyped_storage", &Entry<&untyped_storage>::call, METH_NOARGS,
+     "untyped_storage($self, /)\n--\n\n"
+     "The tensor's storage, wrapped here: its recorded wrapper if it has one (the same object every time; "
+     "in era E2 a zombie's ownership flips back, Z to L), else a new UntypedStorage it records. Storages are "
+     "preserved as tensors are."},
     {"as_subclass", &Entry<&as_subclass>::call, METH_O,
-     "as_subclass(cls): a new tensor sharing this one's storage, wrapped by a new instance of cls"},
+     "as_subclass($self, cls, /)\n--\n\n"
+     "A new C++ tensor sharing this one's storage (an alias, n = 1), wrapped by a new instance of cls, "
+     "which the slot records. cls must be a subclass of Tensor: TypeError if it is not a type; otherwise "
+     "RuntimeError in era E2 and TypeError in era E4, as PyTorch raises in each."},
     {"__init_subclass__", init_subclass_function<Tensor>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
@@ -291,7 +314,8 @@ PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, Py
 
 PyType_Spec tensor_spec = wrapper_spec<Tensor>(
     "revive._C.TensorBase", &Entry<&tensor_new>::call, tensor_getset, tensor_methods,
-    "The C base of revive.Tensor (torch._C.TensorBase): the wrapper's C struct and its slots.");
+    "The C base of revive.Tensor (torch._C.TensorBase): the wrapper's C struct (cdata, the reference to "
+    "the C++ tensor) and its dealloc, traverse and clear. Not constructed directly: subclass revive.Tensor.");
 
 // ---- UntypedStorage -------------------------------------------------------------------
 
@@ -368,14 +392,17 @@ PyObject* storage_nbytes(PyObject* self, PyObject*) {
 PyGetSetDef storage_getset[] = {{nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef storage_methods[] = {
-    {"_fix_weakref", &Entry<&fix_weakref<Storage>>::call, METH_NOARGS, "wrap again, then drop: closes the weakref hole"},
-    {"nbytes", &Entry<&storage_nbytes>::call, METH_NOARGS, "the storage's size in bytes"},
+    {"_fix_weakref", &Entry<&fix_weakref<Storage>>::call, METH_NOARGS, kFixWeakrefDoc},
+    {"nbytes", &Entry<&storage_nbytes>::call, METH_NOARGS,
+     "nbytes($self, /)\n--\n\nThe storage's size in bytes (len(self)). Changes no count."},
     {"__init_subclass__", init_subclass_function<Storage>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Spec storage_spec = wrapper_spec<Storage>(
     "revive._C.StorageBase", &Entry<&storage_new>::call, storage_getset, storage_methods,
-    "The C base of revive.UntypedStorage (torch._C.StorageBase): the wrapper's C struct and its slots.",
+    "The C base of revive.UntypedStorage (torch._C.StorageBase): the wrapper's C struct (cdata, the "
+    "reference to the C++ storage) and its dealloc, traverse and clear. Not constructed directly: subclass "
+    "it or revive.UntypedStorage.",
     &Entry<&storage_length>::call);
 
 // revive.hermetic(): `with revive.hermetic(): ...` wraps without tagging or recording
@@ -473,15 +500,25 @@ void hermetic_dealloc(PyObject* self) {
 }
 
 PyMethodDef hermetic_methods[] = {
-    {"__enter__", &Entry<&hermetic_enter>::call, METH_NOARGS, nullptr},
-    {"__exit__", &Entry<&hermetic_exit>::call, METH_VARARGS, nullptr},
+    {"__enter__", &Entry<&hermetic_enter>::call, METH_NOARGS,
+     "__enter__($self, /)\n--\n\nTurns hermetic mode on for this thread (each context once)."},
+    {"__exit__", &Entry<&hermetic_exit>::call, METH_VARARGS,
+     "__exit__($self, type, value, traceback, /)\n--\n\n"
+     "Leaves the context, on the thread that entered it; hermetic mode goes off when the last context this "
+     "thread entered is left. Exceptions propagate."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot hermetic_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(&Entry<&hermetic_new>::call)},
     {Py_tp_dealloc, reinterpret_cast<void*>(&hermetic_dealloc)},
     {Py_tp_methods, hermetic_methods},
-    {Py_tp_doc, const_cast<char*>("with revive.hermetic(): wraps made inside are never recorded in a slot")},
+    {Py_tp_doc,
+     const_cast<char*>("hermetic()\n--\n\n"
+                       "with revive.hermetic(): hermetic mode on this thread (PyTorch's EnableHermeticPyObject, "
+                       "as torch::deploy ran operators). A wrap inside makes a fresh wrapper that no slot records "
+                       "and no tag marks: the object's state does not change, and the wrapper dies for real "
+                       "(a tensor's is never resurrected in E2). A storage made outside the mode is still "
+                       "preserved when it dies inside it.")},
     {0, nullptr}};
 
 PyType_Spec hermetic_spec = {"revive.hermetic", sizeof(HermeticObject), 0, Py_TPFLAGS_DEFAULT, hermetic_slots};
@@ -792,21 +829,53 @@ PyObject* release_on_thread(PyObject*, PyObject* name) {
 
 PyMethodDef module_methods[] = {
     {"release_on_thread", &Entry<&release_on_thread>::call, METH_O,
-     "release_on_thread(name): C++ lets go of it on another thread, without the GIL"},
+     "release_on_thread($module, name, /)\n--\n\n"
+     "As release(name), from a new C++ thread that holds no GIL while this one waits with the GIL released: "
+     "the object's interpreter is entered from scratch to give back or finalize its wrapper."},
     {"_gc_bugs", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&Entry<&gc_bugs>::call)), METH_VARARGS | METH_KEYWORDS,
-     "_gc_bugs(issue_75932=None, issue_136358=None): PyTorch's old collector bugs, on or off"},
-    {"hold", &Entry<&hold>::call, METH_VARARGS, "hold(name, x): C++ takes a reference to x's tensor or storage"},
-    {"held", &Entry<&held>::call, METH_VARARGS, "held(name, cls=None): what C++ holds under name, wrapped here (by a new cls)"},
-    {"release", &Entry<&release>::call, METH_O, "release(name): C++ lets go of it"},
-    {"cpp_empty", &Entry<&cpp_empty>::call, METH_VARARGS, "cpp_empty(name, numel=1): C++ makes a tensor and holds it, unwrapped"},
-    {"watch", &Entry<&watch>::call, METH_O, "watch(x or name): follow one tensor or storage, without a reference"},
-    {"watched", &Entry<&watched>::call, METH_NOARGS, "watched(): the watched object's state, n, r, tag, owns, cdata"},
-    {"empty", &Entry<&empty>::call, METH_VARARGS, "empty(numel=1): a new tensor, wrapped"},
-    {"randn", &Entry<&empty>::call, METH_VARARGS, "randn(numel=1): the same as empty (no values are modelled)"},
-    {"tensor", &Entry<&tensor_from_storage>::call, METH_O, "tensor(s): a new tensor viewing storage s"},
-    {"inspect", &Entry<&inspect>::call, METH_O, "inspect(x): state, n, r, tag, owns, cdata, hermetic, recorded, serial"},
-    {"is_hermetic", &Entry<&is_hermetic>::call, METH_NOARGS, "whether this thread is in hermetic mode"},
-    {"era", &Entry<&era>::call, METH_NOARGS, "era(): 'E2' (resurrection) or 'E4' (the has-PyObject bit), from REVIVE_ERA"},
+     "_gc_bugs($module, /, issue_75932=None, issue_136358=None)\n--\n\n"
+     "Switches PyTorch's old collector bugs on or off in this interpreter (None leaves one as it is) and "
+     "returns both as a dict. For the tests that show them; off by default."},
+    {"hold", &Entry<&hold>::call, METH_VARARGS, "hold($module, name, x, /)\n--\n\n"
+     "C++ takes a reference to x's tensor or storage and keeps it under name: n += 1. Dropping your last "
+     "reference then keeps the wrapper: era E2 resurrects it (state Z, the slot owns it), era E4 keeps it "
+     "alive from C++ (state L). What was held under name before is let go."},
+    {"held", &Entry<&held>::call, METH_VARARGS, "held($module, name, cls=None, /)\n--\n\n"
+     "What C++ holds under name, wrapped here: its recorded wrapper (the same object, with its attributes; "
+     "in E2 a zombie flips back, Z to L, n += 1), or a new one the slot records (tagging the object with this "
+     "interpreter). With cls, a subclass of Tensor or UntypedStorage, a new instance of cls is the wrapper: "
+     "the object must have none here yet. Another interpreter's tensor is refused (RuntimeError); "
+     "its storage is aliased (a new C++ storage sharing the bytes)."},
+    {"release", &Entry<&release>::call, METH_O, "release($module, name, /)\n--\n\n"
+     "C++ lets go of what it holds under name: n -= 1. If that was the last reference, the object dies; in "
+     "E2 its zombie wrapper is given back and finalized now (Z to D)."},
+    {"cpp_empty", &Entry<&cpp_empty>::call, METH_VARARGS, "cpp_empty($module, name, numel=1, /)\n--\n\n"
+     "C++ makes a tensor of numel elements and holds it under name, never wrapped: n = 1, state U, no tag, "
+     "until held(name) wraps it."},
+    {"watch", &Entry<&watch>::call, METH_O, "watch($module, x, /)\n--\n\n"
+     "Follows one C++ object without taking a reference to it (a reference would change n): x's tensor or "
+     "storage, or what C++ holds under the name x. watched() then reads its row, even after it dies."},
+    {"watched", &Entry<&watched>::call, METH_NOARGS, "watched($module, /)\n--\n\n"
+     "The watched object's row as a dict, read without taking a reference: state (U, V, L, Z, X as this "
+     "interpreter sees the slot; D once the object is destroyed), n (the C++ strong count), tag, owns (the "
+     "slot owns the wrapper: E2's zombie), and the recorded wrapper's r (its refcount) and cdata (owned, "
+     "borrowed or undefined). RuntimeError if nothing is watched."},
+    {"empty", &Entry<&empty>::call, METH_VARARGS, "empty($module, numel=1, /)\n--\n\n"
+     "A new C++ tensor of numel elements, wrapped: the wrapper owns it (n = 1, cdata owned), the slot "
+     "records the wrapper and is tagged with this interpreter (state L; in hermetic mode, a wrapper no slot "
+     "records)."},
+    {"randn", &Entry<&empty>::call, METH_VARARGS, "randn($module, numel=1, /)\n--\n\nThe same as empty(numel): revive models no values."},
+    {"tensor", &Entry<&tensor_from_storage>::call, METH_O, "tensor($module, s, /)\n--\n\n"
+     "A new C++ tensor viewing storage s (the storage's n += 1), wrapped: state L, n = 1."},
+    {"inspect", &Entry<&inspect>::call, METH_O, "inspect($module, x, /)\n--\n\n"
+     "x's row as a dict, read off its C++ object and slot: state (U, V, L, Z, X, as this interpreter sees "
+     "the slot; 'stubbed' for a wrapper whose object is gone), n (C++ strong count), r (x's refcount, this "
+     "call's argument not counted), tag, owns, cdata (owned, borrowed, undefined), hermetic (x was made in "
+     "hermetic mode), recorded (the slot records x itself) and serial (x's creation number). Changes nothing."},
+    {"is_hermetic", &Entry<&is_hermetic>::call, METH_NOARGS, "is_hermetic($module, /)\n--\n\nWhether this thread is in hermetic mode (revive.hermetic)."},
+    {"era", &Entry<&era>::call, METH_NOARGS, "era($module, /)\n--\n\n"
+     "'E2' (a wrapper C++ still needs is resurrected) or 'E4' (C++ holds the wrapper while it shares the "
+     "object: PyTorch since #167564), as REVIVE_ERA said when this interpreter first imported revive."},
     {nullptr, nullptr, 0, nullptr}};
 
 // Adds a type made from `spec` to the module as `name`; the new type, or null.
@@ -909,15 +978,32 @@ int exec_module(PyObject* module) {
     static_cast<ModuleState*>(PyModule_GetState(module))->torch = torch;
     PyTypeObject* tensor_class =
         make_class("Tensor", tensor_base,
-                   e4 ? "A C++ tensor's Python wrapper. Era E4: C++ holds the wrapper while it shares the tensor."
-                      : "A C++ tensor's Python wrapper. Era E2: preserved by resurrection.");
+                   e4 ? "Tensor(data=1): a C++ tensor's Python wrapper (torch.Tensor). data is a number of "
+                        "elements, a Tensor (a new tensor viewing its storage) or an UntypedStorage. The new "
+                        "wrapper owns its tensor (n = 1) and the tensor's slot records it (state L).\n\n"
+                        "Era E4: C++ holds the wrapper while it shares the tensor (n >= 2), so the wrapper, with "
+                        "its attributes, lives as long as either side needs it; it is never resurrected."
+                      : "Tensor(data=1): a C++ tensor's Python wrapper (torch.Tensor). data is a number of "
+                        "elements, a Tensor (a new tensor viewing its storage) or an UntypedStorage. The new "
+                        "wrapper owns its tensor (n = 1) and the tensor's slot records it (state L).\n\n"
+                        "Era E2: when Python lets go while C++ still holds the tensor, the wrapper is "
+                        "resurrected (state Z: the slot owns it, it borrows the tensor) and the next wrap "
+                        "returns it, with its attributes.");
     PyTypeObject* storage_class =
         tensor_class == nullptr
             ? nullptr
             : make_class("UntypedStorage", storage_base,
-                         e4 ? "A C++ storage's Python wrapper. Era E4: C++ holds the wrapper while it shares the "
-                              "storage."
-                            : "A C++ storage's Python wrapper. Era E2: preserved by resurrection.");
+                         e4 ? "UntypedStorage(size=0): a C++ storage's Python wrapper (torch.UntypedStorage), of "
+                              "size bytes, or as long as a sequence of ints (another storage too). The new "
+                              "wrapper owns its storage (n = 1), and the slot records it (state L).\n\n"
+                              "Era E4: C++ holds the wrapper while it shares the storage; it is never "
+                              "resurrected."
+                            : "UntypedStorage(size=0): a C++ storage's Python wrapper (torch.UntypedStorage), of "
+                              "size bytes, or as long as a sequence of ints (another storage too). The new "
+                              "wrapper owns its storage (n = 1), and the slot records it (state L).\n\n"
+                              "Era E2: when Python lets go while C++ still holds the storage, the wrapper is "
+                              "resurrected (state Z), even if it dies in hermetic mode, unless it was made "
+                              "there.");
     if (storage_class == nullptr) return -1;
     torch->set_classes(tensor_class, storage_class);  // their references, kept for good
     PyObject* made = PyCapsule_New(torch, kTorchKey, &disarm_capsule);

@@ -151,7 +151,7 @@ class TestReproducers(unittest.TestCase):
         revive.cpp_empty("a")
         for f in (revive.held, revive.release, revive.watch):
             with self.assertRaisesRegex(ValueError, "embedded null character"):
-                f("a\0b")
+                f("a\0b")  # type: ignore[operator]
         revive.held("a")  # still held: nothing was released
         with self.assertRaisesRegex(ValueError, "embedded null character"):
             revive.hold("a\0b", revive.empty())
@@ -206,13 +206,13 @@ class TestReproducers(unittest.TestCase):
 
     def test_hermetic_takes_no_arguments_and_exit_takes_three(self):
         with self.assertRaises(TypeError):
-            revive.hermetic(1, x=2)
+            revive.hermetic(1, x=2)  # type: ignore[call-arg]
         with self.assertRaises(TypeError):
-            revive.hermetic(1)
+            revive.hermetic(1)  # type: ignore[call-arg]
         h = revive.hermetic()
         h.__enter__()
         with self.assertRaises(TypeError):
-            h.__exit__()
+            h.__exit__()  # type: ignore[call-arg]
         h.__exit__(None, None, None)
         with self.assertRaises(RuntimeError):
             h.__exit__(None, None, None)  # not entered any more
@@ -220,10 +220,10 @@ class TestReproducers(unittest.TestCase):
 
     def test_class_keywords_are_refused(self):
         with self.assertRaisesRegex(TypeError, "takes no keyword arguments"):
-            class S(revive.Tensor, foo=1):
+            class S(revive.Tensor, foo=1):  # type: ignore[call-arg]
                 pass
         with self.assertRaisesRegex(TypeError, "takes no keyword arguments"):
-            class U(revive.UntypedStorage, foo=1):
+            class U(revive.UntypedStorage, foo=1):  # type: ignore[call-arg]
                 pass
 
     # ---- misleading errors ----
@@ -248,18 +248,18 @@ class TestReproducers(unittest.TestCase):
 
     def test_release_of_a_non_name_says_what_it_wants(self):
         with self.assertRaisesRegex(TypeError, r"release\(\): the name must be str, not int"):
-            revive.release(3)
+            revive.release(3)  # type: ignore[arg-type]
 
     def test_tensor_of_a_storage_views_it(self):
         s = revive.UntypedStorage(8)
         t = revive.Tensor(s)
         self.assertIs(t.untyped_storage(), s)
         with self.assertRaisesRegex(TypeError, "expected an int, a Tensor or an UntypedStorage"):
-            revive.Tensor("2")
+            revive.Tensor("2")  # type: ignore[arg-type]
 
     def test_grad_of_a_non_tensor_uses_pytorchs_text(self):
         with self.assertRaisesRegex(TypeError, "assigned grad expected to be a Tensor or None but got grad of int"):
-            revive.empty().grad = 3
+            revive.empty().grad = 3  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

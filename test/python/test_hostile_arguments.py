@@ -10,6 +10,7 @@ import itertools
 import unittest
 import warnings
 import weakref
+from typing import Any, Callable
 
 import revive
 
@@ -98,14 +99,16 @@ class TestHostileArguments(unittest.TestCase):
             self.call("revive.release_on_thread", revive.release_on_thread, (v,), {})
 
     def test_every_constructor(self):
-        for cls in (revive.Tensor, revive.UntypedStorage, Sub, SubStorage, revive.hermetic,
-                    revive._C.TensorBase, revive._C.StorageBase, revive.FloatTensor):
+        classes: tuple[Any, ...] = (revive.Tensor, revive.UntypedStorage, Sub, SubStorage, revive.hermetic,
+                                    revive._C.TensorBase, revive._C.StorageBase, revive.FloatTensor)
+        for cls in classes:
             for args, kwargs in argument_lists():
                 self.call(cls.__name__, cls, args, kwargs)
 
     def test_every_method_and_attribute(self):
-        for make in (lambda: revive.empty(2), lambda: Sub(2), revive.UntypedStorage, lambda: SubStorage(3),
-                     stubbed_tensor):
+        makers: tuple[Callable[[], Any], ...] = (lambda: revive.empty(2), lambda: Sub(2), revive.UntypedStorage,
+                                                 lambda: SubStorage(3), stubbed_tensor)
+        for make in makers:
             obj = make()
             names = [n for n in dir(type(obj)) if not n.startswith("__") or n in ("__init_subclass__",)]
             for name in names:

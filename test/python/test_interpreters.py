@@ -214,7 +214,7 @@ class TestThreads(unittest.TestCase):
             for trial in range(trials):
                 torch.cpp_empty("t", 2)
                 start = threading.Barrier(nthreads)
-                outcomes = [None] * nthreads
+                outcomes: list[str] = [''] * nthreads
 
                 def attempt(i):
                     start.wait()

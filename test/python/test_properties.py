@@ -67,6 +67,7 @@ import sys
 import unittest
 import warnings
 import weakref
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -135,6 +136,9 @@ FINALIZING = (DelTensor, SlotDelTensor, DelStorage)
 
 class Box:
     """A plain container: a garbage cycle that references a wrapper (PyTorch #75932)."""
+
+    x: object
+    self: "Box"
 
 
 def leave_in_garbage(obj):
@@ -248,6 +252,12 @@ class Entry:
 
 class WRef:
     __slots__ = ("ref", "serial", "kind", "cobj", "calls", "cleared_in_gc")
+    ref: "weakref.ref[Any]"
+    serial: int
+    kind: str
+    cobj: Any
+    calls: int
+    cleared_in_gc: bool
 
 
 def check(cond, msg, *details):
@@ -445,7 +455,10 @@ class PreservationMachine(RuleBasedStateMachine):
                 entries[:] = [x for x in entries if x.obj is not obj]
         meta = self.ledger.meta[e.serial]
         runs_before = self.ledger.finalized.get(e.serial, [0])[0]
-        with revive.hermetic() if hermetic else contextlib.nullcontext():
+        mode: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if hermetic:
+            mode = revive.hermetic()
+        with mode:
             info = revive.inspect(obj)
             sole = sys.getrefcount(obj) == 2  # `obj` and the argument: ours is the last reference
             hermetic = revive.is_hermetic()
@@ -775,7 +788,7 @@ class PreservationMachine(RuleBasedStateMachine):
         if op == "enter":
             if len(self.contexts) < 4:
                 h = revive.hermetic()
-                check(h.__enter__() is None, "__enter__ returns None")
+                check(h.__enter__() is None, "__enter__ returns None")  # type: ignore[func-returns-value]
                 self.contexts.append(h)
             return
         if not self.contexts:
@@ -851,59 +864,59 @@ class PreservationMachine(RuleBasedStateMachine):
         return {
             "empty(2**70)": (OverflowError, lambda: revive.empty(2**70)),
             "empty(-1)": (RuntimeError, lambda: revive.empty(-1)),
-            "empty('2')": (TypeError, lambda: revive.empty("2")),
-            "empty(None)": (TypeError, lambda: revive.empty(None)),
-            "empty(1, 2)": (TypeError, lambda: revive.empty(1, 2)),
+            "empty('2')": (TypeError, lambda: revive.empty("2")),  # type: ignore[arg-type]
+            "empty(None)": (TypeError, lambda: revive.empty(None)),  # type: ignore[arg-type]
+            "empty(1, 2)": (TypeError, lambda: revive.empty(1, 2)),  # type: ignore[call-arg]
             "randn(2**62)": (RuntimeError, lambda: revive.randn(2**62)),
             "UntypedStorage(-1)": (ValueError, lambda: revive.UntypedStorage(-1)),
             "UntypedStorage(2**70)": (OverflowError, lambda: revive.UntypedStorage(2**70)),
             "UntypedStorage(2**62)": (RuntimeError, lambda: revive.UntypedStorage(2**62)),
-            "UntypedStorage(None)": (TypeError, lambda: revive.UntypedStorage(None)),
+            "UntypedStorage(None)": (TypeError, lambda: revive.UntypedStorage(None)),  # type: ignore[arg-type]
             "DelStorage(-5)": (ValueError, lambda: DelStorage(-5)),
-            "Tensor('2')": (TypeError, lambda: revive.Tensor("2")),
-            "Tensor(None)": (TypeError, lambda: revive.Tensor(None)),
+            "Tensor('2')": (TypeError, lambda: revive.Tensor("2")),  # type: ignore[arg-type]
+            "Tensor(None)": (TypeError, lambda: revive.Tensor(None)),  # type: ignore[arg-type]
             "Tensor(-1)": (RuntimeError, lambda: revive.Tensor(-1)),
             "SlotTensor(2**70)": (OverflowError, lambda: SlotTensor(2**70)),
-            "Tensor(t, 3)": (TypeError, lambda: revive.Tensor(t, 3)),
-            "tensor(3)": (TypeError, lambda: revive.tensor(3)),
-            "tensor(None)": (TypeError, lambda: revive.tensor(None)),
+            "Tensor(t, 3)": (TypeError, lambda: revive.Tensor(t, 3)),  # type: ignore[call-arg]
+            "tensor(3)": (TypeError, lambda: revive.tensor(3)),  # type: ignore[arg-type]
+            "tensor(None)": (TypeError, lambda: revive.tensor(None)),  # type: ignore[arg-type]
             "tensor(t)": (TypeError, lambda: revive.tensor(t)),
-            "inspect(3)": (TypeError, lambda: revive.inspect(3)),
-            "inspect(None)": (TypeError, lambda: revive.inspect(None)),
-            "inspect(hermetic())": (TypeError, lambda: revive.inspect(h)),
+            "inspect(3)": (TypeError, lambda: revive.inspect(3)),  # type: ignore[arg-type]
+            "inspect(None)": (TypeError, lambda: revive.inspect(None)),  # type: ignore[arg-type]
+            "inspect(hermetic())": (TypeError, lambda: revive.inspect(h)),  # type: ignore[arg-type]
             "t.grad = 3": (TypeError, lambda: setattr(t, "grad", 3)),
             "t.grad = s": (TypeError, lambda: setattr(t, "grad", s)),
             "t.grad = t": (RuntimeError, lambda: setattr(t, "grad", t)),
             "hold(NUL, t)": (ValueError, lambda: revive.hold("hp-a\0b", t)),
-            "hold(None, t)": (TypeError, lambda: revive.hold(None, t)),
-            "hold(bytes, t)": (TypeError, lambda: revive.hold(b"hp-a", t)),
-            "hold(name, 3)": (TypeError, lambda: revive.hold(NOBODY, 3)),
-            "hold(name, None)": (TypeError, lambda: revive.hold(NOBODY, None)),
+            "hold(None, t)": (TypeError, lambda: revive.hold(None, t)),  # type: ignore[arg-type]
+            "hold(bytes, t)": (TypeError, lambda: revive.hold(b"hp-a", t)),  # type: ignore[arg-type]
+            "hold(name, 3)": (TypeError, lambda: revive.hold(NOBODY, 3)),  # type: ignore[arg-type]
+            "hold(name, None)": (TypeError, lambda: revive.hold(NOBODY, None)),  # type: ignore[arg-type]
             "held(NUL)": (ValueError, lambda: revive.held("hp-a\0b")),
-            "held(3)": (TypeError, lambda: revive.held(3)),
-            "held(None)": (TypeError, lambda: revive.held(None)),
+            "held(3)": (TypeError, lambda: revive.held(3)),  # type: ignore[call-overload]
+            "held(None)": (TypeError, lambda: revive.held(None)),  # type: ignore[call-overload]
             "held(nobody)": (KeyError, lambda: revive.held(NOBODY)),
             # The name is looked up before the class is judged.
-            "held(name, int)": (TypeError if name else KeyError, lambda: revive.held(name or NOBODY, int)),
+            "held(name, int)": (TypeError if name else KeyError, lambda: revive.held(name or NOBODY, int)),  # type: ignore[type-var]
             "held(name, hermetic)": (TypeError if name else KeyError,
-                                     lambda: revive.held(name or NOBODY, revive.hermetic)),
-            "held(name, 3)": (TypeError, lambda: revive.held(name or NOBODY, 3)),
-            "release(3)": (TypeError, lambda: revive.release(3)),
-            "release(None)": (TypeError, lambda: revive.release(None)),
+                                     lambda: revive.held(name or NOBODY, revive.hermetic)),  # type: ignore[type-var]
+            "held(name, 3)": (TypeError, lambda: revive.held(name or NOBODY, 3)),  # type: ignore[call-overload]
+            "release(3)": (TypeError, lambda: revive.release(3)),  # type: ignore[arg-type]
+            "release(None)": (TypeError, lambda: revive.release(None)),  # type: ignore[arg-type]
             "release(nobody)": (KeyError, lambda: revive.release(NOBODY)),
             "release(NUL)": (ValueError, lambda: revive.release((name or "hp-a") + "\0")),
             "release_on_thread(nobody)": (KeyError, lambda: revive.release_on_thread(NOBODY)),
             "cpp_empty(name, -1)": (ValueError, lambda: revive.cpp_empty(NOBODY, -1)),
             "cpp_empty(name, 2**70)": (OverflowError, lambda: revive.cpp_empty(NOBODY, 2**70)),
             "cpp_empty(name, 2**62)": (RuntimeError, lambda: revive.cpp_empty(NOBODY, 2**62)),
-            "cpp_empty(None)": (TypeError, lambda: revive.cpp_empty(None)),
+            "cpp_empty(None)": (TypeError, lambda: revive.cpp_empty(None)),  # type: ignore[arg-type]
             "cpp_empty(NUL)": (ValueError, lambda: revive.cpp_empty("hp-a\0b")),
-            "watch(3)": (TypeError, lambda: revive.watch(3)),
+            "watch(3)": (TypeError, lambda: revive.watch(3)),  # type: ignore[arg-type]
             "watch(nobody)": (KeyError, lambda: revive.watch(NOBODY)),
             "watch(NUL)": (ValueError, lambda: revive.watch("hp-a\0b")),
-            "hermetic(1)": (TypeError, lambda: revive.hermetic(1)),
-            "hermetic(x=1)": (TypeError, lambda: revive.hermetic(x=1)),
-            "hermetic().__exit__()": (TypeError, lambda: h.__exit__()),
+            "hermetic(1)": (TypeError, lambda: revive.hermetic(1)),  # type: ignore[call-arg]
+            "hermetic(x=1)": (TypeError, lambda: revive.hermetic(x=1)),  # type: ignore[call-arg]
+            "hermetic().__exit__()": (TypeError, lambda: h.__exit__()),  # type: ignore[call-arg]
             "hermetic().__exit__ unentered": (RuntimeError, lambda: h.__exit__(None, None, None)),
             "class keywords": (TypeError, lambda: type("S", (revive.Tensor,), {}, foo=1)),
             "storage class keywords": (TypeError, lambda: type("S", (revive.UntypedStorage,), {}, foo=1)),
@@ -911,10 +924,10 @@ class PreservationMachine(RuleBasedStateMachine):
             "t._fix_weakref(1)": (TypeError, lambda: t._fix_weakref(1)),
             "t.sigmoid(None)": (TypeError, lambda: t.sigmoid(None)),
             "s.nbytes(1)": (TypeError, lambda: s.nbytes(1)),
-            "_gc_bugs(a truth value that raises)": (ValueError, lambda: revive._gc_bugs(issue_75932=Bad())),
-            "_gc_bugs(1, 2, 3)": (TypeError, lambda: revive._gc_bugs(1, 2, 3)),
-            "era(1)": (TypeError, lambda: revive.era(1)),
-            "is_hermetic(1)": (TypeError, lambda: revive.is_hermetic(1)),
+            "_gc_bugs(a truth value that raises)": (ValueError, lambda: revive._gc_bugs(issue_75932=Bad())),  # type: ignore[arg-type]
+            "_gc_bugs(1, 2, 3)": (TypeError, lambda: revive._gc_bugs(1, 2, 3)),  # type: ignore[arg-type,call-arg]
+            "era(1)": (TypeError, lambda: revive.era(1)),  # type: ignore[call-arg]
+            "is_hermetic(1)": (TypeError, lambda: revive.is_hermetic(1)),  # type: ignore[call-arg]
         }
 
     HOSTILE = 64  # how many cases hostile_cases has (checked in the rule)

@@ -13,9 +13,10 @@ gives the same classes).  Everything public is re-exported here.
 """
 import _imp
 import sys
+from typing import Any
 
 
-def _load_extension():
+def _load_extension() -> None:
     """revive._C: the extension module next to this file, or, in a program that builds it
     into the interpreter (revive-python, revive-against-cpython), the built-in one, which
     Python's import system does not look for inside a package."""
@@ -25,6 +26,7 @@ def _load_extension():
         import importlib.util
 
         spec = importlib.machinery.BuiltinImporter.find_spec(name)
+        assert spec is not None and spec.loader is not None  # _imp.is_builtin(name) said so
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
@@ -67,17 +69,17 @@ class _LegacyTensorType(type):
     ask isinstance() of, never one to derive from (PyTorch's legacy tensor types lack
     Py_TPFLAGS_BASETYPE, and CPython refuses them as a base with this text)."""
 
-    def __new__(mcs, name, bases, namespace, **kwargs):
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> "_LegacyTensorType":
         for base in bases:
             if isinstance(base, _LegacyTensorType):
                 raise TypeError(f"type '{base.__module__}.{base.__qualname__}' is not an acceptable base type")
         return super().__new__(mcs, name, bases, namespace, **kwargs)
 
-    def __call__(cls, *args):
+    def __call__(cls, *args: Any) -> Tensor:
         """FloatTensor(n): a new plain Tensor of n elements (the legacy constructor)."""
         return Tensor(*args)
 
-    def __instancecheck__(cls, obj):
+    def __instancecheck__(cls, obj: object) -> bool:
         # revive models no dtypes: every tensor is a CPU float tensor.
         return isinstance(obj, Tensor)
 

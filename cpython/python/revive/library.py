@@ -28,6 +28,7 @@ the C++ dispatcher itself (the fake runtime routes through it: binding/src/pytho
 """
 import re
 import weakref
+from typing import Any, Callable, TypeVar
 
 from revive import _C
 from revive._C import StorageBase, TensorBase, hermetic
@@ -35,11 +36,12 @@ from revive._C import StorageBase, TensorBase, hermetic
 __all__ = ["Library", "impl"]
 
 _KINDS = ("DEF", "IMPL", "FRAGMENT")
-_defining = {}    # namespace -> the DEF library that owns it (weakly)
-_operators = {}   # "ns::name" -> _Operator
+_defining: "dict[str, weakref.ref[Library]]" = {}  # namespace -> the DEF library that owns it (weakly)
+_operators: "dict[str, _Operator]" = {}  # "ns::name" -> _Operator
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _outside_hermetic(value):
+def _outside_hermetic(value: Any) -> Any:
     """A result the kernel wrapped in hermetic mode, wrapped again outside it (through a
     C++ reference: hold, then held); tuples and lists element by element."""
     if isinstance(value, (tuple, list)):
@@ -56,11 +58,16 @@ def _outside_hermetic(value):
 
 
 class _Operator:
-    def __init__(self, qualname):
-        self.qualname = qualname  # its library forgets it when the library goes
-        self.kernel = None
+    """An operator defined with Library.define: call it as revive.ops.<ns>.<name>(...)."""
 
-    def __call__(self, *args, **kwargs):
+    def __init__(self, qualname: str) -> None:
+        self.qualname = qualname  # its library forgets it when the library goes
+        self.kernel: Callable[..., Any] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Runs the implementation: in hermetic mode (no wrapper it makes is recorded in a
+        slot), unless an argument's class defines __torch_dispatch__; the results are
+        wrapped again outside hermetic mode, so the caller gets each one's recorded wrapper."""
         if self.kernel is None:
             raise NotImplementedError(f"{self.qualname}: the operator has no implementation (Library.impl)")
         # An argument with Python behaviour would take the call to its interpreter; in
@@ -73,7 +80,7 @@ class _Operator:
         # outside hermetic mode: the caller gets the recorded wrapper, not the kernel's.
         return _outside_hermetic(result)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<operator {self.qualname}>"
 
 
@@ -82,7 +89,7 @@ class Library:
     namespace), "IMPL" and "FRAGMENT" add implementations to operators defined
     elsewhere.  Its operators go when it does (deleted, or collected)."""
 
-    def __init__(self, ns, kind, dispatch_key=""):
+    def __init__(self, ns: str, kind: str, dispatch_key: str = "") -> None:
         if kind not in _KINDS:
             raise ValueError(f"Unsupported kind: {kind!r} (expected one of {', '.join(_KINDS)})")
         if not isinstance(ns, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ns):
@@ -94,11 +101,11 @@ class Library:
                                    "please put all of your definitions in a single TORCH_LIBRARY block.")
             _defining[ns] = weakref.ref(self)
         self.ns, self.kind, self.dispatch_key = ns, kind, dispatch_key
-        self._defined = []  # the operators this library defined
-        self._implemented = []  # (operator, implementation) pairs it gave
+        self._defined: list[str] = []  # the operators this library defined
+        self._implemented: list[tuple[_Operator, Callable[..., Any]]] = []  # (operator, implementation) pairs it gave
         weakref.finalize(self, Library._forget, ns, kind, self._defined, self._implemented)
 
-    def define(self, schema):
+    def define(self, schema: str) -> str:
         """Defines operator ns::name from a schema "name(args) -> returns"; only a DEF or
         FRAGMENT library may.  Returns the name."""
         if self.kind == "IMPL":
@@ -114,7 +121,7 @@ class Library:
         self._defined.append(qualname)
         return m.group(1)
 
-    def impl(self, op_name, fn, dispatch_key=""):
+    def impl(self, op_name: str, fn: Callable[..., Any], dispatch_key: str = "") -> None:
         """Gives operator op_name (of this library's namespace) its Python implementation."""
         if not callable(fn):
             raise TypeError(f"impl(): the implementation must be callable, not {type(fn).__name__}")
@@ -128,7 +135,7 @@ class Library:
         self._implemented.append((op, fn))
 
     @staticmethod
-    def _forget(ns, kind, defined, implemented):
+    def _forget(ns: str, kind: str, defined: list[str], implemented: list[tuple[_Operator, Callable[..., Any]]]) -> None:
         for op, fn in implemented:
             # Only what this library gave: the operator may have been defined again since,
             # and implemented by another library.
@@ -141,7 +148,7 @@ class Library:
             if owner is not None and owner() is None:
                 del _defining[ns]
 
-    def _destroy(self):
+    def _destroy(self) -> None:
         """Forgets this library's operators now (as PyTorch's Library._destroy)."""
         Library._forget(self.ns, self.kind, self._defined, self._implemented)
         self._defined.clear()
@@ -150,19 +157,21 @@ class Library:
             del _defining[self.ns]
 
 
-def impl(lib, name, dispatch_key=""):
-    """@impl(lib, "name", "") def f(...): lib.impl("name", f)."""
-    def register(fn):
+def impl(lib: Library, name: str, dispatch_key: str = "") -> Callable[[_F], _F]:
+    """@impl(lib, "name", "") def f(...): lib.impl("name", f); f is returned unchanged."""
+    def register(fn: _F) -> _F:
         lib.impl(name, fn, dispatch_key)
         return fn
     return register
 
 
 class _Namespace:
-    def __init__(self, ns):
+    """revive.ops.<ns>: its operators as attributes."""
+
+    def __init__(self, ns: str) -> None:
         self._ns = ns
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> _Operator:
         op = _operators.get(f"{self._ns}::{name}")
         if op is None:
             raise AttributeError(f"'_OpNamespace' '{self._ns}' object has no attribute '{name}'")
@@ -172,7 +181,7 @@ class _Namespace:
 class _Ops:
     """revive.ops.<namespace>.<name>: the operators defined with Library."""
 
-    def __getattr__(self, ns):
+    def __getattr__(self, ns: str) -> _Namespace:
         if ns.startswith("__"):
             raise AttributeError(ns)
         return _Namespace(ns)

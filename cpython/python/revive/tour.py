@@ -39,6 +39,7 @@ import subprocess
 import sys
 import warnings
 import weakref
+from typing import Any
 
 import revive as torch
 
@@ -85,7 +86,7 @@ class Scenario:
         row = row_of(w, fin)
         self.rows.append((action, row))
         cells = [w.get("state", "-"), w.get("n", "-"), w.get("r", "-"), w.get("tag", "-"),
-                 {True: "1", False: "0"}.get(w.get("owns"), "-"), w.get("cdata", "-")]
+                 ("1" if w["owns"] else "0") if "owns" in w else "-", w.get("cdata", "-")]
         shown = action if len(action) <= 46 else action[:44] + ".."
         print(f"{len(self.rows):<4} {shown:<46} {cells[0]:<5} {cells[1]:>3} {cells[2]:>3} "
               f"{cells[3][:14]:<14} {cells[4]:<4} {cells[5]:<9} {fin:<3} {'; '.join(notes)}")
@@ -139,7 +140,7 @@ def preserved(s):
     class MyTensor(torch.Tensor):
         __del__ = count_finalizer
 
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         torch.cpp_empty("t", 2)
@@ -160,7 +161,7 @@ def subclass_preserved(s):
     class MyTensor(torch.Tensor):
         pass
 
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         v["x"] = MyTensor(torch.empty(2))
@@ -179,7 +180,7 @@ def subclass_preserved(s):
 
 
 def plain_death(s):
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         v["x"] = torch.empty(2)
@@ -191,7 +192,7 @@ def plain_death(s):
 
 
 def dict_dealloc(s):
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         v["x"] = torch.empty(2)
@@ -208,7 +209,7 @@ def slot_dealloc(s):
     class SlotTensor2(SlotTensor1):
         __slots__ = ["slot2"]
 
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         v["s"] = SlotTensor2(torch.empty(2))
@@ -226,7 +227,7 @@ def finalizer_dealloc(s):
     class FinalizerTensor(torch.Tensor):
         __del__ = count_finalizer
 
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         v["f"] = FinalizerTensor(torch.empty(2))
@@ -236,7 +237,7 @@ def finalizer_dealloc(s):
 
 
 def weakref_hole(s):
-    v = {}
+    v: dict[str, Any] = {}
     torch.cpp_empty("t", 2)
     torch.watch("t")
 
@@ -252,7 +253,7 @@ def weakref_hole(s):
 
 
 def fix_weakref(s):
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         v["x"] = torch.empty(2)
@@ -275,7 +276,7 @@ def storage(s):
     class MyStorage(torch.UntypedStorage):
         __del__ = count_finalizer
 
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         v["s"] = MyStorage(16)
@@ -294,7 +295,7 @@ def storage(s):
 
 
 def hermetic_storage(s):
-    v = {}
+    v: dict[str, Any] = {}
 
     def made():
         v["a"] = torch.empty(4)
@@ -329,7 +330,7 @@ def gc_cycle(s):
     class SlotTensor(torch.Tensor):
         __slots__ = ["_loop"]
 
-    v = {}
+    v: dict[str, Any] = {}
     enabled = gc.isenabled()
     gc.disable()  # collections only when the tour asks
     try:
