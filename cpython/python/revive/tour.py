@@ -94,29 +94,39 @@ class Scenario:
             self.draw(action, w)
 
     def draw(self, action, w):
-        """Who owns whom: the C++ object, its recorded wrapper, and the edges between them."""
-        state = w["state"]
-        lines = [f'digraph "{self.slug}" {{', "  rankdir=LR; node [fontname=Helvetica];",
-                 f'  label="{self.slug}, step {len(self.rows)}: {action} (real CPython)"; labelloc=t;']
-        if state == "D":
-            lines.append('  target [shape=box, style=dashed, label="C++ object\\ndestroyed"];')
-        else:
-            lines.append(f'  target [shape=box, label="C++ object\\nn = {w["n"]}\\ntag = {w.get("tag", "-")}"];')
-        if "r" in w:
-            lines.append(f'  wrapper [shape=ellipse, label="Python wrapper\\nr = {w["r"]}"];')
-            owned = w["cdata"] == "owned"
-            lines.append(f'  wrapper -> target [label="cdata ({w["cdata"]})", '
-                         f'style={"solid" if owned else "dashed"}];')
-            lines.append(f'  target -> wrapper [label="{"slot owns" if w["owns"] else "slot records"}", '
-                         f'style={"solid" if w["owns"] else "dotted"}];')
-        lines.append("}")
+        """Who owns whom after this step, as DIR/<scenario>/step-NN.dot (and .svg)."""
         folder = os.path.join(self.pictures, self.slug)
         os.makedirs(folder, exist_ok=True)
         dot_file = os.path.join(folder, f"step-{len(self.rows):02d}.dot")
         with open(dot_file, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write(dot_source(self.slug, f"{self.slug}, step {len(self.rows)}: {action} (real CPython)", w))
         if shutil.which("dot"):
             subprocess.run(["dot", "-Tsvg", "-O", dot_file], check=False)
+
+
+def dot_source(name: str, label: str, w: dict[str, Any]) -> str:
+    """Who owns whom, in Graphviz's language, from a row of revive.watched(): the C++
+    object (n, tag), its recorded wrapper (r), the wrapper's cdata edge (solid when it
+    owns the object, dashed when it borrows it) and the slot's edge back (solid when the
+    slot owns the wrapper: E2's zombie; dotted when it only records it).  The
+    walkthrough notebook (docs/walkthrough.ipynb) draws its pictures with it too."""
+    state = w["state"]
+    quoted = label.replace("\\", "\\\\").replace('"', '\\"')
+    lines = [f'digraph "{name}" {{', "  rankdir=LR; node [fontname=Helvetica];",
+             f'  label="{quoted}"; labelloc=t;']
+    if state == "D":
+        lines.append('  target [shape=box, style=dashed, label="C++ object\\ndestroyed"];')
+    else:
+        lines.append(f'  target [shape=box, label="C++ object\\nn = {w["n"]}\\ntag = {w.get("tag", "-")}"];')
+    if "r" in w:
+        lines.append(f'  wrapper [shape=ellipse, label="Python wrapper\\nr = {w["r"]}"];')
+        owned = w["cdata"] == "owned"
+        lines.append(f'  wrapper -> target [label="cdata ({w["cdata"]})", '
+                     f'style={"solid" if owned else "dashed"}];')
+        lines.append(f'  target -> wrapper [label="{"slot owns" if w["owns"] else "slot records"}", '
+                     f'style={"solid" if w["owns"] else "dotted"}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def row_of(w, fin):
