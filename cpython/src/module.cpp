@@ -78,19 +78,53 @@ struct Entry<F> {
   }
 };
 
+// A wrapper's C++ object for the length of one call, read through the wrapper's own
+// handle as PyTorch's THPVariable_Unpack does (it returns a reference to cdata): no count
+// changes, which in E4 matters twice over, since a copy of a tensor only Python holds
+// takes its count 1 -> 2 -> 1 and so increfs and decrefs the wrapper through the
+// interpreter's hooks on every method call.  An owned cdata cannot change while the
+// caller holds the wrapper (only a dealloc, a zombie's flip, T6 or the collector's clear
+// write it, and none of them runs on a wrapper someone references and that owns its
+// object).  A borrowed one can: it is E2's zombie reached through a weakref (the hole),
+// and any Python code the call runs may make C++ let go of the object, so the call holds
+// its own reference then.
+template <class H>
+class Unpacked {
+ public:
+  Unpacked() = default;
+  Unpacked(const Unpacked&) = delete;
+  Unpacked& operator=(const Unpacked&) = delete;
+
+  void read(const MaybeOwned<H>& cdata) {
+    if (cdata.unsafeIsBorrowed()) {
+      kept_ = cdata.to_owned();  // throws if the object is already being destroyed
+      handle_ = &kept_;
+    } else {
+      handle_ = &cdata.owned_ref();
+    }
+  }
+  [[nodiscard]] const H& operator*() const noexcept { return *handle_; }
+  [[nodiscard]] const H* operator->() const noexcept { return handle_; }
+
+ private:
+  H kept_;  // only for a borrowed cdata
+  const H* handle_ = &kept_;
+};
+
 // A wrapper's C++ object, or false with RuntimeError for a stubbed wrapper (or one whose
 // C++ object is dying: a finalizer during T6): PyTorch's text for a method's undefined
 // `self` or a null storage (the same words as binding/'s, tensor/wrapper_texts.h), or,
 // for the module's own entry points, one naming `what`.
 template <class H>
-bool unpack_defined(Torch& torch, PyObject* self, H& out, const char* what) {
+bool unpack_defined(Torch& torch, PyObject* self, Unpacked<H>& out, const char* what) {
+  (void)torch;  // the wrapper's type was checked by the caller
   if (!guarded([&] {
-        out = torch.unpack<H>(self);
+        out.read(reinterpret_cast<WrapperObject<H>*>(self)->cdata);
         return true;
       }, false)) {
     return false;
   }
-  if (out.defined()) return true;
+  if (out->defined()) return true;
   if constexpr (std::is_same_v<H, Storage>) PyErr_SetString(PyExc_RuntimeError, texts::kNullStorage);
   else if (what == nullptr) PyErr_SetString(PyExc_RuntimeError, texts::kUndefinedSelf);
   else PyErr_Format(PyExc_RuntimeError, "%s(): the %s is undefined (Note [The weakref hole])", what, Kind<H>::python_name);
@@ -118,14 +152,14 @@ PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
     if (data == nullptr) {
       t = Tensor::empty(1);
     } else if (torch.is_wrapper<Tensor>(data)) {
-      Tensor source;
+      Unpacked<Tensor> source;
       if (!unpack_defined(torch, data, source, "Tensor")) return nullptr;
-      t = Tensor::from_storage(source.storage(), 1);
+      t = Tensor::from_storage(source->storage(), 1);
     } else if (torch.is_wrapper<Storage>(data)) {
       // torch.Tensor(storage): a tensor viewing the storage's bytes, as revive.tensor(s).
-      Storage storage;
+      Unpacked<Storage> storage;
       if (!unpack_defined(torch, data, storage, "Tensor")) return nullptr;
-      t = Tensor::from_storage(storage, static_cast<std::int64_t>(storage.nbytes() / sizeof(float)));
+      t = Tensor::from_storage(*storage, static_cast<std::int64_t>(storage->nbytes() / sizeof(float)));
     } else if (!PyLong_Check(data)) {
       PyErr_Format(PyExc_TypeError, "Tensor(): expected an int, a Tensor or an UntypedStorage, got %s",
                    Py_TYPE(data)->tp_name);
@@ -135,21 +169,21 @@ PyObject* tensor_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
       if (numel == -1 && PyErr_Occurred() != nullptr) return nullptr;
       t = Tensor::empty(numel);
     }
-    return torch.new_wrapper(cls, t, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+    return torch.new_wrapper(cls, std::move(t), impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
   });
 }
 
 // t.grad: held in C++ (TensorImpl::grad), so assigning a tensor here makes C++ co-own it.
 PyObject* get_grad(PyObject* self, void*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
-  Tensor t;
+  Unpacked<Tensor> t;
   if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
-  return guarded([&] { return torch.wrap(t.grad()); });
+  return guarded([&] { return torch.wrap(t->grad()); });
 }
 
 int set_grad(PyObject* self, PyObject* value, void*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
-  Tensor t;
+  Unpacked<Tensor> t;
   if (!unpack_defined(torch, self, t, nullptr)) return -1;
   if (value != nullptr && value != Py_None && !torch.is_wrapper<Tensor>(value)) {
     // THPVariable_set_grad's TORCH_CHECK_TYPE, as binding/'s set_grad says it.
@@ -157,12 +191,12 @@ int set_grad(PyObject* self, PyObject* value, void*) {
                  Py_TYPE(value)->tp_name);
     return -1;
   }
-  Tensor g;
+  Unpacked<Tensor> g;  // undefined for None
   // A stubbed wrapper (the weakref hole) has no tensor to give: PyTorch's setter fails
   // on it too (its checks read the undefined grad), never sets None in its place.
   if (value != nullptr && value != Py_None && !unpack_defined(torch, value, g, "grad")) return -1;
   // set_grad refuses a tensor as its own grad; the old grad's release may run Python.
-  t.set_grad(std::move(g));
+  t->set_grad(*g);
   return 0;
 }
 
@@ -183,7 +217,7 @@ PyObject* fix_weakref(PyObject* self, PyObject*) {
 // t.sigmoid(): a small operator, enough to show that a stubbed wrapper's tensor is gone.
 PyObject* sigmoid(PyObject* self, PyObject*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
-  Tensor t;
+  Unpacked<Tensor> t;
   if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
   return guarded([&] { return torch.wrap(Tensor::empty(1)); });
 }
@@ -204,20 +238,30 @@ PyObject* as_subclass(PyObject* self, PyObject* cls) {
                     "Make sure your class inherits from Tensor.");
     return nullptr;
   }
-  Tensor t;
+  Unpacked<Tensor> t;
   if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
   return guarded([&] {
-    return torch.new_wrapper(reinterpret_cast<PyTypeObject*>(cls), Tensor::from_storage(t.storage(), t.numel()),
+    return torch.new_wrapper(reinterpret_cast<PyTypeObject*>(cls), Tensor::from_storage(t->storage(), t->numel()),
                              impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
   });
+}
+
+// t.numel(): the number of elements.  It reads the tensor and nothing else, so it is what
+// a method call costs the binding itself (bench/versus_pybind11.py subtracts it to find
+// what the design adds).
+PyObject* numel(PyObject* self, PyObject*) {
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
+  Unpacked<Tensor> t;
+  if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
+  return PyLong_FromLongLong(t->numel());
 }
 
 // t.untyped_storage(): the tensor's storage, wrapped (preserved like the tensor).
 PyObject* untyped_storage(PyObject* self, PyObject*) {
   Torch& torch = Torch::of_wrapper<Tensor>(self);
-  Tensor t;
+  Unpacked<Tensor> t;
   if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
-  return guarded([&] { return torch.wrap(t.storage()); });
+  return guarded([&] { return torch.wrap(t->storage()); });
 }
 
 // Every Python subclass gets the wrapper's own dealloc, traverse and clear, before any
@@ -278,6 +322,9 @@ PyMethodDef tensor_methods[] = {
      "sigmoid($self, /)\n--\n\n"
      "A new tensor (no values are modelled), wrapped: n = 1, state L. It reads self's tensor first, so on a "
      "stubbed wrapper (the weakref hole, era E2) it raises RuntimeError."},
+    {"numel", &Entry<&numel>::call, METH_NOARGS,
+     "numel($self, /)\n--\n\nThe number of elements. Reads the tensor through the wrapper's own reference "
+     "(no count changes, in either era); raises RuntimeError on a stubbed wrapper."},
     {"untyped_storage", &Entry<&untyped_storage>::call, METH_NOARGS,
      "untyped_storage($self, /)\n--\n\n"
      "The tensor's storage, wrapped here: its recorded wrapper if it has one (the same object every time; "
@@ -346,9 +393,9 @@ PyObject* storage_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
       return nullptr;
     }
   } else if (torch.is_wrapper<Storage>(arg)) {
-    Storage source;
+    Unpacked<Storage> source;
     if (!unpack_defined(torch, arg, source, "UntypedStorage")) return nullptr;
-    nbytes = static_cast<Py_ssize_t>(source.nbytes());
+    nbytes = static_cast<Py_ssize_t>(source->nbytes());
   } else if (PySequence_Check(arg) != 0) {
     nbytes = PySequence_Size(arg);
     if (nbytes < 0) return nullptr;
@@ -378,15 +425,15 @@ PyObject* storage_new(PyTypeObject* cls, PyObject* args, PyObject* kwargs) {
 
 // len(s): its size in bytes, which makes a storage the sequence THPStorage_pynew copies.
 Py_ssize_t storage_length(PyObject* self) {
-  Storage s;
+  Unpacked<Storage> s;
   if (!unpack_defined(Torch::of_wrapper<Storage>(self), self, s, "len")) return -1;
-  return static_cast<Py_ssize_t>(s.nbytes());
+  return static_cast<Py_ssize_t>(s->nbytes());
 }
 
 PyObject* storage_nbytes(PyObject* self, PyObject*) {
-  Storage s;
+  Unpacked<Storage> s;
   if (!unpack_defined(Torch::of_wrapper<Storage>(self), self, s, "nbytes")) return nullptr;
-  return PyLong_FromSize_t(s.nbytes());
+  return PyLong_FromSize_t(s->nbytes());
 }
 
 PyGetSetDef storage_getset[] = {{nullptr, nullptr, nullptr, nullptr, nullptr}};
@@ -546,9 +593,9 @@ PyObject* tensor_from_storage(PyObject* module, PyObject* s) {
     PyErr_Format(PyExc_TypeError, "tensor(): expected UntypedStorage but got %s", Py_TYPE(s)->tp_name);
     return nullptr;
   }
-  Storage storage;
+  Unpacked<Storage> storage;
   if (!unpack_defined(torch, s, storage, "tensor")) return nullptr;
-  return guarded([&] { return torch.wrap(Tensor::from_storage(storage, 1)); });
+  return guarded([&] { return torch.wrap(Tensor::from_storage(*storage, 1)); });
 }
 
 // revive.inspect(x): the fields the C++ side's pictures show (pictures/inspect.h), read
@@ -632,13 +679,13 @@ PyObject* hold(PyObject* module, PyObject* args) {
   Torch& torch = torch_of(module);
   Held value;
   if (torch.is_wrapper<Tensor>(x)) {
-    Tensor t;
+    Unpacked<Tensor> t;
     if (!unpack_defined(torch, x, t, "hold")) return nullptr;
-    value = std::move(t);
+    value = *t;
   } else if (torch.is_wrapper<Storage>(x)) {
-    Storage s;
+    Unpacked<Storage> s;
     if (!unpack_defined(torch, x, s, "hold")) return nullptr;
-    value = std::move(s);
+    value = *s;
   } else {
     PyErr_Format(PyExc_TypeError, "hold(): expected Tensor or UntypedStorage but got %s", Py_TYPE(x)->tp_name);
     return nullptr;
@@ -739,13 +786,13 @@ PyObject* watch(PyObject* module, PyObject* x) {
     Py_RETURN_NONE;
   }
   if (torch.is_wrapper<Tensor>(x)) {
-    Tensor t;
+    Unpacked<Tensor> t;
     if (!unpack_defined(torch, x, t, "watch")) return nullptr;
-    watch_handle(t);
+    watch_handle(*t);
   } else if (torch.is_wrapper<Storage>(x)) {
-    Storage s;
+    Unpacked<Storage> s;
     if (!unpack_defined(torch, x, s, "watch")) return nullptr;
-    watch_handle(s);
+    watch_handle(*s);
   } else {
     PyErr_Format(PyExc_TypeError, "watch(): expected Tensor, UntypedStorage or a name C++ holds, got %s",
                  Py_TYPE(x)->tp_name);

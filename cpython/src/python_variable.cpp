@@ -220,11 +220,12 @@ void Torch::disarm() noexcept {
 
 // THPVariable_Wrap / THPStorage_Wrap: the one wrapper of `handle` in this interpreter.
 template <class H>
-PyObject* Torch::wrap(const H& handle) {
+PyObject* Torch::wrap_handle(const H& handle, H* movable) {
   if (!handle.defined()) Py_RETURN_NONE;
   impl::PyObjectSlot* slot = handle.getIntrusivePtr()->pyobj_slot();
   if (impl::HermeticPyObjectTLS::get_state()) {  // T10: See Note [Hermetic PyObject mode]
-    return new_wrapper(python_type<H>(), handle, impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
+    return new_wrapper(python_type<H>(), movable != nullptr ? std::move(*movable) : handle,
+                       impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED);
   }
   if constexpr (std::is_same_v<H, Storage>) {
     if (slot->has_pyobj_nonhermetic() && !slot->check_interpreter(pyinterpreter_)) {
@@ -253,12 +254,12 @@ PyObject* Torch::wrap(const H& handle) {
   const auto status = slot->check_interpreter(pyinterpreter_) ? impl::PyInterpreterStatus::TAGGED_BY_US
                       : handle.use_count() <= 1 ? impl::PyInterpreterStatus::DEFINITELY_UNINITIALIZED
                                                 : impl::PyInterpreterStatus::MAYBE_UNINITIALIZED;
-  return new_wrapper(python_type<H>(), handle, status);
+  return new_wrapper(python_type<H>(), movable != nullptr ? std::move(*movable) : handle, status);
 }
 
 // THPVariable_NewWithVar / THPStorage_NewWithStorage: a new wrapper of class `type`.
 template <class H>
-PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterpreterStatus status) {
+PyObject* Torch::new_wrapper(PyTypeObject* type, H handle, impl::PyInterpreterStatus status) {
   // Every instance is made here, so a class whose __init_subclass__ chain never reached
   // ours (a mixin's override not calling super()) gets the wrapper's slots now.  A class
   // that did, under issue_136358, keeps the subtype_clear it was given.
@@ -293,23 +294,32 @@ PyObject* Torch::new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterp
   PyObject* o = type->tp_alloc(type, 0);
   if (o == nullptr) return nullptr;
   WrapperObject<H>* self = as_wrapper<H>(o);
-  new (&self->cdata) MaybeOwned<H>(MaybeOwned<H>::owned(handle));
+  new (&self->cdata) MaybeOwned<H>(MaybeOwned<H>::owned(std::move(handle)));
   self->torch = this;
   self->serial = next_serial();
   ++live_wrappers_;
   self->is_hermetic = impl::HermeticPyObjectTLS::get_state();
   if (self->is_hermetic) return o;  // never recorded: See Note [Hermetic PyObject mode]
+  auto* target = self->cdata.get();
   try {
-    handle.getIntrusivePtr()->pyobj_slot()->init_pyobj(pyinterpreter_, opaque(o), status);
+    target->pyobj_slot()->init_pyobj(pyinterpreter_, opaque(o), status);
   } catch (const Error& e) {
     self->is_hermetic = true;  // never recorded: its dealloc must not consult the slot
     Py_DECREF(o);
     PyErr_SetString(PyExc_RuntimeError, e.what());
     return nullptr;
   }
-  // E4: the bit, and with it C++'s reference to the wrapper while the caller's handle
-  // shares the target.
-  if (e4) (void)handle.getIntrusivePtr()->set_has_pyobject();
+  // E4: the bit, and with it C++'s reference to the wrapper while another handle shares
+  // the target.  A target only this wrapper holds (a fresh object handed over, no weak
+  // reference) cannot be reached by anyone else, so the bit is a plain store, as c10's
+  // PyObjectPreservation::init_fresh_nonatomic does; otherwise the CAS loop.
+  if (e4) {
+    if (target->refcount() == 1 && target->weakcount() == 1) {
+      if (!exercise::off(exercise::Rule::E4Share)) target->set_has_pyobject_fresh();  // test machinery (exercise.h)
+    } else {
+      (void)target->set_has_pyobject();
+    }
+  }
   return o;
 }
 
@@ -457,10 +467,10 @@ void Torch::install_slots(PyTypeObject* type) noexcept {
   if (!bug_136358) type->tp_clear = &Torch::clear<H>;  // else CPython's subtype_clear
 }
 
-template PyObject* Torch::wrap(const Tensor&);
-template PyObject* Torch::wrap(const Storage&);
-template PyObject* Torch::new_wrapper(PyTypeObject*, const Tensor&, impl::PyInterpreterStatus);
-template PyObject* Torch::new_wrapper(PyTypeObject*, const Storage&, impl::PyInterpreterStatus);
+template PyObject* Torch::wrap_handle(const Tensor&, Tensor*);
+template PyObject* Torch::wrap_handle(const Storage&, Storage*);
+template PyObject* Torch::new_wrapper(PyTypeObject*, Tensor, impl::PyInterpreterStatus);
+template PyObject* Torch::new_wrapper(PyTypeObject*, Storage, impl::PyInterpreterStatus);
 template Tensor Torch::unpack(PyObject*) const;
 template Storage Torch::unpack(PyObject*) const;
 template void Torch::dealloc<Tensor>(PyObject*) noexcept;

@@ -257,6 +257,42 @@ class TestReproducers(unittest.TestCase):
         with self.assertRaisesRegex(TypeError, "expected an int, a Tensor or an UntypedStorage"):
             revive.Tensor("2")  # type: ignore[arg-type]
 
+    def test_a_method_finishes_on_its_tensor_when_cpp_lets_go_inside_it(self):
+        # A method reads self's tensor through the wrapper's own reference (no count
+        # change), except when the wrapper only borrows it: E2's zombie reached through a
+        # weakref.  Here the setter's release of the old grad runs a finalizer that makes
+        # C++ let go of x's tensor while the setter still works on it: the setter must
+        # hold the tensor until it returns (under ASan, a use after free otherwise); then
+        # x is stubbed (E2) or simply keeps its tensor (E4).
+        released = []
+
+        class ReleasesT(revive.Tensor):
+            def __del__(self):
+                revive.release("t")
+                released.append(True)
+
+        t = revive.empty(2)
+        t.grad = ReleasesT(1)
+        revive.hold("t", t)
+        w = weakref.ref(t)
+        del t
+        x = w()
+        assert x is not None  # "t" holds it
+        self.assertEqual(revive.inspect(x)["state"], "L" if E4 else "Z")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            x.grad = revive.empty(1)  # the old grad dies in here; its __del__ releases "t"
+        self.assertEqual(released, [True])
+        if E4:
+            self.assertEqual(caught, [])
+            self.assertEqual(x.numel(), 2)
+            self.assertEqual(revive.inspect(x)["n"], 1)
+        else:
+            self.assertEqual(len(caught), 1)
+            self.assertIn("_fix_weakref", str(caught[0].message))
+            with self.assertRaisesRegex(RuntimeError, "Expected a proper Tensor"):
+                x.numel()
+
     def test_grad_of_a_non_tensor_uses_pytorchs_text(self):
         with self.assertRaisesRegex(TypeError, "assigned grad expected to be a Tensor or None but got grad of int"):
             revive.empty().grad = 3  # type: ignore[assignment]

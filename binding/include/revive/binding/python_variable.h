@@ -579,7 +579,9 @@ inline void Torch::decref_from_cpp(PyObject* o, bool has_pyobj_slot) noexcept {
 //     tensor into its wrapper and, when nobody else holds it, stores the bit plainly
 //     (init_fresh_nonatomic; always for a new storage); here wrap takes the caller's
 //     handle by reference, so n == 2 when the bit is set, and C++ increfs the wrapper
-//     at once (a GIL entry the caller's release then gives back).
+//     at once (a GIL entry the caller's release then gives back).  The real-CPython
+//     module (cpython/) does as PyTorch does: Torch::wrap(H&&) hands a fresh object
+//     over, and the bit is stored plainly.
 //   - every class gets the wrapper's dealloc, traverse and clear, as in E2; PyTorch's
 //     E4 leaves a subclass CPython's own, which end in the base type's.  In E4 the
 //     wrapper's take no preservation path, and do what CPython's would.

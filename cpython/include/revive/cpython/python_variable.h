@@ -183,9 +183,17 @@ class Torch {
 
   // THPVariable_Wrap / THPStorage_Wrap: a new reference, or null with an exception set.
   template <class H>
-  PyObject* wrap(const H& handle);
+  PyObject* wrap(const H& handle) { return wrap_handle<H>(handle, nullptr); }
+  // The same for a handle the caller gives up (THPVariable_Wrap(TensorBase&&)): a new
+  // wrapper takes it over instead of a copy, so a fresh object stays uniquely owned and
+  // E4 sets its bit with a plain store.
   template <class H>
-  PyObject* new_wrapper(PyTypeObject* type, const H& handle, impl::PyInterpreterStatus status);
+    requires(!std::is_reference_v<H>)
+  PyObject* wrap(H&& handle) {
+    return wrap_handle<H>(handle, &handle);
+  }
+  template <class H>
+  PyObject* new_wrapper(PyTypeObject* type, H handle, impl::PyInterpreterStatus status);
   template <class H>
   H unpack(PyObject* o) const;
 
@@ -229,6 +237,10 @@ class Torch {
   static void install_slots(PyTypeObject* type) noexcept;
 
  private:
+  // wrap's body: `movable` is &handle when the caller gives the handle up, else null.
+  template <class H>
+  PyObject* wrap_handle(const H& handle, H* movable);
+
   template <class H>
   bool is_preservable(WrapperObject<H>* self) const;
   template <class H>

@@ -70,6 +70,13 @@ class MaybeOwned {
     return is_borrowed_ ? H::unsafe_reclaim_from_nonowning(borrowed_) : owned_;
   }
 
+  // The owned handle itself, for a caller that only reads through it while this
+  // MaybeOwned stays as it is (THPVariable_Unpack's reference).  Requires !unsafeIsBorrowed().
+  [[nodiscard]] const H& owned_ref() const noexcept {
+    REVIVE_INTERNAL_ASSERT(!is_borrowed_, "owned_ref() on a borrowed cdata: it owns nothing");
+    return owned_;
+  }
+
   // Move the owned handle out, leaving this undefined.  Requires !unsafeIsBorrowed().
   [[nodiscard]] H take_owned() noexcept {
     REVIVE_INTERNAL_ASSERT(!is_borrowed_, "take_owned() on a borrowed cdata: it owns nothing");
