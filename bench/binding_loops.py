@@ -9,6 +9,7 @@ binding does, not the bytecode around it.
 """
 import contextlib
 import gc
+import random
 import time
 
 # What each row measures, in the order the table prints them.  The "baseline" row is the
@@ -21,6 +22,8 @@ ROWS = [
     ("round_trip", "round trip with C++ holding (g = holder.grad; del g)", "getter"),
     ("fresh", "fresh object (t = empty(2); del t)", "method"),
     ("fresh_wrapper", "fresh wrapper of a C++-held tensor (hermetic; pybind11: its round trip)", "getter"),
+    ("cold_rewrap", "re-wrap across the population, in random order (h.grad for each holder, wrappers alive)",
+     "getter"),
 ]
 
 
@@ -34,11 +37,27 @@ class Loops:
         self.lib = lib
         self.hermetic = getattr(lib, "hermetic", None)  # pybind11_peer has none
         self.live = []
+        self.holders = []
+        self.plain = []
 
     def set_population(self, count):
         """Keep `count` wrapped objects alive (pybind11's registered-instances map grows
-        with them; revive's slots do not)."""
-        self.live = [self.lib.empty(1) for _ in range(count)]
+        with them; revive's slots do not): count / 2 holders, each with a grad whose
+        wrapper is alive too.  The cold row visits the holders in a random order, so each
+        step meets objects the caches no longer hold once the population outgrows them:
+        where the map's lookup and the slot's load part ways (§1 of
+        docs/performance.md measures the same question in C++)."""
+        self.live, self.holders, self.plain = [], [], []  # the last population goes first
+        holders = []
+        for _ in range(count // 2):
+            h = self.lib.empty(1)
+            g = self.lib.empty(1)
+            h.grad = g
+            self.live += [h, g]
+            holders.append(h)
+        random.Random(count).shuffle(holders)
+        self.holders = holders
+        self.plain = [_Plain(object()) for _ in range(len(holders))]
 
     # ---- the loops -------------------------------------------------------------------
 
@@ -97,10 +116,30 @@ class Loops:
                 g = holder.grad
                 del g
 
+    def _cold_overhead(self, n):
+        plain = self.plain
+        done = 0
+        while done < n:
+            for p in plain:
+                g = p.grad
+                del g
+            done += len(plain)
+        return done
+
+    def _cold_rewrap(self, n):
+        holders = self.holders
+        done = 0
+        while done < n:
+            for h in holders:
+                g = h.grad
+                del g
+            done += len(holders)
+        return done
+
     def _ns(self, loop, n):
         start = time.perf_counter_ns()
-        loop(n)
-        return (time.perf_counter_ns() - start) / n
+        done = loop(n) or n  # the cold loops do whole passes over the population
+        return (time.perf_counter_ns() - start) / done
 
     def round(self, n):
         """One round: every row once, each minus its loop's overhead (ns per operation)."""
@@ -110,7 +149,11 @@ class Loops:
             attribute = self._ns(self._attribute_overhead, n)
             call = self._ns(self._call_overhead, n)
             out = {}
+            cold = self._ns(self._cold_overhead, n) if self.holders else 0.0
             for key, _, _ in ROWS:
+                if key == "cold_rewrap":
+                    out[key] = self._ns(self._cold_rewrap, n) - cold if self.holders else float("nan")
+                    continue
                 overhead = call if key in ("method", "fresh") else attribute
                 out[key] = self._ns(getattr(self, "_" + key), n) - overhead
             return out
