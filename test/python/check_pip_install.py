@@ -37,7 +37,8 @@ def main():
         sys.exit("usage: PYTHON check_pip_install.py SOURCE_DIR")
     source = os.path.abspath(sys.argv[1])
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "REVIVE_ERA")}
-    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", CMAKE_BUILD_PARALLEL_LEVEL="2")
+    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", "2")  # CTest gives 1: the suite runs beside it
     with tempfile.TemporaryDirectory(prefix="revive-pip-") as tmp:
         src = os.path.join(tmp, "src")
         shutil.copytree(source, src, ignore=lambda d, names: [n for n in names if d == source and n in ("build", ".git")])
