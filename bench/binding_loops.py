@@ -116,25 +116,23 @@ class Loops:
                 g = holder.grad
                 del g
 
-    def _cold_overhead(self, n):
-        plain = self.plain
+    @staticmethod
+    def _grad_passes(objects, n):
+        """Whole passes reading .grad of each object until n reads are done (the same
+        bytecode for the cold row and its overhead, only the objects differ)."""
         done = 0
         while done < n:
-            for p in plain:
-                g = p.grad
+            for o in objects:
+                g = o.grad
                 del g
-            done += len(plain)
+            done += len(objects)
         return done
 
+    def _cold_overhead(self, n):
+        return self._grad_passes(self.plain, n)
+
     def _cold_rewrap(self, n):
-        holders = self.holders
-        done = 0
-        while done < n:
-            for h in holders:
-                g = h.grad
-                del g
-            done += len(holders)
-        return done
+        return self._grad_passes(self.holders, n)
 
     def _ns(self, loop, n):
         start = time.perf_counter_ns()
