@@ -1,4 +1,5 @@
 #include "revive/pyslot/move_out.h"
+#include "revive/tensor/autograd.h"
 #include "revive/tensor/tensor_impl.h"
 
 #include <cstdint>
@@ -37,6 +38,11 @@ void TensorImpl::set_grad(intrusive_ptr<TensorImpl> g) {
   old.reset();
 }
 
+AutogradMeta& TensorImpl::materialize_autograd_meta() {
+  if (!autograd_meta_) autograd_meta_ = std::make_unique<AutogradMeta>();
+  return *autograd_meta_;
+}
+
 void TensorImpl::release_resources() {
   // c10's order: autograd metadata (the grad), then the storage, then the wrapper.  So a
   // zombie grad's __del__ runs before this tensor's, and this tensor's __del__ finds its
@@ -45,6 +51,7 @@ void TensorImpl::release_resources() {
   // first: pyobj_slot_ is destroyed before the other members.)
   // A release may run a finalizer that reads this tensor: See Note [Move out, then drop].
   drop(grad_);
+  drop(autograd_meta_);  // grad_fn (and through it the graph), hooks
   drop(storage_);
   pyobj_slot_.maybe_destroy_pyobj();
   pyobj_slot_.target_died();
@@ -81,6 +88,35 @@ void Tensor::set_grad(Tensor g) const {
   if (!defined()) undefined_use("set_grad");
   REVIVE_CHECK(g.unsafeGetTensorImpl() != impl_.get(), "a tensor cannot be its own grad");
   impl_->set_grad(intrusive_ptr<TensorImpl>(g.getIntrusivePtr()));
+}
+
+bool Tensor::requires_grad() const {
+  if (!defined()) undefined_use("requires_grad");
+  const AutogradMeta* meta = impl_->autograd_meta();
+  return meta != nullptr && (meta->requires_grad || meta->grad_fn.defined());
+}
+
+void Tensor::set_requires_grad(bool requires_grad) const {
+  if (!defined()) undefined_use("set_requires_grad");
+  // THPVariable_set_requires_grad's text, for a non-leaf asked to stop.
+  REVIVE_CHECK(is_leaf() || requires_grad,
+               "you can only change requires_grad flags of leaf variables. If you want to use a "
+               "computed variable in a subgraph that doesn't require differentiation use "
+               "var_no_grad = var.detach().");
+  if (!is_leaf()) return;
+  impl_->materialize_autograd_meta().requires_grad = requires_grad;
+}
+
+bool Tensor::is_leaf() const {
+  if (!defined()) undefined_use("is_leaf");
+  const AutogradMeta* meta = impl_->autograd_meta();
+  return meta == nullptr || !meta->grad_fn.defined();
+}
+
+NodeHandle Tensor::grad_fn() const {
+  if (!defined()) undefined_use("grad_fn");
+  const AutogradMeta* meta = impl_->autograd_meta();
+  return meta == nullptr ? NodeHandle() : meta->grad_fn;
 }
 
 // Era E4's hooks: See Note [The has-PyObject bit].  A vtable that throws here (an

@@ -1,9 +1,10 @@
 // tensor_impl.h: the C++ tensor whose Python wrapper this project keeps one-to-one.
 //
 // Defines:
-//   TensorImpl   intrusively refcounted; holds its storage, a grad (a stand-in for
-//                autograd meta: the way Python code makes C++ own a tensor, as in
-//                `y.grad = x`) and a PyObjectSlot.
+//   TensorImpl   intrusively refcounted; holds its storage, a grad (`y.grad = x`: the
+//                simplest way Python code makes C++ own a tensor), its autograd meta
+//                (requires_grad, grad_fn, hooks: revive/tensor/autograd.h) and a
+//                PyObjectSlot.
 //   Tensor       the owning handle (at::Tensor); may be undefined, and every use of
 //                an undefined tensor raises.
 //
@@ -15,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include "revive/pyslot/py_object_slot.h"
@@ -24,6 +26,8 @@
 
 namespace revive {
 
+struct AutogradMeta;
+class NodeHandle;
 class TensorImpl;
 // A TensorImpl can have a Python wrapper: its handles test E4's bit (Note [The has-PyObject bit]).
 template <>
@@ -35,7 +39,7 @@ class TensorImpl final : public intrusive_ptr_target {
  public:
   // What the pictures and the leak checks call this type, and who holds one in C++.
   static constexpr std::string_view kTypeName = "TensorImpl";
-  static constexpr std::string_view kHeldBy = "Tensor handles, grads";
+  static constexpr std::string_view kHeldBy = "Tensor handles, grads, autograd nodes";
 
   TensorImpl(Storage storage, std::int64_t numel);
   ~TensorImpl() override;
@@ -50,6 +54,10 @@ class TensorImpl final : public intrusive_ptr_target {
   // autograd meta: callers serialise (the fake interpreter holds its GIL).
   [[nodiscard]] const intrusive_ptr<TensorImpl>& grad() const noexcept { return grad_; }
   void set_grad(intrusive_ptr<TensorImpl> g);
+
+  // Autograd (autograd.h): null until the tensor takes part.  Protected like grad_.
+  [[nodiscard]] AutogradMeta* autograd_meta() const noexcept { return autograd_meta_.get(); }
+  AutogradMeta& materialize_autograd_meta();
 
   // "Carries Python behaviour" (PyTorch: DispatchKey::Python in the key set): its
   // wrapper's class overrides __torch_dispatch__, so Python-implemented operators on it
@@ -77,6 +85,7 @@ class TensorImpl final : public intrusive_ptr_target {
   std::int64_t numel_;
   Storage storage_;                 // owned; released by release_resources or ~
   intrusive_ptr<TensorImpl> grad_;  // owned; released by release_resources or ~
+  std::unique_ptr<AutogradMeta> autograd_meta_;  // owned; released with grad_
   std::atomic<bool> python_dispatch_{false};
   // Declared last so it is destroyed first: see StorageImpl::pyobj_slot_.
   impl::PyObjectSlot pyobj_slot_;
@@ -110,6 +119,11 @@ class Tensor {
   [[nodiscard]] Storage storage() const;
   [[nodiscard]] Tensor grad() const;
   void set_grad(Tensor g) const;
+  // Autograd (autograd.h).  A leaf is a tensor no operation recorded (no grad_fn).
+  [[nodiscard]] bool requires_grad() const;
+  void set_requires_grad(bool requires_grad) const;  // leaves only, as PyTorch
+  [[nodiscard]] bool is_leaf() const;
+  [[nodiscard]] NodeHandle grad_fn() const;
 
   friend bool operator==(const Tensor& a, const Tensor& b) noexcept { return a.impl_ == b.impl_; }
 
