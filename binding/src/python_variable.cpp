@@ -1,4 +1,5 @@
-// PyTorch's two preserved types, Tensor (THPVariable) and Storage (THPStorage): the
+// PyTorch's two preserved types, Tensor (THPVariable) and Storage (THPStorage), and the
+// library's third, a grad_fn (autograd::NodeHandle, when an interpreter preserves them): the
 // protocol of python_variable.h instantiated once for each.
 #include "revive/binding/python_variable.h"
 
@@ -16,5 +17,9 @@ template Tensor Torch::unpack_as<Tensor>(const Ref&, const char*);
 template Storage Torch::unpack_as<Storage>(const Ref&, const char*);
 template Ref Torch::new_wrapper<Tensor>(const PyType*, const Tensor&, impl::PyInterpreterStatus);
 template Ref Torch::new_wrapper<Storage>(const PyType*, const Storage&, impl::PyInterpreterStatus);
+template const PyType* Torch::add_preserved_type<autograd::NodeHandle>();
+template Ref Torch::wrap<autograd::NodeHandle>(const autograd::NodeHandle&);
+template Ref Torch::new_with_var<autograd::NodeHandle>(const PyType*, const autograd::NodeHandle&);
+template autograd::NodeHandle Torch::unpack_as<autograd::NodeHandle>(const Ref&, const char*);
 
 }  // namespace revive::binding

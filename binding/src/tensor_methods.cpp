@@ -1,5 +1,6 @@
-// Tensor methods: `t.grad`, `t.grad = g`, `t.untyped_storage()`, `torch.tensor(s)`, and
-// one stand-in operator, each a few lines on top of Interpreter's wrap and unpack.
+// Tensor methods: `t.grad`, `t.grad = g`, `t.untyped_storage()`, `torch.tensor(s)`,
+// `s.nbytes()`, each a few lines on top of Interpreter's wrap and unpack.  The autograd
+// ones (`t.grad_fn`, the operations, the hooks) are src/autograd.cpp.
 // See docs/extending.md for adding one.
 #include "revive/binding/tensor_methods.h"
 
@@ -50,27 +51,6 @@ Ref grad(Interpreter& I, const Ref& t) {
   if (!x.defined()) undefined_self();
   interp::Runtime::Entry entered(I, "grad");  // grad_ is protected by the GIL (set_grad holds it too)
   return I.wrap(x.grad());
-}
-
-Ref sigmoid(Interpreter& I, const Ref& t) {
-  Tensor x = I.unpack_as<Tensor>(t, "sigmoid");
-  if (!x.defined()) undefined_self();
-  return I.wrap(Tensor::empty(x.numel()));
-}
-
-void set_backward_hooks(Interpreter& I, const Ref& t, const Ref& hooks) {
-  (void)I.unpack_as<Tensor>(t, "_backward_hooks");  // the type check: a tensor wrapper
-  auto* self = static_cast<TensorObject*>(t.get());
-  I.check_storable(hooks);
-  Ref old;  // dropped after the swap, with the object consistent
-  interp::Runtime::Entry entered(I, "_backward_hooks");
-  old = replace(self->backward_hooks, hooks);  // See Note [Move out, then drop]
-}
-
-Ref backward_hooks(Interpreter& I, const Ref& t) {
-  (void)I.unpack_as<Tensor>(t, "_backward_hooks");  // the type check
-  interp::Runtime::Entry entered(I, "_backward_hooks");
-  return static_cast<TensorObject*>(t.get())->backward_hooks;
 }
 
 std::size_t storage_nbytes(Interpreter& I, const Ref& s) {

@@ -34,18 +34,36 @@ class Torch::VTable final : public impl::PyInterpreterVTable {
   Torch* owner_;  // outlives every slot tagged with it: See Note [Reclaiming a dead interpreter]
 };
 
-Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era)
+Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_fn_objects)
     : rt_(runtime),
       vtable_(std::make_unique<VTable>(this)),
       pyinterpreter_(vtable_.get()),
       // test machinery (exercise.h): two exercises switch the era's collector bugs on.
       bugs_(GcBugs{bugs.issue_75932 || exercise::off(exercise::Rule::ClearAsks),
                    bugs.issue_136358 || exercise::off(exercise::Rule::SubclassSlots)}),
-      era_(era) {
+      era_(era),
+      grad_fn_objects_(grad_fn_objects) {
   // The types, as torch's module init makes them; the metaclass hook gives every later
   // subclass the wrapper's own slots too.
   tensor_type_ = add_preserved_type<Tensor>();
   storage_type_ = add_preserved_type<Storage>();
+  // A grad_fn's Python classes: Note [Two ways to give a grad_fn a Python object].
+  if (grad_fn_objects_ == GradFnObjects::Preserved) {
+    grad_fn_base_ = add_preserved_type<autograd::NodeHandle>();
+  } else {
+    // THPCppFunction: a native struct owning its node, not preserved, not a wrapper
+    // (no WrapperOps).
+    PyType& base = rt_.add_native_type("CppFunction", rt_.object_type(), nullptr, /*has_dict=*/true);
+    auto install = [](PyType& type) {
+      type.dealloc = &Torch::cpp_function_dealloc;
+      type.traverse = &interp::Runtime::subtype_traverse;
+      type.clear = &Torch::cpp_function_clear;
+      type.free = &interp::free_as<CppFunctionObject>;
+    };
+    install(base);
+    base.on_subclass = install;
+    grad_fn_base_ = &base;
+  }
   // Loading torch registers with the trampoline, once: the first interpreter is main.
   is_main_ = impl::PythonOpRegistrationTrampoline::registerInterpreter(&pyinterpreter_);
   // Unloading torch disarms its PyInterpreter.  See Note [Disarming a dead interpreter].
@@ -105,11 +123,11 @@ void testing::set_resurrection_hook(Torch& torch, std::function<void()> hook) {
   torch.resurrection_hook_ = std::move(hook);
 }
 
-Interpreter::Interpreter(std::string name, GcBugs bugs, Era era)
-    : Runtime(std::move(name)), Torch(static_cast<Runtime&>(*this), bugs, era), view_(*this) {}
+Interpreter::Interpreter(std::string name, GcBugs bugs, Era era, GradFnObjects grad_fn)
+    : Runtime(std::move(name)), Torch(static_cast<Runtime&>(*this), bugs, era, grad_fn), view_(*this) {}
 
-Interpreter::Owner Interpreter::create(std::string name, GcBugs bugs, Era era) {
-  return Owner(new Interpreter(std::move(name), bugs, era));
+Interpreter::Owner Interpreter::create(std::string name, GcBugs bugs, Era era, GradFnObjects grad_fn) {
+  return Owner(new Interpreter(std::move(name), bugs, era, grad_fn));
 }
 
 Interpreter& Interpreter::of(interp::Runtime& runtime) {

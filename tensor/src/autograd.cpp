@@ -7,7 +7,7 @@
 #include "revive/pyslot/move_out.h"
 #include "revive/tensor/live_count.h"
 
-namespace revive {
+namespace revive::autograd {
 namespace {
 // Never destroyed: see live_count.h.
 LiveCount& liveNodes = *new LiveCount(Node::kTypeName);
@@ -26,6 +26,7 @@ NodeHandle gradient_edge(const Tensor& input) {
 }
 
 // The output of an operation: a fresh tensor, and, if an input requires grad, its node.
+// See Note [The autograd graph's ownership].
 template <class Save>
 Tensor record(const char* op, Node::Kind kind, std::initializer_list<const Tensor*> inputs,
               Save&& save) {
@@ -145,4 +146,4 @@ Tensor mul(const Tensor& self, const Tensor& other) {
   });
 }
 
-}  // namespace revive
+}  // namespace revive::autograd

@@ -38,8 +38,8 @@ void TensorImpl::set_grad(intrusive_ptr<TensorImpl> g) {
   old.reset();
 }
 
-AutogradMeta& TensorImpl::materialize_autograd_meta() {
-  if (!autograd_meta_) autograd_meta_ = std::make_unique<AutogradMeta>();
+autograd::AutogradMeta& TensorImpl::materialize_autograd_meta() {
+  if (!autograd_meta_) autograd_meta_ = std::make_unique<autograd::AutogradMeta>();
   return *autograd_meta_;
 }
 
@@ -92,7 +92,7 @@ void Tensor::set_grad(Tensor g) const {
 
 bool Tensor::requires_grad() const {
   if (!defined()) undefined_use("requires_grad");
-  const AutogradMeta* meta = impl_->autograd_meta();
+  const autograd::AutogradMeta* meta = impl_->autograd_meta();
   return meta != nullptr && (meta->requires_grad || meta->grad_fn.defined());
 }
 
@@ -109,14 +109,14 @@ void Tensor::set_requires_grad(bool requires_grad) const {
 
 bool Tensor::is_leaf() const {
   if (!defined()) undefined_use("is_leaf");
-  const AutogradMeta* meta = impl_->autograd_meta();
+  const autograd::AutogradMeta* meta = impl_->autograd_meta();
   return meta == nullptr || !meta->grad_fn.defined();
 }
 
-NodeHandle Tensor::grad_fn() const {
+autograd::NodeHandle Tensor::grad_fn() const {
   if (!defined()) undefined_use("grad_fn");
-  const AutogradMeta* meta = impl_->autograd_meta();
-  return meta == nullptr ? NodeHandle() : meta->grad_fn;
+  const autograd::AutogradMeta* meta = impl_->autograd_meta();
+  return meta == nullptr ? autograd::NodeHandle() : meta->grad_fn;
 }
 
 // Era E4's hooks: See Note [The has-PyObject bit].  A vtable that throws here (an

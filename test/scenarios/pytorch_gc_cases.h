@@ -67,29 +67,34 @@ BOOST_AUTO_TEST_CASE(test_tensor_cycle_via_slots) {
   BOOST_TEST(I->live_objects() == 1u);  // only x_ref
 }
 
-// test_tensor_ressurecting_clear (regression test for #136358):
+// test_tensor_ressurecting_clear (regression test for #136358), each era's version:
 //   t = torch.rand(2, requires_grad=True).clone(); t.foo = 2
-//   l = []; l.append(l); l.append(t)
-//   t2 = t ** 2 (keeps t alive from C++); del t, l; gc.collect()
+//   l = []; l.append(l)   [E2: PR #137267's original]   l.append(42)   [E4: #167564's]
+//   l.append(t)
+//   t2 = t ** 2 (PowBackward0 saves t: C++ keeps it alive); del t, l; gc.collect()
 //   assert hasattr(t2.grad_fn._saved_self, "foo")
-// This follows the original (PR #137267): the list is appended to itself, so l is a
-// garbage cycle holding t.  Later copies of the test append 42 instead, which makes no
-// cycle: refcounting alone then frees l and resurrects t, and the collector never meets
-// the wrapper, which is what the test exists to check.
+// In E2 l is a garbage cycle holding t's wrapper, which traverse must not see through
+// (t is resurrectable) and clear must leave alone.  E4's version appends 42, so l is no
+// cycle: refcounting frees it and the collection finds nothing of the test's; C++'s
+// reference to t's wrapper (the bit) would make it a root anyway.
 BOOST_AUTO_TEST_CASE(test_tensor_ressurecting_clear) {
-  Ref t = I->empty(2);
+  Ref leaf = I->empty(2);
+  set_requires_grad(*I, leaf, true);
+  Ref t = clone(*I, leaf);
+  leaf.reset();
   I->setattr(t, "foo", std::int64_t{2});
-  Ref l = self_cycle();
+  Ref l = era == Era::E2 ? self_cycle() : I->new_object(I->new_class("list", I->object_type()));
+  if (era == Era::E4) I->setattr(l, "item", std::int64_t{42});
   I->setattr(l, "t", t);
-  Ref t2 = I->empty(2);
-  set_grad(*I, t2, t);
+  Ref t2 = pow(*I, t, 2);
   t.reset();
   l.reset();
-  // E2: l and t were unreachable, t was resurrected; E4: C++'s reference to t's
-  // wrapper makes it a root, and only l is garbage.
-  BOOST_TEST(I->gc_collect() == (era == Era::E2 ? 2u : 1u));
-  BOOST_TEST(I->hasattr(grad(*I, t2), "foo"));
-  BOOST_TEST(int_attr(grad(*I, t2), "foo") == 2);
+  // E2: l and t were unreachable (t's traverse reports nothing: l's reference is the
+  // only one the collector can count), and t was resurrected by l's clear.
+  BOOST_TEST(I->gc_collect() == (era == Era::E2 ? 2u : 0u));
+  Ref saved = saved_self(*I, grad_fn(*I, t2));
+  BOOST_TEST(I->hasattr(saved, "foo"));
+  BOOST_TEST(int_attr(saved, "foo") == 2);
 }
 
 // Storage twin of test_tensor_cycle_via_dict.
@@ -161,11 +166,50 @@ BOOST_AUTO_TEST_CASE(test_storage_ressurecting_clear) {
   BOOST_TEST(int_attr(untyped_storage(*I, z), "foo") == 2);
 }
 
-// test_backward_hooks_traverse: THPVariable's backward_hooks is a field of the C
-// struct, which the wrapper's traverse visits (Py_VISIT(var->backward_hooks)), so a
-// cycle through `_backward_hooks` is found and freed, each tensor's tracker finalized;
-// and while C++ holds one of the tensors, the collector leaves the cycle alone.
+// test_backward_hooks_traverse:
+//   m1, t1 = Tracker.make(); m2, t2 = Tracker.make()
+//   x = torch.empty(2, requires_grad=True); x._tracker = t1
+//   y = torch.empty(2, requires_grad=True); y._tracker = t2; del t1, t2
+//   x._backward_hooks = y; y._backward_hooks = x
+//   del x; with disable_gc(): del y; assertFalse(m1[0]); assertFalse(m2[0])
+//   gc.collect(); assertTrue(m1[0]); assertTrue(m2[0])
+// Each wrapper is held twice by the other side: by the other wrapper's backward_hooks
+// field and by the other tensor's Python pre-hook in C++.  The traverse reports both
+// (Note [Seeing through C++ in traverse]), so the cycle is found and freed; with only
+// the field reported, each wrapper would keep one reference the collector cannot
+// explain, and the cycle would leak.
 BOOST_AUTO_TEST_CASE(test_backward_hooks_traverse) {
+  auto [m1, t1] = make_tracker();
+  auto [m2, t2] = make_tracker();
+  Ref x = I->empty(2);
+  set_requires_grad(*I, x, true);
+  I->setattr(x, "_tracker", t1);
+  Ref y = I->empty(2);
+  set_requires_grad(*I, y, true);
+  I->setattr(y, "_tracker", t2);
+  t1.reset();
+  t2.reset();
+  set_backward_hooks(*I, x, y);
+  set_backward_hooks(*I, y, x);
+  BOOST_TEST(backward_hooks(*I, x) == y);
+  x.reset();
+  {
+    GcDisabled no_gc(*I);
+    y.reset();
+  }
+  BOOST_TEST(!*m1);
+  BOOST_TEST(!*m2);
+  (void)I->gc_collect();
+  BOOST_TEST(*m1);
+  BOOST_TEST(*m2);
+  BOOST_TEST(I->live_objects() == 0u);
+}
+
+// Not in PyTorch's suite: the same cycle while C++ also holds x's tensor (z.grad = x).
+// E2: x's wrapper is resurrectable, so its traverse reports nothing and the cycle is
+// left alone; E4: C++'s reference to x's wrapper is a root.  Once z goes, the cycle is
+// garbage like PyTorch's and the next collection frees it.
+BOOST_AUTO_TEST_CASE(backward_hooks_cycle_waits_while_cpp_holds_a_tensor) {
   auto [m1, t1] = make_tracker();
   auto [m2, t2] = make_tracker();
   Ref x = I->empty(2);
@@ -176,16 +220,15 @@ BOOST_AUTO_TEST_CASE(test_backward_hooks_traverse) {
   t2.reset();
   set_backward_hooks(*I, x, y);
   set_backward_hooks(*I, y, x);
-  BOOST_TEST(backward_hooks(*I, x) == y);
   Ref z = I->empty(2);
   set_grad(*I, z, x);  // C++ holds x's tensor
   x.reset();
   y.reset();
-  BOOST_TEST(I->gc_collect() == 0u);  // x is resurrectable: its traverse reports nothing
+  BOOST_TEST(I->gc_collect() == 0u);
   BOOST_TEST(!*m1);
   {
     GcDisabled no_gc(*I);
-    z.reset();  // x's zombie dies with z: only the cycle holds the wrappers now
+    z.reset();  // x's tensor now has its wrapper as its only owner again
   }
   BOOST_TEST(!*m1);
   BOOST_TEST(!*m2);

@@ -18,8 +18,8 @@
 
 namespace {
 
-using revive::Node;
-using revive::NodeHandle;
+using revive::autograd::Node;
+using revive::autograd::NodeHandle;
 using revive::Tensor;
 using revive::TensorImpl;
 using revive::testing::FakeInterpreter;
@@ -57,7 +57,7 @@ BOOST_FIXTURE_TEST_SUITE(autograd_graph, revive::testing::LeakCheck, *utf::label
 
 BOOST_AUTO_TEST_CASE(an_operation_on_a_tensor_that_needs_no_grad_records_nothing) {
   Tensor x = Tensor::empty(2);
-  Tensor y = revive::pow(x, 2);
+  Tensor y = revive::autograd::pow(x, 2);
   BOOST_TEST(!y.grad_fn().defined());
   BOOST_TEST(!y.requires_grad());
   BOOST_TEST(y.is_leaf());
@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(an_operation_on_a_tensor_that_needs_no_grad_records_nothing
 
 BOOST_AUTO_TEST_CASE(pow_saves_its_input_strongly_and_reaches_the_leaf_through_its_accumulator) {
   Tensor x = leaf();
-  Tensor y = revive::pow(x, 2);
+  Tensor y = revive::autograd::pow(x, 2);
   NodeHandle fn = y.grad_fn();
   BOOST_REQUIRE(fn.defined());
   BOOST_TEST(fn->name() == "PowBackward0");
@@ -80,7 +80,7 @@ BOOST_AUTO_TEST_CASE(pow_saves_its_input_strongly_and_reaches_the_leaf_through_i
   // x: this handle, the saved self, the accumulator's variable.
   BOOST_TEST(x.use_count() == 3u);
   // The leaf holds its accumulator weakly: every operation on it shares one.
-  Tensor z = revive::sigmoid(x);
+  Tensor z = revive::autograd::sigmoid(x);
   BOOST_TEST((z.grad_fn()->next_edges()[0] == acc));
   BOOST_TEST(x.use_count() == 3u);  // sigmoid saved its result, not x
 }
@@ -90,8 +90,8 @@ BOOST_AUTO_TEST_CASE(the_graph_keeps_its_inputs_alive_after_every_handle_let_go)
   Tensor y;
   {
     Tensor x = leaf();
-    Tensor h = revive::clone(x);
-    y = revive::mul(h, x);
+    Tensor h = revive::autograd::clone(x);
+    y = revive::autograd::mul(h, x);
   }
   // y, its MulBackward0's saved h and x, and x again as the accumulator's variable.
   BOOST_TEST(TensorImpl::live_count() == tensors + 3);
@@ -108,7 +108,7 @@ BOOST_AUTO_TEST_CASE(an_output_is_saved_without_its_grad_fn) {
   const std::int64_t nodes = Node::live_count();
   {
     Tensor x = leaf();
-    Tensor y = revive::sigmoid(x);
+    Tensor y = revive::autograd::sigmoid(x);
     NodeHandle fn = y.grad_fn();
     BOOST_TEST(fn->name() == "SigmoidBackward0");
     // The node holds y's data, not y: y is owned by this handle only, so the node does
@@ -130,15 +130,15 @@ BOOST_AUTO_TEST_CASE(an_output_is_saved_without_its_grad_fn) {
 
 BOOST_AUTO_TEST_CASE(requires_grad_changes_only_on_leaves) {
   Tensor x = leaf();
-  Tensor y = revive::clone(x);
+  Tensor y = revive::autograd::clone(x);
   y.set_requires_grad(true);  // already true: allowed
   BOOST_CHECK_EXCEPTION(y.set_requires_grad(false), revive::Error,
                         revive::testing::message_has("you can only change requires_grad flags of leaf variables."));
   x.set_requires_grad(false);
-  BOOST_TEST(!revive::grad_accumulator(x).defined());
-  BOOST_CHECK_EXCEPTION((void)revive::pow(Tensor(), 2), revive::Error,
+  BOOST_TEST(!revive::autograd::grad_accumulator(x).defined());
+  BOOST_CHECK_EXCEPTION((void)revive::autograd::pow(Tensor(), 2), revive::Error,
                         revive::testing::message_is("pow() called on an undefined Tensor"));
-  BOOST_CHECK_EXCEPTION((void)revive::mul(x, Tensor::empty(3)), revive::Error,
+  BOOST_CHECK_EXCEPTION((void)revive::autograd::mul(x, Tensor::empty(3)), revive::Error,
                         revive::testing::message_has("must match the size of tensor b (3)"));
 }
 
@@ -149,10 +149,10 @@ BOOST_AUTO_TEST_CASE(hooks_held_in_cpp_are_given_back_when_the_tensor_dies) {
   FakeWrapper hooks, post;
   {
     Tensor x = leaf();
-    revive::AutogradMeta& meta = x.unsafeGetTensorImpl()->materialize_autograd_meta();
+    revive::autograd::AutogradMeta& meta = x.unsafeGetTensorImpl()->materialize_autograd_meta();
     meta.backward_hooks.emplace(hooks.get(), &i.interp);
     meta.post_accumulate_grad_hooks.emplace(post.get(), &i.interp);
-    Tensor y = revive::pow(x, 2);  // the graph keeps x (and its hooks) alive
+    Tensor y = revive::autograd::pow(x, 2);  // the graph keeps x (and its hooks) alive
     x.reset();
     BOOST_TEST(i.vtable.decrefs().empty());
   }
@@ -167,7 +167,7 @@ BOOST_AUTO_TEST_CASE(a_long_graph_is_released_in_bounded_stack) {
   const std::int64_t nodes = Node::live_count();
   const std::size_t n = chain_length();
   Tensor t = leaf(1);
-  for (std::size_t k = 0; k < n; ++k) t = revive::pow(t, 2);
+  for (std::size_t k = 0; k < n; ++k) t = revive::autograd::pow(t, 2);
   BOOST_TEST(Node::live_count() - nodes == static_cast<std::int64_t>(n) + 1);  // + AccumulateGrad
   on_small_stack(256 * 1024, [&] { t.reset(); });
   BOOST_TEST(TensorImpl::live_count() == tensors);

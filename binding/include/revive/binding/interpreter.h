@@ -33,9 +33,13 @@ class Interpreter final : public interp::Runtime, public Torch {
  public:
   using Owner = std::unique_ptr<Interpreter, interp::Runtime::Teardown>;
 
-  [[nodiscard]] static Owner create(std::string name, GcBugs bugs = {}, Era era = Era::E2);
-  // An interpreter of era `era` (Era::E4: PyTorch's design since November 2025).
-  [[nodiscard]] static Owner create(std::string name, Era era) { return create(std::move(name), GcBugs{}, era); }
+  [[nodiscard]] static Owner create(std::string name, GcBugs bugs = {}, Era era = Era::E2,
+                                    GradFnObjects grad_fn = GradFnObjects::Cache);
+  // An interpreter of era `era` (Era::E4: PyTorch's design since November 2025), whose
+  // grad_fns get their Python objects the way `grad_fn` says.
+  [[nodiscard]] static Owner create(std::string name, Era era, GradFnObjects grad_fn = GradFnObjects::Cache) {
+    return create(std::move(name), GcBugs{}, era, grad_fn);
+  }
 
   // How the ways of seeing (pictures/) read this interpreter; an Interpreter can be
   // passed wherever a view is expected.
@@ -47,7 +51,7 @@ class Interpreter final : public interp::Runtime, public Torch {
   [[nodiscard]] static Interpreter& of(interp::Runtime& runtime);
 
  private:
-  Interpreter(std::string name, GcBugs bugs, Era era);
+  Interpreter(std::string name, GcBugs bugs, Era era, GradFnObjects grad_fn);
   FakeRuntimeView view_;
 };
 

@@ -4,9 +4,11 @@
 //   HermeticRule, ForeignRule   the two ways PyTorch's preserved types differ.
 //   Preserved<Handle>           the description a preserved type gives by specializing
 //                               this template: its Python name, its rules, its texts.
-//                               Tensor and Storage are PyTorch's two; a third needs
-//                               nothing else (docs/extending.md; test/binding/
-//                               third_type_test.cpp adds one from a test).
+//                               Tensor and Storage are PyTorch's two; NodeHandle (a
+//                               grad_fn, when an interpreter preserves them) is the
+//                               library's third; another needs nothing else
+//                               (docs/extending.md; test/binding/third_type_test.cpp
+//                               adds one from a test).
 //   PreservedHandle             the concept a handle and its description satisfy; the
 //                               compiler names whatever a new type forgot.
 //   WrapperObject<Handle>       the wrapper: THPVariable for Tensor (TensorObject),
@@ -37,6 +39,7 @@
 
 #include "revive/interp/object.h"
 #include "revive/pyslot/py_object_slot.h"
+#include "revive/tensor/autograd.h"
 #include "revive/tensor/maybe_owned.h"
 #include "revive/tensor/wrapper_texts.h"
 #include "revive/tensor/storage_impl.h"
@@ -80,8 +83,21 @@ enum class ForeignRule {
 //   subclass_error         the RuntimeError text for a class that does not inherit from it
 //   wrong_kind_error       the text when the slot records an object of another kind
 //   alias(h)               ForeignRule::Alias only: a new C++ object sharing h's data
+// And one optional member:
+//   autograd               true for the type whose C++ object carries autograd meta
+//                          (Tensor): its traverse and clear also see what that meta
+//                          holds (Note [Seeing through C++ in traverse])
 template <class Handle>
 struct Preserved;
+
+template <class H>
+inline constexpr bool carries_autograd = [] {
+  if constexpr (requires { Preserved<H>::autograd; }) {
+    return Preserved<H>::autograd;
+  } else {
+    return false;
+  }
+}();
 
 template <class H>
 concept PreservedHandle = requires(const H& h, const typename H::impl_type* impl) {
@@ -125,6 +141,7 @@ struct Preserved<Tensor> {
   // THPVariable_Wrap checks the recorded object with an internal assert; the model
   // raises, in the words THPStorage_Wrap uses for storages.
   static constexpr const char* wrong_kind_error = "Expected a tensor type, but got ";
+  static constexpr bool autograd = true;
 };
 
 template <>
@@ -149,6 +166,31 @@ struct Preserved<Storage> {
   static Storage alias(const Storage& s) { return s.share_data(); }
 };
 
+// A grad_fn whose Python object is preserved like a tensor's (PyTorch #179764, April
+// 2026, prepares this for autograd Nodes through PyObjectPreservation; until then a
+// grad_fn's Python object was a non-owning cache: Note [Two ways to give a grad_fn a
+// Python object], torch.h).  Used only by interpreters created with
+// GradFnObjects::Preserved.  Its Python classes are per node kind ("PowBackward0"),
+// subclasses of `Node`.
+template <>
+struct Preserved<autograd::NodeHandle> {
+  static constexpr const char* python_name = "Node";
+  static constexpr const char* base_name = "NodeBase";
+  static constexpr const char* error_name = "Node";
+  static constexpr const char* noun = "node";
+  static constexpr HermeticRule hermetic = HermeticRule::FollowsThread;
+  static constexpr ForeignRule foreign = ForeignRule::Refuse;
+  static constexpr bool python_dispatch = false;  // no operator takes a node
+  // A node's death releases tensors, which may belong to another interpreter's wrappers.
+  static constexpr bool release_gil_on_drop = true;
+  static constexpr const char* weakref_hole_warning =
+      "Deallocating Node that still has live PyObject references.  This probably happened "
+      "because you took out a weak reference to a grad_fn.";
+  static constexpr const char* subclass_error =
+      "Creating a Node subclass from a class that does not inherit from Node is not possible.";
+  static constexpr const char* wrong_kind_error = "Expected a node type, but got ";
+};
+
 // THPVariable (Handle = Tensor) and THPStorage (Handle = Storage).  Every field is
 // protected by the owning interpreter's GIL.
 template <class Handle>
@@ -161,10 +203,13 @@ struct WrapperObject final : PyObject {
   // Made in hermetic mode: never recorded in the slot, never preserved.  Read only
   // under HermeticRule::RememberedAtCreation.
   bool is_hermetic = false;
-  // THPVariable's backward_hooks (`t._backward_hooks`, tensor_methods.h): a field of the
-  // C struct, not a __dict__ entry, so the wrapper's traverse visits it and its clear
-  // and dealloc drop it themselves.  Storages never set it.
+  // THPVariable's backward_hooks (`t._backward_hooks`, tensor_methods.h) and
+  // post_accumulate_grad_hooks: fields of the C struct, not __dict__ entries, so the
+  // wrapper's traverse visits them and its clear and dealloc drop them themselves.  The
+  // tensor's autograd meta holds the same objects a second time (AutogradMeta).
+  // Only tensors set them.
   interp::Ref backward_hooks;
+  interp::Ref post_accumulate_grad_hooks;
 };
 using TensorObject = WrapperObject<Tensor>;
 using StorageObject = WrapperObject<Storage>;
@@ -298,7 +343,9 @@ template <class H>
 void fix_weakref(Torch& torch, const interp::Ref& o);  // defined in python_variable.h
 template <class H>
 void visit_fields(PyObject* o, interp::VisitProc visit, void* arg) {
-  if (PyObject* hooks = static_cast<WrapperObject<H>*>(o)->backward_hooks.get()) visit(hooks, arg);
+  auto* w = static_cast<WrapperObject<H>*>(o);
+  if (PyObject* hooks = w->backward_hooks.get()) visit(hooks, arg);
+  if (PyObject* hooks = w->post_accumulate_grad_hooks.get()) visit(hooks, arg);
 }
 template <class H>
 void reach(const PyObject* o, CxxReach& reach) {
@@ -308,6 +355,7 @@ void reach(const PyObject* o, CxxReach& reach) {
 template <class H>
 void release(PyObject* o, impl::PyInterpreter* self) noexcept {
   (void)static_cast<WrapperObject<H>*>(o)->backward_hooks.release();  // forgotten: see ReclaimHooks
+  (void)static_cast<WrapperObject<H>*>(o)->post_accumulate_grad_hooks.release();
   auto& cdata = static_cast<WrapperObject<H>*>(o)->cdata;
   if (!cdata.defined() || cdata.unsafeIsBorrowed()) return;  // a borrowed one counts nothing
   impl::PyObjectSlot* slot = cdata.get()->pyobj_slot();

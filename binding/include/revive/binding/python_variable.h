@@ -434,6 +434,7 @@ void Torch::dealloc_wrapper(WrapperObject<H>* self) noexcept {
     return;
   }
   drop(self->backward_hooks);  // THPVariable_clear's Py_CLEAR: See Note [Move out, then drop]
+  drop(self->post_accumulate_grad_hooks);
   release_cdata(self);  // See Note [A recorded wrapper that really dies]
   rt_.free_object(self);
 }
@@ -484,11 +485,57 @@ void Torch::wrapper_dealloc(PyObject* o) noexcept {
 template <PreservedHandle H>
 void Torch::wrapper_traverse(PyObject* o, interp::VisitProc visit, void* arg) {
   auto* self = static_cast<WrapperObject<H>*>(o);
-  bool silent = of(o).is_preservable(self);
+  Torch& torch = of(o);
+  bool silent = torch.is_preservable(self);
   if (exercise::off(exercise::Rule::TraverseSilent)) silent = false;  // test machinery (exercise.h)
   if (silent) return;  // C++ owners act as roots
   interp::Runtime::subtype_traverse(o, visit, arg);
   if (self->backward_hooks) visit(self->backward_hooks.get(), arg);  // Py_VISIT(backward_hooks)
+  if (self->post_accumulate_grad_hooks) visit(self->post_accumulate_grad_hooks.get(), arg);
+  // See Note [Seeing through C++ in traverse].
+  if constexpr (carries_autograd<H>) torch.traverse_autograd(self->cdata, visit, arg);
+}
+
+// Note [Seeing through C++ in traverse]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Both eras (THPVariable_subclass_traverse after its resurrection test; E4's
+// THPVariable_traverse; PyTorch's NOTE [ PyObject Traversal ]).  A traverse may report
+// a Python object that a C++ object holds only if that C++ object is, through this
+// wrapper, owned by this wrapper alone: then the only way to reach it is through the
+// wrapper, under the GIL, and the collector's count stays true between traverse and
+// clear.  The tensor's wrapper reports, once its cdata is owned and defined:
+//   - what it holds itself: __slots__, __dict__, backward_hooks and
+//     post_accumulate_grad_hooks (fields of the C struct);
+//   - the grad_fn's Python object, if the tensor's only owner is this wrapper
+//     (use_count() == 1) and the grad_fn's only owner is the tensor
+//     (grad_fn.use_count() == 1).  A node's non-owning cache (GradFnObjects::Cache)
+//     is never reported this way: a cached Python object owns its node, so the node's
+//     count is 2 while it exists.  What is reported is a preserved node's zombie
+//     (GradFnObjects::Preserved, era E2), which the node's slot owns;
+//   - the object the tensor's backward hooks hold in C++ (PyFunctionTensorPreHook's
+//     dict): in E2 whenever the cdata is owned and defined, in E4 only under the first
+//     condition (use_count() == 1).
+// Not reported, as in PyTorch: the C++ copy of the post-accumulate-grad hooks
+// (PyFunctionTensorPostAccGradHooks), which the wrapper's field reports once and C++
+// holds once more; and anything deeper in the graph (saved tensors, the inputs'
+// nodes): PyTorch bounds the walk on purpose (pytorch#7343).  What this frees and
+// what leaks is docs/reference.md's list of cycles through the graph; the tests are
+// test/scenarios/pytorch_gc_cases.h and test/binding/autograd_test.cpp.
+// clear (THPVariable_clear) drops the two fields after its resurrection test, then the
+// cdata; the C++ copies go with the tensor when that was the last owner.
+inline void Torch::traverse_autograd(const MaybeOwned<Tensor>& cdata, interp::VisitProc visit,
+                                     void* arg) const {
+  if (!cdata.defined() || cdata.unsafeIsBorrowed()) return;
+  const TensorImpl* tensor = cdata.get();
+  const autograd::AutogradMeta* meta = tensor->autograd_meta();
+  if (meta == nullptr) return;
+  const bool only_owner = tensor->refcount() == 1;
+  if (only_owner && meta->grad_fn.defined() && meta->grad_fn.use_count() == 1) {
+    if (PyObject* fn = grad_fn_pyobj(*meta->grad_fn.get())) visit(fn, arg);  // Py_VISIT(grad_fn->pyobj())
+  }
+  if (era_ == Era::E2 || only_owner) {
+    if (meta->backward_hooks) visit(meta->backward_hooks->ptr(&pyinterpreter_), arg);  // Py_VISIT(pyhook->dict)
+  }
 }
 
 template <PreservedHandle H>
@@ -513,6 +560,7 @@ void Torch::clear_wrapper_contents(WrapperObject<H>* self) noexcept {
   rt_.emit(EventKind::GcClear, self, self->cdata.get(), "__slots__, __dict__ and cdata dropped");
   interp::Runtime::clear_slots_and_dict(self, nullptr);
   drop(self->backward_hooks);
+  drop(self->post_accumulate_grad_hooks);
   stub_if_borrowed(self);  // a zombie's cdata
   release_cdata(self);     // an owned one.  See Note [A recorded wrapper that really dies]
 }

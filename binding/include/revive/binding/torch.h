@@ -76,8 +76,47 @@ enum class Era : std::uint8_t {
 };
 [[nodiscard]] constexpr const char* to_string(Era era) noexcept { return era == Era::E2 ? "E2" : "E4"; }
 
+// Note [Two ways to give a grad_fn a Python object]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// PyTorch (functionToPyObject and THPCppFunction in
+// torch/csrc/autograd/python_cpp_function.cpp; #179764 for the second way).  An
+// autograd node (tensor/autograd.h) is a C++ object Python can hold too:
+// `t.grad_fn`.  Until 2026 its Python object was a cache the node does not own:
+//   - `t.grad_fn` returns the node's cached object (one more reference) or makes one,
+//     which owns the node (a strong handle) and is recorded in the node as a plain
+//     pointer (Node::pyobj_);
+//   - when Python lets go, the object dies like any object: its dealloc clears the
+//     node's pointer (THPCppFunction_clear), and the node lives on for its tensor.  The
+//     next `t.grad_fn` is a new object: identity, attributes and weak references are
+//     lost, while the tensor's wrapper, preserved, keeps all three.
+// #179764 (April 2026) moved the preservation hooks onto PyObjectSlot so that other
+// C++ types can use them, and prepared autograd nodes for it.  Here a node can be
+// preserved exactly as a tensor is, a third preserved type of the library (Preserved<
+// autograd::NodeHandle>, preserved.h): resurrection in era E2, the has-PyObject bit in E4.
+// An interpreter chooses one way when it is created (GradFnObjects); the tests and
+// the tour's `autograd` scenario run both side by side.  Which way a grad_fn's object
+// is held changes which cycles the collector frees: Note [Seeing through C++ in
+// traverse] (python_variable.h).
+// Model simplifications: PyTorch's generated grad_fn classes have no __dict__; here
+// both ways give one, so that what the cache loses is visible as an attribute.
+enum class GradFnObjects : std::uint8_t {
+  Cache,      // PyTorch until 2026: a non-owning cache
+  Preserved,  // #179764's direction: a PyObjectSlot, like a tensor's
+};
+[[nodiscard]] constexpr const char* to_string(GradFnObjects g) noexcept {
+  return g == GradFnObjects::Cache ? "cache" : "preserved";
+}
+
 // A Python implementation of an operator (the function given to torch.library).
 using PythonOpImpl = std::function<Ref(Interpreter&, const std::vector<Ref>& args)>;
+
+// THPCppFunction: a grad_fn's Python object under GradFnObjects::Cache.  It owns its
+// node; the node records it without owning it (Node::cached_pyobj).  Not a wrapper: it
+// has no WrapperOps, and nothing preserves it.  Protected by the GIL.
+struct CppFunctionObject final : PyObject {
+  using PyObject::PyObject;
+  autograd::NodeHandle cdata;
+};
 
 class Torch {
  public:
@@ -118,6 +157,16 @@ class Torch {
   // THPVariable_NewWithVar: wrap `t` with class `cls`.  Unlike `_make_subclass` it
   // does not detach, so it raises if `t` already has a wrapper.
   [[nodiscard]] Ref make_subclass(const PyType* cls, const Tensor& t);
+  // `t.grad_fn` for a node: its Python object, made if needed, the way this interpreter
+  // gives grad_fns one (Note [Two ways to give a grad_fn a Python object]).  None for
+  // an undefined handle.
+  [[nodiscard]] Ref grad_fn_object(const autograd::NodeHandle& node);
+  [[nodiscard]] GradFnObjects grad_fn_objects() const noexcept { return grad_fn_objects_; }
+  // The base of every grad_fn class here: CppFunction (cache) or Node (preserved).
+  [[nodiscard]] const PyType* grad_fn_type() const noexcept { return grad_fn_base_; }
+  // The node of a grad_fn object of this interpreter; TypeError naming `what` for any
+  // other object.
+  [[nodiscard]] autograd::NodeHandle unpack_node(const Ref& g, const char* what);
   // `torch.UntypedStorage(nbytes)`, or a subclass of it.
   [[nodiscard]] Ref new_storage(std::size_t nbytes, const PyType* cls = nullptr);
   void fix_weakref(const Ref& t);                   // `t._fix_weakref()`, any preserved type
@@ -158,7 +207,7 @@ class Torch {
 
  protected:
   // Loads torch into `runtime` (which must outlive it: Interpreter holds both).
-  Torch(interp::Runtime& runtime, GcBugs bugs, Era era);
+  Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_fn_objects);
   ~Torch();
 
  private:
@@ -202,6 +251,17 @@ class Torch {
   static void wrapper_clear_ignoring_preservation(PyObject* o) noexcept;  // #75932
   template <PreservedHandle H>
   void clear_wrapper_contents(WrapperObject<H>* self) noexcept;
+  // A tensor wrapper's traverse, beyond its own fields: Note [Seeing through C++ in
+  // traverse] (python_variable.h).
+  void traverse_autograd(const MaybeOwned<Tensor>& cdata, interp::VisitProc visit, void* arg) const;
+  // The node's Python object in this interpreter, if any (Node::pyobj() in PyTorch):
+  // the cached one, or the one its slot records.  Borrowed.
+  [[nodiscard]] PyObject* grad_fn_pyobj(const autograd::Node& node) const noexcept;
+  // The Python class of a node kind ("PowBackward0"), made on first use.
+  const PyType* node_class(const autograd::Node& node);
+  // The cache's object (THPCppFunction): src/autograd.cpp.
+  static void cpp_function_dealloc(PyObject* o) noexcept;
+  static void cpp_function_clear(PyObject* o) noexcept;
 
   // Python operators: src/python_dispatch.cpp.
   // Run operator `op` in this interpreter (hermetic: as main for untagged inputs; not
@@ -217,6 +277,7 @@ class Torch {
                                        // read by C++ code holding no GIL)
   const GcBugs bugs_;
   const Era era_;
+  const GradFnObjects grad_fn_objects_;
   std::atomic<std::int64_t> gil_entries_from_cpp_{0};
   bool is_main_ = false;
 
@@ -225,6 +286,8 @@ class Torch {
   std::map<const WrapperOps*, const PyType*> preserved_types_;
   const PyType* tensor_type_ = nullptr;
   const PyType* storage_type_ = nullptr;
+  const PyType* grad_fn_base_ = nullptr;  // CppFunction (cache) or Node (preserved)
+  std::map<autograd::Node::Kind, const PyType*> node_classes_;
   std::function<void()> resurrection_hook_;  // test machinery: testing.h
   std::map<std::string, PythonOp> python_ops_;
   std::atomic<int> twin_slow_lookups_{0};  // a counter: any thread, no GIL
@@ -246,5 +309,9 @@ extern template Ref Torch::new_wrapper<Tensor>(const PyType*, const Tensor&,
                                                impl::PyInterpreterStatus);
 extern template Ref Torch::new_wrapper<Storage>(const PyType*, const Storage&,
                                                 impl::PyInterpreterStatus);
+extern template const PyType* Torch::add_preserved_type<autograd::NodeHandle>();
+extern template Ref Torch::wrap<autograd::NodeHandle>(const autograd::NodeHandle&);
+extern template Ref Torch::new_with_var<autograd::NodeHandle>(const PyType*, const autograd::NodeHandle&);
+extern template autograd::NodeHandle Torch::unpack_as<autograd::NodeHandle>(const Ref&, const char*);
 
 }  // namespace revive::binding

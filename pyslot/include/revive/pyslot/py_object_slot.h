@@ -159,7 +159,7 @@ class PyObjectSlot {
   [[nodiscard]] PyInterpreter& load_pyobj_interpreter() const;
 
   // True if the slot is tagged with `interpreter` (no throw, unlike check_pyobj).
-  [[nodiscard]] bool check_interpreter(PyInterpreter* interpreter) const noexcept {
+  [[nodiscard]] bool check_interpreter(const PyInterpreter* interpreter) const noexcept {
     return pyobj_interpreter() == interpreter;
   }
 

@@ -17,7 +17,7 @@
 // Example (compiled in test/tensor/autograd_test.cpp):
 //   Tensor x = Tensor::empty(2);
 //   x.set_requires_grad(true);                       // a leaf
-//   Tensor y = pow(x, 2);                            // y.grad_fn() is a PowBackward0
+//   Tensor y = autograd::pow(x, 2);                          // y.grad_fn() is a PowBackward0
 //   assert(y.grad_fn()->saved_self().unpack(y.grad_fn()) == x);   // saved: strongly
 //   assert(x.use_count() == 3);  // x, the saved self, the AccumulateGrad behind the edge
 //
@@ -35,7 +35,7 @@
 #include "revive/tensor/intrusive_ptr.h"
 #include "revive/tensor/tensor_impl.h"
 
-namespace revive {
+namespace revive::autograd {
 
 // Note [The autograd graph's ownership]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -70,10 +70,14 @@ namespace revive {
 // tensor; use_count() means the same in both.
 
 class Node;
+}  // namespace revive::autograd
+
 template <>
-struct TargetTraits<Node> {
+struct revive::TargetTraits<revive::autograd::Node> {
   static constexpr bool can_have_pyobject = true;  // a preserved grad_fn: the bit, in E4
 };
+
+namespace revive::autograd {
 
 // What C++ holds of a node: std::shared_ptr<Node> in PyTorch.
 class NodeHandle {
@@ -89,6 +93,7 @@ class NodeHandle {
   [[nodiscard]] const intrusive_ptr<Node>& getIntrusivePtr() const noexcept { return impl_; }
   [[nodiscard]] Node* get() const noexcept { return impl_.get(); }
   Node* operator->() const noexcept { return impl_.get(); }
+  Node& operator*() const noexcept { return *impl_.get(); }
   void reset() noexcept { impl_.reset(); }
   friend bool operator==(const NodeHandle& a, const NodeHandle& b) noexcept { return a.impl_ == b.impl_; }
 
@@ -216,4 +221,4 @@ struct AutogradMeta {
 // or is not a leaf.
 [[nodiscard]] NodeHandle grad_accumulator(const Tensor& leaf);
 
-}  // namespace revive
+}  // namespace revive::autograd

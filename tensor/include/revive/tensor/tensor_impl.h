@@ -26,8 +26,10 @@
 
 namespace revive {
 
+namespace autograd {
 struct AutogradMeta;
 class NodeHandle;
+}  // namespace autograd
 class TensorImpl;
 // A TensorImpl can have a Python wrapper: its handles test E4's bit (Note [The has-PyObject bit]).
 template <>
@@ -56,8 +58,8 @@ class TensorImpl final : public intrusive_ptr_target {
   void set_grad(intrusive_ptr<TensorImpl> g);
 
   // Autograd (autograd.h): null until the tensor takes part.  Protected like grad_.
-  [[nodiscard]] AutogradMeta* autograd_meta() const noexcept { return autograd_meta_.get(); }
-  AutogradMeta& materialize_autograd_meta();
+  [[nodiscard]] autograd::AutogradMeta* autograd_meta() const noexcept { return autograd_meta_.get(); }
+  autograd::AutogradMeta& materialize_autograd_meta();
 
   // "Carries Python behaviour" (PyTorch: DispatchKey::Python in the key set): its
   // wrapper's class overrides __torch_dispatch__, so Python-implemented operators on it
@@ -85,7 +87,7 @@ class TensorImpl final : public intrusive_ptr_target {
   std::int64_t numel_;
   Storage storage_;                 // owned; released by release_resources or ~
   intrusive_ptr<TensorImpl> grad_;  // owned; released by release_resources or ~
-  std::unique_ptr<AutogradMeta> autograd_meta_;  // owned; released with grad_
+  std::unique_ptr<autograd::AutogradMeta> autograd_meta_;  // owned; released with grad_
   std::atomic<bool> python_dispatch_{false};
   // Declared last so it is destroyed first: see StorageImpl::pyobj_slot_.
   impl::PyObjectSlot pyobj_slot_;
@@ -123,7 +125,7 @@ class Tensor {
   [[nodiscard]] bool requires_grad() const;
   void set_requires_grad(bool requires_grad) const;  // leaves only, as PyTorch
   [[nodiscard]] bool is_leaf() const;
-  [[nodiscard]] NodeHandle grad_fn() const;
+  [[nodiscard]] autograd::NodeHandle grad_fn() const;
 
   friend bool operator==(const Tensor& a, const Tensor& b) noexcept { return a.impl_ == b.impl_; }
 
