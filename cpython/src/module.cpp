@@ -20,6 +20,9 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <initializer_list>
+#include <iterator>
+#include <optional>
 #include <exception>
 #include <map>
 #include <memory>
@@ -41,6 +44,9 @@ struct ModuleState {
 PyModuleDef& module_def();
 
 Torch& torch_of(PyObject* module) { return *static_cast<ModuleState*>(PyModule_GetState(module))->torch; }
+
+// A CPython object as pyslot/ stores it: See Note [Real CPython under the same slot].
+revive::PyObject* opaque_object(PyObject* o) noexcept { return reinterpret_cast<revive::PyObject*>(o); }
 
 // Runs `f`, turning any C++ exception into a Python RuntimeError (none may cross the
 // C API): `failed` is what the entry point returns then (null, or -1 for a setter).
@@ -214,14 +220,6 @@ PyObject* fix_weakref(PyObject* self, PyObject*) {
   });
 }
 
-// t.sigmoid(): a small operator, enough to show that a stubbed wrapper's tensor is gone.
-PyObject* sigmoid(PyObject* self, PyObject*) {
-  Torch& torch = Torch::of_wrapper<Tensor>(self);
-  Unpacked<Tensor> t;
-  if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
-  return guarded([&] { return torch.wrap(Tensor::empty(1)); });
-}
-
 // t.as_subclass(cls): a new tensor sharing t's storage (an alias), wrapped by a new
 // instance of cls (THPVariable_as_subclass: THPVariable_NewWithVar(cls, self.alias())).
 // cls must derive from Tensor: PyTorch raises RuntimeError for it in E2 and TypeError
@@ -262,6 +260,142 @@ PyObject* untyped_storage(PyObject* self, PyObject*) {
   Unpacked<Tensor> t;
   if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
   return guarded([&] { return torch.wrap(t->storage()); });
+}
+
+// ---- autograd (tensor/autograd.h): the Python face ----------------------------------------
+
+// t.requires_grad: a leaf's flag, or true for an operation's output (it has a grad_fn).
+PyObject* get_requires_grad(PyObject* self, void*) {
+  Unpacked<Tensor> t;
+  if (!unpack_defined(Torch::of_wrapper<Tensor>(self), self, t, nullptr)) return nullptr;
+  return PyBool_FromLong(t->requires_grad() ? 1 : 0);
+}
+
+// THPVariable_set_requires_grad: a bool, on a leaf (a non-leaf may only be told True).
+int set_requires_grad(PyObject* self, PyObject* value, void*) {
+  if (value == nullptr || !PyBool_Check(value)) {
+    PyErr_SetString(PyExc_TypeError, "requires_grad must be a bool");
+    return -1;
+  }
+  Unpacked<Tensor> t;
+  if (!unpack_defined(Torch::of_wrapper<Tensor>(self), self, t, nullptr)) return -1;
+  t->set_requires_grad(value == Py_True);
+  return 0;
+}
+
+PyObject* get_is_leaf(PyObject* self, void*) {
+  Unpacked<Tensor> t;
+  if (!unpack_defined(Torch::of_wrapper<Tensor>(self), self, t, nullptr)) return nullptr;
+  return PyBool_FromLong(t->is_leaf() ? 1 : 0);
+}
+
+// t.grad_fn: the node that made t, as a Python object (Note [Two ways to give a grad_fn
+// a Python object], binding/torch.h), or None for a leaf.
+PyObject* get_grad_fn(PyObject* self, void*) {
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
+  Unpacked<Tensor> t;
+  if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
+  return torch.grad_fn_object(t->grad_fn());
+}
+
+// t._backward_hooks and t._post_accumulate_grad_hooks: the wrapper's field, and the same
+// object held by the tensor in C++ (THPVariable_set_backwards_hooks: clear_hooks, then
+// one PyFunctionTensorPreHook; THPVariable_set_post_accumulate_grad_hooks, which leaves
+// C++'s copy alone when given None).
+template <PyObject* WrapperObject<Tensor>::*Field>
+PyObject* get_hooks(PyObject* self, void*) {
+  PyObject* hooks = reinterpret_cast<WrapperObject<Tensor>*>(self)->*Field;
+  if (hooks == nullptr) Py_RETURN_NONE;
+  Py_INCREF(hooks);
+  return hooks;
+}
+
+template <PyObject* WrapperObject<Tensor>::*Field>
+int set_hooks(PyObject* self, PyObject* value, void*) {
+  constexpr bool backward = Field == &WrapperObject<Tensor>::backward_hooks;
+  if (value == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, backward ? texts::kDeleteBackwardHooks : texts::kDeletePostAccumulateGradHooks);
+    return -1;
+  }
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
+  PyObject* hooks = value == Py_None ? nullptr : value;
+  auto* w = reinterpret_cast<WrapperObject<Tensor>*>(self);
+  Py_XINCREF(hooks);
+  PyObject* old = std::exchange(w->*Field, hooks);
+  std::optional<impl::SafePyObject> old_cpp;  // released last, with the wrapper consistent
+  if (w->cdata.defined() && (backward || hooks != nullptr)) {
+    autograd::AutogradMeta& meta = w->cdata.get()->materialize_autograd_meta();
+    std::optional<impl::SafePyObject>& cpp = backward ? meta.backward_hooks : meta.post_accumulate_grad_hooks;
+    old_cpp = std::move(cpp);
+    cpp.reset();
+    if (hooks != nullptr) {
+      Py_INCREF(hooks);
+      cpp.emplace(opaque_object(hooks), torch.pyinterpreter());
+    }
+  }
+  Py_XDECREF(old);
+  return 0;
+}
+
+// The operations: each output of an operation on a tensor that requires grad gets a
+// node saving what PyTorch's formula saves (tensor/autograd.h).
+template <class Op>
+PyObject* op_output(PyObject* self, Op&& op) {
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
+  Unpacked<Tensor> t;
+  if (!unpack_defined(torch, self, t, nullptr)) return nullptr;
+  return guarded([&] { return torch.wrap(op(*t)); });
+}
+
+PyObject* tensor_clone(PyObject* self, PyObject*) {
+  return op_output(self, [](const Tensor& t) { return autograd::clone(t); });
+}
+
+PyObject* sigmoid(PyObject* self, PyObject*) {
+  return op_output(self, [](const Tensor& t) { return autograd::sigmoid(t); });
+}
+
+PyObject* tensor_pow(PyObject* self, PyObject* exponent) {
+  const double e = PyFloat_AsDouble(exponent);
+  if (e == -1.0 && PyErr_Occurred() != nullptr) return nullptr;
+  return op_output(self, [e](const Tensor& t) { return autograd::pow(t, e); });
+}
+
+PyObject* tensor_mul(PyObject* self, PyObject* other) {
+  Torch& torch = Torch::of_wrapper<Tensor>(self);
+  if (!torch.is_wrapper<Tensor>(other)) {
+    PyErr_Format(PyExc_TypeError, "mul(): argument 'other' must be Tensor, not %s", Py_TYPE(other)->tp_name);
+    return nullptr;
+  }
+  Unpacked<Tensor> o;
+  if (!unpack_defined(torch, other, o, "mul")) return nullptr;
+  return op_output(self, [&](const Tensor& t) { return autograd::mul(t, *o); });
+}
+
+// t ** e and a * b (nb_power, nb_multiply): the methods, or NotImplemented for what
+// they do not take, so that Python tries the other operand.  Either operand may be the
+// tensor whose slot Python called.
+Torch* torch_of_either(PyObject* a, PyObject* b) {
+  for (PyObject* o : {a, b}) {
+    if (PyObject* module = PyType_GetModuleByDef(Py_TYPE(o), &module_def())) return &torch_of(module);
+    PyErr_Clear();
+  }
+  return nullptr;
+}
+
+PyObject* tensor_power_slot(PyObject* base, PyObject* exponent, PyObject* modulo) {
+  Torch* torch = torch_of_either(base, exponent);
+  if (torch == nullptr || modulo != Py_None || !torch->is_wrapper<Tensor>(base) ||
+      !(PyLong_Check(exponent) || PyFloat_Check(exponent))) {
+    Py_RETURN_NOTIMPLEMENTED;
+  }
+  return tensor_pow(base, exponent);
+}
+
+PyObject* tensor_multiply_slot(PyObject* a, PyObject* b) {
+  Torch* torch = torch_of_either(a, b);
+  if (torch == nullptr || !torch->is_wrapper<Tensor>(a) || !torch->is_wrapper<Tensor>(b)) Py_RETURN_NOTIMPLEMENTED;
+  return tensor_mul(a, b);
 }
 
 // Every Python subclass gets the wrapper's own dealloc, traverse and clear, before any
@@ -314,14 +448,48 @@ PyGetSetDef tensor_getset[] = {
      "in era E2 its wrapper is resurrected (state Z) and comes back with its attributes at the next read; "
      "in era E4 C++ keeps the wrapper alive while it shares the tensor. Assigning None lets go (n -= 1).",
      nullptr},
+    {"requires_grad", &Entry<&get_requires_grad>::call, &Entry<&set_requires_grad>::call,
+     "Whether operations on this tensor record a graph: a leaf's flag (assign a bool), True for an operation's "
+     "output. An operation on a tensor that requires grad gives its output a grad_fn node, which may save the "
+     "tensor (pow, mul): C++ then co-owns it (n += 1), as `y.grad = x` does. Only a leaf may be told False.",
+     nullptr},
+    {"is_leaf", &Entry<&get_is_leaf>::call, nullptr, "True unless an operation recorded this tensor (no grad_fn).",
+     nullptr},
+    {"grad_fn", &Entry<&get_grad_fn>::call, nullptr,
+     "The node that made this tensor (PowBackward0, ...), or None for a leaf. Its Python object is a cache the "
+     "node does not own (REVIVE_GRAD_FN=cache, the default: a new object once Python let go of the last one, "
+     "its attributes lost) or preserved like a tensor's (REVIVE_GRAD_FN=preserved: resurrected in era E2, held by "
+     "C++ in era E4).",
+     nullptr},
+    {"_backward_hooks", &Entry<&get_hooks<&WrapperObject<Tensor>::backward_hooks>>::call,
+     &Entry<&set_hooks<&WrapperObject<Tensor>::backward_hooks>>::call,
+     "The tensor's backward hooks object (any object), or None: held by the wrapper and, again, by the C++ "
+     "tensor (its Python pre-hook). The collector sees both while the wrapper is the tensor's only owner (era E4; "
+     "era E2: whenever the wrapper owns it), so a cycle through it is freed.",
+     nullptr},
+    {"_post_accumulate_grad_hooks", &Entry<&get_hooks<&WrapperObject<Tensor>::post_accumulate_grad_hooks>>::call,
+     &Entry<&set_hooks<&WrapperObject<Tensor>::post_accumulate_grad_hooks>>::call,
+     "The post-accumulate-grad hooks object, or None: held by the wrapper and by the C++ tensor. The collector "
+     "sees the wrapper's reference only, as in PyTorch, so a cycle through it leaks. Assigning None clears the "
+     "wrapper's field and leaves C++'s copy, as PyTorch does.",
+     nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef tensor_methods[] = {
     {"_fix_weakref", &Entry<&fix_weakref<Tensor>>::call, METH_NOARGS, kFixWeakrefDoc},
     {"sigmoid", &Entry<&sigmoid>::call, METH_NOARGS,
      "sigmoid($self, /)\n--\n\n"
-     "A new tensor (no values are modelled), wrapped: n = 1, state L. It reads self's tensor first, so on a "
+     "A new tensor (no values are modelled), wrapped: n = 1, state L. If self requires grad, its grad_fn "
+     "(SigmoidBackward0) saves the result without its grad_fn, so _saved_result is a new tensor each time. On a "
      "stubbed wrapper (the weakref hole, era E2) it raises RuntimeError."},
+    {"clone", &Entry<&tensor_clone>::call, METH_NOARGS,
+     "clone($self, /)\n--\n\nA new tensor; if self requires grad, its grad_fn (CloneBackward0) saves nothing."},
+    {"pow", &Entry<&tensor_pow>::call, METH_O,
+     "pow($self, exponent, /)\n--\n\nA new tensor (also self ** exponent); if self requires grad, its grad_fn "
+     "(PowBackward0) saves self: C++ co-owns self's tensor (n += 1) and _saved_self is self."},
+    {"mul", &Entry<&tensor_mul>::call, METH_O,
+     "mul($self, other, /)\n--\n\nA new tensor (also self * other); if either requires grad, its grad_fn "
+     "(MulBackward0) saves both: C++ co-owns both tensors."},
     {"numel", &Entry<&numel>::call, METH_NOARGS,
      "numel($self, /)\n--\n\nThe number of elements. Reads the tensor through the wrapper's own reference "
      "(no count changes, in either era); raises RuntimeError on a stubbed wrapper."},
@@ -343,8 +511,8 @@ PyMethodDef tensor_methods[] = {
 // last slot, or the end of the list).
 template <class H>
 PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, PyMethodDef* methods, const char* doc,
-                         lenfunc length = nullptr) {
-  static PyType_Slot slots[] = {
+                         std::initializer_list<PyType_Slot> more = {}) {
+  static PyType_Slot slots[12] = {
       {Py_tp_new, reinterpret_cast<void*>(make)},  // an Entry<>::call
       {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::dealloc<H>)},
       {Py_tp_traverse, reinterpret_cast<void*>(&Torch::traverse<H>)},
@@ -352,9 +520,11 @@ PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, Py
       {Py_tp_members, wrapper_members<H>},
       {Py_tp_getset, getset},
       {Py_tp_methods, methods},
-      {Py_tp_doc, const_cast<char*>(doc)},
-      {length != nullptr ? Py_sq_length : 0, reinterpret_cast<void*>(length)},
-      {0, nullptr}};
+      {Py_tp_doc, const_cast<char*>(doc)}};
+  std::size_t at = 8;
+  for (const PyType_Slot& slot : more) {
+    if (at + 1 < std::size(slots)) slots[at++] = slot;  // the last stays {0, nullptr}
+  }
   return PyType_Spec{name, sizeof(WrapperObject<H>), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
                      slots};
 }
@@ -362,7 +532,146 @@ PyType_Spec wrapper_spec(const char* name, newfunc make, PyGetSetDef* getset, Py
 PyType_Spec tensor_spec = wrapper_spec<Tensor>(
     "revive._C.TensorBase", &Entry<&tensor_new>::call, tensor_getset, tensor_methods,
     "The C base of revive.Tensor (torch._C.TensorBase): the wrapper's C struct (cdata, the reference to "
-    "the C++ tensor) and its dealloc, traverse and clear. Not constructed directly: subclass revive.Tensor.");
+    "the C++ tensor) and its dealloc, traverse and clear. Not constructed directly: subclass revive.Tensor.",
+    {{Py_nb_power, reinterpret_cast<void*>(&Entry<&tensor_power_slot>::call)},
+     {Py_nb_multiply, reinterpret_cast<void*>(&Entry<&tensor_multiply_slot>::call)}});
+
+// ---- a grad_fn's Python object ---------------------------------------------------------
+// Note [Two ways to give a grad_fn a Python object] (binding/torch.h): revive._C.CppFunction
+// (the cache, THPCppFunction) or revive.Node over revive._C.NodeBase (preserved); one
+// subclass per node kind either way.  Both answer the same attributes.
+
+// The node of grad_fn `self` for one call, or false with an exception set.
+bool node_of(PyObject* self, autograd::NodeHandle& out) {
+  PyTypeObject* type = Py_TYPE(self);
+  PyObject* module = PyType_GetModuleByDef(type, &module_def());
+  if (module == nullptr) return false;
+  Torch& torch = torch_of(module);
+  if (!torch.is_grad_fn(self)) {
+    PyErr_Format(PyExc_TypeError, "expected a grad_fn but got %s", type->tp_name);
+    return false;
+  }
+  out = torch.unpack_node(self);
+  return out.defined();
+}
+
+Torch& torch_of_grad_fn(PyObject* self) { return Torch::of(Py_TYPE(self)); }
+
+PyObject* node_name(PyObject* self, PyObject*) {
+  autograd::NodeHandle node;
+  if (!node_of(self, node)) return nullptr;
+  const std::string_view name = node->name();
+  return PyUnicode_FromStringAndSize(name.data(), static_cast<Py_ssize_t>(name.size()));
+}
+
+[[nodiscard]] PyObject* no_attribute(PyObject* self, const char* name) {
+  PyErr_Format(PyExc_AttributeError, "'%s' object has no attribute '%s'", Py_TYPE(self)->tp_name, name);
+  return nullptr;
+}
+
+// g._saved_self: the input itself (`is`); g._saved_result: a new tensor each time
+// (Note [Saving an output without its grad_fn], tensor/autograd.h).
+template <const autograd::SavedVariable& (autograd::Node::*Saved)() const noexcept>
+PyObject* get_saved(PyObject* self, void* name) {
+  autograd::NodeHandle node;
+  if (!node_of(self, node)) return nullptr;
+  const autograd::SavedVariable& saved = (node.get()->*Saved)();
+  if (!saved.defined()) return no_attribute(self, static_cast<const char*>(name));
+  return torch_of_grad_fn(self).wrap(saved.unpack(node));
+}
+
+// g.next_functions: ((node, 0), ...) for the inputs, (None, 0) where one needs no grad.
+PyObject* get_next_functions(PyObject* self, void*) {
+  autograd::NodeHandle node;
+  if (!node_of(self, node)) return nullptr;
+  Torch& torch = torch_of_grad_fn(self);
+  const auto& edges = node->next_edges();
+  PyObject* out = PyTuple_New(static_cast<Py_ssize_t>(edges.size()));
+  if (out == nullptr) return nullptr;
+  for (std::size_t i = 0; i < edges.size(); ++i) {
+    PyObject* fn = torch.grad_fn_object(edges[i]);
+    PyObject* pair = fn == nullptr ? nullptr : Py_BuildValue("(Ni)", fn, 0);
+    if (pair == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyTuple_SET_ITEM(out, static_cast<Py_ssize_t>(i), pair);
+  }
+  return out;
+}
+
+// An AccumulateGrad's leaf (g.variable).
+PyObject* get_variable(PyObject* self, void*) {
+  autograd::NodeHandle node;
+  if (!node_of(self, node)) return nullptr;
+  if (node->kind() != autograd::Node::Kind::AccumulateGrad) return no_attribute(self, "variable");
+  return torch_of_grad_fn(self).wrap(node->variable());
+}
+
+PyGetSetDef node_getset[] = {
+    {"_saved_self", &Entry<&get_saved<&autograd::Node::saved_self>>::call, nullptr,
+     "The input the node saved (PowBackward0, MulBackward0): that tensor itself, which C++ holds (`is` the "
+     "input's wrapper while that lives, preserved like any). AttributeError if the node saves none.",
+     const_cast<char*>("_saved_self")},
+    {"_saved_other", &Entry<&get_saved<&autograd::Node::saved_other>>::call, nullptr,
+     "MulBackward0's second saved input. AttributeError for other nodes.", const_cast<char*>("_saved_other")},
+    {"_saved_result", &Entry<&get_saved<&autograd::Node::saved_result>>::call, nullptr,
+     "The output the node saved (SigmoidBackward0), saved without its grad_fn so that the graph does not own "
+     "itself: a new tensor each time, never `is` the output. AttributeError if the node saves none.",
+     const_cast<char*>("_saved_result")},
+    {"next_functions", &Entry<&get_next_functions>::call, nullptr,
+     "((node, 0), ...): the nodes of the inputs (a leaf's AccumulateGrad, which owns the leaf), None where an "
+     "input needs no grad.",
+     nullptr},
+    {"variable", &Entry<&get_variable>::call, nullptr,
+     "AccumulateGrad only: the leaf it accumulates into, which it owns (the leaf holds it weakly).", nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr}};
+
+PyMethodDef node_methods[] = {
+    {"name", &Entry<&node_name>::call, METH_NOARGS,
+     "name($self, /)\n--\n\nThe node's name: PowBackward0, SigmoidBackward0, ..., AccumulateGrad."},
+    {"_fix_weakref", &Entry<&fix_weakref<autograd::NodeHandle>>::call, METH_NOARGS, kFixWeakrefDoc},
+    {"__init_subclass__", init_subclass_function<autograd::NodeHandle>(), METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     nullptr},
+    {nullptr, nullptr, 0, nullptr}};
+
+// Nodes are made by operations, never by calling a class.
+PyObject* node_new(PyTypeObject* cls, PyObject*, PyObject*) {
+  PyErr_Format(PyExc_TypeError, "cannot create '%s' instances: grad_fns are made by operations", cls->tp_name);
+  return nullptr;
+}
+
+PyType_Spec node_spec = wrapper_spec<autograd::NodeHandle>(
+    "revive._C.NodeBase", &Entry<&node_new>::call, node_getset, node_methods,
+    "The C base of revive.Node, a grad_fn preserved like a tensor (REVIVE_GRAD_FN=preserved): the wrapper's C "
+    "struct (cdata, the reference to the C++ node) and its dealloc, traverse and clear.");
+
+PyMemberDef cpp_function_members[] = {
+    {"__dictoffset__", T_PYSSIZET, offsetof(CppFunctionObject, dict), READONLY, nullptr},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(CppFunctionObject, weakreflist), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr}};
+
+PyMethodDef cpp_function_methods[] = {
+    {"name", &Entry<&node_name>::call, METH_NOARGS,
+     "name($self, /)\n--\n\nThe node's name: PowBackward0, SigmoidBackward0, ..., AccumulateGrad."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyType_Slot cpp_function_slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(&Entry<&node_new>::call)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(&Torch::cpp_function_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(&Torch::cpp_function_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(&Torch::cpp_function_clear)},
+    {Py_tp_members, cpp_function_members},
+    {Py_tp_getset, node_getset},
+    {Py_tp_methods, cpp_function_methods},
+    {Py_tp_doc, const_cast<char*>(
+        "A grad_fn's Python object as PyTorch made it until 2026 (THPCppFunction, REVIVE_GRAD_FN=cache): it owns "
+        "its node, and the node keeps a pointer to it that it does not own. Python's last reference frees it like "
+        "any object; the next t.grad_fn is a new object, without the old one's attributes.")},
+    {0, nullptr}};
+
+PyType_Spec cpp_function_spec = {"revive._C.CppFunction", sizeof(CppFunctionObject), 0,
+                                 Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC, cpp_function_slots};
 
 // ---- UntypedStorage -------------------------------------------------------------------
 
@@ -450,7 +759,7 @@ PyType_Spec storage_spec = wrapper_spec<Storage>(
     "The C base of revive.UntypedStorage (torch._C.StorageBase): the wrapper's C struct (cdata, the "
     "reference to the C++ storage) and its dealloc, traverse and clear. Not constructed directly: subclass "
     "it or revive.UntypedStorage.",
-    &Entry<&storage_length>::call);
+    {{Py_sq_length, reinterpret_cast<void*>(&Entry<&storage_length>::call)}});
 
 // revive.hermetic(): `with revive.hermetic(): ...` wraps without tagging or recording
 // (PyTorch: EnableHermeticPyObject).  See Note [Hermetic PyObject mode].  The mode is
@@ -580,10 +889,22 @@ PyObject* is_hermetic(PyObject*, PyObject*) {
 }
 
 // revive.empty(numel=1), and revive.randn, the same (test_torch.py's tests use both).
-PyObject* empty(PyObject* module, PyObject* args) {
+PyObject* empty(PyObject* module, PyObject* args, PyObject* kwargs) {
+  static const char* keywords[] = {"", "requires_grad", nullptr};
   Py_ssize_t numel = 1;
-  if (PyArg_ParseTuple(args, "|n:empty", &numel) == 0) return nullptr;
-  return guarded([&] { return torch_of(module).wrap(Tensor::empty(numel)); });
+  int requires_grad = 0;
+  if (PyArg_ParseTupleAndKeywords(args, kwargs, "|n$p:empty", const_cast<char**>(keywords), &numel, &requires_grad) == 0) {
+    return nullptr;
+  }
+  return guarded([&] {
+    Tensor t = Tensor::empty(numel);
+    if (requires_grad != 0) t.set_requires_grad(true);
+    return torch_of(module).wrap(std::move(t));
+  });
+}
+
+PyObject* grad_fn_objects(PyObject* module, PyObject*) {
+  return PyUnicode_FromString(torch_of(module).grad_fn_preserved ? "preserved" : "cache");
 }
 
 // revive.tensor(s): a new tensor viewing storage s (torch.tensor(s) in test_torch.py).
@@ -907,11 +1228,14 @@ PyMethodDef module_methods[] = {
      "interpreter sees the slot; D once the object is destroyed), n (the C++ strong count), tag, owns (the "
      "slot owns the wrapper: E2's zombie), and the recorded wrapper's r (its refcount) and cdata (owned, "
      "borrowed or undefined). RuntimeError if nothing is watched."},
-    {"empty", &Entry<&empty>::call, METH_VARARGS, "empty($module, numel=1, /)\n--\n\n"
+    {"empty", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&Entry<&empty>::call)),
+     METH_VARARGS | METH_KEYWORDS, "empty($module, numel=1, /, *, requires_grad=False)\n--\n\n"
      "A new C++ tensor of numel elements, wrapped: the wrapper owns it (n = 1, cdata owned), the slot "
      "records the wrapper and is tagged with this interpreter (state L; in hermetic mode, a wrapper no slot "
-     "records)."},
-    {"randn", &Entry<&empty>::call, METH_VARARGS, "randn($module, numel=1, /)\n--\n\nThe same as empty(numel): revive models no values."},
+     "records). requires_grad=True makes it a leaf that operations record a graph for."},
+    {"randn", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&Entry<&empty>::call)),
+     METH_VARARGS | METH_KEYWORDS, "randn($module, numel=1, /, *, requires_grad=False)\n--\n\n"
+     "The same as empty(numel): revive models no values."},
     {"tensor", &Entry<&tensor_from_storage>::call, METH_O, "tensor($module, s, /)\n--\n\n"
      "A new C++ tensor viewing storage s (the storage's n += 1), wrapped: state L, n = 1."},
     {"inspect", &Entry<&inspect>::call, METH_O, "inspect($module, x, /)\n--\n\n"
@@ -923,6 +1247,10 @@ PyMethodDef module_methods[] = {
     {"era", &Entry<&era>::call, METH_NOARGS, "era($module, /)\n--\n\n"
      "'E2' (a wrapper C++ still needs is resurrected) or 'E4' (C++ holds the wrapper while it shares the "
      "object: PyTorch since #167564), as REVIVE_ERA said when this interpreter first imported revive."},
+    {"grad_fn_objects", &Entry<&grad_fn_objects>::call, METH_NOARGS, "grad_fn_objects($module, /)\n--\n\n"
+     "'cache' (a grad_fn's Python object is a cache its node does not own: PyTorch until 2026) or 'preserved' "
+     "(preserved like a tensor's wrapper: resurrected in E2, held by C++ in E4), as REVIVE_GRAD_FN said when "
+     "this interpreter first imported revive."},
     {nullptr, nullptr, 0, nullptr}};
 
 // Adds a type made from `spec` to the module as `name`; the new type, or null.
@@ -991,6 +1319,22 @@ int read_era(bool& e4) {
   return -1;
 }
 
+// How grad_fns get their Python objects: REVIVE_GRAD_FN=cache (or unset) or preserved
+// (Note [Two ways to give a grad_fn a Python object], binding/torch.h).
+int read_grad_fn(bool& preserved) {
+  const char* mode = std::getenv("REVIVE_GRAD_FN");
+  if (mode == nullptr || std::string_view(mode) == "cache") {
+    preserved = false;
+    return 0;
+  }
+  if (std::string_view(mode) == "preserved") {
+    preserved = true;
+    return 0;
+  }
+  PyErr_Format(PyExc_ValueError, "REVIVE_GRAD_FN must be cache or preserved (or unset, for cache), not '%s'", mode);
+  return -1;
+}
+
 int exec_module(PyObject* module) {
   PyInterpreterState* me = PyInterpreterState_Get();
   PyObject* interp_dict = PyInterpreterState_GetDict(me);  // borrowed
@@ -1004,17 +1348,26 @@ int exec_module(PyObject* module) {
     if (PyErr_Occurred() != nullptr) return -1;
     bool e4 = false;
     if (read_era(e4) < 0) return -1;
+    bool grad_fn_preserved = false;
+    if (read_grad_fn(grad_fn_preserved) < 0) return -1;
     PyTypeObject* tensor_base = add_type(module, &tensor_spec, "TensorBase");
     PyTypeObject* storage_base = tensor_base == nullptr ? nullptr : add_type(module, &storage_spec, "StorageBase");
     PyTypeObject* hermetic_type =
         storage_base == nullptr ? nullptr : add_type(module, &hermetic_spec, "hermetic");
     if (hermetic_type == nullptr) return -1;
+    // A grad_fn's classes, one way or the other.
+    PyTypeObject* grad_fn_base = grad_fn_preserved ? add_type(module, &node_spec, "NodeBase")
+                                                   : add_type(module, &cpp_function_spec, "CppFunction");
+    if (grad_fn_base == nullptr) return -1;
     // The interpreter's name, as the tag reports it: the main one, or a subinterpreter.
     const std::string name = me == PyInterpreterState_Main()
                                  ? std::string("CPython main")
                                  : "CPython subinterpreter " + std::to_string(PyInterpreterState_GetID(me));
     torch = new Torch(tensor_base, storage_base, me, name);  // never freed: See Note [Disarming a dead interpreter]
     torch->e4 = e4;
+    torch->grad_fn_preserved = grad_fn_preserved;
+    if (!grad_fn_preserved) torch->cpp_function_base = grad_fn_base;
+    Py_INCREF(grad_fn_base);
     // Kept for a later execution of the module in this interpreter (never given back:
     // the types outlive any one module object).
     torch->hermetic_type = hermetic_type;
@@ -1053,6 +1406,15 @@ int exec_module(PyObject* module) {
                               "there.");
     if (storage_class == nullptr) return -1;
     torch->set_classes(tensor_class, storage_class);  // their references, kept for good
+    if (grad_fn_preserved) {
+      PyTypeObject* node_class =
+          make_class("Node", grad_fn_base,
+                     "A grad_fn preserved like a tensor (REVIVE_GRAD_FN=preserved, PyTorch #179764's direction): "
+                     "the node's slot records it; in era E2 it is resurrected when Python lets go while a tensor "
+                     "still holds the node, in era E4 the node holds it while shared. Subclassed per node kind.");
+      if (node_class == nullptr) return -1;
+      torch->set_node_classes(grad_fn_base, node_class);
+    }
     PyObject* made = PyCapsule_New(torch, kTorchKey, &disarm_capsule);
     if (made == nullptr) return -1;
     const int stored = PyDict_SetItemString(interp_dict, kTorchKey, made);
@@ -1061,13 +1423,20 @@ int exec_module(PyObject* module) {
   } else {
     for (auto [name, type] : {std::pair{"TensorBase", torch->base_type<Tensor>()},
                               std::pair{"StorageBase", torch->base_type<Storage>()},
-                              std::pair{"hermetic", torch->hermetic_type}}) {
+                              std::pair{"hermetic", torch->hermetic_type},
+                              torch->grad_fn_preserved
+                                  ? std::pair{"NodeBase", torch->base_type<autograd::NodeHandle>()}
+                                  : std::pair{"CppFunction", torch->cpp_function_base}}) {
       if (PyModule_AddObjectRef(module, name, reinterpret_cast<PyObject*>(type)) < 0) return -1;
     }
   }
   for (auto [name, type] : {std::pair{"Tensor", torch->python_type<Tensor>()},
                             std::pair{"UntypedStorage", torch->python_type<Storage>()}}) {
     if (PyModule_AddObjectRef(module, name, reinterpret_cast<PyObject*>(type)) < 0) return -1;
+  }
+  if (torch->grad_fn_preserved &&
+      PyModule_AddObjectRef(module, "Node", reinterpret_cast<PyObject*>(torch->python_type<autograd::NodeHandle>())) < 0) {
+    return -1;
   }
   static_cast<ModuleState*>(PyModule_GetState(module))->torch = torch;
   return 0;

@@ -178,13 +178,17 @@ void CPythonVTable::decref_here(PyObject* o, bool has_pyobj_slot) const {
     // Note [The weakref hole] (binding/python_variable.h): a weak reference revived the
     // zombie without flipping ownership back; it will outlive the C++ object it borrows.
     const bool is_tensor = torch_->is_wrapper<Tensor>(o);
-    const char* warning = is_tensor ? Kind<Tensor>::weakref_hole_warning : Kind<Storage>::weakref_hole_warning;
+    const bool is_node = !is_tensor && torch_->is_wrapper<autograd::NodeHandle>(o);
+    const char* warning = is_tensor ? Kind<Tensor>::weakref_hole_warning
+                          : is_node ? Kind<autograd::NodeHandle>::weakref_hole_warning
+                                    : Kind<Storage>::weakref_hole_warning;
     // The release may come while an exception is on its way up: keep it.
     PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
     PyErr_Fetch(&type, &value, &traceback);
     if (PyErr_WarnEx(PyExc_UserWarning, warning, 1) < 0) PyErr_WriteUnraisable(o);
     PyErr_Restore(type, value, traceback);
     if (is_tensor) stub<Tensor>(o);
+    else if (is_node) stub<autograd::NodeHandle>(o);
     else stub<Storage>(o);
   }
   Py_DECREF(o);
@@ -382,6 +386,8 @@ void Torch::clear_contents(PyObject* o) noexcept {
     if (!readonly) Py_CLEAR(member);
   });
   if (PyObject** dict = instance_dict(o)) Py_CLEAR(*dict);
+  Py_CLEAR(as_wrapper<H>(o)->backward_hooks);  // THPVariable_clear's Py_CLEARs
+  Py_CLEAR(as_wrapper<H>(o)->post_accumulate_grad_hooks);
   clear_cdata(as_wrapper<H>(o));
 }
 
@@ -440,6 +446,26 @@ int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
   });
   if (failed != 0) return failed;
   if (PyObject** dict = instance_dict(o)) Py_VISIT(*dict);
+  Py_VISIT(as_wrapper<H>(o)->backward_hooks);
+  Py_VISIT(as_wrapper<H>(o)->post_accumulate_grad_hooks);
+  // See Note [Seeing through C++ in traverse] (binding/python_variable.h).
+  if constexpr (std::is_same_v<H, Tensor>) return torch.traverse_autograd(as_wrapper<H>(o)->cdata, visit, arg);
+  return 0;
+}
+
+// Note [Seeing through C++ in traverse] (binding/python_variable.h), on the real CPython.
+int Torch::traverse_autograd(const MaybeOwned<Tensor>& cdata, visitproc visit, void* arg) const {
+  if (!cdata.defined() || cdata.unsafeIsBorrowed()) return 0;
+  const TensorImpl* tensor = cdata.get();
+  const autograd::AutogradMeta* meta = tensor->autograd_meta();
+  if (meta == nullptr) return 0;
+  const bool only_owner = tensor->refcount() == 1;
+  if (only_owner && meta->grad_fn.defined() && meta->grad_fn.use_count() == 1) {
+    Py_VISIT(grad_fn_pyobj(*meta->grad_fn.get()));  // Py_VISIT(grad_fn->pyobj())
+  }
+  if ((!e4 || only_owner) && meta->backward_hooks && &meta->backward_hooks->pyinterpreter() == pyinterpreter_) {
+    Py_VISIT(real(meta->backward_hooks->ptr(pyinterpreter_)));  // Py_VISIT(pyhook->dict)
+  }
   return 0;
 }
 
@@ -481,5 +507,116 @@ template int Torch::clear<Tensor>(PyObject*);
 template int Torch::clear<Storage>(PyObject*);
 template void Torch::install_slots<Tensor>(PyTypeObject*) noexcept;
 template void Torch::install_slots<Storage>(PyTypeObject*) noexcept;
+template PyObject* Torch::wrap_handle(const autograd::NodeHandle&, autograd::NodeHandle*);
+template PyObject* Torch::new_wrapper(PyTypeObject*, autograd::NodeHandle, impl::PyInterpreterStatus);
+template autograd::NodeHandle Torch::unpack(PyObject*) const;
+template void Torch::dealloc<autograd::NodeHandle>(PyObject*) noexcept;
+template int Torch::traverse<autograd::NodeHandle>(PyObject*, visitproc, void*);
+template int Torch::clear<autograd::NodeHandle>(PyObject*);
+template void Torch::install_slots<autograd::NodeHandle>(PyTypeObject*) noexcept;
+
+// ---- a grad_fn's Python object ------------------------------------------------------------
+// Note [Two ways to give a grad_fn a Python object] (binding/torch.h), on the real CPython.
+
+PyObject* Torch::grad_fn_pyobj(const autograd::Node& node) const noexcept {
+  if (!grad_fn_preserved) return real(node.cached_pyobj(pyinterpreter_));
+  const impl::PyObjectSlot* slot = node.pyobj_slot();
+  return slot->check_interpreter(pyinterpreter_) ? real(slot->_unchecked_untagged_pyobj()) : nullptr;
+}
+
+// The class of a node kind: a Python subclass of the base, as `type(name, (base,), {})`
+// makes it (for the preserved way, that runs revive.Node's __init_subclass__).  Borrowed.
+PyTypeObject* Torch::node_class(const autograd::Node& node) {
+  auto it = node_classes_.find(node.kind());
+  if (it != node_classes_.end()) return it->second;
+  PyTypeObject* base = grad_fn_preserved ? node_class_ : cpp_function_base;
+  const std::string name(node.name());
+  PyObject* dict = Py_BuildValue("{s:s,s:s}", "__module__", "revive", "__qualname__", name.c_str());
+  if (dict == nullptr) return nullptr;
+  PyObject* cls = PyObject_CallFunction(reinterpret_cast<PyObject*>(&PyType_Type), "s(O)O", name.c_str(), base, dict);
+  Py_DECREF(dict);
+  if (cls == nullptr) return nullptr;
+  auto* type = reinterpret_cast<PyTypeObject*>(cls);
+  node_classes_.emplace(node.kind(), type);  // kept for good, as the other classes are
+  return type;
+}
+
+PyObject* Torch::grad_fn_object(const autograd::NodeHandle& node) {
+  if (!node.defined()) Py_RETURN_NONE;
+  PyTypeObject* cls = node_class(*node);
+  if (cls == nullptr) return nullptr;
+  if (grad_fn_preserved) {
+    const impl::PyObjectSlot* slot = node->pyobj_slot();
+    // The recorded object (T2, or T5 for a zombie), else a new one of its kind's class;
+    // another interpreter's tag is refused by both, as for a tensor (T11).
+    if (slot->check_interpreter(pyinterpreter_) && slot->_unchecked_untagged_pyobj() != nullptr) return wrap(node);
+    return new_wrapper(cls, node, slot->check_interpreter(pyinterpreter_) ? impl::PyInterpreterStatus::TAGGED_BY_US
+                                                                           : impl::PyInterpreterStatus::MAYBE_UNINITIALIZED);
+  }
+  const impl::PyInterpreter* holder = node->cache_interpreter();
+  if (holder != nullptr && holder != pyinterpreter_) {
+    PyErr_Format(PyExc_RuntimeError, "cannot access the PyObject of %s from interpreter %s: interpreter %s holds it",
+                 std::string(node->name()).c_str(), (*pyinterpreter_)->name().c_str(), (*holder)->name().c_str());
+    return nullptr;
+  }
+  if (PyObject* o = real(node->cached_pyobj(pyinterpreter_))) {  // functionToPyObject
+    Py_INCREF(o);
+    return o;
+  }
+  PyObject* o = cls->tp_alloc(cls, 0);
+  if (o == nullptr) return nullptr;
+  auto* self = reinterpret_cast<CppFunctionObject*>(o);
+  new (&self->cdata) autograd::NodeHandle(node);
+  self->torch = this;
+  node->set_cached_pyobj(pyinterpreter_, opaque(o));  // not owned: a weak reference
+  return o;
+}
+
+bool Torch::is_grad_fn(PyObject* o) const noexcept {
+  if (grad_fn_preserved) return is_wrapper<autograd::NodeHandle>(o);
+  return cpp_function_base != nullptr && PyObject_TypeCheck(o, cpp_function_base);
+}
+
+autograd::NodeHandle Torch::unpack_node(PyObject* o) const {
+  autograd::NodeHandle node = grad_fn_preserved ? unpack<autograd::NodeHandle>(o)
+                                                 : reinterpret_cast<CppFunctionObject*>(o)->cdata;
+  if (!node.defined()) {
+    PyErr_SetString(PyExc_RuntimeError, grad_fn_preserved ? "the grad_fn's Node is undefined (Note [The weakref hole])"
+                                                          : "the grad_fn was cleared by the collector");
+  }
+  return node;
+}
+
+// THPCppFunction_traverse: its __dict__ and its type (a heap type).
+int Torch::cpp_function_traverse(PyObject* o, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(o));
+  Py_VISIT(reinterpret_cast<CppFunctionObject*>(o)->dict);
+  return 0;
+}
+
+// THPCppFunction_clear: forget the node, so that the next `t.grad_fn` makes a new
+// object, and let it go; as the collector's clear, drop __dict__ too.
+int Torch::cpp_function_clear(PyObject* o) {
+  auto* self = reinterpret_cast<CppFunctionObject*>(o);
+  Py_CLEAR(self->dict);
+  if (self->cdata.defined() && self->cdata->cached_pyobj(self->torch->pyinterpreter_) == opaque(o)) {
+    self->cdata->set_cached_pyobj(nullptr, nullptr);
+  }
+  autograd::NodeHandle dropped = std::move(self->cdata);
+  self->cdata = autograd::NodeHandle();
+  dropped.reset();  // may release tensors, and their zombies: Note [Move out, then drop]
+  return 0;
+}
+
+void Torch::cpp_function_dealloc(PyObject* o) noexcept {
+  auto* self = reinterpret_cast<CppFunctionObject*>(o);
+  PyTypeObject* type = Py_TYPE(o);
+  PyObject_GC_UnTrack(o);
+  if (self->weakreflist != nullptr) PyObject_ClearWeakRefs(o);
+  (void)cpp_function_clear(o);
+  self->cdata.~NodeHandle();
+  type->tp_free(o);
+  Py_DECREF(type);  // a heap type: each instance holds a reference to it
+}
 
 }  // namespace revive::cpython

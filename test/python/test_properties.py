@@ -866,7 +866,7 @@ class PreservationMachine(RuleBasedStateMachine):
             "empty(-1)": (RuntimeError, lambda: revive.empty(-1)),
             "empty('2')": (TypeError, lambda: revive.empty("2")),  # type: ignore[arg-type]
             "empty(None)": (TypeError, lambda: revive.empty(None)),  # type: ignore[arg-type]
-            "empty(1, 2)": (TypeError, lambda: revive.empty(1, 2)),  # type: ignore[call-arg]
+            "empty(1, 2)": (TypeError, lambda: revive.empty(1, 2)),  # type: ignore[misc,arg-type]
             "randn(2**62)": (RuntimeError, lambda: revive.randn(2**62)),
             "UntypedStorage(-1)": (ValueError, lambda: revive.UntypedStorage(-1)),
             "UntypedStorage(2**70)": (OverflowError, lambda: revive.UntypedStorage(2**70)),

@@ -80,7 +80,11 @@ def public_members(cls):
 
 # What the stubs declare only for typing: the wrappers' __dict__ (any attribute), which
 # the classes implement with CPython's own attribute lookup, not methods of their own.
-TYPING_ONLY = {"__getattr__", "__setattr__"}
+# And the number slots (t ** e, a * b), which CPython shows as slot wrappers.
+TYPING_ONLY = {"__getattr__", "__setattr__", "__pow__", "__mul__"}
+
+# The grad_fn classes of the other way (REVIVE_GRAD_FN), which this interpreter lacks.
+OTHER_GRAD_FN_WAY = {"cache": {"NodeBase", "Node"}, "preserved": {"CppFunction"}}[revive.grad_fn_objects()]
 
 
 class TestStubs(unittest.TestCase):
@@ -92,12 +96,12 @@ class TestStubs(unittest.TestCase):
 
     def test_every_public_name_has_a_stub_and_every_stub_a_name(self):
         public = {n for n in dir(revive._C) if not n.startswith("__")}
-        declared = set(self.stubs.functions) | set(self.stubs.classes)
+        declared = (set(self.stubs.functions) | set(self.stubs.classes)) - OTHER_GRAD_FN_WAY
         self.assertEqual(sorted(public - declared), [], "public names of revive._C without a stub")
         self.assertEqual(sorted(declared - public), [], "stubs for names revive._C does not have")
 
     def test_every_method_and_property_has_a_stub(self):
-        for name in self.stubs.classes:
+        for name in set(self.stubs.classes) - OTHER_GRAD_FN_WAY:
             cls = getattr(revive._C, name)
             members = self.stubs.members(name)
             for attr in public_members(cls):

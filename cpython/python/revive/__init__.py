@@ -5,6 +5,9 @@ hands the tensor back to Python, Python sees the same object, with its attribute
 REVIVE_ERA, read at the first import, chooses how: E2 (the default) preserves a wrapper
 by resurrecting it when Python lets go while C++ still holds the tensor; E4 (PyTorch
 since #167564) has C++ hold the wrapper while it shares the tensor.  `era()` says which.
+An operation on a tensor that requires grad records a graph (`t.grad_fn`), the C++ owner
+PyTorch's tensors most often have; REVIVE_GRAD_FN (cache, the default, or preserved)
+chooses how a grad_fn gets its Python object.  `grad_fn_objects()` says which.
 
 As torch is laid out, so is this package: `revive._C` is the extension module, with the
 C base types `TensorBase` and `StorageBase`; `Tensor` and `UntypedStorage` are Python
@@ -47,6 +50,7 @@ from revive._C import (  # noqa: E402
     cpp_empty,
     empty,
     era,
+    grad_fn_objects,
     held,
     hermetic,
     hold,
@@ -90,7 +94,7 @@ class FloatTensor(metaclass=_LegacyTensorType):
 
 
 __all__ = [
-    "FloatTensor", "Tensor", "UntypedStorage", "cpp_empty", "empty", "era", "held", "hermetic", "hold",
+    "FloatTensor", "Tensor", "UntypedStorage", "cpp_empty", "empty", "era", "grad_fn_objects", "held", "hermetic", "hold",
     "inspect", "is_hermetic", "library", "ops", "randn", "release", "release_on_thread", "tensor", "watch",
     "watched",
 ]

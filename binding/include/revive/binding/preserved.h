@@ -183,9 +183,7 @@ struct Preserved<autograd::NodeHandle> {
   static constexpr bool python_dispatch = false;  // no operator takes a node
   // A node's death releases tensors, which may belong to another interpreter's wrappers.
   static constexpr bool release_gil_on_drop = true;
-  static constexpr const char* weakref_hole_warning =
-      "Deallocating Node that still has live PyObject references.  This probably happened "
-      "because you took out a weak reference to a grad_fn.";
+  static constexpr const char* weakref_hole_warning = texts::kNodeWeakrefHoleWarning;
   static constexpr const char* subclass_error =
       "Creating a Node subclass from a class that does not inherit from Node is not possible.";
   static constexpr const char* wrong_kind_error = "Expected a node type, but got ";

@@ -3,11 +3,16 @@
 //
 // Defines:
 //   WrapperObject<H>  the C struct of a `revive._C.TensorBase` (H = Tensor, THPVariable)
-//                     or a `revive._C.StorageBase` (H = Storage, THPStorage) instance:
-//                     cdata, the weakref list, whether hermetic mode made it.  The
+//                     or a `revive._C.StorageBase` (H = Storage, THPStorage) instance, or
+//                     a `revive._C.NodeBase` one (H = autograd::NodeHandle, a preserved
+//                     grad_fn): cdata, the weakref list, whether hermetic mode made it,
+//                     and a tensor's two hook fields.  The
 //                     __dict__ is the Python subclass's (revive.Tensor, a class made over
 //                     the C base as torch.Tensor is over torch._C.TensorBase).
-//   Kind<H>           what differs between the two, as binding/'s Preserved<H> says it.
+//   Kind<H>           what differs between them, as binding/'s Preserved<H> says it.
+//   CppFunctionObject a grad_fn's Python object when the interpreter caches them
+//                     (THPCppFunction; Note [Two ways to give a grad_fn a Python object]
+//                     in binding/include/revive/binding/torch.h).
 //   CPythonVTable     the PyInterpreter vtable C++ calls back through (decref, names).
 //   Torch             one interpreter's state: its PyInterpreter (the slots' tag), the two
 //                     C base types and the two Python classes over them, and the
@@ -23,7 +28,10 @@
 #include <string>
 #include <utility>
 
+#include <map>
+
 #include "revive/pyslot/py_interpreter.h"
+#include "revive/tensor/autograd.h"
 #include "revive/tensor/maybe_owned.h"
 #include "revive/tensor/storage_impl.h"
 #include "revive/tensor/tensor_impl.h"
@@ -56,6 +64,21 @@ struct WrapperObject {
   // Process-wide, never reused (an address is, once the wrapper is freed): what tells
   // two wrappers apart, for revive.inspect and the fake-against-real comparison.
   std::uint64_t serial;
+  // THPVariable's backward_hooks and post_accumulate_grad_hooks (a tensor's only; the
+  // tensor's autograd meta holds the same objects again).  Owned references or null.
+  PyObject* backward_hooks;
+  PyObject* post_accumulate_grad_hooks;
+};
+
+// THPCppFunction: a grad_fn's Python object under the cache (the default), owning its
+// node, which records it without owning it (Node::cached_pyobj).  Its class is one per
+// node kind ("PowBackward0"), made over revive._C.CppFunction.
+struct CppFunctionObject {
+  PyObject_HEAD
+  autograd::NodeHandle cdata;  // cleared by the collector's clear
+  Torch* torch;
+  PyObject* dict;         // __dict__ (tp_dictoffset)
+  PyObject* weakreflist;  // tp_weaklistoffset
 };
 
 // The RuntimeError for a tensor class over TensorBase that is not a Tensor class
@@ -80,6 +103,13 @@ struct Kind<Storage> {
   // (THPStorage_isPreservable; test_storage_preserve_nonhermetic_in_hermetic_context).
   static constexpr bool remembers_hermetic = true;
   static constexpr const char* weakref_hole_warning = texts::kStorageWeakrefHoleWarning;
+};
+template <>
+struct Kind<autograd::NodeHandle> {
+  static constexpr const char* python_name = "Node";
+  static constexpr const char* error_name = "Node";
+  static constexpr bool remembers_hermetic = false;
+  static constexpr const char* weakref_hole_warning = texts::kNodeWeakrefHoleWarning;
 };
 
 // Note [Who holds the GIL on CPython 3.11]
@@ -179,7 +209,9 @@ class Torch {
   template <class H>
   [[nodiscard]] PyTypeObject* base_type() const noexcept;
   template <class H>
-  [[nodiscard]] bool is_wrapper(PyObject* o) const noexcept { return PyObject_TypeCheck(o, base_type<H>()); }
+  [[nodiscard]] bool is_wrapper(PyObject* o) const noexcept {
+    return base_type<H>() != nullptr && PyObject_TypeCheck(o, base_type<H>());
+  }
 
   // THPVariable_Wrap / THPStorage_Wrap: a new reference, or null with an exception set.
   template <class H>
@@ -218,6 +250,28 @@ class Torch {
   // a wrapper sets its target's has-PyObject bit and C++ holds it while it shares the
   // target.  Chosen when the module is imported (REVIVE_ERA=E4), before any wrapper.
   bool e4 = false;
+  // How grad_fns get their Python objects here: Note [Two ways to give a grad_fn a
+  // Python object] (binding/torch.h).  Chosen at the first import (REVIVE_GRAD_FN=cache,
+  // the default, or preserved), before any grad_fn object.
+  bool grad_fn_preserved = false;
+  // The classes: revive._C.CppFunction (cache), or NodeBase and revive.Node over it
+  // (preserved: set_node_classes); and one subclass per node kind, made on first use.
+  PyTypeObject* cpp_function_base = nullptr;
+  void set_node_classes(PyTypeObject* base, PyTypeObject* python_class) noexcept {
+    node_base_ = base;
+    node_class_ = python_class;
+  }
+  // `t.grad_fn`: a new reference to the node's object (made if needed), None for an
+  // undefined handle, or null with an exception set.
+  PyObject* grad_fn_object(const autograd::NodeHandle& node);
+  // Whether `o` is a grad_fn object of this interpreter; its node (undefined, with
+  // RuntimeError set, if the collector cleared it or the weakref hole stubbed it).
+  [[nodiscard]] bool is_grad_fn(PyObject* o) const noexcept;
+  autograd::NodeHandle unpack_node(PyObject* o) const;
+  // The cache's type slots.
+  static void cpp_function_dealloc(PyObject* o) noexcept;
+  static int cpp_function_traverse(PyObject* o, visitproc visit, void* arg);
+  static int cpp_function_clear(PyObject* o);
   // revive.hermetic, the module's third type, kept with the other two for every module
   // object of this interpreter: See Note [One Torch per interpreter] (module.cpp).
   PyTypeObject* hermetic_type = nullptr;
@@ -251,6 +305,12 @@ class Torch {
   void clear_contents(PyObject* o) noexcept;
   template <class H>
   void real_death(PyObject* o) noexcept;
+  // A tensor wrapper's traverse beyond its own fields: Note [Seeing through C++ in
+  // traverse] (binding/python_variable.h).
+  int traverse_autograd(const MaybeOwned<Tensor>& cdata, visitproc visit, void* arg) const;
+  // The node's Python object here, if any (Node::pyobj()): borrowed.
+  [[nodiscard]] PyObject* grad_fn_pyobj(const autograd::Node& node) const noexcept;
+  PyTypeObject* node_class(const autograd::Node& node);
 
   // Never freed: slots may keep the tag after the interpreter ended, and a disarmed
   // PyInterpreter must still be there to say so (Note [Disarming a dead interpreter]).
@@ -261,6 +321,9 @@ class Torch {
   PyTypeObject* storage_base_;
   PyTypeObject* tensor_class_ = nullptr;
   PyTypeObject* storage_class_ = nullptr;
+  PyTypeObject* node_base_ = nullptr;   // preserved grad_fns only
+  PyTypeObject* node_class_ = nullptr;
+  std::map<autograd::Node::Kind, PyTypeObject*> node_classes_;  // owned references
   // CPython's subtype_clear, as type() gave it to the Python classes before
   // install_slots replaced it: what issue_136358 gives back.
   inquiry subtype_clear_ = nullptr;
@@ -274,5 +337,9 @@ template <>
 inline PyTypeObject* Torch::base_type<Tensor>() const noexcept { return tensor_base_; }
 template <>
 inline PyTypeObject* Torch::base_type<Storage>() const noexcept { return storage_base_; }
+template <>
+inline PyTypeObject* Torch::python_type<autograd::NodeHandle>() const noexcept { return node_class_; }
+template <>
+inline PyTypeObject* Torch::base_type<autograd::NodeHandle>() const noexcept { return node_base_; }
 
 }  // namespace revive::cpython

@@ -3,9 +3,10 @@
 // cpython/ on the real one (neither may include the other).
 //
 // Defines, in namespace revive::texts:
-//   kTensorWeakrefHoleWarning, kStorageWeakrefHoleWarning
+//   kTensorWeakrefHoleWarning, kStorageWeakrefHoleWarning, kNodeWeakrefHoleWarning
 //       the warning of Note [The weakref hole] (binding/python_variable.h), given when
-//       C++ releases a zombie a weak reference revived (concrete_decref_fn).
+//       C++ releases a zombie a weak reference revived (concrete_decref_fn); the last
+//       for a preserved grad_fn, in the others' words (PyTorch has none yet).
 //   kUndefinedSelf, kNullStorage
 //       what a method raises when its wrapper's C++ object is undefined (a wrapper the
 //       weakref hole stubbed): the argument parser's text for a tensor's `self`, and
@@ -24,6 +25,17 @@ inline constexpr const char* kStorageWeakrefHoleWarning =
     "happened because you took out a weak reference to UntypedStorage and didn't call "
     "_fix_weakref() after dereferencing it.  Subsequent accesses to this storage via the "
     "PyObject will now fail.";
+
+inline constexpr const char* kNodeWeakrefHoleWarning =
+    "Deallocating Node that still has live PyObject references.  This probably happened "
+    "because you took out a weak reference to a grad_fn and didn't call _fix_weakref() "
+    "after dereferencing it.  Subsequent accesses to this grad_fn via the PyObject will now fail.";
+
+// THPVariable_set_backwards_hooks and THPVariable_set_post_accumulate_grad_hooks, for
+// `del t._backward_hooks` (PyTorch's spelling, "backwards", kept).
+inline constexpr const char* kDeleteBackwardHooks = "Deletion of _backwards_hooks not allowed!";
+inline constexpr const char* kDeletePostAccumulateGradHooks =
+    "Deletion of _post_accumulate_grad_hooks not allowed!";
 
 inline constexpr const char* kUndefinedSelf =
     "Expected a proper Tensor but got None (or an undefined Tensor in C++) for argument #0 'self'";
