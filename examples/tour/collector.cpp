@@ -166,4 +166,97 @@ void gc_bugs(Pictures* pics, Era) {
   }
 }
 
+// The autograd graph: the C++ owner PyTorch's tensors really have, and the one place the
+// collector sees through C++ (Note [The autograd graph's ownership], tensor/autograd.h;
+// Note [Seeing through C++ in traverse], binding/python_variable.h).
+void autograd(Pictures* pics, Era era) {
+  Scene scene(pics, "autograd",
+              {"the autograd graph keeps a zombie; the collector sees through C++ once the wrapper is the only owner",
+               "T1 T3 T5 T3 T5 T7", LifeState::D},
+              {"the autograd graph in E4: C++ holds the wrapper while the graph shares the tensor",
+               "T1 share unshare share unshare share T2 T2 unshare share unshare T7", LifeState::D},
+              era);
+  Narrator& tour = scene.tour;
+  Interpreter::Owner& I = scene.I;
+  GcDisabled manual(*I);  // collections only when the tour asks
+  Ref x, y, h;
+  tour.step("Py: x = torch.empty(2, requires_grad=True); x.foo = 2", [&] {
+    x = I->empty(2);
+    tour.watch_wrapped(*I, x, "x");
+    set_requires_grad(*I, x, true);
+    I->setattr(x, "foo", std::int64_t{2});
+  },
+            InE2{"A leaf: operations on it will record a graph. x.foo is the state that must survive.",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0"},
+            InE4{"A leaf: operations on it will record a graph. Making it, and setting requires_grad "
+                 "through a handle copied from x, each shared the tensor for a moment: share, unshare, "
+                 "twice (the fake binding copies handles; PyTorch reads through the wrapper's own).",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T1,share,unshare,share,unshare fin=0"});
+  tour.step("Py: y = x ** 2", [&] {
+    y = pow(*I, x, 2);
+    tour.show_grad_fn(y, "y.grad_fn");
+  },
+            InE2{"y's grad_fn, a PowBackward0, saves its input: C++ now holds x's tensor twice more, "
+                 "once as _saved_self and once through its edge to x's AccumulateGrad, which owns its "
+                 "leaf. So n = 3, and the picture draws both nodes and their references.",
+                 "L n=3 r=1 tag=I0 owns=0 cdata=owned fin=0"},
+            InE4{"y's grad_fn, a PowBackward0, saves x (_saved_self) and reaches x's AccumulateGrad, "
+                 "which owns its leaf: n = 3. The first of them took n from 1 to 2 with the bit set, so C++ "
+                 "took a reference to x's wrapper: r = 2.",
+                 "L n=3 r=2 tag=I0 owns=0 cdata=owned via=share fin=0"});
+  tour.step("Py: del x", [&] { x.reset(); },
+            InE2{"Python's last reference goes while the graph holds the tensor: the dealloc resurrects "
+                 "x (T3), and the slot owns it. This is how test_tensor_ressurecting_clear keeps its "
+                 "tensor: through grad_fn, not .grad.",
+                 "Z n=2 r=1 tag=I0 owns=1 cdata=borrowed via=T3 fin=0"},
+            InE4{"Python's last reference goes; C++'s keeps x alive (r = 1): no resurrection.",
+                 "L n=3 r=1 tag=I0 owns=0 cdata=owned fin=0"});
+  tour.step("Py: y.grad_fn._saved_self.foo", [&] {
+    Ref saved = saved_self(*I, grad_fn(*I, y));
+    tour.say("y.grad_fn._saved_self.foo == " + std::to_string(std::get<std::int64_t>(I->getattr(saved, "foo"))));
+  },
+            InE2{"_saved_self wraps the saved tensor: the same object, flipped back (T5) with its "
+                 "attribute; the temporary goes at the end of the expression and x is resurrected "
+                 "again (T3).",
+                 "Z n=2 r=1 tag=I0 owns=1 cdata=borrowed via=T5,T3 fin=0"},
+            InE4{"_saved_self wraps the saved tensor: the recorded wrapper, one more reference (T2), "
+                 "given back at the end of the expression.",
+                 "L n=3 r=1 tag=I0 owns=0 cdata=owned via=T2 fin=0"});
+  tour.step("Py: x = y.grad_fn._saved_self; del y", [&] {
+    x = saved_self(*I, grad_fn(*I, y));
+    y.reset();
+  },
+            InE2{"x again (T5); then y dies, its PowBackward0 with it, and that node's saved x and its "
+                 "edge to the AccumulateGrad, which lets go of x too: n = 1, the wrapper is the "
+                 "tensor's only owner.",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T5 fin=0"},
+            InE4{"x again (T2); then y dies, its graph with it: n = 1, and C++ gives x's wrapper back "
+                 "(unshare).",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned via=T2,unshare fin=0"});
+  tour.step("Py: h = Hooks(); h.x = x; x._backward_hooks = h; del h, x", [&] {
+    h = I->new_object(I->new_class("Hooks", I->object_type()));
+    I->setattr(h, "x", x);
+    set_backward_hooks(*I, x, h);
+    h.reset();
+    x.reset();
+  },
+            InE2{"A cycle through C++: x holds h twice, in its _backward_hooks field and in its tensor's "
+                 "Python pre-hook (C++), and h holds x. Only h.x is left of x's references: r = 1.",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned fin=0"},
+            InE4{"A cycle through C++: x holds h twice, in its _backward_hooks field and in its tensor's "
+                 "Python pre-hook (C++), and h holds x. The setter's handle copy shared the tensor for a "
+                 "moment (share, unshare).",
+                 "L n=1 r=1 tag=I0 owns=0 cdata=owned via=share,unshare fin=0"});
+  tour.step("Py: gc.collect()", [&] { (void)I->gc_collect(); },
+            InE2{"x's wrapper is its tensor's only owner, so its traverse reports what the tensor holds "
+                 "in C++ as well: h, twice. Both of h's references are explained, x's one (h.x) too: "
+                 "the cycle is garbage, cleared and freed (T7). The same graph while y was alive would "
+                 "have been left alone: x resurrectable, its traverse silent.",
+                 "D via=T7 fin=0"},
+            InE4{"x's wrapper was its tensor's only owner (C++ held no reference to it), and "
+                 "its traverse reports h twice, the field and the C++ pre-hook: the cycle is garbage "
+                 "(T7).",
+                 "D via=T7 fin=0"});
+}
+
 }  // namespace revive::tour

@@ -295,6 +295,14 @@ void Narrator::also_show(Interpreter& other) {
   }
 }
 
+void Narrator::show_grad_fn(const Ref& tensor, std::string name) {
+  const auto* w = static_cast<const binding::TensorObject*>(tensor.get());
+  const TensorImpl* t = w->cdata.get();
+  const autograd::AutogradMeta* meta = t == nullptr ? nullptr : t->autograd_meta();
+  if (meta == nullptr || !meta->grad_fn.defined()) return;
+  shown_nodes_.emplace_back(weak_intrusive_ptr<autograd::Node>(meta->grad_fn.getIntrusivePtr()), std::move(name));
+}
+
 void Narrator::show(const Ref& wrapper, std::string name) {
   shown_.push_back({wrapper->interp, wrapper.get(), wrapper->id, std::move(name)});
 }
@@ -492,12 +500,27 @@ std::optional<OwnershipView> Narrator::look() {
   }
   std::vector<const trace::RuntimeView*> views;
   for (const Interpreter* in : interps_) views.push_back(&in->view());
+  // A node still alive is read through the weak reference's pointer: nothing else runs
+  // while the tour reads (one thread), and lock() would count.
+  std::vector<const autograd::Node*> nodes;
+  std::vector<std::pair<std::uint64_t, std::string>> node_names;
+  for (const auto& [weak, name] : shown_nodes_) {
+    if (weak.expired()) continue;
+    nodes.push_back(weak.unsafe_get());
+    node_names.emplace_back(nodes.back()->id(), name);
+  }
   OwnershipView v;
   const bool alive = watch_ != nullptr && watch_->alive();
   if (const auto* t = std::get_if<const TensorImpl*>(&target_)) {
-    v = look_at(alive ? *t : nullptr, views, extra);
+    v = look_at(alive ? *t : nullptr, views, extra, nodes);
   } else {
-    v = look_at(alive ? std::get<const StorageImpl*>(target_) : nullptr, views, extra);
+    v = look_at(alive ? std::get<const StorageImpl*>(target_) : nullptr, views, extra, nodes);
+  }
+  for (pictures::NodeView& n : v.nodes) {
+    for (const auto& [id, name] : node_names) {
+      if (id == n.id) n.label = name;
+    }
+    n.id = local_id(node_ids_, n.id);
   }
   // Names, and this scenario's own numbering.
   if (v.alive) v.target_id = local_id(target_ids_, v.target_id);

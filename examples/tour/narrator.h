@@ -42,6 +42,7 @@
 #include "revive/binding/interpreter.h"
 #include "revive/pictures/diagram.h"
 #include "revive/pictures/state_machine.h"
+#include "revive/tensor/autograd.h"
 #include "revive/tensor/death_watch.h"
 #include "revive/tensor/intrusive_ptr.h"
 
@@ -118,6 +119,10 @@ class Narrator final : public trace::Observer {
   // object the story names), labelled with `name`.  A step whose action names a shown,
   // living object must draw it: a narration check.
   void show(const Ref& wrapper, std::string name = {});
+  // Draw the grad_fn of tensor wrapper `tensor` too, with the nodes it reaches, for as
+  // long as the node lives, labelled with `name` ("y.grad_fn").  Read through the
+  // wrapper's own reference: no count changes.
+  void show_grad_fn(const Ref& tensor, std::string name);
   // Output of the current step, printed under its row.
   void say(std::string line);
 
@@ -165,8 +170,10 @@ class Narrator final : public trace::Observer {
   // Object numbers as this scenario shows them: 1, 2, ... in order of appearance, so a
   // reader's run and the docs show the same numbers whatever ran before.
   std::uint64_t local_id(std::map<std::uint64_t, std::uint64_t>& ids, std::uint64_t id);
-  std::map<std::uint64_t, std::uint64_t> wrapper_ids_, target_ids_;
+  std::map<std::uint64_t, std::uint64_t> wrapper_ids_, target_ids_, node_ids_;
   std::vector<Shown> shown_;
+  // Followed weakly, so that drawing them changes no count.
+  std::vector<std::pair<weak_intrusive_ptr<autograd::Node>, std::string>> shown_nodes_;
   std::vector<std::string> events_;  // this step's events, as printed
   std::vector<trace::Event> trace_;  // this step's events, as emitted
   std::vector<bool> event_shown_;    // for each of trace_: about a shown object

@@ -38,6 +38,8 @@ constexpr Scenario kScenarios[] = {
      "test_tensor_cycle_via_dict, test_tensor_cycle_via_slots", gc_cycle, {}, true},
     {"gc-bugs", "#75932 and #136358 broken, then fixed; #145253's cleared weakref in all three",
      "test_tensor_ressurecting_clear, #75932, #136358, #145253", gc_bugs},
+    {"autograd", "the graph saves x: a zombie kept by C++, then a cycle the collector sees through",
+     "test_tensor_ressurecting_clear, test_backward_hooks_traverse", autograd, {}, true},
 };
 
 }  // namespace

@@ -91,5 +91,6 @@ void disarm(Pictures* pics, binding::Era era = binding::Era::E2);
 // collector.cpp
 void gc_cycle(Pictures* pics, binding::Era era = binding::Era::E2);
 void gc_bugs(Pictures* pics, binding::Era era = binding::Era::E2);
+void autograd(Pictures* pics, binding::Era era = binding::Era::E2);
 
 }  // namespace revive::tour

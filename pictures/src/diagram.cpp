@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <optional>
 #include <utility>
 
 namespace revive::pictures {
@@ -33,10 +34,48 @@ WrapperView view_of(const trace::RuntimeView& home, const PyObject* o, const voi
   return w;
 }
 
+// The named nodes and those their edges reach, breadth first, at most kMaxNodes.
+void add_nodes(OwnershipView& v, const void* target, std::span<const autograd::Node* const> named) {
+  constexpr std::size_t kMaxNodes = 8;
+  std::vector<const autograd::Node*> seen;
+  auto index_of = [&seen](const autograd::Node* n) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+      if (seen[i] == n) return i;
+    }
+    return std::nullopt;
+  };
+  for (const autograd::Node* n : named) {
+    if (n != nullptr && !index_of(n) && seen.size() < kMaxNodes) seen.push_back(n);
+  }
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    const autograd::Node* n = seen[i];
+    NodeView nv;
+    nv.id = n->id();
+    nv.name = std::string(n->name());
+    nv.strong = n->refcount();
+    auto holds = [&](const Tensor& t, const char* what) {
+      if (target != nullptr && t.unsafeGetTensorImpl() == target) nv.holds_target.emplace_back(what);
+    };
+    if (!n->saved_self().is_output()) holds(n->saved_self().data(), "_saved_self");
+    if (!n->saved_other().is_output()) holds(n->saved_other().data(), "_saved_other");
+    holds(n->variable(), "variable");
+    for (const autograd::NodeHandle& e : n->next_edges()) {
+      if (!e.defined()) continue;
+      std::optional<std::size_t> at = index_of(e.get());
+      if (!at && seen.size() < kMaxNodes) {
+        seen.push_back(e.get());
+        at = seen.size() - 1;
+      }
+      if (at) nv.edges.push_back(*at);
+    }
+    v.nodes.push_back(std::move(nv));
+  }
+}
+
 }  // namespace
 
 OwnershipView look_at(const Target& target, std::span<const trace::RuntimeView* const> interpreters,
-                      std::span<const PyObject* const> extra) {
+                      std::span<const PyObject* const> extra, std::span<const autograd::Node* const> nodes) {
   REVIVE_CHECK(!interpreters.empty(), "look_at() needs at least one interpreter");
   OwnershipView v;
   v.kind = std::string(target.type_name);
@@ -82,6 +121,7 @@ OwnershipView look_at(const Target& target, std::span<const trace::RuntimeView* 
     trace::ViewLock gil(home);
     v.extra.push_back(view_of(home, o, target.address, /*recorded=*/false));
   }
+  add_nodes(v, target.slot == nullptr ? nullptr : target.address, nodes);
   return v;
 }
 
@@ -144,6 +184,7 @@ std::uint32_t OwnershipView::cpp_strong() const noexcept {
   for (const WrapperView& w : extra) {
     if (w.role == WrapperView::Role::Hermetic && w.cdata == CdataKind::Owned) ++drawn;
   }
+  for (const NodeView& n : nodes) drawn += static_cast<std::uint32_t>(n.holds_target.size());
   return strong > drawn ? strong - drawn : 0;
 }
 
@@ -263,6 +304,21 @@ Graph ownership_graph(const OwnershipView& v, std::string caption) {
     g.nodes.push_back(Node{id, wrapper_label(w), wrapper_kind(w), python_cluster(w.interpreter), false});
     add_cdata_edge(g, id, w, v.alive);
     python_refs(w.interpreter, id, w.refcnt);
+  }
+  // Autograd nodes: C++ owners of the target, drawn one by one.
+  for (std::size_t i = 0; i < v.nodes.size(); ++i) {
+    const NodeView& n = v.nodes[i];
+    const std::string id = "node" + std::to_string(i + 1);
+    g.nodes.push_back(Node{id,
+                           (n.label.empty() ? "" : n.label + ": ") + n.name + " #" + std::to_string(n.id) +
+                               "\nn = " + std::to_string(n.strong),
+                           NodeKind::GradFn, "cpp", false});
+    for (const std::string& what : n.holds_target) {
+      if (v.alive) g.edges.push_back(Edge{id, "target", what + "\n+1 to n", EdgeKind::Owning, false});
+    }
+    for (std::size_t e : n.edges) {
+      g.edges.push_back(Edge{id, "node" + std::to_string(e + 1), "next edge\n+1 to n", EdgeKind::Owning, false});
+    }
   }
   return g;
 }

@@ -49,6 +49,8 @@ std::string_view node_style(NodeKind k) noexcept {
       return R"(shape=box, style="rounded,filled", fillcolor="#ffffff", color="#888888")";
     case NodeKind::Start:
       return R"(shape=point, width=0.15)";
+    case NodeKind::GradFn:
+      return R"(shape=hexagon, style=filled, fillcolor="#d0e0e3", color="#45818e")";
   }
   return "";
 }
@@ -106,6 +108,7 @@ std::string_view to_string(NodeKind k) noexcept {
     case NodeKind::Disarmed: return "disarmed";
     case NodeKind::State: return "state";
     case NodeKind::Start: return "start";
+    case NodeKind::GradFn: return "grad_fn";
   }
   return "?";
 }

@@ -30,6 +30,7 @@
 #include "revive/pictures/graph.h"
 #include "revive/pictures/inspect.h"
 #include "revive/pictures/state_machine.h"
+#include "revive/tensor/autograd.h"
 #include "revive/trace/runtime_view.h"
 
 namespace revive::pictures {
@@ -57,6 +58,11 @@ namespace revive::pictures {
 //       L:  wrapper -> target solid (owned cdata),  slot -> wrapper dotted;
 //       Z:  wrapper -> target dashed (borrowed),    slot -> wrapper solid (owns = 1).
 //     Two solid ones would be the uncollectable cycle; none, a wrapper nobody owns.
+//   - autograd nodes the caller names (a grad_fn, hexagons in the C++ cluster) and the
+//     nodes their edges reach: "node1", "node2", ..., each with its n, a solid edge to
+//     every node it holds (next edge) and to the target where it holds that (the input
+//     it saved, an AccumulateGrad's variable), labelled with what holds it.  Those
+//     references are then not in "cpp_owners"' count.
 //     Era E4 adds one more, cpp_owners -> wrapper, solid, while the has-PyObject bit is
 //     set and n >= 2: C++'s real reference to the wrapper (Note [Era E4 in the binding]).
 //     It is not a cycle the collector must break: C++ drops it when it stops sharing.
@@ -84,6 +90,16 @@ struct WrapperView {
   std::size_t weakrefs = 0;             // Python weakrefs pointing at it
 };
 
+// An autograd node as a picture shows it.
+struct NodeView {
+  std::uint64_t id = 0;       // Node::id
+  std::string name;           // "PowBackward0", "AccumulateGrad", ...
+  std::string label;          // what the caller named it by ("y.grad_fn"), if anything
+  std::uint32_t strong = 0;   // its n
+  std::vector<std::string> holds_target;  // its owning references to the target: "_saved_self", "variable", ...
+  std::vector<std::size_t> edges;         // the nodes it holds (indices into OwnershipView::nodes)
+};
+
 struct InterpreterView {
   std::string name;
   bool disarmed = false;   // torn down (T9)
@@ -107,9 +123,11 @@ struct OwnershipView {
                                // interpreter not listed (pyobj_ is guarded by its GIL)
   std::optional<WrapperView> recorded;
   std::vector<WrapperView> extra;  // the wrappers the caller named, in order
+  std::vector<NodeView> nodes;     // the autograd nodes the caller named, then those they reach
   std::vector<InterpreterView> interpreters;
 
-  // n minus the owned cdatas drawn (recorded and extra wrappers): C++'s own references.
+  // n minus the owned cdatas drawn (recorded and extra wrappers) and the nodes' references
+// drawn: C++'s other references.
   [[nodiscard]] std::uint32_t cpp_strong() const noexcept;
 };
 
@@ -117,17 +135,21 @@ struct OwnershipView {
 // not be empty).  The slot's wrapper is read under the GIL of the tagging interpreter,
 // if it is listed (a disarmed one too: its objects are abandoned, not freed).  `extra`
 // names wrappers to draw besides the recorded one (naming the recorded one too is
-// harmless: it is drawn once); each must be alive.  A null target
-// is a dead one (D).  The caller keeps `target` alive meanwhile.
+// harmless: it is drawn once); each must be alive.  `nodes` names autograd nodes to
+// draw, with the nodes their edges reach (at most 8 in all); the caller keeps them
+// alive, and holds the GIL that guards them (the viewpoint's).  A null target is a dead
+// one (D).  The caller keeps `target` alive meanwhile.
 [[nodiscard]] OwnershipView look_at(const Target& target,
                                     std::span<const trace::RuntimeView* const> interpreters,
-                                    std::span<const PyObject* const> extra = {});
+                                    std::span<const PyObject* const> extra = {},
+                                    std::span<const autograd::Node* const> nodes = {});
 // The same for any preserved C++ object (TensorImpl, StorageImpl, ...).
 template <PreservedTarget Impl>
 [[nodiscard]] OwnershipView look_at(const Impl* target,
                                     std::span<const trace::RuntimeView* const> interpreters,
-                                    std::span<const PyObject* const> extra = {}) {
-  return look_at(trace::target_of(target), interpreters, extra);
+                                    std::span<const PyObject* const> extra = {},
+                                    std::span<const autograd::Node* const> nodes = {}) {
+  return look_at(trace::target_of(target), interpreters, extra, nodes);
 }
 
 // The picture of `view` as Note [Ownership pictures] describes.  `caption` goes first

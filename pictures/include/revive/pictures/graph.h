@@ -39,6 +39,7 @@ enum class NodeKind {
   Disarmed,     // an interpreter torn down (T9)
   State,        // a state of the state machine
   Start,        // the state machine's entry point
+  GradFn,       // an autograd node (a grad_fn), a C++ owner of tensors
 };
 
 enum class EdgeKind {

@@ -346,6 +346,9 @@ class weak_intrusive_ptr {
   [[nodiscard]] std::uint32_t use_count() const noexcept {
     return target_ == nullptr ? 0 : target_->refcount();
   }
+  // The pointer, whether the object lives or not: only for a reader that knows it does
+  // and that nothing releases it meanwhile (the tour's pictures).
+  [[nodiscard]] T* unsafe_get() const noexcept { return target_; }
 
  private:
   T* target_ = nullptr;  // owns one weak reference, or null
