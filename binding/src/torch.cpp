@@ -80,7 +80,7 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_
     // The trampoline holds the main interpreter, the dispatcher this one's operators.
     if (is_main_ || !python_ops_.empty()) return std::nullopt;
     const std::int64_t unseen = pyinterpreter_.unseen_releases();
-    if (pyinterpreter_.tagged_count() == 0) return unseen;
+    if (pyinterpreter_.tagged_count() == 0 && pyinterpreter_.safe_objects() == 0) return unseen;
     // One reading of the group's objects per round, shared by every member asked (see
     // ReclaimHooks::accounted): asked under the graveyard's mutex, so one cache will do.
     static std::uint64_t cached_round = 0;
@@ -104,7 +104,7 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_
       }
     }
     if (!reach->only_internal(&pyinterpreter_)) return std::nullopt;
-    return unseen + reach->owned_wrappers(&pyinterpreter_);
+    return unseen + reach->owned_wrappers(&pyinterpreter_) + reach->safe_held(&pyinterpreter_);
   };
   hooks.release = [this](PyObject* o) {
     if (const WrapperOps* ops = wrapper_ops(o)) ops->release(o, &pyinterpreter_);

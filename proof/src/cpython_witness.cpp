@@ -221,7 +221,7 @@ class CPythonWitness final : public Witness {
   // See Note [The fake against the real CPython].
   [[nodiscard]] bool performs(const Op& op, const Model& before) const override {
     if (op.kind == OpKind::Teardown || op.kind == OpKind::AutoGc) return false;
-    if (op.kind == OpKind::SetPeer) {  // never another interpreter's object
+    if (op.kind == OpKind::SetPeer || op.kind == OpKind::SetHooks) {  // never another interpreter's object
       const int w = before.held.vars[op.a], value = before.held.vars[op.b];
       return value < 0 || before.wrappers[value].interp == before.wrappers[w].interp;
     }
@@ -593,6 +593,49 @@ void CPythonWitness::perform(const Op& op, const Model& before) {
                    op.a};
       track(unpack<Storage>(s));
       set_var(op.b, s);
+      return;
+    }
+    case OpKind::Pow: {
+      // x.requires_grad = True (a leaf that does not yet), then y = x ** 2, as the fake's
+      // runner does; a storage is refused with the fake's kind of error (TypeError).
+      const Held& v = vars_[op.a];
+      const Held y{in(v.sub,
+                      [&] {
+                        if (!subs_[v.sub].torch->is_wrapper<Tensor>(v.o)) {
+                          PyErr_Format(PyExc_TypeError, "is_leaf(): expected Tensor but got %s", Py_TYPE(v.o)->tp_name);
+                          throw PythonFailed{};
+                        }
+                        PyObj* leaf = check(PyObject_GetAttrString(v.o, "is_leaf"));
+                        PyObj* wants = PyObject_GetAttrString(v.o, "requires_grad");
+                        const bool set = leaf == Py_True && wants == Py_False;
+                        Py_DECREF(leaf);
+                        if (wants == nullptr) throw PythonFailed{};
+                        Py_DECREF(wants);
+                        if (set && PyObject_SetAttrString(v.o, "requires_grad", Py_True) != 0) throw PythonFailed{};
+                        PyObj* two = check(PyLong_FromLong(2));
+                        PyObj* out = PyNumber_Power(v.o, two, Py_None);
+                        Py_DECREF(two);
+                        return check(out);
+                      }),
+                   v.sub};
+      const Tensor t = unpack<Tensor>(y);
+      track(t.storage());
+      track(t);
+      set_var(op.b, y);
+      return;
+    }
+    case OpKind::SetHooks: {
+      const Held& v = vars_[op.a];
+      const Held& value = vars_[op.b];
+      in(v.sub, [&] {
+        if (!subs_[v.sub].torch->is_wrapper<Tensor>(v.o)) {
+          PyErr_Format(PyExc_TypeError, "_backward_hooks(): expected Tensor but got %s", Py_TYPE(v.o)->tp_name);
+          throw PythonFailed{};
+        }
+        if (PyObject_SetAttrString(v.o, "_backward_hooks", value.o != nullptr ? value.o : Py_None) != 0) {
+          throw PythonFailed{};
+        }
+      });
       return;
     }
     case OpKind::Teardown:

@@ -57,6 +57,7 @@ class Real {
     // not in the middle of this one, so that the counts below are this scenario's base.
     (void)Runtime::reclaim_dead_interpreters();
     base_tensors = TensorImpl::live_count();
+    base_nodes = autograd::Node::live_count();
     base_dead = Runtime::dead_interpreter_count();
     for (int slot = 0; slot < kInterpreters; ++slot) {
       start(slot, interp_name(slot, m.interps[m.slot_interp[slot]].generation));
@@ -192,6 +193,22 @@ class Real {
           vars_[op.b] = std::move(s);
           return Outcome::Ran;
         }
+        case OpKind::Pow: {
+          // x.requires_grad = True (a leaf that does not yet), then y = x ** 2.
+          Interpreter& I = home(vars_[op.a]);
+          if (binding::is_leaf(I, vars_[op.a]) && !binding::requires_grad(I, vars_[op.a])) {
+            binding::set_requires_grad(I, vars_[op.a], true);
+          }
+          Ref y = binding::pow(I, vars_[op.a], 2);
+          const Tensor t = I.unpack(y);
+          track(t.storage());
+          track(t);
+          vars_[op.b] = std::move(y);
+          return Outcome::Ran;
+        }
+        case OpKind::SetHooks:
+          binding::set_backward_hooks(home(vars_[op.a]), vars_[op.a], vars_[op.b]);
+          return Outcome::Ran;
         case OpKind::kCount: break;
       }
     } catch (const Error& e) {
@@ -237,6 +254,7 @@ class Real {
   std::array<Interpreter::Owner, kInterpreters> interps_;
   Eras eras_;
   std::int64_t base_tensors = 0;  // both measured once the graveyard was swept
+  std::int64_t base_nodes = 0;
   std::size_t base_dead = 0;
 
  private:
@@ -611,23 +629,36 @@ std::optional<std::string> unexplained_leftovers(const Model& m) {
   // Nodes: wrappers, then targets.  What keeps what: a wrapper its peer and its cdata
   // (a borrowed one too: a zombie and its tensor go together), a target its grad, its
   // storage and the wrapper its slot records (owned, or made a root by C++'s hold).
+  // Autograd nodes come after the targets: a target holds its grad_fn and its C++
+  // pre-hook's object, a node what it saved, its leaf and its edge; a wrapper its hooks.
   const auto W = static_cast<int>(m.wrappers.size());
+  const auto N0 = W + static_cast<int>(m.targets.size());
   auto edges = [&](int node) {
     std::vector<int> out;
     if (node < W) {
       const Wrapper& p = m.wrappers[node];
       if (p.peer >= 0) out.push_back(p.peer);
+      if (p.hooks >= 0) out.push_back(p.hooks);
       if (p.cdata != Cdata::Undefined) out.push_back(W + p.target);
-    } else {
+    } else if (node < N0) {
       const Target& t = m.targets[node - W];
       if (t.recorded >= 0) out.push_back(t.recorded);
       if (t.grad >= 0) out.push_back(W + t.grad);
+      if (t.cpp_hooks >= 0) out.push_back(t.cpp_hooks);
+      if (t.grad_fn >= 0) out.push_back(N0 + t.grad_fn);
       if (t.storage >= 0) out.push_back(W + t.storage);
+    } else {
+      const GraphNode& n = m.nodes[node - N0];
+      if (n.saved >= 0) out.push_back(W + n.saved);
+      if (n.variable >= 0) out.push_back(W + n.variable);
+      if (n.next >= 0) out.push_back(N0 + n.next);
     }
     return out;
   };
-  auto alive = [&](int node) { return node < W ? m.wrappers[node].alive : m.targets[node - W].alive; };
-  std::vector<char> kept(m.wrappers.size() + m.targets.size(), 0);
+  auto alive = [&](int node) {
+    return node < W ? m.wrappers[node].alive : node < N0 ? m.targets[node - W].alive : m.nodes[node - N0].alive;
+  };
+  std::vector<char> kept(m.wrappers.size() + m.targets.size() + m.nodes.size(), 0);
   std::vector<int> work;
   auto keep = [&](int node) {
     if (!kept[node]) {
@@ -638,14 +669,20 @@ std::optional<std::string> unexplained_leftovers(const Model& m) {
   for (int w = 0; w < W; ++w) {
     if (m.wrappers[w].alive && m.abandoned(w)) keep(w);
   }
-  // A live tensor whose grad leads back to it.  Not only through owning references:
-  // a slot's record of a live wrapper counts too, because C++ holding that tensor (the
-  // grad) makes the wrapper resurrectable, so the collector treats it as a root.  So
-  // w2 -> t8 -grad-> t3 (recorded: w3) -> w3.peer == w2 is such a cycle, though w3 owns t3.
+  // A live tensor whose C++ side (its grad, its grad_fn, its pre-hook's object) leads
+  // back to it.  Not only through owning references: a slot's record of a live wrapper
+  // counts too, because C++ holding that tensor makes the wrapper resurrectable (E2) or
+  // held by C++ (E4), so the collector treats it as a root.  So w2 -> t8 -grad-> t3
+  // (recorded: w3) -> w3.peer == w2 is such a cycle, though w3 owns t3; and so is
+  // w3 -peer-> w5 -> t9 -grad_fn-> PowBackward0 -saved-> t3, the kind PyTorch leaks too.
   for (std::size_t t = 0; t < m.targets.size(); ++t) {
-    if (!m.targets[t].alive || m.targets[t].grad < 0) continue;
+    const Target& mt = m.targets[t];
+    if (!mt.alive || (mt.grad < 0 && mt.grad_fn < 0 && mt.cpp_hooks < 0)) continue;
     std::vector<char> seen(kept.size(), 0);
-    std::vector<int> path{W + m.targets[t].grad};
+    std::vector<int> path;
+    if (mt.grad >= 0) path.push_back(W + mt.grad);
+    if (mt.grad_fn >= 0) path.push_back(N0 + mt.grad_fn);
+    if (mt.cpp_hooks >= 0) path.push_back(mt.cpp_hooks);
     while (!path.empty()) {
       const int node = path.back();
       path.pop_back();
@@ -668,6 +705,9 @@ std::optional<std::string> unexplained_leftovers(const Model& m) {
   }
   for (int w = 0; w < W; ++w) {
     if (m.wrappers[w].alive && !kept[w]) return "invariant 9: wrapper " + std::to_string(w) + " leaked";
+  }
+  for (std::size_t k = 0; k < m.nodes.size(); ++k) {
+    if (m.nodes[k].alive && !kept[N0 + k]) return "invariant 9: autograd node " + std::to_string(k) + " leaked";
   }
   return std::nullopt;
 }
@@ -881,6 +921,10 @@ Footprint footprint(const Model& before, const Model& after, const Op& op, std::
       break;
     case OpKind::Hermetic:
     case OpKind::AutoGc: f.alone = true; break;
+    // The graph's nodes and a tensor's hooks are not resources the footprints name:
+    // these run alone.
+    case OpKind::Pow:
+    case OpKind::SetHooks: f.alone = true; break;
     case OpKind::kCount: break;
   }
   // The variables it assigns, even to the object they already hold (the runner's own
@@ -1142,6 +1186,7 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
   // and with them every tensor their abandoned objects kept (Note [Reclaiming a dead
   // interpreter]): the scenario leaves nothing behind.
   const auto base_tensors = real.base_tensors;
+  const auto base_nodes = real.base_nodes;
   const auto base_dead = real.base_dead;
   real.close();
   if (!failure) {
@@ -1152,6 +1197,10 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
     } else if (TensorImpl::live_count() - kept_by_witness != base_tensors) {
       failure = Failure{ops.size(), "tensors left after the scenario: " +
                                         std::to_string(TensorImpl::live_count() - kept_by_witness - base_tensors)};
+    } else if (kept_by_witness == 0 && autograd::Node::live_count() != base_nodes) {
+      // (A node is held by a tensor, so a witness that keeps no tensor keeps no node.)
+      failure = Failure{ops.size(), "autograd nodes left after the scenario: " +
+                                        std::to_string(autograd::Node::live_count() - base_nodes)};
     }
   }
   if (stats != nullptr) stats->coverage = model.coverage;
@@ -1160,7 +1209,7 @@ std::optional<Failure> run_scenario(const std::vector<Op>& ops, ScenarioStats* s
 
 std::vector<Op> random_scenario(std::uint64_t seed, std::size_t length) {
   // Weights per OpKind, in enum order: wraps and drops dominate; teardown is rare.
-  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3, 2, 4, 2, 2, 3, 3};
+  static constexpr int kWeights[] = {6, 6, 12, 4, 4, 8, 2, 2, 2, 10, 4, 5, 5, 3, 4, 2, 3, 2, 1, 3, 2, 4, 2, 2, 3, 3, 4, 3};
   static_assert(std::size(kWeights) == static_cast<std::size_t>(OpKind::kCount));
   std::mt19937_64 rng(seed);
   std::discrete_distribution<int> kind(std::begin(kWeights), std::end(kWeights));

@@ -66,6 +66,8 @@ std::string describe(const Op& op) {
       if (op.c != 0) os << "C++: h" << a << ".grad = None";
       else os << "C++: h" << a << ".grad = h" << b;
       break;
+    case OpKind::Pow: os << "v" << b % kVars << " = v" << a << " ** 2"; break;
+    case OpKind::SetHooks: os << "v" << a << "._backward_hooks = v" << b % kVars; break;
     case OpKind::kCount: os << "?"; break;
   }
   return os.str();
@@ -83,6 +85,10 @@ std::string to_string(const Coverage& c) {
   if (c.e4_wrappers != 0) {
     os << ", " << c.e4_wrappers << " E4 wrappers, " << c.e4_cpp_increfs << " E4 increfs from C++ (1 -> 2), "
        << c.e4_cpp_decrefs << " E4 decrefs from C++ (2 -> 1)";
+  }
+  if (c.graph_nodes != 0) {
+    os << ", " << c.graph_nodes << " autograd nodes, " << c.saved_releases << " saved tensors released by their node, "
+       << c.hooks_seen_through << " C++ hook references traversed";
   }
   if (c.threaded_rounds != 0) {
     os << ", " << c.threaded_rounds << " rounds on several threads at once, " << c.concurrent_releases
@@ -111,6 +117,9 @@ Coverage& Coverage::operator+=(const Coverage& o) {
   e4_wrappers += o.e4_wrappers;
   e4_cpp_increfs += o.e4_cpp_increfs;
   e4_cpp_decrefs += o.e4_cpp_decrefs;
+  graph_nodes += o.graph_nodes;
+  saved_releases += o.saved_releases;
+  hooks_seen_through += o.hooks_seen_through;
   threaded_rounds += o.threaded_rounds;
   concurrent_releases += o.concurrent_releases;
   return *this;
@@ -184,11 +193,28 @@ std::optional<Op> Model::resolve(const Op& op) const {
       r.b = static_cast<std::uint8_t>(op.b % handles);
       r.c = static_cast<std::uint8_t>(op.c % 2);
       if (r.c != 0) return r;
-      // Never a cycle through grads (a tensor that owns itself, directly or not, is
-      // never freed: PyTorch leaks it too).
+      // Never a cycle through C++ (a tensor that owns itself, directly or not, through
+      // grads or through the graph a grad's grad_fn saves, is never freed: PyTorch leaks
+      // it too, and warns about it for backward(create_graph=True)).
       const int owner = held.handles[r.a];
-      for (int t = held.handles[r.b]; t >= 0; t = targets[t].grad) {
-        if (t == owner) return std::nullopt;
+      const auto T = static_cast<int>(targets.size());
+      std::vector<char> seen(targets.size() + nodes.size(), 0);
+      std::vector<int> work{held.handles[r.b]};  // targets, then nodes (T + k)
+      while (!work.empty()) {
+        const int x = work.back();
+        work.pop_back();
+        if (x < 0 || seen[x]) continue;
+        seen[x] = 1;
+        if (x == owner) return std::nullopt;
+        if (x < T) {
+          work.push_back(targets[x].grad);
+          if (targets[x].grad_fn >= 0) work.push_back(T + targets[x].grad_fn);
+        } else {
+          const GraphNode& n = nodes[x - T];
+          work.push_back(n.saved);
+          work.push_back(n.variable);
+          if (n.next >= 0) work.push_back(T + n.next);
+        }
       }
       return r;
     }
@@ -226,6 +252,14 @@ std::optional<Op> Model::resolve(const Op& op) const {
       r.a = static_cast<std::uint8_t>(op.a % kInterpreters);
       r.b = static_cast<std::uint8_t>(op.b % kVars);
       return r;
+    case OpKind::Pow:
+    case OpKind::SetHooks: {
+      const int v = nth_held(held.vars, op.a);
+      if (v < 0) return std::nullopt;
+      r.a = static_cast<std::uint8_t>(v);
+      r.b = static_cast<std::uint8_t>(op.b % kVars);
+      return r;
+    }
     case OpKind::CopyVar:
     case OpKind::SetPeer:
     case OpKind::MakeWeakref: {
@@ -358,6 +392,42 @@ Outcome Model::apply(const Op& op) {
         const int w = held.vars[op.a];
         incref(w);
         set_var(op.b, w);
+        return Outcome::Ran;
+      }
+      case OpKind::Pow: {
+        // requires_grad = True (a leaf that does not yet), then pow: both unpack var a,
+        // which raises for a storage, a torn-down interpreter's or a stubbed wrapper.
+        const int x = held.vars[op.a];
+        if (abandoned(x)) throw ModelError{"torn down"};
+        if (is_storage_wrapper(x)) throw ModelError{"TypeError: expected Tensor"};
+        if (wrappers[x].cdata == Cdata::Undefined) throw ModelError{"Expected a proper Tensor"};
+        set_var(op.b, pow(wrappers[x].target, wrappers[x].interp));
+        return Outcome::Ran;
+      }
+      case OpKind::SetHooks: {
+        // set_backward_hooks: unpack (a copy of the handle), the checks, the field and the
+        // C++ copy set, then the old C++ copy, the old field and the copy let go.
+        const int x = held.vars[op.a];
+        const int value = held.vars[op.b];
+        if (abandoned(x)) throw ModelError{"torn down"};
+        if (is_storage_wrapper(x)) throw ModelError{"TypeError: expected Tensor"};
+        const int t = wrappers[x].target;
+        const bool defined = wrappers[x].cdata != Cdata::Undefined;
+        if (defined) strong_inc(t);
+        if (value >= 0 && wrappers[value].interp != wrappers[x].interp) {
+          if (defined) strong_dec(t);
+          throw ModelError{"cannot store an object of another interpreter"};
+        }
+        incref(value);
+        const int old = std::exchange(wrappers[x].hooks, value);
+        int old_cpp = -1;
+        if (defined) {
+          old_cpp = std::exchange(targets[t].cpp_hooks, value);
+          incref(value);
+        }
+        if (old_cpp >= 0) decref(old_cpp);
+        decref(old);
+        if (defined) strong_dec(t);
         return Outcome::Ran;
       }
       case OpKind::SetFoo: {
@@ -576,9 +646,12 @@ std::vector<char> Model::reclaimable(const std::vector<char>& group) const {
   for (int k : held.weakref_vars) {
     if (k >= 0) ok[weakrefs[k].interp] = 0;
   }
-  // What the group's wrappers own, and what that holds in turn (a tensor its
-  // storage): each with the owning references found from that side.
-  const auto count = targets.size();
+
+  // What the group's wrappers own, and what that holds in turn (a tensor its grad, its
+  // grad_fn and its storage; a node what it saved, its leaf and its edge): each with the
+  // owning references found from that side.  Targets first, then nodes (T + k).
+  const auto T = static_cast<int>(targets.size());
+  const auto count = targets.size() + nodes.size();
   std::vector<int> held_inside(count, 0);
   std::vector<char> reached(count, 0);
   std::vector<int> work;
@@ -592,8 +665,15 @@ std::vector<char> Model::reclaimable(const std::vector<char>& group) const {
   for (const Wrapper& w : wrappers) {
     if (w.alive && group[w.interp] && w.cdata == Cdata::Owned) hold(w.target);
   }
-  // What a reached tensor holds: its grad, then its storage.
-  auto held_by = [&](int t) { return std::array<int, 2>{targets[t].grad, targets[t].storage}; };
+  auto held_by = [&](int t) {
+    if (t < T) {
+      const Target& x = targets[t];
+      return std::array<int, 3>{x.grad, x.grad_fn >= 0 ? T + x.grad_fn : -1, x.storage};
+    }
+    const GraphNode& n = nodes[t - T];
+    return std::array<int, 3>{n.saved, n.variable, n.next >= 0 ? T + n.next : -1};
+  };
+  auto strong = [&](int t) { return t < T ? targets[t].n : nodes[t - T].n; };
   for (std::size_t i = 0; i < work.size(); ++i) {
     for (int k : held_by(work[i])) {
       if (k >= 0) hold(k);
@@ -603,7 +683,7 @@ std::vector<char> Model::reclaimable(const std::vector<char>& group) const {
   std::vector<char> outside(count, 0);
   std::vector<int> spread;
   for (int t : work) {
-    if (targets[t].n != held_inside[t]) {
+    if (strong(t) != held_inside[t]) {
       outside[t] = 1;
       spread.push_back(t);
     }
@@ -618,9 +698,13 @@ std::vector<char> Model::reclaimable(const std::vector<char>& group) const {
       }
     }
   }
-  // Every live tag of a member must be reached, from inside the group only.
-  for (std::size_t t = 0; t < count; ++t) {
-    if (targets[t].alive && targets[t].tag >= 0 && (!reached[t] || outside[t])) ok[targets[t].tag] = 0;
+  // Every live tag of a member must be reached, from inside the group only; and every
+  // Python hooks object C++ holds for it (a SafePyObject, given back through its
+  // interpreter) must be in a tensor reached so.
+  for (int t = 0; t < T; ++t) {
+    if (!targets[t].alive) continue;
+    if (targets[t].tag >= 0 && (!reached[t] || outside[t])) ok[targets[t].tag] = 0;
+    if (targets[t].cpp_hooks >= 0 && (!reached[t] || outside[t])) ok[wrappers[targets[t].cpp_hooks].interp] = 0;
   }
   return ok;
 }
@@ -805,6 +889,7 @@ void Model::real_death(int w) {
   p.foo.reset();
   const int peer = std::exchange(p.peer, -1);
   decref(peer);
+  decref(std::exchange(wrappers[w].hooks, -1));  // THPVariable_clear's Py_CLEAR(backward_hooks)
   release_cdata(w);
   if (wrappers[w].alive) --interps[wrappers[w].interp].live_objects;
   wrappers[w].alive = false;
@@ -866,11 +951,15 @@ void Model::strong_dec(int t) {
   // storage (nothing weak holds it in these scenarios: deleted at once) does the same
   // from its destructor.
   target.alive = false;
-  if (target.grad >= 0) {  // c10's order: the grad, the storage, then the wrapper
+  if (target.grad >= 0) {  // c10's order: the grad, autograd meta, the storage, then the wrapper
     const int g = std::exchange(target.grad, -1);
     ++coverage.grads_released;
     strong_dec(g);
   }
+  // AutogradMeta's members, last declared first: the pre-hook's object (SafePyObject,
+  // through its interpreter: nothing once that is torn down), then grad_fn.
+  decref(std::exchange(targets[t].cpp_hooks, -1));
+  if (const int k = std::exchange(targets[t].grad_fn, -1); k >= 0) node_dec(k);
   if (targets[t].storage >= 0) strong_dec(targets[t].storage);
   Target& dying = targets[t];
   const int p = dying.recorded;
@@ -882,9 +971,72 @@ void Model::strong_dec(int t) {
 
 // ---- the collector (See Note [The cycle collector]) -------------------------------------------
 
-int Model::traverse(int w) const {
-  if (resurrectable(w)) return -1;  // C++ owners act as roots
-  return wrappers[w].peer;
+std::array<int, 3> Model::traverse(int w) const {
+  if (resurrectable(w)) return {-1, -1, -1};  // C++ owners act as roots
+  const Wrapper& p = wrappers[w];
+  int cpp = -1;
+  // Note [Seeing through C++ in traverse]: the C++ pre-hook's object of an owned, live
+  // tensor: always in E2, in E4 only while the wrapper is the tensor's only owner.
+  if (!is_storage_wrapper(w) && p.cdata == Cdata::Owned && targets[p.target].alive &&
+      (interps[p.interp].era == Era::E2 || targets[p.target].n == 1)) {
+    cpp = targets[p.target].cpp_hooks;
+    if (cpp >= 0 && wrappers[cpp].interp != p.interp) cpp = -1;  // another collector's object
+  }
+  return {p.peer, p.hooks, cpp};
+}
+
+int Model::alive_nodes() const {
+  return static_cast<int>(std::count_if(nodes.begin(), nodes.end(), [](const GraphNode& n) { return n.alive; }));
+}
+
+void Model::node_inc(int k) { ++nodes[k].n; }
+
+// Node::release_resources: what its formula saved, its leaf, then its edge.
+void Model::node_dec(int k) {
+  if (--nodes[k].n > 0) return;
+  nodes[k].alive = false;
+  const int saved = std::exchange(nodes[k].saved, -1);
+  const int variable = std::exchange(nodes[k].variable, -1);
+  const int next = std::exchange(nodes[k].next, -1);
+  if (saved >= 0 || variable >= 0) ++coverage.saved_releases;
+  if (saved >= 0) strong_dec(saved);
+  if (variable >= 0) strong_dec(variable);
+  if (next >= 0) node_dec(next);
+}
+
+// The fake binding's `pow(I, x, 2)` after `x.requires_grad = True` (tensor/autograd.h's
+// record(): the output, the edge, the node, what it saves), then the output wrapped.
+int Model::pow(int t, int interp) {
+  strong_inc(t);  // unpack's copy of x, held to the end
+  if (targets[t].grad_fn < 0) targets[t].requires_grad = true;
+  const int out = new_tensor();
+  int next = targets[t].grad_fn;
+  if (next >= 0) {
+    node_inc(next);
+  } else if (const int acc = targets[t].accumulator; acc >= 0 && nodes[acc].alive) {
+    node_inc(acc);
+    next = acc;
+  } else {
+    nodes.push_back(GraphNode{});
+    next = static_cast<int>(nodes.size()) - 1;
+    nodes[next].n = 1;
+    nodes[next].variable = t;  // the accumulator owns its leaf; the leaf holds it weakly
+    targets[t].accumulator = next;
+    ++coverage.graph_nodes;
+    strong_inc(t);
+  }
+  nodes.push_back(GraphNode{});
+  const int node = static_cast<int>(nodes.size()) - 1;
+  nodes[node].n = 1;
+  nodes[node].next = next;
+  ++coverage.graph_nodes;
+  nodes[node].saved = t;  // PowBackward0 saves self
+  strong_inc(t);
+  targets[out].grad_fn = node;
+  const int w = wrap(out, interp);
+  strong_dec(out);  // the output's temporary handle
+  strong_dec(t);    // and x's copy
+  return w;
 }
 
 void Model::untrack(int w) {
@@ -904,21 +1056,25 @@ void Model::split(std::vector<int>& list, std::vector<int>& out) {
     in_list[w] = 1;
   }
   for (int w : list) {
-    const int e = traverse(w);
-    if (e >= 0 && in_list[e]) --refs[e];
+    const std::array<int, 3> reported = traverse(w);
+    if (reported[2] >= 0) ++coverage.hooks_seen_through;
+    for (const int e : reported) {
+      if (e >= 0 && in_list[e]) --refs[e];
+    }
   }
   std::size_t i = 0;
   while (i < list.size()) {
     const int w = list[i];
     if (refs[w] > 0) {
-      const int e = traverse(w);
-      if (e >= 0 && in_out[e]) {
-        erase_value(out, e);
-        in_out[e] = 0;
-        refs[e] = 1;
-        list.push_back(e);
-      } else if (e >= 0 && in_list[e] && refs[e] == 0) {
-        refs[e] = 1;
+      for (const int e : traverse(w)) {
+        if (e >= 0 && in_out[e]) {
+          erase_value(out, e);
+          in_out[e] = 0;
+          refs[e] = 1;
+          list.push_back(e);
+        } else if (e >= 0 && in_list[e] && refs[e] == 0) {
+          refs[e] = 1;
+        }
       }
       ++i;
     } else {
@@ -994,6 +1150,7 @@ void Model::gc_clear(int w) {
   p.foo.reset();
   const int peer = std::exchange(p.peer, -1);
   decref(peer);
+  decref(std::exchange(wrappers[w].hooks, -1));
   if (wrappers[w].cdata == Cdata::Borrowed) {
     wrappers[w].cdata = Cdata::Undefined;
   } else if (wrappers[w].cdata == Cdata::Owned) {

@@ -23,12 +23,25 @@ PyObject* SafePyObject::ptr(const PyInterpreter* interpreter) const {
   return data_;
 }
 
+void SafePyObject::note_held(int delta) noexcept {
+  if (data_ != nullptr) pyinterpreter_->safe_objects_.fetch_add(delta, std::memory_order_acq_rel);
+}
+
 void SafePyObject::reset() noexcept {
   if (data_ != nullptr) {
     PyObject* p = data_;
+    // Counted out after the decref: until it returns, the interpreter is still needed.
+    struct Counted {
+      PyInterpreter* interp;
+      ~Counted() { interp->safe_objects_.fetch_sub(1, std::memory_order_acq_rel); }
+    } counted{pyinterpreter_};
     data_ = nullptr;
+    // One load of the vtable, as PyObjectSlot does: a release a dead interpreter cannot
+    // see is counted for Note [Reclaiming a dead interpreter] (interp/runtime.h).
+    const PyInterpreterVTable* vtable = pyinterpreter_->operator->();
+    if (vtable == &noop_vtable()) pyinterpreter_->unseen_releases_.fetch_add(1, std::memory_order_acq_rel);
     // decref never throws in a well-formed interpreter; a destructor must not throw.
-    (*pyinterpreter_)->decref(p, /*has_pyobj_slot=*/false);
+    vtable->decref(p, /*has_pyobj_slot=*/false);
   }
 }
 

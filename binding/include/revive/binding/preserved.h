@@ -218,7 +218,8 @@ class Torch;
 // and whether anything else reaches one that a given interpreter tagged: the module's
 // answer to Note [Reclaiming a dead interpreter] (interp/runtime.h), condition 2.  Each
 // add() is one owning reference, from an abandoned wrapper of the group (parent null)
-// or from an object already added (a tensor's grad and storage).  An object is held
+// or from an object already added (a tensor's grad, grad_fn and storage; what an
+// autograd node saved, its leaf and its edges).  An object is held
 // from outside when its strong count is more than the references found, or when one
 // that holds it is; objects an interpreter did not tag do not matter to it in
 // themselves, only as a way to reach one it did.  Built once for the whole group
@@ -245,6 +246,24 @@ class CxxReach {
     if constexpr (requires { impl->grad(); }) {
       if (impl->grad()) add(impl->grad().get(), impl);
     }
+    if constexpr (requires { impl->autograd_meta(); }) {
+      if (const autograd::AutogradMeta* meta = impl->autograd_meta()) {
+        if (meta->grad_fn.defined()) add(meta->grad_fn.get(), impl);
+        // The Python hooks it holds are given back through their interpreter.
+        for (const auto* hooks : {&meta->backward_hooks, &meta->post_accumulate_grad_hooks}) {
+          if (*hooks) nodes_[impl].safe.push_back(&(*hooks)->pyinterpreter());
+        }
+      }
+    }
+    if constexpr (std::is_same_v<Impl, autograd::Node>) {  // what a node holds
+      for (const autograd::SavedVariable* saved : {&impl->saved_self(), &impl->saved_other(), &impl->saved_result()}) {
+        if (saved->defined()) add(saved->data().unsafeGetTensorImpl(), impl);
+      }
+      if (impl->variable().defined()) add(impl->variable().unsafeGetTensorImpl(), impl);
+      for (const autograd::NodeHandle& edge : impl->next_edges()) {
+        if (edge.defined()) add(edge.get(), impl);
+      }
+    }
     if constexpr (requires { impl->storage().getIntrusivePtr(); }) {
       if (impl->storage().defined()) add(impl->storage().getIntrusivePtr().get(), impl);
     }
@@ -266,6 +285,10 @@ class CxxReach {
       outside.insert(outside.end(), node.children.begin(), node.children.end());
     }
     for (const auto& [impl, node] : nodes_) {
+      // A SafePyObject in an object nothing outside reaches goes with the group.
+      if (!node.reached) {
+        for (const impl::PyInterpreter* owner : node.safe) ++per_tag_[owner].internal_safe;
+      }
       if (node.tag == nullptr) continue;
       PerTag& t = per_tag_[node.tag];
       ++t.tagged;
@@ -276,16 +299,26 @@ class CxxReach {
 
   // True when no object `self` tagged is reachable from outside, and the objects added
   // carry every one of its live tags.
+  // And every SafePyObject holding one of its objects (a tensor's Python hooks) is in
+  // an object nothing outside reaches: each goes with the group, through a PyInterpreter
+  // that still exists.
   [[nodiscard]] bool only_internal(const impl::PyInterpreter* self) const {
     const auto it = per_tag_.find(self);
-    if (it == per_tag_.end()) return self->tagged_count() == 0;
-    return !it->second.reached_from_outside && it->second.tagged == self->tagged_count();
+    if (it == per_tag_.end()) return self->tagged_count() == 0 && self->safe_objects() == 0;
+    return !it->second.reached_from_outside && it->second.tagged == self->tagged_count() &&
+           it->second.internal_safe == self->safe_objects();
   }
   // References to `self`'s wrappers held from the C++ side of the objects added: E2's
   // zombies (owned by their slots), E4's shared targets (C++'s reference).
   [[nodiscard]] std::int64_t owned_wrappers(const impl::PyInterpreter* self) const {
     const auto it = per_tag_.find(self);
     return it == per_tag_.end() ? 0 : it->second.owned_wrappers;
+  }
+  // References to `self`'s objects that SafePyObjects in the objects added hold (a
+  // tensor's Python hooks): references from outside the interpreter, explained.
+  [[nodiscard]] std::int64_t safe_held(const impl::PyInterpreter* self) const {
+    const auto it = per_tag_.find(self);
+    return it == per_tag_.end() ? 0 : it->second.internal_safe;
   }
 
  private:
@@ -296,11 +329,13 @@ class CxxReach {
     bool owns_wrapper = false;
     bool reached = false;  // from outside (finish)
     std::vector<const void*> children;
+    std::vector<const impl::PyInterpreter*> safe;  // whose SafePyObjects it holds
   };
   struct PerTag {
     std::int64_t tagged = 0;
     bool reached_from_outside = false;
     std::int64_t owned_wrappers = 0;
+    std::int64_t internal_safe = 0;
   };
   std::unordered_map<const void*, Node> nodes_;
   std::unordered_map<const impl::PyInterpreter*, PerTag> per_tag_;

@@ -533,8 +533,11 @@ inline void Torch::traverse_autograd(const MaybeOwned<Tensor>& cdata, interp::Vi
   if (only_owner && meta->grad_fn.defined() && meta->grad_fn.use_count() == 1) {
     if (PyObject* fn = grad_fn_pyobj(*meta->grad_fn.get())) visit(fn, arg);  // Py_VISIT(grad_fn->pyobj())
   }
-  if (era_ == Era::E2 || only_owner) {
-    if (meta->backward_hooks) visit(meta->backward_hooks->ptr(&pyinterpreter_), arg);  // Py_VISIT(pyhook->dict)
+  // (Hooks set through a hermetic wrapper of another interpreter belong to that one:
+  // this collector does not count them.)
+  if ((era_ == Era::E2 || only_owner) && meta->backward_hooks &&
+      &meta->backward_hooks->pyinterpreter() == &pyinterpreter_) {
+    visit(meta->backward_hooks->ptr(&pyinterpreter_), arg);  // Py_VISIT(pyhook->dict)
   }
 }
 

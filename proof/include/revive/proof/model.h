@@ -61,6 +61,10 @@ enum class OpKind : std::uint8_t {
   NewStorage,    // interp a: var b = torch.UntypedStorage(16)
   ShareStorage,  // C++: handles += a new tensor viewing handles[a]'s storage
   SetGrad,       // C++: handles[a].grad = handles[b] (c odd: = None); never a cycle
+  Pow,           // var b = var a ** 2, a made a leaf that requires grad first if it is not
+                 // one already: the output's grad_fn saves a (tensor/autograd.h)
+  SetHooks,      // var a._backward_hooks = var b (None if b is empty): the wrapper's field,
+                 // and the tensor's Python pre-hook in C++
   kCount
 };
 
@@ -95,6 +99,10 @@ struct Target {
   bool is_storage = false;  // a StorageImpl (else a TensorImpl)
   int storage = -1;         // a tensor's storage (a target index): the tensor holds it
   int grad = -1;            // a tensor's grad (a target index): the tensor holds it
+  bool requires_grad = false;  // a leaf's flag
+  int grad_fn = -1;         // the node that made it (a node index): the tensor holds it
+  int accumulator = -1;     // a leaf's AccumulateGrad (a node index), held weakly
+  int cpp_hooks = -1;       // its Python pre-hook's object (a wrapper): the tensor holds it
   int n = 0;                // strong count
   int tag = -1;             // interpreter index that tagged it (into Model::interps)
   bool has_pyobject = false;  // E4's bit: set by an E4 wrapper, never cleared
@@ -115,8 +123,21 @@ struct Wrapper {
   bool finalized = false;
   std::optional<std::int64_t> foo;  // x.foo
   int peer = -1;            // x.peer: a wrapper this one owns a reference to
+  int hooks = -1;           // x._backward_hooks: a wrapper this one owns a reference to
   bool revived_by_weakref = false;  // T8: r was raised through a weakref with no flip
   bool operator==(const Wrapper&) const = default;
+};
+
+// An autograd node (tensor/autograd.h): PowBackward0 saving its input, or a leaf's
+// AccumulateGrad owning its leaf; no Python object (the runner's interpreters cache
+// grad_fn objects, and no op asks for one).
+struct GraphNode {
+  bool alive = true;
+  int n = 0;              // strong count
+  int saved = -1;         // PowBackward0's _saved_self (a target)
+  int variable = -1;      // AccumulateGrad's leaf (a target)
+  int next = -1;          // PowBackward0's edge: its input's grad_fn or accumulator (a node)
+  bool operator==(const GraphNode&) const = default;
 };
 
 struct Weakref {
@@ -179,6 +200,9 @@ struct Coverage {
   long e4_wrappers = 0;        // wrappers made by an E4 interpreter
   long e4_cpp_increfs = 0;     // E4: n 1 -> 2 with the bit set, C++ took the wrapper
   long e4_cpp_decrefs = 0;     // E4: n 2 -> 1, C++ gave it back
+  long graph_nodes = 0;        // autograd nodes made (grad_fns and accumulators)
+  long saved_releases = 0;     // nodes that died and let a saved tensor or leaf go
+  long hooks_seen_through = 0; // traverses that reported a tensor's C++ pre-hook object
   // Counted by the runner's threaded mode (Note [Threaded scenarios]), not by the model:
   long threaded_rounds = 0;    // rounds in which two or more threads ran ops at once
   long concurrent_releases = 0;  // ops in such a round that changed a wrapper of another
@@ -206,6 +230,7 @@ class Model {
   std::vector<Target> targets;
   std::vector<Wrapper> wrappers;
   std::vector<Weakref> weakrefs;
+  std::vector<GraphNode> nodes;
   std::vector<Interp> interps;  // interps[slot_interp[i]] is slot i's current one
   std::vector<int> slot_of;     // the slot each interpreter was made for
   int slot_interp[kInterpreters] = {};
@@ -221,6 +246,8 @@ class Model {
   // afresh by count_live_objects (compared at the end of a scenario).
   [[nodiscard]] int live_objects(int interp) const { return interps[interp].live_objects; }
   [[nodiscard]] int count_live_objects(int interp) const;
+  // Autograd nodes alive (compared with Node::live_count()).
+  [[nodiscard]] int alive_nodes() const;
   // Weakref callbacks and finalizers run so far, in all.
   int callback_total = 0;
   int finalizer_total = 0;
@@ -249,7 +276,13 @@ class Model {
   void split(std::vector<int>& list, std::vector<int>& out);
   void untrack(int w);
   void gc_clear(int w);
-  [[nodiscard]] int traverse(int w) const;  // the one reference traverse reports, or -1
+  // What traverse reports, in the real code's order: the peer (__dict__), the hooks
+  // field, and the tensor's C++ pre-hook object when the wrapper may see through C++
+  // (Note [Seeing through C++ in traverse]).  -1 for none.
+  [[nodiscard]] std::array<int, 3> traverse(int w) const;
+  void node_inc(int k);
+  void node_dec(int k);
+  int pow(int t, int interp);  // var = x ** 2 on target t; returns the output's wrapper
   void set_var(int v, int w);  // assign a new reference, then drop the old one
   void new_interp(int slot);
   // Note [Reclaiming a dead interpreter], in the model's terms: the dead interpreters

@@ -107,15 +107,23 @@ struct PyInterpreter {
   //   unseen_releases()   references a slot gave back (maybe_destroy_pyobj) after
   //                       disarm(): the no-op decref drops them on the floor, so the
   //                       dead interpreter cannot see them go; this counts them.
+  //   safe_objects()      live SafePyObjects holding one of its objects (a tensor's
+  //                       Python hooks, an operator's implementation): each will call
+  //                       back through this PyInterpreter when it goes, so an
+  //                       interpreter with any is never freed.
   [[nodiscard]] std::int64_t tagged_count() const noexcept {
     return tagged_.load(std::memory_order_acquire);
   }
   [[nodiscard]] std::int64_t unseen_releases() const noexcept {
     return unseen_releases_.load(std::memory_order_acquire);
   }
+  [[nodiscard]] std::int64_t safe_objects() const noexcept {
+    return safe_objects_.load(std::memory_order_acquire);
+  }
 
  private:
   friend class PyObjectSlot;  // keeps the two counts
+  friend class SafePyObject;  // keeps safe_objects_
 
 
   // Owned by nobody: points at the interpreter's own vtable until disarm(), then at
@@ -123,6 +131,7 @@ struct PyInterpreter {
   std::atomic<const PyInterpreterVTable*> vtable_;
   std::atomic<std::int64_t> tagged_{0};
   std::atomic<std::int64_t> unseen_releases_{0};
+  std::atomic<std::int64_t> safe_objects_{0};
 };
 
 // The vtable of every disarmed interpreter.  See Note [Disarming a dead interpreter].

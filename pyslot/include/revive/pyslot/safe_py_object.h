@@ -26,7 +26,9 @@ class SafePyObject {
  public:
   // Steals one reference to `data`, which `interpreter` created.
   SafePyObject(PyObject* data, PyInterpreter* interpreter) noexcept
-      : data_(data), pyinterpreter_(interpreter) {}
+      : data_(data), pyinterpreter_(interpreter) {
+    note_held(1);
+  }
 
   SafePyObject(SafePyObject&& other) noexcept
       : data_(other.data_), pyinterpreter_(other.pyinterpreter_) {
@@ -50,12 +52,15 @@ class SafePyObject {
   // Hand the reference out; the caller now owns it.
   [[nodiscard]] PyObject* release() noexcept {
     PyObject* p = data_;
+    if (p != nullptr) note_held(-1);
     data_ = nullptr;
     return p;
   }
 
  private:
   void reset() noexcept;
+  // PyInterpreter::safe_objects(): one per SafePyObject holding an object.
+  void note_held(int delta) noexcept;
 
   PyObject* data_;                 // one owned reference, or null after release/move
   PyInterpreter* pyinterpreter_;  // the interpreter that created data_; never null
