@@ -456,6 +456,7 @@ int Torch::traverse(PyObject* o, visitproc visit, void* arg) {
 // Note [Seeing through C++ in traverse] (binding/python_variable.h), on the real CPython.
 int Torch::traverse_autograd(const MaybeOwned<Tensor>& cdata, visitproc visit, void* arg) const {
   if (!cdata.defined() || cdata.unsafeIsBorrowed()) return 0;
+  if (exercise::off(exercise::Rule::SeeThroughCpp)) return 0;  // test machinery (exercise.h)
   const TensorImpl* tensor = cdata.get();
   const autograd::AutogradMeta* meta = tensor->autograd_meta();
   if (meta == nullptr) return 0;

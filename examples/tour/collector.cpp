@@ -259,4 +259,83 @@ void autograd(Pictures* pics, Era era) {
                  "D via=T7 fin=0"});
 }
 
+// A grad_fn's Python object, preserved like a tensor's wrapper (the interpreter I0 is made
+// with GradFnObjects::Preserved), told beside PyTorch's cache (an interpreter of its own,
+// whose results are said under the rows).  See Note [Two ways to give a grad_fn a Python
+// object] (binding/torch.h).
+void grad_fn_objects(Pictures* pics, Era era) {
+  Scene scene(pics, "grad-fn",
+              {"a grad_fn preserved like a tensor (T1 T3 T5 T3 T6), beside PyTorch's cache", "T1 T3 T5 T3 T6",
+               LifeState::D},
+              {"a grad_fn preserved in E4: the node holds its object while a tensor shares the node",
+               "T1 share T2 unshare T4", LifeState::D},
+              era, GradFnObjects::Preserved);
+  Narrator& tour = scene.tour;
+  Interpreter::Owner& I = scene.I;
+  auto cache = Interpreter::create("cache", era);  // PyTorch until 2026, for contrast
+  Ref y, g, cy, cg;
+  auto note_of = [](Interpreter& in, const Ref& o) {
+    return in.hasattr(o, "note") ? "note == " + std::get<std::string>(in.getattr(o, "note"))
+                                 : std::string("no attribute 'note'");
+  };
+  tour.step("Py: y = torch.empty(2, requires_grad=True).sigmoid()", [&] {
+    Ref x = I->empty(2);
+    set_requires_grad(*I, x, true);
+    y = sigmoid(*I, x);
+    const auto* w = static_cast<const TensorObject*>(y.get());
+    tour.watch(*I, w->cdata.get()->autograd_meta()->grad_fn, "g");
+    Ref cx = cache->empty(2);
+    set_requires_grad(*cache, cx, true);
+    cy = sigmoid(*cache, cx);
+  },
+            InE2{"The table follows y's grad_fn, a SigmoidBackward0 node: y owns it (n = 1), and no Python "
+                 "object has been made for it yet. The same is done in a second interpreter whose grad_fn "
+                 "objects are PyTorch's cache, for contrast.",
+                 "U n=1 fin=0"},
+            InE4{"The table follows y's grad_fn, a SigmoidBackward0 node: y owns it (n = 1), and no Python "
+                 "object has been made for it yet. The same is done in a second interpreter whose grad_fn "
+                 "objects are PyTorch's cache, for contrast.",
+                 "U n=1 fin=0"});
+  tour.step("Py: g = y.grad_fn; g.note = 'kept'", [&] {
+    g = grad_fn(*I, y);
+    I->setattr(g, "note", std::string("kept"));
+    cg = grad_fn(*cache, cy);
+    cache->setattr(cg, "note", std::string("kept"));
+  },
+            InE2{"A preserved node is wrapped like a tensor: its slot is tagged and records g, which owns "
+                 "the node (T1). Its class, SigmoidBackward0, is a subclass of Node.",
+                 "L n=2 r=1 tag=I0 owns=0 cdata=owned via=T1 fin=0"},
+            InE4{"Wrapped like a tensor (T1), with the has-PyObject bit; y shares the node, so C++ takes a "
+                 "reference to g at once: r = 2.",
+                 "L n=2 r=2 tag=I0 owns=0 cdata=owned via=T1,share fin=0"});
+  tour.step("Py: del g", [&] {
+    g.reset();
+    cg.reset();
+  },
+            InE2{"y still holds the node, so g is resurrected (T3): the node's slot owns it. The cache's "
+                 "object dies here: its node never owned it.",
+                 "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T3 fin=0"},
+            InE4{"C++'s reference keeps g: r = 1, no resurrection. The cache's object dies here: its node "
+                 "never owned it.",
+                 "L n=2 r=1 tag=I0 owns=0 cdata=owned fin=0"});
+  tour.step("Py: y.grad_fn.note", [&] {
+    tour.say("preserved: " + note_of(*I, grad_fn(*I, y)));
+    tour.say("the cache (PyTorch until 2026): " + note_of(*cache, grad_fn(*cache, cy)));
+  },
+            InE2{"y.grad_fn flips g back (T5) with its note, and the temporary's end resurrects it again "
+                 "(T3). The cache made a new object: the note is gone, and so would be a weakref's referent.",
+                 "Z n=1 r=1 tag=I0 owns=1 cdata=borrowed via=T5,T3 fin=0"},
+            InE4{"y.grad_fn is g again (T2), note and all. The cache made a new object: the note is gone.",
+                 "L n=2 r=1 tag=I0 owns=0 cdata=owned via=T2 fin=0"});
+  tour.step("Py: del y", [&] {
+    y.reset();
+    cy.reset();
+  },
+            InE2{"y dies and lets its node go; the node's slot gives g back (T6): g dies with it.",
+                 "D via=T6 fin=0"},
+            InE4{"y dies and lets go of the node (unshare: C++ gives g back), and g, the node's last "
+                 "owner, dies with it (T4).",
+                 "D via=unshare,T4 fin=0"});
+}
+
 }  // namespace revive::tour

@@ -270,6 +270,13 @@ void Narrator::watch(Interpreter& viewpoint, const Storage& s, std::string name)
   set_viewpoint(viewpoint);
 }
 
+void Narrator::watch(Interpreter& viewpoint, const autograd::NodeHandle& node, std::string name) {
+  target_name_ = std::move(name);
+  set_target(node.get(), node.get());
+  target_ = static_cast<const autograd::Node*>(node.get());
+  set_viewpoint(viewpoint);
+}
+
 void Narrator::watch_wrapped(Interpreter& viewpoint, const Ref& wrapper, std::string name) {
   const void* target = nullptr;
   const binding::WrapperOps* ops = binding::wrapper_ops(wrapper.get());
@@ -513,6 +520,8 @@ std::optional<OwnershipView> Narrator::look() {
   const bool alive = watch_ != nullptr && watch_->alive();
   if (const auto* t = std::get_if<const TensorImpl*>(&target_)) {
     v = look_at(alive ? *t : nullptr, views, extra, nodes);
+  } else if (const auto* n = std::get_if<const autograd::Node*>(&target_)) {
+    v = look_at(alive ? *n : nullptr, views, extra, nodes);
   } else {
     v = look_at(alive ? std::get<const StorageImpl*>(target_) : nullptr, views, extra, nodes);
   }

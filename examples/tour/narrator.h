@@ -110,6 +110,8 @@ class Narrator final : public trace::Observer {
   // recorded wrapper with it).
   void watch(Interpreter& viewpoint, const Tensor& t, std::string name = {});
   void watch(Interpreter& viewpoint, const Storage& s, std::string name = {});
+  // Follow an autograd node (a preserved grad_fn), read through the handle given.
+  void watch(Interpreter& viewpoint, const autograd::NodeHandle& node, std::string name = {});
   // Follow the tensor or storage a wrapper owns, without taking a C++ reference to it:
   // in E4 a handle taken only to watch would cross 1 <-> 2 and show in the row.
   void watch_wrapped(Interpreter& viewpoint, const Ref& wrapper, std::string name = {});
@@ -154,7 +156,7 @@ class Narrator final : public trace::Observer {
   std::vector<Interpreter*> interps_;
   // The watched object, followed without a reference (a C++ weak reference would
   // change when a storage gives its wrapper back): see revive/tensor/death_watch.h.
-  std::variant<std::monostate, const TensorImpl*, const StorageImpl*> target_;
+  std::variant<std::monostate, const TensorImpl*, const StorageImpl*, const autograd::Node*> target_;
   std::unique_ptr<DeathWatch> watch_;
   const void* raw_ = nullptr;
   std::optional<pictures::TargetEvents> filter_;

@@ -40,6 +40,8 @@ constexpr Scenario kScenarios[] = {
      "test_tensor_ressurecting_clear, #75932, #136358, #145253", gc_bugs},
     {"autograd", "the graph saves x: a zombie kept by C++, then a cycle the collector sees through",
      "test_tensor_ressurecting_clear, test_backward_hooks_traverse", autograd, {}, true},
+    {"grad-fn", "a grad_fn's Python object preserved like a tensor's, beside PyTorch's cache",
+     "#179764 (the direction)", grad_fn_objects, {}, true},
 };
 
 }  // namespace

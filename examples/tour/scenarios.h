@@ -31,16 +31,19 @@ struct Scene {
     I->set_observer(&tour);
   }
   // An interpreter of era E4 (Note [Era E4 in the binding]), read against E4's machine.
-  Scene(Pictures* pictures, std::string slug, Expected expected, binding::Era era)
+  Scene(Pictures* pictures, std::string slug, Expected expected, binding::Era era,
+        binding::GradFnObjects grad_fn = binding::GradFnObjects::Cache)
       : tour(pictures, std::move(slug), e4_machine(std::move(expected), era)),
-        I(Interpreter::create("I0", era)) {
+        I(Interpreter::create("I0", era, grad_fn)) {
     I->set_observer(&tour);
   }
   // A scenario told in both eras: each era's declaration, and the era to tell it in
-  // (an E4 telling's table is "<slug>-e4").
-  Scene(Pictures* pictures, const std::string& slug, Expected e2, Expected e4, binding::Era era)
+  // (an E4 telling's table is "<slug>-e4"); `grad_fn` says how its grad_fns get their
+  // Python objects (Note [Two ways to give a grad_fn a Python object]).
+  Scene(Pictures* pictures, const std::string& slug, Expected e2, Expected e4, binding::Era era,
+        binding::GradFnObjects grad_fn = binding::GradFnObjects::Cache)
       : Scene(pictures, era == binding::Era::E4 ? slug + "-e4" : slug,
-              era == binding::Era::E4 ? std::move(e4) : std::move(e2), era) {}
+              era == binding::Era::E4 ? std::move(e4) : std::move(e2), era, grad_fn) {}
   ~Scene() { I->set_observer(nullptr); }
   Scene(const Scene&) = delete;
   Scene& operator=(const Scene&) = delete;
@@ -92,5 +95,6 @@ void disarm(Pictures* pics, binding::Era era = binding::Era::E2);
 void gc_cycle(Pictures* pics, binding::Era era = binding::Era::E2);
 void gc_bugs(Pictures* pics, binding::Era era = binding::Era::E2);
 void autograd(Pictures* pics, binding::Era era = binding::Era::E2);
+void grad_fn_objects(Pictures* pics, binding::Era era = binding::Era::E2);
 
 }  // namespace revive::tour

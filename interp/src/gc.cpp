@@ -19,7 +19,7 @@ namespace revive::interp {
 //   2. subtract_refs:    for every reference from a young object to a young object,
 //                        gc_refs -= 1.  What is left counts references from outside:
 //                        locals, globals, C++ (a zombie's one reference is the slot's);
-//   3. move_unreachable: objects with gc_refs > 0 are roots; everything they reach is
+//   3. move_unreachable: objects with gc_refs != 0 are roots; everything they reach is
 //                        reachable; the rest moves to the unreachable list;
 //   4. handle_weakrefs:  every weakref to an unreachable object is cleared (reads None)
 //                        before anything else happens; then the callbacks of those
@@ -237,7 +237,7 @@ void subtract_refs(GcList& list) {
   for (PyObject& o : list) o.ob_type->traverse(&o, &visit_decref, nullptr);
 }
 
-// move_unreachable: objects with gc_refs > 0 are roots, and so is everything they
+// move_unreachable: objects with gc_refs != 0 are roots, and so is everything they
 // reach; the rest moves to `unreachable`.
 // Invariant of the loop: every object before `it` is reachable (scanned), and an
 // object visit_reachable marks (gc_refs 1, or moved back from `unreachable`) is scanned
@@ -247,7 +247,11 @@ void subtract_refs(GcList& list) {
 void move_unreachable(GcList& list, GcList& unreachable) {
   for (auto it = list.begin(); it != list.end();) {
     PyObject& o = *it;
-    if (o.gc_refs > 0) {
+    // Non-zero, as CPython tests it: a count below zero means a traverse reported a
+    // reference twice (PyTorch's E2 tensor traverse, for a tensor two hermetic wrappers
+    // own: each reports the tensor's C++ pre-hook object).  A debug CPython asserts on
+    // it; a release one, like this, takes the object for a root.
+    if (o.gc_refs != 0) {
       o.ob_type->traverse(&o, &visit_reachable, &list);  // may append to list
       ++it;
     } else {

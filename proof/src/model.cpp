@@ -575,13 +575,17 @@ int Model::finish() {
   }
   held.weaks.clear();
   // A collection in one interpreter can free a C++ object whose death lets another
-  // interpreter's garbage go (a grad held by a cycle of the other one), so collect
-  // every interpreter again until a round frees nothing.
+  // interpreter's garbage go (a grad held by a cycle of the other one), and a clear may
+  // free nothing yet let go of what keeps another interpreter's wrapper a root (a
+  // hermetic wrapper's clear releasing its share of a tensor), so collect every
+  // interpreter again until a round frees and clears nothing.
   int rounds = 0;
-  for (bool freed = true; freed; ++rounds) {
+  for (bool changed = true; changed && rounds < 1000; ++rounds) {
     const auto live = std::count_if(wrappers.begin(), wrappers.end(), [](const Wrapper& w) { return w.alive; });
+    const long clears = coverage.gc_clears;
     for (int i = 0; i < kInterpreters; ++i) collect(slot_interp[i]);
-    freed = live != std::count_if(wrappers.begin(), wrappers.end(), [](const Wrapper& w) { return w.alive; });
+    changed = live != std::count_if(wrappers.begin(), wrappers.end(), [](const Wrapper& w) { return w.alive; }) ||
+              coverage.gc_clears != clears;
   }
   return rounds;
 }
@@ -1065,7 +1069,7 @@ void Model::split(std::vector<int>& list, std::vector<int>& out) {
   std::size_t i = 0;
   while (i < list.size()) {
     const int w = list[i];
-    if (refs[w] > 0) {
+    if (refs[w] != 0) {  // CPython's test: an over-reported (negative) count is a root
       for (const int e : traverse(w)) {
         if (e >= 0 && in_out[e]) {
           erase_value(out, e);

@@ -14,7 +14,8 @@ namespace {
 constexpr std::array kRules{Rule::Resurrection, Rule::FlipBackNoIncref, Rule::FixWeakref,
                             Rule::HermeticUnrecorded, Rule::TagCas, Rule::Disarm,
                             Rule::TraverseSilent, Rule::ClearAsks, Rule::SubclassSlots,
-                            Rule::GilReleasedOnDrop, Rule::E4Share, Rule::E4LockOrder};
+                            Rule::GilReleasedOnDrop, Rule::E4Share, Rule::E4LockOrder,
+                            Rule::SeeThroughCpp};
 
 #if REVIVE_EXERCISES
 // The first read takes REVIVE_EXERCISE; an unknown name is a mistake worth stopping for,
@@ -73,6 +74,7 @@ std::string_view to_string(Rule rule) noexcept {
     case Rule::TagCas: return "tag-without-cas";
     case Rule::Disarm: return "no-disarm";
     case Rule::TraverseSilent: return "traverse-sees-through";
+    case Rule::SeeThroughCpp: return "traverse-blind-to-cpp";
     case Rule::ClearAsks: return "clear-without-asking";
     case Rule::SubclassSlots: return "subclass-default-clear";
     case Rule::GilReleasedOnDrop: return "drop-holding-the-gil";

@@ -526,6 +526,7 @@ void Torch::wrapper_traverse(PyObject* o, interp::VisitProc visit, void* arg) {
 inline void Torch::traverse_autograd(const MaybeOwned<Tensor>& cdata, interp::VisitProc visit,
                                      void* arg) const {
   if (!cdata.defined() || cdata.unsafeIsBorrowed()) return;
+  if (exercise::off(exercise::Rule::SeeThroughCpp)) return;  // test machinery (exercise.h)
   const TensorImpl* tensor = cdata.get();
   const autograd::AutogradMeta* meta = tensor->autograd_meta();
   if (meta == nullptr) return;

@@ -44,6 +44,7 @@ enum class Rule : std::uint8_t {
   GilReleasedOnDrop, // a dying wrapper drops its tensor with its GIL released
   E4Share,           // E4: n 1 -> 2 increfs the wrapper, 2 -> 1 decrefs it
   E4LockOrder,       // E4: lock() at n == 1 try-increfs the wrapper before counting
+  SeeThroughCpp,     // T7: an only-owner wrapper's traverse reports what its tensor holds
 };
 
 [[nodiscard]] std::span<const Rule> rules() noexcept;  // every rule but None
