@@ -2,8 +2,6 @@
 // autograd graph's ownership]), an output saved without its grad_fn (Note [Saving an
 // output without its grad_fn]), the hooks C++ holds as Python objects, and a long graph
 // released in bounded stack.  No interpreter: the Python objects are fakes.
-#include <pthread.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +13,7 @@
 #include "revive/tensor/autograd.h"
 #include "revive/tensor/live_count.h"
 #include "revive_test.h"
+#include "small_stack.h"
 
 namespace {
 
@@ -23,32 +22,15 @@ using revive::autograd::NodeHandle;
 using revive::Tensor;
 using revive::TensorImpl;
 using revive::testing::FakeInterpreter;
+using revive::testing::chain_length;
+using revive::testing::kSmallStack;
+using revive::testing::on_small_stack;
 using revive::testing::FakeWrapper;
 
 Tensor leaf(std::int64_t n = 2) {
   Tensor t = Tensor::empty(n);
   t.set_requires_grad(true);
   return t;
-}
-
-std::size_t chain_length() {
-  const char* env = std::getenv("REVIVE_CHAIN_LENGTH");
-  return env == nullptr ? 1'000'000 : static_cast<std::size_t>(std::stoul(env));
-}
-
-void on_small_stack(std::size_t bytes, const std::function<void()>& f) {
-  pthread_attr_t attr;
-  BOOST_REQUIRE(pthread_attr_init(&attr) == 0);
-  BOOST_REQUIRE(pthread_attr_setstacksize(&attr, bytes) == 0);
-  pthread_t thread;
-  auto run = [](void* arg) -> void* {
-    (*static_cast<const std::function<void()>*>(arg))();
-    return nullptr;
-  };
-  const int made = pthread_create(&thread, &attr, run, const_cast<std::function<void()>*>(&f));
-  pthread_attr_destroy(&attr);
-  BOOST_REQUIRE(made == 0);
-  BOOST_REQUIRE(pthread_join(thread, nullptr) == 0);
 }
 
 }  // namespace
@@ -169,7 +151,7 @@ BOOST_AUTO_TEST_CASE(a_long_graph_is_released_in_bounded_stack) {
   Tensor t = leaf(1);
   for (std::size_t k = 0; k < n; ++k) t = revive::autograd::pow(t, 2);
   BOOST_TEST(Node::live_count() - nodes == static_cast<std::int64_t>(n) + 1);  // + AccumulateGrad
-  on_small_stack(256 * 1024, [&] { t.reset(); });
+  on_small_stack(kSmallStack, [&] { t.reset(); });
   BOOST_TEST(TensorImpl::live_count() == tensors);
   BOOST_TEST(Node::live_count() == nodes);
 }

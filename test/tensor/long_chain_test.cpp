@@ -20,6 +20,7 @@
 #include "revive/tensor/storage_impl.h"
 #include "revive/tensor/tensor_impl.h"
 #include "revive_test.h"
+#include "small_stack.h"
 
 namespace {
 
@@ -27,30 +28,13 @@ using revive::Storage;
 using revive::Tensor;
 using revive::TensorImpl;
 using revive::testing::FakeInterpreter;
+using revive::testing::chain_length;
+using revive::testing::kSmallStack;
+using revive::testing::on_small_stack;
 using revive::testing::FakeWrapper;
 
-constexpr std::size_t kSmallStack = 256 * 1024;
 
-std::size_t chain_length() {
-  const char* env = std::getenv("REVIVE_CHAIN_LENGTH");
-  return env == nullptr ? 1'000'000 : static_cast<std::size_t>(std::stoul(env));
-}
 
-// Runs `f` on a new thread whose stack is `bytes` long, and waits for it.
-void on_small_stack(std::size_t bytes, const std::function<void()>& f) {
-  pthread_attr_t attr;
-  BOOST_REQUIRE(pthread_attr_init(&attr) == 0);
-  BOOST_REQUIRE(pthread_attr_setstacksize(&attr, bytes) == 0);
-  pthread_t thread;
-  auto run = [](void* arg) -> void* {
-    (*static_cast<const std::function<void()>*>(arg))();
-    return nullptr;
-  };
-  const int made = pthread_create(&thread, &attr, run, const_cast<std::function<void()>*>(&f));
-  pthread_attr_destroy(&attr);
-  BOOST_REQUIRE(made == 0);
-  BOOST_REQUIRE(pthread_join(thread, nullptr) == 0);
-}
 
 // n tensors over one storage, each the grad of the next: the last one returned owns
 // all the others (building it nests nothing).
