@@ -147,7 +147,7 @@ class TestGraph(unittest.TestCase):
         self.assertEqual(id(y.grad_fn._saved_self), i)
 
     def test_a_long_graph_is_released_without_recursion(self) -> None:
-        n = int(os.environ.get("REVIVE_PY_CHAIN_LENGTH", "300000"))
+        n = int(os.environ.get("REVIVE_PY_CHAIN_LENGTH", "100000"))
         t = leaf(1)
         for _ in range(n):
             t = t ** 2
