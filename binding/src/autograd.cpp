@@ -41,10 +41,11 @@ Ref Torch::grad_fn_object(const autograd::NodeHandle& node) {
     return recorded ? wrap(node) : new_with_var(node_class(*node), node);
   }
   interp::Runtime::Entry entered(rt_, "grad_fn");
+  // Only compared, never read: the holder may be a dead interpreter's.
   const impl::PyInterpreter* holder = node->cache_interpreter();
   if (holder != nullptr && holder != &pyinterpreter_) {
     throw Error(detail::str_cat("cannot access the PyObject of ", node->name(), " from interpreter ",
-                                rt_.name(), ": interpreter ", (*holder)->name(), " holds it"));
+                                rt_.name(), ": another interpreter holds it"));
   }
   if (PyObject* o = node->cached_pyobj(&pyinterpreter_)) {  // functionToPyObject: Py_INCREF
     rt_.incref(o);
@@ -54,6 +55,7 @@ Ref Torch::grad_fn_object(const autograd::NodeHandle& node) {
   auto* self = rt_.allocate<CppFunctionObject>(node_class(*node));
   self->cdata = node;
   node->set_cached_pyobj(&pyinterpreter_, self);  // not owned: "we only have a weak reference"
+  cpp_functions_.insert(self);
   rt_.emit(EventKind::NewWrapper, self, node.get(), self->ob_type->name);
   return Ref::steal(self);
 }
@@ -98,7 +100,17 @@ void Torch::cpp_function_dealloc(PyObject* o) noexcept {
   Torch& torch = of(o);
   if (torch.rt_.finalize_and_clear(o)) return;  // __del__ kept it (PEP 442)
   cpp_function_clear(o);
+  torch.cpp_functions_.erase(static_cast<CppFunctionObject*>(o));
   torch.rt_.free_object(o);
+}
+
+// Teardown: a node can outlive its cached object's interpreter (a tensor held by C++),
+// and that object is abandoned, then freed; the node forgets it first, so that no later
+// `t.grad_fn` finds it (another interpreter's, or a new one at the same address).
+void Torch::forget_cached_grad_fns() noexcept {
+  for (CppFunctionObject* f : cpp_functions_) {
+    if (f->cdata.defined() && f->cdata->cached_pyobj(&pyinterpreter_) == f) f->cdata->set_cached_pyobj(nullptr, nullptr);
+  }
 }
 
 // ---- the Python-level API ------------------------------------------------------------------

@@ -67,7 +67,10 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_
   // Loading torch registers with the trampoline, once: the first interpreter is main.
   is_main_ = impl::PythonOpRegistrationTrampoline::registerInterpreter(&pyinterpreter_);
   // Unloading torch disarms its PyInterpreter.  See Note [Disarming a dead interpreter].
-  rt_.at_teardown([this] { pyinterpreter_.disarm(); });
+  rt_.at_teardown([this] {
+    forget_cached_grad_fns();
+    pyinterpreter_.disarm();
+  });
   // And once the dead interpreter cannot be reached, it is freed: See Note [Reclaiming
   // a dead interpreter].
   interp::Runtime::ReclaimHooks hooks;
@@ -93,7 +96,12 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_
     } else {
       reach->reserve(2 * abandoned.size());
       for (const PyObject* o : abandoned) {
-        if (const WrapperOps* ops = wrapper_ops(o)) ops->reach(o, *reach);
+        if (const WrapperOps* ops = wrapper_ops(o)) {
+          ops->reach(o, *reach);
+        } else if (o->ob_type->free == &interp::free_as<CppFunctionObject>) {  // a cached grad_fn
+          const auto& node = static_cast<const CppFunctionObject*>(o)->cdata;
+          if (node.defined()) reach->add(node.get());
+        }
       }
       reach->finish();
       if (in_round) {
@@ -107,7 +115,11 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_
     return unseen + reach->owned_wrappers(&pyinterpreter_) + reach->safe_held(&pyinterpreter_);
   };
   hooks.release = [this](PyObject* o) {
-    if (const WrapperOps* ops = wrapper_ops(o)) ops->release(o, &pyinterpreter_);
+    if (const WrapperOps* ops = wrapper_ops(o)) {
+      ops->release(o, &pyinterpreter_);
+    } else if (o->ob_type->free == &interp::free_as<CppFunctionObject>) {
+      static_cast<CppFunctionObject*>(o)->cdata.reset();  // its node (forgot it at teardown)
+    }
   };
   rt_.at_reclaim(std::move(hooks));
 }

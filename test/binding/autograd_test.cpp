@@ -10,6 +10,7 @@
 #include <string>
 
 #include "revive/binding/tensor_methods.h"
+#include "revive/pyslot/hermetic_tls.h"
 #include "revive/tensor/autograd.h"
 #include "revive_test.h"
 #include "tracker.h"
@@ -236,6 +237,41 @@ BOOST_AUTO_TEST_CASE(a_grad_fn_refuses_other_objects_and_other_interpreters) {
     // The node's object belongs to I0: I1 cannot have one of its own for it.
     BOOST_CHECK_THROW((void)other->grad_fn_object(t.grad_fn()), revive::Error);
   });
+}
+
+// A node outlives the interpreter that cached its Python object (C++ holds the tensor,
+// and the object survives the teardown, abandoned: another tensor's hooks hold it):
+// teardown makes the node forget it, so another interpreter gets an object of its own,
+// and once C++ lets go the dead interpreter is reclaimed.
+BOOST_AUTO_TEST_CASE(a_node_forgets_a_dead_interpreters_cached_object) {
+  // The first interpreter of a process is the trampoline's main, never reclaimed: make
+  // sure it is not I0.
+  auto first = Interpreter::create("first");
+  const std::size_t dead_before = interp::Runtime::dead_interpreter_count();
+  Tensor t, z;
+  {
+    auto I0 = Interpreter::create("I0", Era::E2, GradFnObjects::Cache);
+    impl::HermeticPyObjectTLS::set_state(true);  // wrappers that tag nothing
+    Ref y = pow(*I0, leaf(*I0), 2);
+    Ref g = grad_fn(*I0, y);
+    I0->setattr(g, "note", std::int64_t{1});
+    Ref zw = I0->empty(1);
+    set_backward_hooks(*I0, zw, g);  // z's tensor holds g in C++
+    t = I0->unpack(y);
+    z = I0->unpack(zw);
+    impl::HermeticPyObjectTLS::set_state(false);
+    BOOST_CHECK_EXCEPTION((void)Interpreter::create("I2")->grad_fn_object(t.grad_fn()), revive::Error,
+                          revive::testing::message_has("another interpreter holds it"));
+  }  // teardown: g, held by z's tensor, is abandoned
+  auto I1 = Interpreter::create("I1", Era::E2, GradFnObjects::Cache);
+  Ref g1 = I1->grad_fn_object(t.grad_fn());
+  BOOST_TEST(node_name(*I1, g1) == "PowBackward0");
+  BOOST_TEST(!I1->hasattr(g1, "note"));
+  g1.reset();
+  t.reset();
+  z.reset();  // g's last reference, given back through a disarmed vtable (counted)
+  (void)interp::Runtime::reclaim_dead_interpreters();
+  BOOST_TEST(interp::Runtime::dead_interpreter_count() == dead_before);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -3,12 +3,17 @@
 // Defines:
 //   GcBugs        two bugs of the era's cycle-collector support, reproducible on demand.
 //   PythonOpImpl  the Python function given to torch.library.
+//   GradFnObjects how an interpreter gives a grad_fn its Python object: PyTorch's
+//                 non-owning cache, or preserved like a tensor's wrapper.
+//   CppFunctionObject  a cached grad_fn's Python object (THPCppFunction).
 //   Torch         torch's state in one interpreter and its Python-level API: the
 //                 PyInterpreter this interpreter tags slots with (and its vtable), the
-//                 Tensor and UntypedStorage types, the Python operators it registered;
-//                 `torch.empty`, `torch.UntypedStorage`, `_make_subclass`,
-//                 `t._fix_weakref()`.  Tensor methods (`t.grad`, ...) are free
-//                 functions in tensor_methods.h.
+//                 Tensor and UntypedStorage types (and the grad_fn ones), the Python
+//                 operators it registered; `torch.empty`, `torch.UntypedStorage`,
+//                 `_make_subclass`, `t._fix_weakref()`, `t.grad_fn`'s object.  Tensor
+//                 methods (`t.grad`, ...) are free functions in tensor_methods.h.
+//
+// Owns: Note [Two ways to give a grad_fn a Python object].
 //
 // Torch is written against the runtime's interface for extension modules
 // (interp/runtime.h), never its internals.  The preservation protocol itself
@@ -28,6 +33,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -262,6 +268,7 @@ class Torch {
   // The cache's object (THPCppFunction): src/autograd.cpp.
   static void cpp_function_dealloc(PyObject* o) noexcept;
   static void cpp_function_clear(PyObject* o) noexcept;
+  void forget_cached_grad_fns() noexcept;
 
   // Python operators: src/python_dispatch.cpp.
   // Run operator `op` in this interpreter (hermetic: as main for untagged inputs; not
@@ -288,6 +295,9 @@ class Torch {
   const PyType* storage_type_ = nullptr;
   const PyType* grad_fn_base_ = nullptr;  // CppFunction (cache) or Node (preserved)
   std::map<autograd::Node::Kind, const PyType*> node_classes_;
+  // The cache's live objects: at teardown their nodes forget them (a node outlives a dead
+  // interpreter, whose objects are abandoned and later freed).
+  std::set<CppFunctionObject*> cpp_functions_;
   std::function<void()> resurrection_hook_;  // test machinery: testing.h
   std::map<std::string, PythonOp> python_ops_;
   std::atomic<int> twin_slow_lookups_{0};  // a counter: any thread, no GIL

@@ -25,6 +25,7 @@
 // grad_fn].
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -155,13 +156,17 @@ class Node final : public intrusive_ptr_target {
   // The Python object, the first way: PyTorch's Node::pyobj_ until 2026, a plain
   // pointer the node does not own.  The Python object owns the node and clears this in
   // its dealloc; `interpreter` says whose object it is.  Protected by that GIL.
+  // Atomic only so that another interpreter may ask whose it is without that GIL; the
+  // pointer itself is read and written under its interpreter's.
   [[nodiscard]] PyObject* cached_pyobj(const impl::PyInterpreter* interpreter) const noexcept {
-    return interpreter == cache_interpreter_ ? cached_pyobj_ : nullptr;
+    return interpreter == cache_interpreter_.load(std::memory_order_acquire) ? cached_pyobj_ : nullptr;
   }
-  [[nodiscard]] const impl::PyInterpreter* cache_interpreter() const noexcept { return cache_interpreter_; }
+  [[nodiscard]] const impl::PyInterpreter* cache_interpreter() const noexcept {
+    return cache_interpreter_.load(std::memory_order_acquire);
+  }
   void set_cached_pyobj(const impl::PyInterpreter* interpreter, PyObject* o) noexcept {
-    cache_interpreter_ = o == nullptr ? nullptr : interpreter;
     cached_pyobj_ = o;
+    cache_interpreter_.store(o == nullptr ? nullptr : interpreter, std::memory_order_release);
   }
   // The second way (#179764's direction): preserved like a tensor's wrapper.
   [[nodiscard]] impl::PyObjectSlot* pyobj_slot() noexcept { return &pyobj_slot_; }
@@ -192,7 +197,7 @@ class Node final : public intrusive_ptr_target {
   SavedVariable saved_other_;
   SavedVariable saved_result_;
   Tensor variable_;  // AccumulateGrad only
-  const impl::PyInterpreter* cache_interpreter_ = nullptr;
+  std::atomic<const impl::PyInterpreter*> cache_interpreter_{nullptr};
   PyObject* cached_pyobj_ = nullptr;  // not owned
   // Declared last so it is destroyed first: see StorageImpl::pyobj_slot_.
   impl::PyObjectSlot pyobj_slot_;
