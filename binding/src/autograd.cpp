@@ -81,9 +81,7 @@ autograd::NodeHandle Torch::unpack_node(const Ref& g, const char* what) {
 void Torch::cpp_function_clear(PyObject* o) noexcept {
   auto* self = static_cast<CppFunctionObject*>(o);
   interp::Runtime::clear_slots_and_dict(o, nullptr);
-  if (self->cdata.defined() && self->cdata->cached_pyobj(&of(o).pyinterpreter_) == o) {
-    self->cdata->set_cached_pyobj(nullptr, nullptr);
-  }
+  if (self->cdata.defined()) self->cdata->forget_cached_pyobj(&of(o).pyinterpreter_, o);
   autograd::NodeHandle dropped = std::move(self->cdata);
   self->cdata = autograd::NodeHandle();
   if (dropped.defined()) {
@@ -109,7 +107,7 @@ void Torch::cpp_function_dealloc(PyObject* o) noexcept {
 // `t.grad_fn` finds it (another interpreter's, or a new one at the same address).
 void Torch::forget_cached_grad_fns() noexcept {
   for (CppFunctionObject* f : cpp_functions_) {
-    if (f->cdata.defined() && f->cdata->cached_pyobj(&pyinterpreter_) == f) f->cdata->set_cached_pyobj(nullptr, nullptr);
+    if (f->cdata.defined()) f->cdata->forget_cached_pyobj(&pyinterpreter_, f);
   }
 }
 
@@ -232,54 +230,57 @@ Ref accumulated_variable(Interpreter& I, const Ref& g) {
   return I.wrap(node->variable());
 }
 
-// THPVariable_set_backwards_hooks: the field, and the same object held by C++ as the
-// tensor's one Python pre-hook (clear_hooks, then add_hook(PyFunctionTensorPreHook)).
-void set_backward_hooks(Interpreter& I, const Ref& t, const Ref& hooks) {
-  Tensor x = I.unpack_as<Tensor>(t, "_backward_hooks");  // the type check: a tensor wrapper
+namespace {
+// A tensor's hooks, in both places: the wrapper's field and the same object held by the
+// tensor in C++.  `none_clears_cpp`: whether None also lets go of C++'s copy.
+template <Ref TensorObject::*Field, std::optional<impl::SafePyObject> autograd::AutogradMeta::*Cpp>
+void set_hooks(Interpreter& I, const Ref& t, const Ref& hooks, const char* what, bool none_clears_cpp) {
+  Tensor x = I.unpack_as<Tensor>(t, what);  // the type check: a tensor wrapper
   auto* self = static_cast<TensorObject*>(t.get());
   I.check_storable(hooks);
-  Ref old;                                  // both dropped after the swap, with the
+  Ref old;                                    // both dropped after the swap, with the
   std::optional<impl::SafePyObject> old_cpp;  // object consistent
-  interp::Runtime::Entry entered(I, "_backward_hooks");
-  old = replace(self->backward_hooks, hooks);  // See Note [Move out, then drop]
-  if (!x.defined()) return;
-  autograd::AutogradMeta& meta = x.unsafeGetTensorImpl()->materialize_autograd_meta();
-  old_cpp = std::move(meta.backward_hooks);
-  meta.backward_hooks.reset();
+  interp::Runtime::Entry entered(I, what);
+  old = replace(self->*Field, hooks);  // See Note [Move out, then drop]
+  if (!x.defined() || (!hooks && !none_clears_cpp)) return;
+  std::optional<impl::SafePyObject>& cpp = x.unsafeGetTensorImpl()->materialize_autograd_meta().*Cpp;
+  old_cpp = std::move(cpp);
+  cpp.reset();
   if (hooks) {
     I.incref(hooks.get());
-    meta.backward_hooks.emplace(hooks.get(), I.pyinterpreter());
+    cpp.emplace(hooks.get(), I.pyinterpreter());
   }
 }
 
+template <Ref TensorObject::*Field>
+Ref get_hooks(Interpreter& I, const Ref& t, const char* what) {
+  (void)I.unpack_as<Tensor>(t, what);  // the type check
+  interp::Runtime::Entry entered(I, what);
+  return static_cast<TensorObject*>(t.get())->*Field;
+}
+}  // namespace
+
+// THPVariable_set_backwards_hooks: the field, and the same object held by C++ as the
+// tensor's one Python pre-hook (clear_hooks, then add_hook(PyFunctionTensorPreHook)).
+void set_backward_hooks(Interpreter& I, const Ref& t, const Ref& hooks) {
+  set_hooks<&TensorObject::backward_hooks, &autograd::AutogradMeta::backward_hooks>(I, t, hooks, "_backward_hooks",
+                                                                                    /*none_clears_cpp=*/true);
+}
+
 Ref backward_hooks(Interpreter& I, const Ref& t) {
-  (void)I.unpack_as<Tensor>(t, "_backward_hooks");  // the type check
-  interp::Runtime::Entry entered(I, "_backward_hooks");
-  return static_cast<TensorObject*>(t.get())->backward_hooks;
+  return get_hooks<&TensorObject::backward_hooks>(I, t, "_backward_hooks");
 }
 
 // THPVariable_set_post_accumulate_grad_hooks: the field, and C++'s copy
 // (set_post_acc_grad_hooks).  As in PyTorch, None clears the field only: C++ keeps the
 // hooks it had.
 void set_post_accumulate_grad_hooks(Interpreter& I, const Ref& t, const Ref& hooks) {
-  Tensor x = I.unpack_as<Tensor>(t, "_post_accumulate_grad_hooks");
-  auto* self = static_cast<TensorObject*>(t.get());
-  I.check_storable(hooks);
-  Ref old;
-  std::optional<impl::SafePyObject> old_cpp;
-  interp::Runtime::Entry entered(I, "_post_accumulate_grad_hooks");
-  old = replace(self->post_accumulate_grad_hooks, hooks);
-  if (!x.defined() || !hooks) return;
-  autograd::AutogradMeta& meta = x.unsafeGetTensorImpl()->materialize_autograd_meta();
-  old_cpp = std::move(meta.post_accumulate_grad_hooks);
-  I.incref(hooks.get());
-  meta.post_accumulate_grad_hooks.emplace(hooks.get(), I.pyinterpreter());
+  set_hooks<&TensorObject::post_accumulate_grad_hooks, &autograd::AutogradMeta::post_accumulate_grad_hooks>(
+      I, t, hooks, "_post_accumulate_grad_hooks", /*none_clears_cpp=*/false);
 }
 
 Ref post_accumulate_grad_hooks(Interpreter& I, const Ref& t) {
-  (void)I.unpack_as<Tensor>(t, "_post_accumulate_grad_hooks");
-  interp::Runtime::Entry entered(I, "_post_accumulate_grad_hooks");
-  return static_cast<TensorObject*>(t.get())->post_accumulate_grad_hooks;
+  return get_hooks<&TensorObject::post_accumulate_grad_hooks>(I, t, "_post_accumulate_grad_hooks");
 }
 
 }  // namespace revive::binding

@@ -98,9 +98,8 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_
       for (const PyObject* o : abandoned) {
         if (const WrapperOps* ops = wrapper_ops(o)) {
           ops->reach(o, *reach);
-        } else if (o->ob_type->free == &interp::free_as<CppFunctionObject>) {  // a cached grad_fn
-          const auto& node = static_cast<const CppFunctionObject*>(o)->cdata;
-          if (node.defined()) reach->add(node.get());
+        } else if (const CppFunctionObject* f = as_cpp_function(o)) {  // a cached grad_fn: its node
+          if (f->cdata.defined()) reach->add(f->cdata.get());
         }
       }
       reach->finish();
@@ -117,8 +116,8 @@ Torch::Torch(interp::Runtime& runtime, GcBugs bugs, Era era, GradFnObjects grad_
   hooks.release = [this](PyObject* o) {
     if (const WrapperOps* ops = wrapper_ops(o)) {
       ops->release(o, &pyinterpreter_);
-    } else if (o->ob_type->free == &interp::free_as<CppFunctionObject>) {
-      static_cast<CppFunctionObject*>(o)->cdata.reset();  // its node (forgot it at teardown)
+    } else if (CppFunctionObject* f = as_cpp_function(o)) {
+      f->cdata.reset();  // its node (which forgot it at teardown)
     }
   };
   rt_.at_reclaim(std::move(hooks));

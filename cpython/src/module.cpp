@@ -372,9 +372,9 @@ PyObject* tensor_mul(PyObject* self, PyObject* other) {
   return op_output(self, [&](const Tensor& t) { return autograd::mul(t, *o); });
 }
 
-// t ** e and a * b (nb_power, nb_multiply): the methods, or NotImplemented for what
-// they do not take, so that Python tries the other operand.  Either operand may be the
-// tensor whose slot Python called.
+// t ** e and a * b (nb_power, nb_multiply): the methods; for operands they do not take
+// they decline (Py_RETURN_NOTIMPLEMENTED), so that Python tries the other operand.
+// Either operand may be the tensor whose slot Python called.
 Torch* torch_of_either(PyObject* a, PyObject* b) {
   for (PyObject* o : {a, b}) {
     if (PyObject* module = PyType_GetModuleByDef(Py_TYPE(o), &module_def())) return &torch_of(module);

@@ -555,9 +555,9 @@ PyObject* Torch::grad_fn_object(const autograd::NodeHandle& node) {
                                                                            : impl::PyInterpreterStatus::MAYBE_UNINITIALIZED);
   }
   const impl::PyInterpreter* holder = node->cache_interpreter();
-  if (holder != nullptr && holder != pyinterpreter_) {
-    PyErr_Format(PyExc_RuntimeError, "cannot access the PyObject of %s from interpreter %s: interpreter %s holds it",
-                 std::string(node->name()).c_str(), (*pyinterpreter_)->name().c_str(), (*holder)->name().c_str());
+  if (holder != nullptr && holder != pyinterpreter_) {  // compared, never read (the fake's rule)
+    PyErr_Format(PyExc_RuntimeError, "cannot access the PyObject of %s from interpreter %s: another interpreter holds it",
+                 std::string(node->name()).c_str(), (*pyinterpreter_)->name().c_str());
     return nullptr;
   }
   if (PyObject* o = real(node->cached_pyobj(pyinterpreter_))) {  // functionToPyObject
@@ -600,9 +600,7 @@ int Torch::cpp_function_traverse(PyObject* o, visitproc visit, void* arg) {
 int Torch::cpp_function_clear(PyObject* o) {
   auto* self = reinterpret_cast<CppFunctionObject*>(o);
   Py_CLEAR(self->dict);
-  if (self->cdata.defined() && self->cdata->cached_pyobj(self->torch->pyinterpreter_) == opaque(o)) {
-    self->cdata->set_cached_pyobj(nullptr, nullptr);
-  }
+  if (self->cdata.defined()) self->cdata->forget_cached_pyobj(self->torch->pyinterpreter_, opaque(o));
   autograd::NodeHandle dropped = std::move(self->cdata);
   self->cdata = autograd::NodeHandle();
   dropped.reset();  // may release tensors, and their zombies: Note [Move out, then drop]

@@ -241,7 +241,9 @@ std::optional<Op> Model::resolve(const Op& op) const {
       return r;
     }
     case OpKind::StorageOf:
-    case OpKind::TensorOf: {
+    case OpKind::TensorOf:
+    case OpKind::Pow:
+    case OpKind::SetHooks: {
       const int v = nth_held(held.vars, op.a);
       if (v < 0) return std::nullopt;
       r.a = static_cast<std::uint8_t>(v);
@@ -252,14 +254,6 @@ std::optional<Op> Model::resolve(const Op& op) const {
       r.a = static_cast<std::uint8_t>(op.a % kInterpreters);
       r.b = static_cast<std::uint8_t>(op.b % kVars);
       return r;
-    case OpKind::Pow:
-    case OpKind::SetHooks: {
-      const int v = nth_held(held.vars, op.a);
-      if (v < 0) return std::nullopt;
-      r.a = static_cast<std::uint8_t>(v);
-      r.b = static_cast<std::uint8_t>(op.b % kVars);
-      return r;
-    }
     case OpKind::CopyVar:
     case OpKind::SetPeer:
     case OpKind::MakeWeakref: {
@@ -987,10 +981,6 @@ std::array<int, 3> Model::traverse(int w) const {
     if (cpp >= 0 && wrappers[cpp].interp != p.interp) cpp = -1;  // another collector's object
   }
   return {p.peer, p.hooks, cpp};
-}
-
-int Model::alive_nodes() const {
-  return static_cast<int>(std::count_if(nodes.begin(), nodes.end(), [](const GraphNode& n) { return n.alive; }));
 }
 
 void Model::node_inc(int k) { ++nodes[k].n; }

@@ -51,8 +51,7 @@ Tensor record(const char* op, Node::Kind kind, std::initializer_list<const Tenso
 
 // ---- SavedVariable ----------------------------------------------------------------------
 
-SavedVariable::SavedVariable(const Tensor& t, bool is_output)
-    : is_output_(is_output), requires_grad_(t.requires_grad()) {
+SavedVariable::SavedVariable(const Tensor& t, bool is_output) : is_output_(is_output) {
   // See Note [Saving an output without its grad_fn].
   data_ = is_output ? Tensor::from_storage(t.storage(), t.numel()) : t;
 }
@@ -62,9 +61,7 @@ Tensor SavedVariable::unpack(const NodeHandle& owner) const {
   if (!is_output_) return data_;
   // A new tensor each time, its grad_fn the node that saved it.
   Tensor out = Tensor::from_storage(data_.storage(), data_.numel());
-  AutogradMeta& meta = out.unsafeGetTensorImpl()->materialize_autograd_meta();
-  meta.grad_fn = owner;
-  meta.requires_grad = requires_grad_;
+  out.unsafeGetTensorImpl()->materialize_autograd_meta().grad_fn = owner;  // requires grad through it
   return out;
 }
 
@@ -101,8 +98,7 @@ void Node::release_resources() {
   saved_other_.reset();
   saved_result_.reset();
   drop(variable_);
-  std::vector<NodeHandle> edges = std::exchange(next_edges_, {});
-  edges.clear();
+  drop(next_edges_);
   pyobj_slot_.maybe_destroy_pyobj();
   pyobj_slot_.target_died();
 }

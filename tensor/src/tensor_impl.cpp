@@ -44,7 +44,8 @@ autograd::AutogradMeta& TensorImpl::materialize_autograd_meta() {
 }
 
 void TensorImpl::release_resources() {
-  // c10's order: autograd metadata (the grad), then the storage, then the wrapper.  So a
+  // c10's order: autograd metadata (the grad, then grad_fn and hooks), then the storage,
+  // then the wrapper.  So a
   // zombie grad's __del__ runs before this tensor's, and this tensor's __del__ finds its
   // grad and storage already gone.  See Note [Two counts and release_resources].
   // (The destructor, at weak count 0 without release_resources, gives the wrapper back

@@ -94,13 +94,17 @@ enum class Era : std::uint8_t {
 //   - when Python lets go, the object dies like any object: its dealloc clears the
 //     node's pointer (THPCppFunction_clear), and the node lives on for its tensor.  The
 //     next `t.grad_fn` is a new object: identity, attributes and weak references are
-//     lost, while the tensor's wrapper, preserved, keeps all three.
+//     lost, while the tensor's wrapper, preserved, keeps all three;
+//   - a node can outlive its object's interpreter (C++ holds the tensor) while the
+//     object is abandoned with it, and later freed: so teardown makes every node forget
+//     that interpreter's objects (forget_cached_grad_fns), and the refusal of another
+//     interpreter's cache only compares the holder, never reads it.
 // #179764 (April 2026) moved the preservation hooks onto PyObjectSlot so that other
 // C++ types can use them, and prepared autograd nodes for it.  Here a node can be
 // preserved exactly as a tensor is, a third preserved type of the library (Preserved<
 // autograd::NodeHandle>, preserved.h): resurrection in era E2, the has-PyObject bit in E4.
 // An interpreter chooses one way when it is created (GradFnObjects); the tests and
-// the tour's `autograd` scenario run both side by side.  Which way a grad_fn's object
+// the tour's `grad-fn` scenario run both side by side.  Which way a grad_fn's object
 // is held changes which cycles the collector frees: Note [Seeing through C++ in
 // traverse] (python_variable.h).
 // Model simplifications: PyTorch's generated grad_fn classes have no __dict__; here
@@ -123,6 +127,13 @@ struct CppFunctionObject final : PyObject {
   using PyObject::PyObject;
   autograd::NodeHandle cdata;
 };
+// `o` as a cached grad_fn object of any interpreter (its type frees that struct), or null.
+[[nodiscard]] inline CppFunctionObject* as_cpp_function(PyObject* o) noexcept {
+  return o->ob_type->free == &interp::free_as<CppFunctionObject> ? static_cast<CppFunctionObject*>(o) : nullptr;
+}
+[[nodiscard]] inline const CppFunctionObject* as_cpp_function(const PyObject* o) noexcept {
+  return as_cpp_function(const_cast<PyObject*>(o));
+}
 
 class Torch {
  public:
@@ -168,8 +179,6 @@ class Torch {
   // an undefined handle.
   [[nodiscard]] Ref grad_fn_object(const autograd::NodeHandle& node);
   [[nodiscard]] GradFnObjects grad_fn_objects() const noexcept { return grad_fn_objects_; }
-  // The base of every grad_fn class here: CppFunction (cache) or Node (preserved).
-  [[nodiscard]] const PyType* grad_fn_type() const noexcept { return grad_fn_base_; }
   // The node of a grad_fn object of this interpreter; TypeError naming `what` for any
   // other object.
   [[nodiscard]] autograd::NodeHandle unpack_node(const Ref& g, const char* what);

@@ -104,6 +104,12 @@ class Runtime {
   //   3. anything the module keeps process-wide: the main interpreter (the trampoline
   //      holds it for the life of the process) and one that registered Python
   //      operators (the dispatcher holds their kernels) are never reclaimed.
+  //   4. a SafePyObject holding one of its objects (a tensor's Python hooks): it will
+  //      give the object back through the interpreter's PyInterpreter, which must then
+  //      still exist.  Counted by the PyInterpreter (safe_objects(); a release after
+  //      teardown is an unseen one, as a slot's), and fine only inside a C++ object
+  //      that only abandoned objects keep alive: the module answers that too, walking
+  //      tensors' grads, grad_fns and storages and what autograd nodes hold.
   // Objects of other interpreters never hold its objects (check_storable).
   //
   // When: C++ letting go of one of several references to a tensor is invisible in E2
@@ -116,8 +122,8 @@ class Runtime {
   // the interpreter then stays (its tag count is not zero) with its objects gone; the
   // revived tensor's slot was cleared if it recorded a wrapper that owned the tensor,
   // but if it owned a zombie it still points at the freed zombie, which it only ever
-  // hands to the no-op decref (never dereferenced).  And the sweep reads the grad and
-  // storage fields of live tensors that abandoned wrappers reach without those
+  // hands to the no-op decref (never dereferenced).  And the sweep reads the grad,
+  // autograd and storage fields of live tensors that abandoned wrappers reach without those
   // tensors' interpreters' GILs: a set_grad racing the sweep on such a tensor is a
   // data race (the verdict stays conservative, the read is not synchronised).
   struct Teardown {

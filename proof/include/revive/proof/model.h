@@ -246,8 +246,6 @@ class Model {
   // afresh by count_live_objects (compared at the end of a scenario).
   [[nodiscard]] int live_objects(int interp) const { return interps[interp].live_objects; }
   [[nodiscard]] int count_live_objects(int interp) const;
-  // Autograd nodes alive (compared with Node::live_count()).
-  [[nodiscard]] int alive_nodes() const;
   // Weakref callbacks and finalizers run so far, in all.
   int callback_total = 0;
   int finalizer_total = 0;

@@ -17,7 +17,7 @@
 // Example (compiled in test/tensor/autograd_test.cpp):
 //   Tensor x = Tensor::empty(2);
 //   x.set_requires_grad(true);                       // a leaf
-//   Tensor y = autograd::pow(x, 2);                          // y.grad_fn() is a PowBackward0
+//   Tensor y = autograd::pow(x, 2);                  // y.grad_fn() is a PowBackward0
 //   assert(y.grad_fn()->saved_self().unpack(y.grad_fn()) == x);   // saved: strongly
 //   assert(x.use_count() == 3);  // x, the saved self, the AccumulateGrad behind the edge
 //
@@ -128,7 +128,6 @@ class SavedVariable {
  private:
   Tensor data_;
   bool is_output_ = false;
-  bool requires_grad_ = false;
 };
 
 class Node final : public intrusive_ptr_target {
@@ -167,6 +166,11 @@ class Node final : public intrusive_ptr_target {
   void set_cached_pyobj(const impl::PyInterpreter* interpreter, PyObject* o) noexcept {
     cached_pyobj_ = o;
     cache_interpreter_.store(o == nullptr ? nullptr : interpreter, std::memory_order_release);
+  }
+  // The object `o` of `interpreter` is going (its clear, or teardown): forget it if it is
+  // the one recorded.
+  void forget_cached_pyobj(const impl::PyInterpreter* interpreter, const PyObject* o) noexcept {
+    if (cached_pyobj(interpreter) == o) set_cached_pyobj(nullptr, nullptr);
   }
   // The second way (#179764's direction): preserved like a tensor's wrapper.
   [[nodiscard]] impl::PyObjectSlot* pyobj_slot() noexcept { return &pyobj_slot_; }
